@@ -1,0 +1,49 @@
+const UNIT_MS: Record<string, number> = {
+  ms: 1,
+  s: 1000,
+  m: 60_000,
+  h: 3_600_000,
+  d: 86_400_000,
+  w: 604_800_000,
+};
+
+const SHORT = /^(\d+(?:\.\d+)?)(ms|s|m|h|d|w)$/;
+const ISO = /^P(?:(\d+(?:\.\d+)?)W)?(?:(\d+(?:\.\d+)?)D)?(?:T(?:(\d+(?:\.\d+)?)H)?(?:(\d+(?:\.\d+)?)M)?(?:(\d+(?:\.\d+)?)S)?)?$/;
+
+/**
+ * Parses a duration (`30s`, `15m`, `2h`, `1d`, `1w`, or ISO 8601 such as `PT2H`,
+ * `P1DT12H`) into milliseconds. Returns `undefined` for anything else, including
+ * a zero-length ISO duration with no parts (`P`, `PT`).
+ */
+export function parseDuration(text: string): number | undefined {
+  if (typeof text !== 'string' || text.length > 64) return undefined;
+  const s = text.trim();
+  const short = SHORT.exec(s);
+  if (short) {
+    const ms = Number(short[1]) * (UNIT_MS[short[2] as string] as number);
+    return Number.isFinite(ms) ? Math.round(ms) : undefined;
+  }
+  const iso = ISO.exec(s);
+  if (iso && s !== 'P' && !s.endsWith('T')) {
+    const [, w, d, h, m, sec] = iso;
+    if ([w, d, h, m, sec].every((p) => p === undefined)) return undefined;
+    const ms =
+      Number(w ?? 0) * UNIT_MS.w! +
+      Number(d ?? 0) * UNIT_MS.d! +
+      Number(h ?? 0) * UNIT_MS.h! +
+      Number(m ?? 0) * UNIT_MS.m! +
+      Number(sec ?? 0) * UNIT_MS.s!;
+    return Number.isFinite(ms) ? Math.round(ms) : undefined;
+  }
+  return undefined;
+}
+
+/** True when `text` is a duration `parseDuration` accepts. */
+export function isDuration(text: string): boolean {
+  return parseDuration(text) !== undefined;
+}
+
+/** Adds a duration in milliseconds to an ISO timestamp; returns ISO 8601 UTC. */
+export function addMs(iso: string, ms: number): string {
+  return new Date(Date.parse(iso) + ms).toISOString();
+}
