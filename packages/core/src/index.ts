@@ -3,3 +3,7 @@ export * from './definition.js';
 export * from './duration.js';
 export * from './errors.js';
 export * from './model.js';
+export * from './merge-patch.js';
+export * from './decide.js';
+export * from './clone.js';
+export * from './demo.js';

@@ -152,7 +152,8 @@ export interface ConditionTrace {
 /** One transition applied by a change. */
 export interface AppliedTransition {
   orderId: string;
-  from: string;
+  /** `null` for the entry into the initial state on creation. */
+  from: string | null;
   to: string;
   actor: Actor;
   ruleId?: string;
@@ -191,6 +192,7 @@ export type Command =
   | {
       type: 'create';
       workflow: string;
+      workflowVersion: number;
       kind?: string;
       externalRef?: string | null;
       data?: Record<string, unknown>;
@@ -233,7 +235,8 @@ export interface DecideContext {
   maxRuleEntriesPerHour?: number;
   /** Rules paused by id (`automation pause ?rule=`); they do not match. */
   pausedRules?: ReadonlySet<string>;
-  /** Templates known to exist (for reporting only). */
+  /** Renders a Liquid string for `set_data` and `create_order` values; values pass through verbatim without it. */
+  renderString?: (source: string, scope: Record<string, unknown>) => string;
 }
 
 /** The outcome of decide(). */

@@ -1,0 +1,261 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { availableTransitions, decide } from './decide.js';
+import type { Definition } from './definition.js';
+import { DEMO_ORDERS, DEMO_WORKFLOWS } from './demo.js';
+import type { Caller, Command, DecideContext, Decision, Order } from './model.js';
+
+const api: Caller = { actor: { type: 'api', id: 'tok_test' }, roles: ['operator'] };
+const admin: Caller = { actor: { type: 'user', id: 'tok_admin' }, roles: ['admin'] };
+
+function makeCtx(start = Date.parse('2026-01-01T00:00:00Z')): DecideContext & { tick(ms: number): void } {
+  let n = 0;
+  let now = start;
+  return {
+    get now() {
+      return new Date(now).toISOString();
+    },
+    newId: (p: string) => `${p}_${String(++n).padStart(6, '0')}`,
+    resolveWorkflow: (key: string) => {
+      const d = DEMO_WORKFLOWS.find((w) => w.key === key);
+      return d ? { key, version: 1, definition: d } : undefined;
+    },
+    tick(ms: number) {
+      now += ms;
+    },
+  };
+}
+
+function ok(d: Decision): Extract<Decision, { ok: true }> {
+  if (!d.ok) throw new Error(`rejected: ${d.rejection.code} ${d.rejection.message}`);
+  return d;
+}
+
+function create(ctx = makeCtx(), data: Record<string, unknown> = { customer: { email: 'a@example.com' }, total: 120 }) {
+  return ok(decide(DEMO_ORDERS, null, { type: 'create', workflow: 'orders', workflowVersion: 1, data, caller: api }, ctx)).order;
+}
+
+function move(order: Order, to: string, extra: Partial<Extract<Command, { type: 'transition' }>> = {}, ctx = makeCtx()) {
+  return decide(DEMO_ORDERS, order, { type: 'transition', to, caller: api, ...extra }, ctx);
+}
+
+describe('decide', () => {
+  it('creates an order in the initial state with a created history entry and a confirmation email', () => {
+    const d = ok(decide(DEMO_ORDERS, null, { type: 'create', workflow: 'orders', workflowVersion: 1, data: {}, caller: api }, makeCtx()));
+    expect(d.order).toMatchObject({ state: 'order_created', group: 'new', version: 1, visit: 1, kind: 'order' });
+    expect(d.effects.filter((e) => e.type === 'history.append').map((e) => e.type === 'history.append' && e.entry.type)).toEqual([
+      'created',
+    ]);
+    expect(d.effects.some((e) => e.type === 'outbox.enqueue' && e.delivery.action.type === 'send_email')).toBe(true);
+  });
+
+  it('refuses a create in a state outside group new', () => {
+    const d = decide(
+      DEMO_ORDERS,
+      null,
+      { type: 'create', workflow: 'orders', workflowVersion: 1, state: 'packing', caller: api },
+      makeCtx(),
+    );
+    expect(d.ok).toBe(false);
+    if (!d.ok) expect(d.rejection.code).toBe('validation_failed');
+  });
+
+  it.each([
+    ['no edge', 'order_created', 'delivered', 'transition_not_allowed'],
+    ['unknown state', 'order_created', 'nowhere', 'transition_not_allowed'],
+  ])('refuses a move with %s', (_name, _from, to, code) => {
+    const d = move(create(), to);
+    expect(d.ok).toBe(false);
+    if (!d.ok) expect(d.rejection.code).toBe(code);
+  });
+
+  it('records the default cancellation reason when none is given', () => {
+    const d = ok(move(create(), 'customer_cancelled'));
+    expect(d.order.cancellation).toEqual({ initiator: 'customer', code: 'customer_request' });
+    expect(d.order.group).toBe('cancelled');
+  });
+
+  it('refuses entering a cancelled state without default or reason', () => {
+    const def: Definition = {
+      ...DEMO_ORDERS,
+      states: DEMO_ORDERS.states.map((s) => (s.key === 'out_of_stock' ? { ...s, cancellation: undefined } : s)),
+    };
+    let o = create();
+    for (const to of ['awaiting_payment', 'packing']) o = ok(decide(def, o, { type: 'transition', to, caller: api }, makeCtx())).order;
+    const d = decide(def, o, { type: 'transition', to: 'out_of_stock', caller: api }, makeCtx());
+    expect(d.ok).toBe(false);
+    if (!d.ok) expect(d.rejection.code).toBe('reason_required');
+    const given = ok(
+      decide(
+        def,
+        o,
+        { type: 'transition', to: 'out_of_stock', reason: { initiator: 'provider', code: 'out_of_stock' }, caller: api },
+        makeCtx(),
+      ),
+    );
+    expect(given.order.cancellation?.code).toBe('out_of_stock');
+  });
+
+  it('refuses completion until the criteria are recorded, listing the missing ones', () => {
+    let o = create();
+    for (const to of ['awaiting_payment', 'packing', 'shipping']) o = ok(move(o, to)).order;
+    const refused = move(o, 'delivered');
+    expect(refused.ok).toBe(false);
+    if (!refused.ok) {
+      expect(refused.rejection.code).toBe('criteria_unmet');
+      expect(refused.rejection.missing).toEqual(['delivered']);
+    }
+    const withFact = ok(decide(DEMO_ORDERS, o, { type: 'fact', fact: 'delivered', caller: api }, makeCtx()));
+    const done = ok(move(withFact.order, 'delivered'));
+    expect(done.order.group).toBe('completed');
+    // feedback and loyalty emails
+    expect(done.effects.filter((e) => e.type === 'outbox.enqueue')).toHaveLength(2);
+    const after = move(done.order, 'shipping', { force: true, caller: admin });
+    expect(after.ok).toBe(false);
+    if (!after.ok) expect(after.rejection.code).toBe('transition_not_allowed');
+  });
+
+  it('accepts facts in the transition body', () => {
+    let o = create();
+    for (const to of ['awaiting_payment', 'packing', 'shipping']) o = ok(move(o, to)).order;
+    const d = ok(move(o, 'delivered', { facts: ['delivered'] }));
+    expect(d.order.facts.delivered?.by).toEqual(api.actor);
+  });
+
+  it('queues the apology email and webhook when an order is delayed (SPEC §2 example)', () => {
+    let o = create();
+    for (const to of ['awaiting_payment', 'packing', 'shipping']) o = ok(move(o, to)).order;
+    const d = ok(move(o, 'delayed'));
+    const out = d.effects.flatMap((e) => (e.type === 'outbox.enqueue' ? [e.delivery] : []));
+    expect(out.map((x) => x.action.type)).toEqual(['send_email', 'webhook']);
+    expect(out[1]?.envelope).toMatchObject({
+      type: 'order.state_changed',
+      data: { from: 'shipping', to: 'delayed', rule: 'delay-apology' },
+    });
+  });
+
+  it('explains blocked transitions', () => {
+    let o = create(makeCtx(), { customer: { email: 'x@example.com' }, total: 900 });
+    for (const to of ['awaiting_payment', 'packing', 'shipping', 'damaged']) o = ok(move(o, to)).order;
+    const list = availableTransitions(DEMO_ORDERS, o, api);
+    const full = list.find((t) => t.to === 'full_refund');
+    expect(full?.allowed).toBe(false);
+    expect(full?.blocked[0]?.code).toBe('guard_failed');
+    expect(list.find((t) => t.to === 'packing')?.allowed).toBe(true);
+  });
+
+  it('requires a listed role', () => {
+    let o = create();
+    for (const to of ['awaiting_payment', 'packing', 'shipping', 'lost_in_transit']) o = ok(move(o, to)).order;
+    const d = move(o, 'full_refund');
+    expect(d.ok).toBe(false);
+    if (!d.ok) expect(d.rejection.reasons?.[0]?.code).toBe('role_required');
+    expect(ok(move(o, 'full_refund', { caller: admin })).order.state).toBe('full_refund');
+  });
+
+  it('runs an event rule that cascades: package lost creates a linked replacement and notifies admins', () => {
+    let o = create(makeCtx(), { customer: { email: 'c@example.com', name: 'C' }, items: [{ sku: 'A' }] });
+    for (const to of ['awaiting_payment', 'packing', 'shipping']) o = ok(move(o, to)).order;
+    const d = ok(decide(DEMO_ORDERS, o, { type: 'event', event: { type: 'package.lost' }, caller: api }, makeCtx()));
+    expect(d.order.state).toBe('lost_in_transit');
+    expect(d.orders).toHaveLength(2);
+    const replacement = d.orders[1]?.order;
+    expect(replacement?.links).toEqual([{ rel: 'replacement_of', orderId: o.id }]);
+    expect(d.order.links).toEqual([{ rel: 'replacement', orderId: replacement?.id }]);
+    expect(replacement?.data.customer).toEqual({ email: 'c@example.com', name: 'C' });
+    expect(d.applied.map((a) => [a.from, a.to])).toEqual([
+      ['shipping', 'lost_in_transit'],
+      [null, 'order_created'],
+    ]);
+    expect(d.effects.some((e) => e.type === 'outbox.enqueue' && e.delivery.action.type === 'notify')).toBe(true);
+  });
+
+  it('stops a two-rule cycle at the depth bound with one recorded failure, and still commits', () => {
+    const def: Definition = {
+      ...DEMO_ORDERS,
+      transitions: [...DEMO_ORDERS.transitions, { from: 'shipping', to: 'delayed' }],
+      rules: [
+        { id: 'a', trigger: 'state_changed', conditions: { new_state: 'delayed' }, actions: [{ type: 'transition', to: 'shipping' }] },
+        { id: 'b', trigger: 'state_changed', conditions: { new_state: 'shipping' }, actions: [{ type: 'transition', to: 'delayed' }] },
+      ],
+    };
+    let o = create();
+    for (const to of ['awaiting_payment', 'packing']) o = ok(decide(def, o, { type: 'transition', to, caller: api }, makeCtx())).order;
+    const d = ok(decide(def, o, { type: 'transition', to: 'shipping', caller: api }, makeCtx()));
+    const failures = d.effects.filter((e) => e.type === 'history.append' && e.entry.type === 'rule_failed');
+    expect(failures).toHaveLength(1);
+    expect(d.applied).toHaveLength(11);
+    expect(d.order.version).toBe(o.version + 1);
+  });
+
+  it('fires a state timeout only in the same visit', () => {
+    let o = create();
+    const d = ok(move(o, 'awaiting_payment'));
+    o = d.order;
+    const timer = d.effects.flatMap((e) => (e.type === 'timer.schedule' ? [e.timer] : []))[0];
+    expect(timer).toMatchObject({ kind: 'timeout', state: 'awaiting_payment', dueAt: '2026-01-03T00:00:00.000Z' });
+    if (!timer) return;
+    const fired = ok(decide(DEMO_ORDERS, o, { type: 'timer', timer }, makeCtx()));
+    expect(fired.order.state).toBe('payment_timeout');
+    expect(fired.order.cancellation).toEqual({ initiator: 'customer', code: 'payment_timeout' });
+    const moved = ok(move(o, 'packing')).order;
+    const stale = ok(decide(DEMO_ORDERS, moved, { type: 'timer', timer }, makeCtx()));
+    expect(stale.noop).toBe(true);
+  });
+
+  it('merges data patches', () => {
+    const o = create();
+    const d = ok(decide(DEMO_ORDERS, o, { type: 'data', patch: { deliveryEstimate: '2026-02-01', total: null }, caller: api }, makeCtx()));
+    expect(d.order.data).toEqual({ customer: { email: 'a@example.com' }, deliveryEstimate: '2026-02-01' });
+  });
+});
+
+describe('decide properties', () => {
+  const targets = DEMO_ORDERS.states.map((s) => s.key);
+  const step = fc.oneof(
+    fc.record({ type: fc.constant('transition' as const), to: fc.constantFrom(...targets), force: fc.boolean() }),
+    fc.record({ type: fc.constant('event' as const), name: fc.constantFrom('package.lost', 'payment.received', 'other') }),
+    fc.record({ type: fc.constant('fact' as const), fact: fc.constantFrom('delivered', 'customer_confirmed') }),
+    fc.record({ type: fc.constant('data' as const), total: fc.integer({ min: 0, max: 1000 }) }),
+  );
+
+  it('keeps versions +1, takes only legal edges, never leaves a terminal group, and keeps the history chain', () => {
+    fc.assert(
+      fc.property(fc.array(step, { maxLength: 25 }), (steps) => {
+        const ctx = makeCtx();
+        let order = create(ctx);
+        let last = order.state;
+        for (const s of steps) {
+          const cmd: Command =
+            s.type === 'transition'
+              ? { type: 'transition', to: s.to, force: s.force, caller: s.force ? admin : api }
+              : s.type === 'event'
+                ? { type: 'event', event: { type: s.name }, caller: api }
+                : s.type === 'fact'
+                  ? { type: 'fact', fact: s.fact, caller: api }
+                  : { type: 'data', patch: { total: s.total }, caller: api };
+          const before = order;
+          const d = decide(DEMO_ORDERS, order, cmd, ctx);
+          if (!d.ok) continue;
+          expect(d.order.version).toBe(before.version + 1);
+          if (before.group === 'cancelled' || before.group === 'completed') expect(d.order.state).toBe(before.state);
+          for (const e of d.effects) {
+            if (e.type !== 'history.append' || e.entry.type !== 'transition' || e.orderId !== order.id) continue;
+            expect(e.entry.from).toBe(last);
+            last = e.entry.to as string;
+            if (!e.entry.forced && e.entry.actor.type !== 'timer') {
+              const from = DEMO_ORDERS.states.find((x) => x.key === e.entry.from);
+              const legal = DEMO_ORDERS.transitions.some(
+                (t) => t.to === e.entry.to && (t.from === from?.key || t.from === `group:${from?.group}` || t.from === '*'),
+              );
+              expect(legal).toBe(true);
+            }
+          }
+          expect(d.order.state).toBe(last);
+          order = d.order;
+        }
+      }),
+      { numRuns: 300 },
+    );
+  });
+});
