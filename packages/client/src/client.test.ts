@@ -1,0 +1,122 @@
+import { describe, expect, it } from 'vitest';
+import { ApiError, buildQuery, createClient } from './client.js';
+
+interface Call {
+  url: string;
+  init: RequestInit;
+}
+
+function fakeFetch(status: number, body: unknown, calls: Call[]): typeof fetch {
+  return (async (input: RequestInfo | URL, init?: RequestInit) => {
+    calls.push({ url: String(input), init: init ?? {} });
+    const text = body === undefined ? '' : JSON.stringify(body);
+    return new Response(status === 204 ? null : text, { status, headers: { 'content-type': 'application/json' } });
+  }) as typeof fetch;
+}
+
+const headersOf = (c: Call | undefined) => (c?.init.headers ?? {}) as Record<string, string>;
+
+describe('createClient', () => {
+  it('builds URLs under /api/v1 with encoded path segments and defined query values only', async () => {
+    const calls: Call[] = [];
+    const client = createClient({ baseUrl: 'http://127.0.0.1:3000/', token: 't', fetch: fakeFetch(200, { items: [] }, calls) });
+    await client.listOrders({ workflow: 'orders', state: undefined, q: 'a b', limit: 50 });
+    await client.getWorkflow('my flow', { draft: true });
+    expect(calls[0]?.url).toBe('http://127.0.0.1:3000/api/v1/orders?workflow=orders&q=a+b&limit=50');
+    expect(calls[1]?.url).toBe('http://127.0.0.1:3000/api/v1/workflows/my%20flow?draft=true');
+  });
+
+  it('accepts a base URL that already ends in /api/v1', () => {
+    const client = createClient({ baseUrl: 'http://x/api/v1', fetch: fakeFetch(200, {}, []) });
+    expect(client.apiRoot).toBe('http://x/api/v1');
+  });
+
+  it('sends the bearer token and no CSRF header in token mode', async () => {
+    const calls: Call[] = [];
+    const client = createClient({ baseUrl: '', token: 'secret', fetch: fakeFetch(200, { order: {} }, calls) });
+    await client.transition('ord_1', { to: 'packing' });
+    const h = headersOf(calls[0]);
+    expect(h.authorization).toBe('Bearer secret');
+    expect(h['x-orderflow-csrf']).toBeUndefined();
+    expect(h['content-type']).toBe('application/json');
+    expect(calls[0]?.init.method).toBe('POST');
+    expect(calls[0]?.init.body).toBe('{"to":"packing"}');
+    expect(calls[0]?.url).toBe('/api/v1/orders/ord_1/transitions');
+  });
+
+  it('uses same-origin credentials and the CSRF header on non-GET requests in cookie mode', async () => {
+    const calls: Call[] = [];
+    const client = createClient({ baseUrl: '', fetch: fakeFetch(200, { role: 'admin' }, calls) });
+    await client.session();
+    await client.signIn('tok');
+    await client.signOut();
+    expect(calls.map((c) => c.init.credentials)).toEqual(['same-origin', 'same-origin', 'same-origin']);
+    expect(headersOf(calls[0])['x-orderflow-csrf']).toBeUndefined();
+    expect(headersOf(calls[0]).authorization).toBeUndefined();
+    expect(headersOf(calls[1])['x-orderflow-csrf']).toBe('1');
+    expect(headersOf(calls[2])['x-orderflow-csrf']).toBe('1');
+    expect(calls[2]?.init.method).toBe('DELETE');
+  });
+
+  it('sends merge patches with their media type', async () => {
+    const calls: Call[] = [];
+    const client = createClient({ baseUrl: '', fetch: fakeFetch(200, {}, calls) });
+    await client.patchOrderData('ord_1', { total: 3 });
+    expect(calls[0]?.init.method).toBe('PATCH');
+    expect(headersOf(calls[0])['content-type']).toBe('application/merge-patch+json');
+  });
+
+  it('throws an ApiError carrying the problem document and its extra fields', async () => {
+    const problem = {
+      type: 'about:blank',
+      title: 'Completion criteria not met',
+      status: 422,
+      detail: 'missing: delivered',
+      code: 'criteria_unmet',
+      missing: ['delivered'],
+    };
+    const client = createClient({ baseUrl: '', fetch: fakeFetch(422, problem, []) });
+    const err = await client.transition('ord_1', { to: 'delivered' }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ApiError);
+    const api = err as ApiError;
+    expect(api.status).toBe(422);
+    expect(api.code).toBe('criteria_unmet');
+    expect(api.detail).toBe('missing: delivered');
+    expect(api.missing).toEqual(['delivered']);
+    expect(api.message).toBe('missing: delivered');
+  });
+
+  it('makes a problem from a bare status when the body is not JSON', async () => {
+    const client = createClient({
+      baseUrl: '',
+      fetch: (async () => new Response('<html>oops</html>', { status: 502 })) as typeof fetch,
+    });
+    const err = (await client.stats().catch((e: unknown) => e)) as ApiError;
+    expect(err.status).toBe(502);
+    expect(err.code).toBe('internal_error');
+  });
+
+  it('reports an unreachable server as status 0', async () => {
+    const client = createClient({
+      baseUrl: '',
+      fetch: (async () => {
+        throw new TypeError('fetch failed');
+      }) as typeof fetch,
+    });
+    const err = (await client.listWorkflows().catch((e: unknown) => e)) as ApiError;
+    expect(err.status).toBe(0);
+    expect(err.code).toBe('network_error');
+  });
+
+  it('answers undefined for an empty 204 body', async () => {
+    const client = createClient({ baseUrl: '', fetch: fakeFetch(204, undefined, []) });
+    await expect(client.deleteTemplate('x')).resolves.toBeUndefined();
+  });
+});
+
+describe('buildQuery', () => {
+  it('omits undefined, null and empty values', () => {
+    expect(buildQuery({ a: 1, b: undefined, c: null, d: '', e: true })).toBe('?a=1&e=true');
+    expect(buildQuery({})).toBe('');
+  });
+});
