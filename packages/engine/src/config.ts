@@ -1,0 +1,127 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { parseDuration } from '@orderflow/core';
+
+/** Orderflow's configuration (SPEC §7), validated once and frozen. */
+export interface Config {
+  /** @default 3000 */
+  port: number;
+  /** @default '127.0.0.1' */
+  host: string;
+  /** `sqlite:<path>`, `sqlite::memory:` or `postgres://...`. @default 'sqlite:./data/orderflow.db' */
+  databaseUrl: string;
+  /** Unset: email goes to the built-in mailbox. */
+  smtpUrl: string | null;
+  /** @default 'Orderflow <orderflow@localhost>' */
+  mailFrom: string;
+  /** The `admin` recipient and the `admins` channel. @default [] */
+  adminEmails: string[];
+  /** `whsec_<base64>`; generated and stored on first start when unset. */
+  webhookSecret: string | null;
+  /** Hosts webhooks may reach although they are loopback or private. @default [] */
+  webhookAllowHosts: string[];
+  /** Fixes the bootstrap admin token instead of generating one. */
+  adminToken: string | null;
+  /** First retry delay in ms. @default 10000 */
+  retryBaseMs: number;
+  /** Attempts before a delivery is dead. @default 18 */
+  retryMaxAttempts: number;
+  /** Seed the demo workflows on first start. @default true */
+  demo: boolean;
+  /** @default 'info' */
+  logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+  /** Directory for `admin-token` and the default database. @default './data' */
+  dataDir: string;
+  /** Consecutive failures before an endpoint is disabled. @default 20 */
+  endpointFailureLimit: number;
+  /** Max request body in bytes. @default 1048576 */
+  bodyLimit: number;
+}
+
+/** A configuration problem naming the variable. */
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`Invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+  }
+}
+
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+const list = (v: string | undefined) =>
+  (v ?? '')
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
+
+/**
+ * Reads configuration from `orderflow.config.json` (if present in the working
+ * directory) overlaid by the environment. Reports every problem at once.
+ */
+export function loadConfig(env: Record<string, string | undefined> = process.env, cwd = process.cwd()): Readonly<Config> {
+  let file: Record<string, unknown> = {};
+  const path = `${cwd}/orderflow.config.json`;
+  const problems: string[] = [];
+  if (existsSync(path)) {
+    try {
+      file = JSON.parse(readFileSync(path, 'utf8')) as Record<string, unknown>;
+    } catch (e) {
+      problems.push(`orderflow.config.json: not valid JSON (${(e as Error).message})`);
+    }
+  }
+  const get = (name: string): string | undefined => {
+    const v = env[name] ?? (file[name] === undefined ? undefined : String(file[name]));
+    return v === '' ? undefined : v;
+  };
+
+  const port = Number(get('PORT') ?? 3000);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) problems.push(`PORT: "${get('PORT')}" is not a port number (0-65535)`);
+  const host = get('HOST') ?? '127.0.0.1';
+  const dataDir = get('ORDERFLOW_DATA_DIR') ?? './data';
+  const databaseUrl = get('ORDERFLOW_DATABASE_URL') ?? `sqlite:${dataDir}/orderflow.db`;
+  if (!/^(sqlite:.+|postgres(ql)?:\/\/.+)$/.test(databaseUrl)) {
+    problems.push(`ORDERFLOW_DATABASE_URL: "${databaseUrl}" must be sqlite:<path>, sqlite::memory: or postgres://...`);
+  }
+  const smtpUrl = get('ORDERFLOW_SMTP_URL') ?? null;
+  if (smtpUrl !== null && !/^smtps?:\/\/[^\s]+$/.test(smtpUrl)) problems.push('ORDERFLOW_SMTP_URL: must look like smtp://user:pass@host:port');
+  const mailFrom = get('ORDERFLOW_MAIL_FROM') ?? 'Orderflow <orderflow@localhost>';
+  if (/[\r\n\0]/.test(mailFrom)) problems.push('ORDERFLOW_MAIL_FROM: must not contain line breaks');
+  const adminEmails = list(get('ORDERFLOW_ADMIN_EMAILS'));
+  for (const a of adminEmails) if (!/^[^\s@]+@[^\s@]+$/.test(a)) problems.push(`ORDERFLOW_ADMIN_EMAILS: "${a}" is not an email address`);
+  const webhookSecret = get('ORDERFLOW_WEBHOOK_SECRET') ?? null;
+  if (webhookSecret !== null && !/^whsec_[A-Za-z0-9+/=]{16,}$/.test(webhookSecret)) {
+    problems.push('ORDERFLOW_WEBHOOK_SECRET: must be whsec_ followed by base64 (at least 16 characters)');
+  }
+  const webhookAllowHosts = list(get('ORDERFLOW_WEBHOOK_ALLOW_HOSTS'));
+  const adminToken = get('ORDERFLOW_ADMIN_TOKEN') ?? null;
+  if (adminToken !== null && adminToken.length < 16) problems.push('ORDERFLOW_ADMIN_TOKEN: must be at least 16 characters');
+  const retryBase = get('ORDERFLOW_RETRY_BASE') ?? '10s';
+  const retryBaseMs = parseDuration(retryBase);
+  if (retryBaseMs === undefined || retryBaseMs <= 0) problems.push(`ORDERFLOW_RETRY_BASE: "${retryBase}" is not a duration such as 10s or 1m`);
+  const attempts = Number(get('ORDERFLOW_RETRY_MAX_ATTEMPTS') ?? 18);
+  if (!Number.isInteger(attempts) || attempts < 1 || attempts > 100) problems.push('ORDERFLOW_RETRY_MAX_ATTEMPTS: must be an integer from 1 to 100');
+  const demoRaw = (get('ORDERFLOW_DEMO') ?? 'true').toLowerCase();
+  if (!['true', 'false', '1', '0', 'yes', 'no'].includes(demoRaw)) problems.push('ORDERFLOW_DEMO: must be true or false');
+  const logLevel = (get('LOG_LEVEL') ?? 'info') as Config['logLevel'];
+  if (!LOG_LEVELS.includes(logLevel)) problems.push(`LOG_LEVEL: must be one of ${LOG_LEVELS.join(', ')}`);
+  const endpointFailureLimit = Number(get('ORDERFLOW_ENDPOINT_FAILURE_LIMIT') ?? 20);
+  if (!Number.isInteger(endpointFailureLimit) || endpointFailureLimit < 1) problems.push('ORDERFLOW_ENDPOINT_FAILURE_LIMIT: must be a positive integer');
+  const bodyLimit = Number(get('ORDERFLOW_BODY_LIMIT') ?? 1_048_576);
+  if (!Number.isInteger(bodyLimit) || bodyLimit < 1024) problems.push('ORDERFLOW_BODY_LIMIT: must be an integer of at least 1024 (bytes)');
+  if (problems.length > 0) throw new ConfigError(problems);
+  return Object.freeze({
+    port,
+    host,
+    databaseUrl,
+    smtpUrl,
+    mailFrom,
+    adminEmails,
+    webhookSecret,
+    webhookAllowHosts,
+    adminToken,
+    retryBaseMs: retryBaseMs as number,
+    retryMaxAttempts: attempts,
+    demo: ['true', '1', 'yes'].includes(demoRaw),
+    logLevel,
+    dataDir,
+    endpointFailureLimit,
+    bodyLimit,
+  });
+}

@@ -1,0 +1,231 @@
+import { createHash } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { resolve } from 'node:path';
+import fastifyCookie from '@fastify/cookie';
+import fastifyStatic from '@fastify/static';
+import type { Role } from '@orderflow/core';
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import type { Config } from '../config.js';
+import { ApiError } from '../errors.js';
+import type { Clock } from '../runtime/clock.js';
+import type { Runtime } from '../runtime/runtime.js';
+import * as repo from '../store/repo.js';
+import type { Store } from '../store/store.js';
+import { registerDocs } from './openapi.js';
+import { registerOrderRoutes } from './routes-orders.js';
+import { registerSessionRoutes } from './routes-session.js';
+import { registerTemplateRoutes } from './routes-templates.js';
+import { registerWorkflowRoutes } from './routes-workflows.js';
+
+/** Who is calling. */
+export interface Principal {
+  tokenId: string;
+  role: Role;
+  via: 'bearer' | 'cookie';
+}
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    principal: Principal | null;
+  }
+}
+
+/** Everything the HTTP layer needs; nothing here listens on a port. */
+export interface AppDeps {
+  store: Store;
+  runtime: Runtime;
+  config: Readonly<Config>;
+  clock: Clock;
+  newId: (prefix: string) => string;
+  /** Extra route registrations (worker-backed operations routes). */
+  plugins?: ((app: FastifyInstance, deps: AppDeps) => void | Promise<void>)[];
+  /** Directory of the built web UI. */
+  webDir?: string;
+  /** Renders an outbox entry for previews (emails, webhook bodies). */
+  renderDelivery?: (d: import('@orderflow/core').OutboxEntry) => Promise<unknown>;
+  /** Checks a template's syntax before it is stored; throws ApiError. */
+  validateTemplate?: (t: { subject: string; html: string; text?: string | null }) => void;
+  logger?: boolean | Record<string, unknown>;
+}
+
+/** The SESSION cookie's name. */
+export const SESSION_COOKIE = 'orderflow_session';
+/** Header a cookie-authenticated mutation must carry (a cross-site form cannot set it). */
+export const CSRF_HEADER = 'x-orderflow-csrf';
+/** Deepest JSON nesting a request body may have. */
+export const MAX_JSON_DEPTH = 32;
+
+/** SHA-256 of a token, as stored. */
+export const hashToken = (token: string): string => createHash('sha256').update(token).digest('hex');
+
+/** Depth of a parsed JSON value, computed without recursion. */
+export function jsonDepth(value: unknown, limit: number): number {
+  let max = 0;
+  const stack: [unknown, number][] = [[value, 1]];
+  while (stack.length > 0) {
+    const [v, d] = stack.pop() as [unknown, number];
+    if (v === null || typeof v !== 'object') continue;
+    if (d > max) max = d;
+    if (max > limit) return max;
+    for (const child of Object.values(v as object)) stack.push([child, d + 1]);
+  }
+  return max;
+}
+
+const ROLE_RANK: Record<Role, Role[]> = {
+  admin: ['admin', 'designer', 'operator', 'viewer'],
+  designer: ['designer', 'viewer'],
+  operator: ['operator', 'viewer'],
+  viewer: ['viewer'],
+};
+
+/** Throws unless the caller holds one of `roles` (admin holds every role). */
+export function requireRole(req: FastifyRequest, ...roles: Role[]): Principal {
+  const p = req.principal;
+  if (!p) throw new ApiError('unauthorized', 'Send Authorization: Bearer <token> (see `orderflow token create`).');
+  if (!roles.some((r) => ROLE_RANK[p.role].includes(r))) {
+    throw new ApiError('forbidden', `This needs the ${roles.join(' or ')} role; your token has ${p.role}.`);
+  }
+  return p;
+}
+
+/** The roles a principal effectively has (admin implies all). */
+export const rolesOf = (p: Principal): Role[] => ROLE_RANK[p.role];
+
+/** Sends a problem document. */
+export function sendProblem(reply: FastifyReply, err: ApiError, instance?: string): FastifyReply {
+  if (err.code === 'rate_limited' && !reply.hasHeader('retry-after')) reply.header('retry-after', '1');
+  return reply.code(err.status).type('application/problem+json').send(err.toProblem(instance));
+}
+
+/** Builds the Fastify app (never listens; tests use `inject()`). */
+export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
+  const app = Fastify({
+    logger: deps.logger ?? false,
+    bodyLimit: deps.config.bodyLimit,
+    // Prototype poisoning in bodies is refused rather than silently stripped.
+    onProtoPoisoning: 'error',
+    onConstructorPoisoning: 'error',
+    routerOptions: { maxParamLength: 200 },
+    return503OnClosing: true,
+    genReqId: () => deps.newId('req'),
+  });
+  await app.register(fastifyCookie);
+  app.decorateRequest('principal', null);
+
+  const tokenCache = new Map<string, { principal: Principal; at: number }>();
+  async function authenticate(token: string, via: Principal['via']): Promise<Principal | null> {
+    const hash = hashToken(token);
+    const hit = tokenCache.get(hash);
+    if (hit && Date.now() - hit.at < 30_000) return { ...hit.principal, via };
+    const row = await repo.findTokenByHash(deps.store.db, hash);
+    if (!row) return null;
+    const principal: Principal = { tokenId: row.id, role: row.role as Role, via };
+    tokenCache.set(hash, { principal, at: Date.now() });
+    return principal;
+  }
+
+  app.addHook('onRequest', async (req) => {
+    if (!req.url.startsWith('/api/')) return;
+    const auth = req.headers.authorization;
+    if (auth !== undefined) {
+      const m = /^Bearer\s+(\S{1,512})$/i.exec(auth);
+      if (!m) throw new ApiError('unauthorized', 'Authorization must be "Bearer <token>".');
+      const p = await authenticate(m[1] as string, 'bearer');
+      if (!p) throw new ApiError('unauthorized', 'Unknown or revoked token.');
+      req.principal = p;
+      return;
+    }
+    const cookie = req.cookies[SESSION_COOKIE];
+    if (cookie) {
+      const p = await authenticate(cookie, 'cookie');
+      if (!p) return;
+      if (req.method !== 'GET' && req.method !== 'HEAD' && req.headers[CSRF_HEADER] !== '1') {
+        throw new ApiError('forbidden', `Requests authenticated by the session cookie must send the header ${CSRF_HEADER}: 1.`);
+      }
+      req.principal = p;
+    }
+  });
+
+  app.addHook('preValidation', async (req) => {
+    if (req.body !== undefined && req.body !== null && typeof req.body === 'object' && jsonDepth(req.body, MAX_JSON_DEPTH) > MAX_JSON_DEPTH) {
+      throw new ApiError('bad_request', `JSON nesting deeper than ${MAX_JSON_DEPTH} levels is not accepted.`);
+    }
+  });
+
+  app.addHook('onSend', async (req, reply, payload) => {
+    if (!req.url.startsWith('/api/')) {
+      reply.header(
+        'content-security-policy',
+        "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; connect-src 'self'; frame-src 'self'; frame-ancestors 'none'; base-uri 'self'; form-action 'self'",
+      );
+    }
+    reply.header('x-content-type-options', 'nosniff');
+    return payload;
+  });
+
+  app.setErrorHandler((err, req, reply) => {
+    if (err instanceof ApiError) return sendProblem(reply, err, req.url.split('?')[0]);
+    const e = err as { code?: string; statusCode?: number; message: string };
+    const map: Record<string, ApiError> = {
+      FST_ERR_CTP_BODY_TOO_LARGE: new ApiError('payload_too_large', `The body exceeds ${deps.config.bodyLimit} bytes.`),
+      FST_ERR_CTP_INVALID_MEDIA_TYPE: new ApiError('unsupported_media_type', 'Send JSON with Content-Type: application/json.'),
+      FST_ERR_CTP_EMPTY_JSON_BODY: new ApiError('bad_request', 'The JSON body is empty.'),
+      FST_ERR_CTP_INVALID_CONTENT_LENGTH: new ApiError('bad_request', 'Content-Length does not match the body.'),
+      FST_ERR_CTP_INVALID_JSON_BODY: new ApiError('bad_request', 'The body is not valid JSON.'),
+    };
+    const mapped = e.code ? map[e.code] : undefined;
+    if (mapped) return sendProblem(reply, mapped, req.url.split('?')[0]);
+    if (e.statusCode === 413) return sendProblem(reply, map.FST_ERR_CTP_BODY_TOO_LARGE as ApiError);
+    if (e.statusCode !== undefined && e.statusCode >= 400 && e.statusCode < 500) {
+      // JSON syntax errors and other client errors raised by Fastify itself.
+      const code = e.statusCode === 415 ? 'unsupported_media_type' : e.statusCode === 404 ? 'not_found' : 'bad_request';
+      return sendProblem(reply, new ApiError(code, e.message.slice(0, 300), {}, code === 'bad_request' ? 400 : undefined));
+    }
+    req.log.error({ err }, 'unhandled error');
+    return sendProblem(reply, new ApiError('internal_error', 'An internal error occurred; it has been logged.'));
+  });
+
+  app.setNotFoundHandler((req, reply) => {
+    if (req.url.startsWith('/api/') || !deps.webDir || req.method !== 'GET') {
+      return sendProblem(reply, new ApiError('not_found', `No route ${req.method} ${req.url.split('?')[0]}.`));
+    }
+    // Client-side routes of the single-page UI.
+    return reply.type('text/html').sendFile('index.html');
+  });
+
+  app.get('/healthz', async () => ({ status: 'ok' }));
+  app.get('/readyz', async (_req, reply) => {
+    const ok = await deps.store.ready().catch(() => false);
+    if (!ok) return reply.code(503).send({ status: 'unavailable', database: 'unreachable or not migrated' });
+    return { status: 'ready' };
+  });
+
+  await registerDocs(app);
+  await app.register(
+    async (api) => {
+      registerSessionRoutes(api, deps);
+      registerWorkflowRoutes(api, deps);
+      registerOrderRoutes(api, deps);
+      registerTemplateRoutes(api, deps);
+      for (const plugin of deps.plugins ?? []) await plugin(api, deps);
+    },
+    { prefix: '/api/v1' },
+  );
+
+  const webDir = deps.webDir ?? resolve(import.meta.dirname, '../../../web/dist');
+  if (existsSync(resolve(webDir, 'index.html'))) {
+    deps.webDir = webDir;
+    await app.register(fastifyStatic, { root: webDir, prefix: '/', wildcard: false, index: ['index.html'] });
+  } else {
+    deps.webDir = undefined;
+    app.get('/', async (_req, reply) =>
+      reply
+        .type('text/html')
+        .send(
+          '<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Orderflow</title></head><body><h1>Orderflow</h1><p>The API is at <code>/api/v1</code>. Its documentation is at <a href="/docs">/docs</a>.</p><p>The web UI is not built; run <code>npm run build</code>.</p></body></html>',
+        ),
+    );
+  }
+  return app;
+}

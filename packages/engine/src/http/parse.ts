@@ -1,0 +1,28 @@
+import { z } from 'zod';
+import { ApiError } from '../errors.js';
+
+/** Parses input with a zod schema or throws `validation_failed` listing every problem with its path. */
+export function parse<T>(schema: z.ZodType<T>, input: unknown, where = 'body'): T {
+  const r = schema.safeParse(input);
+  if (r.success) return r.data;
+  const errors = r.error.issues.slice(0, 50).map((i) => ({
+    path: [where, ...i.path.map(String)].join('.'),
+    message: i.message,
+  }));
+  throw new ApiError('validation_failed', `The ${where} is not valid: ${errors[0]?.path} ${errors[0]?.message}`, { errors });
+}
+
+/** Page-size parameter: 1..500, default 50. */
+export const limitParam = z.coerce.number().int().min(1).max(500).default(50);
+
+/** Encodes an opaque cursor. */
+export const encodeCursor = (parts: string[]): string => Buffer.from(parts.join('|'), 'utf8').toString('base64url');
+
+/** Decodes an opaque cursor into `n` parts or throws `bad_request`. */
+export function decodeCursor(cursor: string, n: number): string[] {
+  const parts = Buffer.from(cursor, 'base64url').toString('utf8').split('|');
+  if (parts.length !== n || parts.some((p) => p.length === 0 || p.length > 100)) {
+    throw new ApiError('bad_request', 'The cursor is not valid; use nextCursor from a previous page.');
+  }
+  return parts;
+}

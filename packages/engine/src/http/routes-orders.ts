@@ -1,0 +1,252 @@
+import { createHash } from 'node:crypto';
+import { availableTransitions, type Caller, type Command, GROUPS, type OutboxEntry, ReasonSchema } from '@orderflow/core';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { z } from 'zod';
+import { ApiError } from '../errors.js';
+import type { ApplyInput } from '../runtime/runtime.js';
+import * as repo from '../store/repo.js';
+import { type AppDeps, type Principal, requireRole, rolesOf } from './app.js';
+import { decodeCursor, encodeCursor, limitParam, parse } from './parse.js';
+
+const idParams = z.object({ id: z.string().min(1).max(64) });
+const jsonObject = z.record(z.string(), z.unknown());
+const slug = z.string().regex(/^[a-z][a-z0-9_]{0,63}$/, 'must be a slug');
+
+const CreateBody = z.strictObject({
+  workflow: z.string().min(1).max(64),
+  kind: slug.optional(),
+  externalRef: z.string().min(1).max(200).nullable().optional(),
+  data: jsonObject.optional(),
+  state: slug.optional(),
+});
+const TransitionBody = z.strictObject({
+  to: slug,
+  reason: ReasonSchema.optional(),
+  note: z.string().max(2000).optional(),
+  facts: z.union([z.array(slug).max(50), z.record(slug, z.union([z.literal(true), z.strictObject({ evidence: z.unknown().optional() })]))]).optional(),
+  force: z.boolean().optional(),
+  expectedVersion: z.number().int().min(1).optional(),
+});
+const FactBody = z.strictObject({ fact: slug, evidence: z.unknown().optional() });
+const EventBody = z.strictObject({ type: z.string().min(1).max(200), data: z.unknown().optional() });
+
+/** The actor and roles of a principal. */
+export function callerOf(p: Principal): Caller {
+  return { actor: { type: p.via === 'cookie' ? 'user' : 'api', id: p.tokenId }, roles: rolesOf(p) };
+}
+
+function idempotencyOf(req: FastifyRequest, p: Principal, route: string): ApplyInput['idempotency'] {
+  const key = req.headers['idempotency-key'];
+  if (key === undefined) return undefined;
+  if (typeof key !== 'string' || key.length === 0 || key.length > 200) {
+    throw new ApiError('bad_request', 'Idempotency-Key must be 1 to 200 characters.');
+  }
+  const hash = createHash('sha256')
+    .update(`${req.method} ${req.url}\n${JSON.stringify(req.body ?? null)}`)
+    .digest('hex');
+  return { scope: `${p.tokenId}:${route}`, key, hash };
+}
+
+function ifMatchOf(req: FastifyRequest): number | undefined {
+  const h = req.headers['if-match'];
+  if (h === undefined) return undefined;
+  const m = /^\s*(?:W\/)?"?(\d{1,12})"?\s*$/.exec(String(h));
+  if (!m) throw new ApiError('version_conflict', 'If-Match must be the ETag of the order, e.g. "3".', {}, 412);
+  return Number(m[1]);
+}
+
+function reply201or200(reply: FastifyReply, status: number, body: unknown, replayed: boolean) {
+  if (replayed) reply.header('idempotent-replayed', 'true');
+  return reply.code(status).send(body);
+}
+
+/** SPEC §5.2: orders. */
+export function registerOrderRoutes(api: FastifyInstance, deps: AppDeps): void {
+  const { runtime } = deps;
+
+  api.addContentTypeParser('application/merge-patch+json', { parseAs: 'string' }, (_req, body, done) => {
+    try {
+      done(null, JSON.parse(body as string));
+    } catch {
+      done(new ApiError('bad_request', 'The body is not valid JSON.'), undefined);
+    }
+  });
+
+  api.post('/orders', async (req, reply) => {
+    const p = requireRole(req, 'operator');
+    const body = parse(CreateBody, req.body);
+    const command: Command = {
+      type: 'create',
+      workflow: body.workflow,
+      workflowVersion: 0,
+      data: body.data ?? {},
+      externalRef: body.externalRef ?? null,
+      caller: callerOf(p),
+      ...(body.kind ? { kind: body.kind } : {}),
+      ...(body.state ? { state: body.state } : {}),
+    };
+    const r = await runtime.applyCommand({ command, idempotency: idempotencyOf(req, p, 'POST /orders') });
+    reply.header('location', `/api/v1/orders/${r.body.order.id}`);
+    return reply201or200(reply, r.status, r.body, r.replayed);
+  });
+
+  api.get('/orders', async (req) => {
+    requireRole(req, 'viewer');
+    const q = parse(
+      z.object({
+        workflow: z.string().max(64).optional(),
+        state: z.string().max(64).optional(),
+        group: z.enum(GROUPS).optional(),
+        kind: z.string().max(64).optional(),
+        externalRef: z.string().max(200).optional(),
+        q: z.string().max(200).optional(),
+        createdAfter: z.iso.datetime({ offset: true }).optional(),
+        createdBefore: z.iso.datetime({ offset: true }).optional(),
+        limit: limitParam,
+        cursor: z.string().max(400).optional(),
+      }),
+      req.query,
+      'query',
+    );
+    const cursor = q.cursor ? decodeCursor(q.cursor, 2) : undefined;
+    const items = await repo.listOrders(deps.store.db, deps.store.dialect, {
+      ...q,
+      createdAfter: q.createdAfter ? new Date(q.createdAfter).toISOString() : undefined,
+      createdBefore: q.createdBefore ? new Date(q.createdBefore).toISOString() : undefined,
+      limit: q.limit + 1,
+      cursor: cursor ? { createdAt: cursor[0] as string, id: cursor[1] as string } : undefined,
+    });
+    const page = items.slice(0, q.limit);
+    const last = page[page.length - 1];
+    return { items: page, nextCursor: items.length > q.limit && last ? encodeCursor([last.createdAt, last.id]) : null };
+  });
+
+  async function loadOrder(id: string) {
+    const order = await repo.getOrder(deps.store.db, id);
+    if (!order) throw new ApiError('not_found', `Order ${id} does not exist.`);
+    return order;
+  }
+
+  api.get('/orders/:id', async (req, reply) => {
+    requireRole(req, 'viewer');
+    const { id } = parse(idParams, req.params, 'path');
+    const order = await loadOrder(id);
+    const etag = `"${order.version}"`;
+    reply.header('etag', etag);
+    if (req.headers['if-none-match'] === etag) return reply.code(304).send();
+    return order;
+  });
+
+  api.get('/orders/:id/transitions', async (req) => {
+    const p = requireRole(req, 'viewer');
+    const { id } = parse(idParams, req.params, 'path');
+    const order = await loadOrder(id);
+    const def = await runtime.loadVersion(order.workflow, order.workflowVersion);
+    return { items: availableTransitions(def, order, callerOf(p)), state: order.state, group: order.group };
+  });
+
+  function transitionCommand(body: z.infer<typeof TransitionBody>, p: Principal): Command {
+    return {
+      type: 'transition',
+      to: body.to,
+      caller: callerOf(p),
+      ...(body.reason ? { reason: body.reason } : {}),
+      ...(body.note !== undefined ? { note: body.note } : {}),
+      ...(body.facts ? { facts: body.facts as Extract<Command, { type: 'transition' }>['facts'] } : {}),
+      ...(body.force ? { force: true } : {}),
+    };
+  }
+
+  api.post('/orders/:id/transitions', async (req, reply) => {
+    const p = requireRole(req, 'operator');
+    const { id } = parse(idParams, req.params, 'path');
+    const body = parse(TransitionBody, req.body);
+    const ifMatch = ifMatchOf(req);
+    const expectedVersion = ifMatch ?? body.expectedVersion;
+    const r = await runtime.applyCommand({
+      orderId: id,
+      command: transitionCommand(body, p),
+      ...(expectedVersion !== undefined ? { expectedVersion } : {}),
+      conflictStatus: ifMatch !== undefined ? 412 : 409,
+      idempotency: idempotencyOf(req, p, `POST /orders/${id}/transitions`),
+    });
+    reply.header('etag', `"${r.body.order.version}"`);
+    return reply201or200(reply, r.status, r.body, r.replayed);
+  });
+
+  api.post('/orders/:id/transitions/preview', async (req) => {
+    const p = requireRole(req, 'viewer');
+    const { id } = parse(idParams, req.params, 'path');
+    const body = parse(TransitionBody, req.body);
+    const d = await runtime.preview({ orderId: id, command: transitionCommand(body, p) });
+    const deliveries: (OutboxEntry & { rendered?: unknown; renderError?: string })[] = [];
+    for (const e of d.effects) {
+      if (e.type !== 'outbox.enqueue') continue;
+      const entry: OutboxEntry & { rendered?: unknown; renderError?: string } = { ...e.delivery };
+      if (deps.renderDelivery) {
+        try {
+          entry.rendered = await deps.renderDelivery(e.delivery);
+        } catch (err) {
+          entry.renderError = (err as Error).message;
+        }
+      }
+      deliveries.push(entry);
+    }
+    return {
+      order: d.order,
+      applied: d.applied,
+      deliveries,
+      timers: d.effects.flatMap((e) => (e.type === 'timer.schedule' ? [e.timer] : [])),
+      cancelledTimers: d.effects.flatMap((e) => (e.type === 'timer.cancel' ? [{ orderId: e.orderId, visit: e.visit }] : [])),
+      history: d.effects.flatMap((e) => (e.type === 'history.append' ? [{ orderId: e.orderId, ...e.entry }] : [])),
+      ruleRuns: d.effects.flatMap((e) => (e.type === 'rule.run' ? [e.run] : [])),
+      createdOrders: d.orders.filter((o) => o.previousVersion === 0).map((o) => o.order),
+      stored: false,
+    };
+  });
+
+  async function simple(req: FastifyRequest, reply: FastifyReply, route: string, build: (p: Principal) => Command) {
+    const p = requireRole(req, 'operator');
+    const { id } = parse(idParams, req.params, 'path');
+    const ifMatch = ifMatchOf(req);
+    const command = build(p);
+    const r = await runtime.applyCommand({
+      orderId: id,
+      command,
+      ...(ifMatch !== undefined ? { expectedVersion: ifMatch, conflictStatus: 412 as const } : {}),
+      idempotency: idempotencyOf(req, p, `${route} ${id}`),
+    });
+    reply.header('etag', `"${r.body.order.version}"`);
+    return reply201or200(reply, r.status, r.body, r.replayed);
+  }
+
+  api.patch('/orders/:id/data', async (req, reply) =>
+    simple(req, reply, 'PATCH data', (p) => ({ type: 'data', patch: parse(jsonObject, req.body), caller: callerOf(p) })),
+  );
+  api.post('/orders/:id/facts', async (req, reply) =>
+    simple(req, reply, 'POST facts', (p) => {
+      const b = parse(FactBody, req.body);
+      return { type: 'fact', fact: b.fact, caller: callerOf(p), ...(b.evidence !== undefined ? { evidence: b.evidence } : {}) };
+    }),
+  );
+  api.post('/orders/:id/events', async (req, reply) =>
+    simple(req, reply, 'POST events', (p) => {
+      const b = parse(EventBody, req.body);
+      return { type: 'event', event: b.data === undefined ? { type: b.type } : { type: b.type, data: b.data }, caller: callerOf(p) };
+    }),
+  );
+
+  api.get('/orders/:id/history', async (req) => {
+    requireRole(req, 'viewer');
+    const { id } = parse(idParams, req.params, 'path');
+    await loadOrder(id);
+    return { items: await repo.listHistory(deps.store.db, id), nextCursor: null };
+  });
+
+  api.get('/orders/:id/deliveries', async (req) => {
+    requireRole(req, 'viewer');
+    const { id } = parse(idParams, req.params, 'path');
+    await loadOrder(id);
+    return { items: await repo.listDeliveries(deps.store.db, { orderId: id, limit: 500 }), nextCursor: null };
+  });
+}

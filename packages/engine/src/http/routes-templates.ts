@@ -1,0 +1,47 @@
+import type { FastifyInstance } from 'fastify';
+import { z } from 'zod';
+import { ApiError } from '../errors.js';
+import * as repo from '../store/repo.js';
+import { type AppDeps, requireRole } from './app.js';
+import { parse } from './parse.js';
+
+const keyParams = z.object({ key: z.string().regex(/^[a-z][a-z0-9_]{0,63}$/, 'must be a template key (slug)') });
+const TemplateBody = z.strictObject({
+  key: z.string().optional(),
+  subject: z.string().min(1).max(1000),
+  html: z.string().max(200_000),
+  text: z.string().max(200_000).nullable().optional(),
+  description: z.string().max(2000).nullable().optional(),
+});
+
+/** SPEC §5.4: email templates (preview is added by the automation runtime). */
+export function registerTemplateRoutes(api: FastifyInstance, deps: AppDeps): void {
+  api.get('/templates', async (req) => {
+    requireRole(req, 'viewer');
+    return { items: await repo.listTemplates(deps.store.db), nextCursor: null };
+  });
+  api.get('/templates/:key', async (req) => {
+    requireRole(req, 'viewer');
+    const { key } = parse(keyParams, req.params, 'path');
+    const t = await repo.getTemplate(deps.store.db, key);
+    if (!t) throw new ApiError('not_found', `Template "${key}" does not exist.`);
+    return t;
+  });
+  api.put('/templates/:key', async (req) => {
+    requireRole(req, 'designer');
+    const { key } = parse(keyParams, req.params, 'path');
+    const body = parse(TemplateBody, req.body);
+    if (body.key !== undefined && body.key !== key) {
+      throw new ApiError('validation_failed', 'The body key does not match the URL.', { errors: [{ path: 'body.key', message: `must be "${key}"` }] });
+    }
+    if (deps.validateTemplate) deps.validateTemplate(body);
+    await repo.upsertTemplate(deps.store.db, { ...body, key }, deps.clock.now().toISOString());
+    return repo.getTemplate(deps.store.db, key);
+  });
+  api.delete('/templates/:key', async (req, reply) => {
+    requireRole(req, 'designer');
+    const { key } = parse(keyParams, req.params, 'path');
+    if (!(await repo.deleteTemplate(deps.store.db, key))) throw new ApiError('not_found', `Template "${key}" does not exist.`);
+    return reply.code(204).send();
+  });
+}

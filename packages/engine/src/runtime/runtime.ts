@@ -1,0 +1,293 @@
+import { EventEmitter } from 'node:events';
+import {
+  type AppliedTransition,
+  type Command,
+  type Decision,
+  type DecideContext,
+  type Definition,
+  decide,
+  type Effect,
+  type HistoryEntry,
+  type Order,
+  type OutboxEntry,
+  type RuleRun,
+  type Timer,
+  type WorkflowVersion,
+} from '@orderflow/core';
+import type { Kysely } from 'kysely';
+import { ApiError } from '../errors.js';
+import * as repo from '../store/repo.js';
+import type { DB } from '../store/schema.js';
+import { isUniqueViolation, type Store } from '../store/store.js';
+import type { Clock } from './clock.js';
+
+/** The answer to a change (SPEC §5.0). */
+export interface ChangeResponse {
+  order: Order;
+  applied: (Omit<AppliedTransition, 'orderId'> & { orderId?: string })[];
+  deliveries: { id: string; type: string; status: string }[];
+}
+
+/** Options of one command application. */
+export interface ApplyInput {
+  /** The order; absent for `create`. */
+  orderId?: string;
+  command: Command;
+  /** Optimistic concurrency: the version the caller last saw. */
+  expectedVersion?: number;
+  /** Conflict status when `expectedVersion` fails (412 with If-Match). */
+  conflictStatus?: 409 | 412;
+  idempotency?: { scope: string; key: string; hash: string };
+  /** Extra writes in the same transaction (e.g. marking the fired timer). */
+  alsoInTransaction?: (tx: Kysely<DB>) => Promise<void>;
+}
+
+/** Result of applying a command. */
+export interface ApplyResult {
+  status: number;
+  body: ChangeResponse;
+  replayed: boolean;
+  decision?: Extract<Decision, { ok: true }>;
+}
+
+/** Runtime settings. */
+export interface RuntimeOptions {
+  store: Store;
+  clock: Clock;
+  newId: (prefix: string) => string;
+  /** Renders Liquid strings in `set_data` / `create_order` values. */
+  renderString?: (source: string, scope: Record<string, unknown>) => string;
+  /** Per-order loop guard: rule-caused entries into one state per hour. @default 20 */
+  maxRuleEntriesPerHour?: number;
+  /** Cascade depth bound. @default 10 */
+  maxDepth?: number;
+  /** Crash points for the reliability tests; never set in production. */
+  crashPoint?: (name: 'after-commit' | 'before-commit') => void;
+}
+
+/** The runtime: the only write path for orders. */
+export type Runtime = ReturnType<typeof createRuntime>;
+
+/**
+ * Creates the runtime. `applyCommand` loads the order, calls `decide()`, and
+ * persists the order(s), history, outbox rows, timers, rule runs and the
+ * idempotency record in one transaction.
+ */
+export function createRuntime(opts: RuntimeOptions) {
+  const { store, clock, newId } = opts;
+  const events = new EventEmitter();
+  events.setMaxListeners(100);
+  const versionCache = new Map<string, Definition>();
+
+  async function loadVersion(db: Kysely<DB>, key: string, version: number): Promise<Definition> {
+    const cacheKey = `${key}@${version}`;
+    const hit = versionCache.get(cacheKey);
+    if (hit) return hit;
+    const v = await repo.getWorkflowVersion(db, key, version);
+    if (!v) throw new ApiError('not_found', `Workflow "${key}" version ${version} does not exist.`);
+    versionCache.set(cacheKey, v.definition);
+    return v.definition;
+  }
+
+  async function publishedVersions(db: Kysely<DB>): Promise<Map<string, WorkflowVersion>> {
+    const rows = await repo.listWorkflowRows(db);
+    const out = new Map<string, WorkflowVersion>();
+    for (const r of rows) {
+      if (r.published_version === null) continue;
+      const version = Number(r.published_version);
+      out.set(r.key, { key: r.key, version, definition: await loadVersion(db, r.key, version) });
+    }
+    return out;
+  }
+
+  const needsWorkflows = (d: Definition) => (d.rules ?? []).some((r) => r.actions.some((a) => a.type === 'create_order'));
+
+  async function pausedRules(db: Kysely<DB>): Promise<Set<string>> {
+    const paused = await repo.getSetting<{ rules?: string[] }>(db, 'automation');
+    return new Set(paused?.rules ?? []);
+  }
+
+  /** Loads what decide() needs and runs it. Reads only. */
+  async function prepare(db: Kysely<DB>, input: ApplyInput) {
+    const now = clock.now().toISOString();
+    let order: Order | null = null;
+    let definition: Definition;
+    if (input.command.type === 'create') {
+      const wf = await repo.getWorkflow(db, input.command.workflow);
+      if (!wf) throw new ApiError('not_found', `Workflow "${input.command.workflow}" does not exist.`);
+      if (wf.publishedVersion === null || !wf.definition) {
+        throw new ApiError('validation_failed', `Workflow "${wf.key}" has no published version yet; publish it first.`, {
+          errors: [{ path: 'workflow', message: 'has no published version' }],
+        });
+      }
+      input.command.workflowVersion = wf.publishedVersion;
+      definition = wf.definition;
+      versionCache.set(`${wf.key}@${wf.publishedVersion}`, wf.definition);
+    } else {
+      if (!input.orderId) throw new ApiError('not_found', 'Order not found.');
+      const found = await repo.getOrder(db, input.orderId);
+      if (!found) throw new ApiError('not_found', `Order ${input.orderId} does not exist.`);
+      order = found;
+      definition = await loadVersion(db, order.workflow, order.workflowVersion);
+      if (input.expectedVersion !== undefined && input.expectedVersion !== order.version) {
+        throw new ApiError(
+          'version_conflict',
+          `The order is at version ${order.version}, not ${input.expectedVersion}; reload it and try again.`,
+          { currentVersion: order.version },
+          input.conflictStatus ?? 409,
+        );
+      }
+    }
+    const ctx: DecideContext = {
+      now,
+      newId,
+      maxDepth: opts.maxDepth ?? 10,
+      maxRuleEntriesPerHour: opts.maxRuleEntriesPerHour ?? 20,
+      pausedRules: await pausedRules(db),
+    };
+    if (opts.renderString) ctx.renderString = opts.renderString;
+    if (needsWorkflows(definition)) {
+      const map = await publishedVersions(db);
+      ctx.resolveWorkflow = (key) => map.get(key);
+    }
+    if (order && (definition.rules ?? []).some((r) => r.actions.some((a) => a.type === 'transition'))) {
+      ctx.ruleEntriesLastHour = await repo.ruleEntriesSince(db, order.id, new Date(Date.parse(now) - 3_600_000).toISOString());
+    }
+    const decision = decide(definition, order, input.command, ctx);
+    return { decision, now };
+  }
+
+  function rejectionToError(d: Extract<Decision, { ok: false }>): ApiError {
+    const { code, message, ...extra } = d.rejection;
+    return new ApiError(code, message, extra);
+  }
+
+  function toResponse(d: Extract<Decision, { ok: true }>, primaryId: string): ChangeResponse {
+    return {
+      order: d.order,
+      applied: d.applied.map(({ orderId, ...a }) => (orderId === primaryId ? a : { ...a, orderId })),
+      deliveries: d.effects.flatMap((e) => (e.type === 'outbox.enqueue' ? [{ id: e.delivery.id, type: e.delivery.type, status: 'pending' }] : [])),
+    };
+  }
+
+  /** Writes a decision's orders and effects. */
+  async function persist(tx: Kysely<DB>, d: Extract<Decision, { ok: true }>, now: string): Promise<void> {
+    for (const { order, previousVersion } of d.orders) {
+      if (previousVersion === 0) {
+        await repo.insertOrder(tx, order);
+      } else if (!(await repo.updateOrder(tx, order, previousVersion))) {
+        throw new ApiError('version_conflict', 'The order changed while this request ran; reload it and try again.');
+      }
+    }
+    const history = new Map<string, HistoryEntry[]>();
+    const deliveries: OutboxEntry[] = [];
+    const timers: Timer[] = [];
+    const runs: RuleRun[] = [];
+    for (const e of d.effects as Effect[]) {
+      switch (e.type) {
+        case 'history.append': {
+          const list = history.get(e.orderId) ?? [];
+          list.push(e.entry);
+          history.set(e.orderId, list);
+          break;
+        }
+        case 'outbox.enqueue':
+          deliveries.push(e.delivery);
+          break;
+        case 'timer.schedule':
+          timers.push(e.timer);
+          break;
+        case 'timer.cancel':
+          // Cancel before inserting this decision's timers: a later visit's timers must survive.
+          await repo.cancelVisitTimers(tx, e.orderId, e.visit);
+          break;
+        case 'rule.run':
+          runs.push(e.run);
+          break;
+      }
+    }
+    for (const [orderId, entries] of history) await repo.appendHistory(tx, orderId, entries);
+    await repo.insertDeliveries(tx, deliveries);
+    await repo.insertTimers(tx, timers, now);
+    await repo.insertRuleRuns(tx, runs);
+  }
+
+  /** Applies a command through decide() in one transaction. */
+  async function applyCommand(input: ApplyInput): Promise<ApplyResult> {
+    const attempt = () =>
+      store.transaction(async (tx) => {
+        if (input.idempotency) {
+          const rec = await repo.getIdempotency(tx, input.idempotency.scope, input.idempotency.key);
+          if (rec) {
+            if (rec.request_hash !== input.idempotency.hash) {
+              throw new ApiError('idempotency_conflict', 'This Idempotency-Key was already used with a different request; use a new key.');
+            }
+            return { status: Number(rec.response_status), body: JSON.parse(rec.response_json) as ChangeResponse, replayed: true };
+          }
+        }
+        const { decision, now } = await prepare(tx, input);
+        if (!decision.ok) throw rejectionToError(decision);
+        if (input.command.type === 'create' && input.command.externalRef) {
+          const existing = await repo.findOrderByExternalRef(tx, input.command.workflow, input.command.externalRef);
+          if (existing) {
+            throw new ApiError('conflict', `An order with externalRef "${input.command.externalRef}" already exists in this workflow.`, {
+              orderId: existing.id,
+            });
+          }
+        }
+        const primaryId = decision.order.id;
+        const body = toResponse(decision, primaryId);
+        const status = input.command.type === 'create' ? 201 : 200;
+        if (!decision.noop) await persist(tx, decision, now);
+        else await persistRunsOnly(tx, decision);
+        if (input.alsoInTransaction) await input.alsoInTransaction(tx);
+        if (input.idempotency) {
+          await repo.putIdempotency(tx, { ...input.idempotency, status, body, now });
+        }
+        opts.crashPoint?.('before-commit');
+        return { status, body, replayed: false, decision };
+      });
+    let result: ApplyResult;
+    try {
+      result = await attempt();
+    } catch (e) {
+      // A concurrent twin with the same idempotency key committed first: replay its answer.
+      if (input.idempotency && isUniqueViolation(e)) result = await attempt();
+      else if (isUniqueViolation(e) && input.command.type === 'create') {
+        throw new ApiError('conflict', 'An order with this externalRef already exists in this workflow.');
+      } else throw e;
+    }
+    opts.crashPoint?.('after-commit');
+    if (!result.replayed && result.decision && !result.decision.noop) {
+      events.emit('committed', {
+        deliveries: result.body.deliveries.length,
+        timers: result.decision.effects.filter((e) => e.type === 'timer.schedule').length,
+        applied: result.decision.applied,
+      });
+      void store.wake?.().catch(() => undefined);
+    }
+    return result;
+  }
+
+  async function persistRunsOnly(tx: Kysely<DB>, d: Extract<Decision, { ok: true }>): Promise<void> {
+    await repo.insertRuleRuns(
+      tx,
+      d.effects.flatMap((e) => (e.type === 'rule.run' ? [e.run] : [])),
+    );
+  }
+
+  /** Computes what a command would do, storing nothing. */
+  async function preview(input: ApplyInput): Promise<Extract<Decision, { ok: true }>> {
+    const { decision } = await prepare(store.db, input);
+    if (!decision.ok) throw rejectionToError(decision);
+    return decision;
+  }
+
+  return {
+    applyCommand,
+    preview,
+    events,
+    loadVersion: (key: string, version: number) => loadVersion(store.db, key, version),
+    clearCache: () => versionCache.clear(),
+  };
+}

@@ -1,0 +1,239 @@
+import { type Kysely, sql } from 'kysely';
+import type { DB } from './schema.js';
+
+/** One migration: an id (applied in order) and its schema change, written once for every dialect. */
+interface Migration {
+  id: string;
+  up: (db: Kysely<DB>) => Promise<void>;
+}
+
+// Kysely's schema builder renders each dialect's own types; text, integer and bigint are common ground.
+export const MIGRATIONS: Migration[] = [
+  {
+    id: '0001_initial',
+    async up(db) {
+      await db.schema
+        .createTable('workflows')
+        .addColumn('key', 'text', (c) => c.primaryKey())
+        .addColumn('name', 'text', (c) => c.notNull())
+        .addColumn('draft_json', 'text')
+        .addColumn('draft_updated_at', 'text')
+        .addColumn('published_version', 'integer')
+        .addColumn('created_at', 'text', (c) => c.notNull())
+        .addColumn('updated_at', 'text', (c) => c.notNull())
+        .execute();
+      await db.schema
+        .createTable('workflow_versions')
+        .addColumn('workflow', 'text', (c) => c.notNull())
+        .addColumn('version', 'integer', (c) => c.notNull())
+        .addColumn('definition_json', 'text', (c) => c.notNull())
+        .addColumn('published_at', 'text', (c) => c.notNull())
+        .addColumn('published_by', 'text', (c) => c.notNull())
+        .addPrimaryKeyConstraint('workflow_versions_pk', ['workflow', 'version'])
+        .execute();
+      await db.schema
+        .createTable('orders')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('workflow', 'text', (c) => c.notNull())
+        .addColumn('workflow_version', 'integer', (c) => c.notNull())
+        .addColumn('kind', 'text', (c) => c.notNull())
+        .addColumn('external_ref', 'text')
+        .addColumn('state', 'text', (c) => c.notNull())
+        .addColumn('grp', 'text', (c) => c.notNull())
+        .addColumn('data_json', 'text', (c) => c.notNull())
+        .addColumn('facts_json', 'text', (c) => c.notNull())
+        .addColumn('cancellation_json', 'text')
+        .addColumn('links_json', 'text', (c) => c.notNull())
+        .addColumn('version', 'integer', (c) => c.notNull())
+        .addColumn('visit', 'integer', (c) => c.notNull())
+        .addColumn('created_at', 'text', (c) => c.notNull())
+        .addColumn('updated_at', 'text', (c) => c.notNull())
+        .addColumn('state_entered_at', 'text', (c) => c.notNull())
+        .execute();
+      await db.schema.createIndex('orders_external_ref').unique().on('orders').columns(['workflow', 'external_ref']).execute();
+      await db.schema.createIndex('orders_workflow_state').on('orders').columns(['workflow', 'state']).execute();
+      await db.schema.createIndex('orders_created').on('orders').columns(['created_at', 'id']).execute();
+      await db.schema
+        .createTable('history')
+        .addColumn('order_id', 'text', (c) => c.notNull())
+        .addColumn('seq', 'integer', (c) => c.notNull())
+        .addColumn('id', 'text', (c) => c.notNull().unique())
+        .addColumn('at', 'text', (c) => c.notNull())
+        .addColumn('type', 'text', (c) => c.notNull())
+        .addColumn('to_state', 'text')
+        .addColumn('rule_id', 'text')
+        .addColumn('actor_type', 'text', (c) => c.notNull())
+        .addColumn('entry_json', 'text', (c) => c.notNull())
+        .addPrimaryKeyConstraint('history_pk', ['order_id', 'seq'])
+        .execute();
+      await db.schema
+        .createTable('deliveries')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('order_id', 'text', (c) => c.notNull())
+        .addColumn('workflow', 'text', (c) => c.notNull())
+        .addColumn('type', 'text', (c) => c.notNull())
+        .addColumn('rule_id', 'text')
+        .addColumn('action_json', 'text', (c) => c.notNull())
+        .addColumn('envelope_json', 'text', (c) => c.notNull())
+        .addColumn('status', 'text', (c) => c.notNull())
+        .addColumn('attempts', 'integer', (c) => c.notNull())
+        .addColumn('next_attempt_at', 'text', (c) => c.notNull())
+        .addColumn('lease_until', 'text')
+        .addColumn('lease_token', 'text')
+        .addColumn('last_error', 'text')
+        .addColumn('created_at', 'text', (c) => c.notNull())
+        .addColumn('updated_at', 'text', (c) => c.notNull())
+        .addColumn('delivered_at', 'text')
+        .execute();
+      await db.schema.createIndex('deliveries_due').on('deliveries').columns(['status', 'next_attempt_at']).execute();
+      await db.schema.createIndex('deliveries_order').on('deliveries').columns(['order_id']).execute();
+      await db.schema
+        .createTable('delivery_attempts')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('delivery_id', 'text', (c) => c.notNull())
+        .addColumn('attempt', 'integer', (c) => c.notNull())
+        .addColumn('at', 'text', (c) => c.notNull())
+        .addColumn('duration_ms', 'integer', (c) => c.notNull())
+        .addColumn('outcome', 'text', (c) => c.notNull())
+        .addColumn('status_code', 'integer')
+        .addColumn('response_body', 'text')
+        .addColumn('error', 'text')
+        .execute();
+      await db.schema.createIndex('delivery_attempts_delivery').on('delivery_attempts').columns(['delivery_id', 'attempt']).execute();
+      await db.schema
+        .createTable('timers')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('order_id', 'text', (c) => c.notNull())
+        .addColumn('kind', 'text', (c) => c.notNull())
+        .addColumn('due_at', 'text', (c) => c.notNull())
+        .addColumn('state', 'text', (c) => c.notNull())
+        .addColumn('visit', 'integer', (c) => c.notNull())
+        .addColumn('scope', 'text', (c) => c.notNull())
+        .addColumn('rule_id', 'text')
+        .addColumn('action_index', 'integer')
+        .addColumn('payload_json', 'text')
+        .addColumn('status', 'text', (c) => c.notNull())
+        .addColumn('lease_until', 'text')
+        .addColumn('lease_token', 'text')
+        .addColumn('created_at', 'text', (c) => c.notNull())
+        .addColumn('fired_at', 'text')
+        .execute();
+      await db.schema.createIndex('timers_due').on('timers').columns(['status', 'due_at']).execute();
+      await db.schema.createIndex('timers_order').on('timers').columns(['order_id', 'status']).execute();
+      await db.schema
+        .createTable('idempotency_keys')
+        .addColumn('scope', 'text', (c) => c.notNull())
+        .addColumn('key', 'text', (c) => c.notNull())
+        .addColumn('request_hash', 'text', (c) => c.notNull())
+        .addColumn('response_status', 'integer', (c) => c.notNull())
+        .addColumn('response_json', 'text', (c) => c.notNull())
+        .addColumn('created_at', 'text', (c) => c.notNull())
+        .addPrimaryKeyConstraint('idempotency_keys_pk', ['scope', 'key'])
+        .execute();
+      await db.schema
+        .createTable('tokens')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('hash', 'text', (c) => c.notNull().unique())
+        .addColumn('role', 'text', (c) => c.notNull())
+        .addColumn('name', 'text')
+        .addColumn('created_at', 'text', (c) => c.notNull())
+        .addColumn('revoked_at', 'text')
+        .execute();
+      await db.schema
+        .createTable('templates')
+        .addColumn('key', 'text', (c) => c.primaryKey())
+        .addColumn('subject', 'text', (c) => c.notNull())
+        .addColumn('html', 'text', (c) => c.notNull())
+        .addColumn('text', 'text')
+        .addColumn('description', 'text')
+        .addColumn('updated_at', 'text', (c) => c.notNull())
+        .execute();
+      await db.schema
+        .createTable('endpoints')
+        .addColumn('key', 'text', (c) => c.primaryKey())
+        .addColumn('url', 'text', (c) => c.notNull())
+        .addColumn('secret', 'text', (c) => c.notNull())
+        .addColumn('headers_json', 'text', (c) => c.notNull())
+        .addColumn('enabled', 'integer', (c) => c.notNull())
+        .addColumn('consecutive_failures', 'integer', (c) => c.notNull())
+        .addColumn('disabled_reason', 'text')
+        .addColumn('created_at', 'text', (c) => c.notNull())
+        .addColumn('updated_at', 'text', (c) => c.notNull())
+        .execute();
+      await db.schema
+        .createTable('notifications')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('channel', 'text', (c) => c.notNull())
+        .addColumn('severity', 'text', (c) => c.notNull())
+        .addColumn('message', 'text', (c) => c.notNull())
+        .addColumn('order_id', 'text')
+        .addColumn('delivery_id', 'text')
+        .addColumn('created_at', 'text', (c) => c.notNull())
+        .addColumn('read_at', 'text')
+        .execute();
+      await db.schema
+        .createTable('mailbox')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('delivery_id', 'text')
+        .addColumn('to_json', 'text', (c) => c.notNull())
+        .addColumn('cc_json', 'text', (c) => c.notNull())
+        .addColumn('subject', 'text', (c) => c.notNull())
+        .addColumn('html', 'text', (c) => c.notNull())
+        .addColumn('text', 'text')
+        .addColumn('message_id', 'text', (c) => c.notNull())
+        .addColumn('created_at', 'text', (c) => c.notNull())
+        .execute();
+      await db.schema
+        .createTable('rule_runs')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('order_id', 'text', (c) => c.notNull())
+        .addColumn('workflow', 'text', (c) => c.notNull())
+        .addColumn('rule_id', 'text', (c) => c.notNull())
+        .addColumn('trigger', 'text', (c) => c.notNull())
+        .addColumn('at', 'text', (c) => c.notNull())
+        .addColumn('matched', 'integer', (c) => c.notNull())
+        .addColumn('run_json', 'text', (c) => c.notNull())
+        .execute();
+      await db.schema.createIndex('rule_runs_order').on('rule_runs').columns(['order_id', 'at']).execute();
+      await db.schema
+        .createTable('settings')
+        .addColumn('key', 'text', (c) => c.primaryKey())
+        .addColumn('value_json', 'text', (c) => c.notNull())
+        .execute();
+    },
+  },
+];
+
+/** Applies pending migrations in order, each in its own transaction. Safe to call on every start. */
+export async function migrate(db: Kysely<DB>): Promise<string[]> {
+  await db.schema
+    .createTable('schema_migrations')
+    .ifNotExists()
+    .addColumn('id', 'text', (c) => c.primaryKey())
+    .addColumn('applied_at', 'text', (c) => c.notNull())
+    .execute();
+  const done = new Set((await db.selectFrom('schema_migrations').select('id').execute()).map((r) => r.id));
+  const applied: string[] = [];
+  for (const m of MIGRATIONS) {
+    if (done.has(m.id)) continue;
+    await db.transaction().execute(async (tx) => {
+      await m.up(tx);
+      await tx.insertInto('schema_migrations').values({ id: m.id, applied_at: new Date().toISOString() }).execute();
+    });
+    applied.push(m.id);
+  }
+  return applied;
+}
+
+/** True when every migration has been applied (for `/readyz`). */
+export async function migrationsDone(db: Kysely<DB>): Promise<boolean> {
+  try {
+    const rows = await db.selectFrom('schema_migrations').select('id').execute();
+    const have = new Set(rows.map((r) => r.id));
+    return MIGRATIONS.every((m) => have.has(m.id));
+  } catch {
+    return false;
+  }
+}
+
+export { sql };

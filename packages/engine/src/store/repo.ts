@@ -1,0 +1,558 @@
+import type { Definition, HistoryEntry, Order, OutboxEntry, RuleRun, Timer } from '@orderflow/core';
+import type { Kysely, Selectable } from 'kysely';
+import type { DB } from './schema.js';
+import type { DialectName } from './store.js';
+
+type Db = Kysely<DB>;
+const j = (v: unknown): string => JSON.stringify(v);
+const p = <T>(s: string | null): T => (s === null ? (null as T) : (JSON.parse(s) as T));
+
+// ---------- orders ----------
+
+/** Maps an orders row to the domain order. */
+export function rowToOrder(r: Selectable<DB['orders']>): Order {
+  return {
+    id: r.id,
+    workflow: r.workflow,
+    workflowVersion: Number(r.workflow_version),
+    kind: r.kind,
+    externalRef: r.external_ref,
+    state: r.state,
+    group: r.grp as Order['group'],
+    data: p(r.data_json),
+    facts: p(r.facts_json),
+    cancellation: p(r.cancellation_json),
+    links: p(r.links_json),
+    version: Number(r.version),
+    visit: Number(r.visit),
+    createdAt: r.created_at,
+    updatedAt: r.updated_at,
+    stateEnteredAt: r.state_entered_at,
+  };
+}
+
+function orderToRow(o: Order): DB['orders'] {
+  return {
+    id: o.id,
+    workflow: o.workflow,
+    workflow_version: o.workflowVersion,
+    kind: o.kind,
+    external_ref: o.externalRef,
+    state: o.state,
+    grp: o.group,
+    data_json: j(o.data),
+    facts_json: j(o.facts),
+    cancellation_json: o.cancellation === null ? null : j(o.cancellation),
+    links_json: j(o.links),
+    version: o.version,
+    visit: o.visit,
+    created_at: o.createdAt,
+    updated_at: o.updatedAt,
+    state_entered_at: o.stateEnteredAt,
+  };
+}
+
+export async function getOrder(db: Db, id: string): Promise<Order | undefined> {
+  const r = await db.selectFrom('orders').selectAll().where('id', '=', id).executeTakeFirst();
+  return r ? rowToOrder(r) : undefined;
+}
+
+export async function findOrderByExternalRef(db: Db, workflow: string, externalRef: string): Promise<Order | undefined> {
+  const r = await db
+    .selectFrom('orders')
+    .selectAll()
+    .where('workflow', '=', workflow)
+    .where('external_ref', '=', externalRef)
+    .executeTakeFirst();
+  return r ? rowToOrder(r) : undefined;
+}
+
+export async function insertOrder(db: Db, o: Order): Promise<void> {
+  await db.insertInto('orders').values(orderToRow(o)).execute();
+}
+
+/** Updates an order only if it still has `previousVersion`; false when someone else changed it first. */
+export async function updateOrder(db: Db, o: Order, previousVersion: number): Promise<boolean> {
+  const { id: _id, ...row } = orderToRow(o);
+  const r = await db.updateTable('orders').set(row).where('id', '=', o.id).where('version', '=', previousVersion).executeTakeFirst();
+  return Number(r.numUpdatedRows) === 1;
+}
+
+/** Filters of `GET /orders`. */
+export interface OrderFilter {
+  workflow?: string;
+  state?: string;
+  group?: string;
+  kind?: string;
+  externalRef?: string;
+  q?: string;
+  createdAfter?: string;
+  createdBefore?: string;
+  limit: number;
+  /** Opaque cursor: `<createdAt>|<id>` of the last item of the previous page. */
+  cursor?: { createdAt: string; id: string };
+}
+
+export async function listOrders(db: Db, dialect: DialectName, f: OrderFilter): Promise<Order[]> {
+  let q = db.selectFrom('orders').selectAll();
+  if (f.workflow) q = q.where('workflow', '=', f.workflow);
+  if (f.state) q = q.where('state', '=', f.state);
+  if (f.group) q = q.where('grp', '=', f.group);
+  if (f.kind) q = q.where('kind', '=', f.kind);
+  if (f.externalRef) q = q.where('external_ref', '=', f.externalRef);
+  if (f.createdAfter) q = q.where('created_at', '>', f.createdAfter);
+  if (f.createdBefore) q = q.where('created_at', '<', f.createdBefore);
+  if (f.q) {
+    const pattern = `%${f.q.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
+    // SQLite's LIKE is case-insensitive for ASCII; PostgreSQL needs ILIKE.
+    const op = dialect === 'postgres' ? 'ilike' : 'like';
+    q = q.where((eb) => eb.or([eb(eb.ref('data_json'), op, pattern), eb(eb.ref('external_ref'), op, pattern), eb('id', '=', f.q as string)]));
+  }
+  if (f.cursor) {
+    const { createdAt, id } = f.cursor;
+    q = q.where((eb) => eb.or([eb('created_at', '<', createdAt), eb.and([eb('created_at', '=', createdAt), eb('id', '<', id)])]));
+  }
+  const rows = await q.orderBy('created_at', 'desc').orderBy('id', 'desc').limit(f.limit).execute();
+  return rows.map(rowToOrder);
+}
+
+export async function countOrdersByGroup(db: Db, workflow?: string): Promise<{ workflow: string; grp: string; state: string; n: number }[]> {
+  let q = db.selectFrom('orders').select((eb) => ['workflow', 'grp', 'state', eb.fn.countAll<number>().as('n')]);
+  if (workflow) q = q.where('workflow', '=', workflow);
+  const rows = await q.groupBy(['workflow', 'grp', 'state']).execute();
+  return rows.map((r) => ({ ...r, n: Number(r.n) }));
+}
+
+// ---------- history ----------
+
+export async function appendHistory(db: Db, orderId: string, entries: HistoryEntry[]): Promise<HistoryEntry[]> {
+  if (entries.length === 0) return [];
+  const last = await db.selectFrom('history').select((eb) => eb.fn.max('seq').as('m')).where('order_id', '=', orderId).executeTakeFirst();
+  let seq = Number(last?.m ?? 0);
+  const stored = entries.map((e) => ({ ...e, seq: ++seq }));
+  await db
+    .insertInto('history')
+    .values(
+      stored.map((e) => ({
+        order_id: orderId,
+        seq: e.seq,
+        id: e.id,
+        at: e.at,
+        type: e.type,
+        to_state: e.to ?? null,
+        rule_id: e.ruleId ?? null,
+        actor_type: e.actor.type,
+        entry_json: j(e),
+      })),
+    )
+    .execute();
+  return stored;
+}
+
+export async function listHistory(db: Db, orderId: string): Promise<HistoryEntry[]> {
+  const rows = await db.selectFrom('history').select('entry_json').where('order_id', '=', orderId).orderBy('seq').execute();
+  return rows.map((r) => p<HistoryEntry>(r.entry_json));
+}
+
+/** Rule-caused entries into each state since `since` (the per-order loop guard). */
+export async function ruleEntriesSince(db: Db, orderId: string, since: string): Promise<Record<string, number>> {
+  const rows = await db
+    .selectFrom('history')
+    .select((eb) => ['to_state', eb.fn.countAll<number>().as('n')])
+    .where('order_id', '=', orderId)
+    .where('type', '=', 'transition')
+    .where('actor_type', '=', 'rule')
+    .where('at', '>', since)
+    .groupBy('to_state')
+    .execute();
+  return Object.fromEntries(rows.map((r) => [r.to_state ?? '', Number(r.n)]));
+}
+
+// ---------- outbox deliveries ----------
+
+/** A delivery as the API shows it. */
+export interface Delivery {
+  id: string;
+  orderId: string;
+  workflow: string;
+  type: 'email' | 'webhook' | 'notify';
+  status: 'pending' | 'delivered' | 'failed' | 'dead';
+  attempts: number;
+  nextAttemptAt: string | null;
+  lastError: string | null;
+  ruleId: string | null;
+  action: OutboxEntry['action'];
+  envelope: OutboxEntry['envelope'];
+  createdAt: string;
+  updatedAt: string;
+  deliveredAt: string | null;
+}
+
+/** One recorded attempt of a delivery. */
+export interface DeliveryAttempt {
+  attempt: number;
+  at: string;
+  durationMs: number;
+  outcome: 'delivered' | 'retry' | 'failed' | 'dead';
+  status: number | null;
+  responseBody: string | null;
+  error: string | null;
+}
+
+export function rowToDelivery(r: Selectable<DB['deliveries']>): Delivery {
+  return {
+    id: r.id,
+    orderId: r.order_id,
+    workflow: r.workflow,
+    type: r.type as Delivery['type'],
+    status: r.status as Delivery['status'],
+    attempts: Number(r.attempts),
+    nextAttemptAt: r.status === 'pending' ? r.next_attempt_at : null,
+    lastError: r.last_error,
+    ruleId: r.rule_id,
+    action: p(r.action_json),
+    envelope: p(r.envelope_json),
+    createdAt: r.created_at,
+    updatedAt: r.updated_at,
+    deliveredAt: r.delivered_at,
+  };
+}
+
+export async function insertDeliveries(db: Db, entries: OutboxEntry[]): Promise<void> {
+  if (entries.length === 0) return;
+  await db
+    .insertInto('deliveries')
+    .values(
+      entries.map((d) => ({
+        id: d.id,
+        order_id: d.orderId,
+        workflow: d.workflow,
+        type: d.type,
+        rule_id: d.ruleId,
+        action_json: j(d.action),
+        envelope_json: j(d.envelope),
+        status: 'pending',
+        attempts: 0,
+        next_attempt_at: d.createdAt,
+        lease_until: null,
+        lease_token: null,
+        last_error: null,
+        created_at: d.createdAt,
+        updated_at: d.createdAt,
+        delivered_at: null,
+      })),
+    )
+    .execute();
+}
+
+export async function getDelivery(db: Db, id: string): Promise<Delivery | undefined> {
+  const r = await db.selectFrom('deliveries').selectAll().where('id', '=', id).executeTakeFirst();
+  return r ? rowToDelivery(r) : undefined;
+}
+
+export async function listDeliveryAttempts(db: Db, id: string): Promise<DeliveryAttempt[]> {
+  const rows = await db.selectFrom('delivery_attempts').selectAll().where('delivery_id', '=', id).orderBy('attempt').execute();
+  return rows.map((r) => ({
+    attempt: Number(r.attempt),
+    at: r.at,
+    durationMs: Number(r.duration_ms),
+    outcome: r.outcome as DeliveryAttempt['outcome'],
+    status: r.status_code === null ? null : Number(r.status_code),
+    responseBody: r.response_body,
+    error: r.error,
+  }));
+}
+
+/** Filters of `GET /deliveries`. */
+export interface DeliveryFilter {
+  status?: string;
+  type?: string;
+  orderId?: string;
+  limit: number;
+  /** id of the last item of the previous page (ids sort by creation). */
+  cursor?: string;
+}
+
+export async function listDeliveries(db: Db, f: DeliveryFilter): Promise<Delivery[]> {
+  let q = db.selectFrom('deliveries').selectAll();
+  if (f.status) q = q.where('status', '=', f.status);
+  if (f.type) q = q.where('type', '=', f.type);
+  if (f.orderId) q = q.where('order_id', '=', f.orderId);
+  if (f.cursor) q = q.where('id', '<', f.cursor);
+  const rows = await q.orderBy('id', 'desc').limit(f.limit).execute();
+  return rows.map(rowToDelivery);
+}
+
+// ---------- timers ----------
+
+export function rowToTimer(r: Selectable<DB['timers']>): Timer & { status: string } {
+  const t: Timer & { status: string } = {
+    id: r.id,
+    orderId: r.order_id,
+    kind: r.kind as Timer['kind'],
+    dueAt: r.due_at,
+    state: r.state,
+    visit: Number(r.visit),
+    scope: r.scope as Timer['scope'],
+    status: r.status,
+  };
+  if (r.rule_id !== null) t.ruleId = r.rule_id;
+  if (r.action_index !== null) t.actionIndex = Number(r.action_index);
+  if (r.payload_json !== null) t.payload = p(r.payload_json);
+  return t;
+}
+
+export async function insertTimers(db: Db, timers: Timer[], now: string): Promise<void> {
+  if (timers.length === 0) return;
+  await db
+    .insertInto('timers')
+    .values(
+      timers.map((t) => ({
+        id: t.id,
+        order_id: t.orderId,
+        kind: t.kind,
+        due_at: t.dueAt,
+        state: t.state,
+        visit: t.visit,
+        scope: t.scope,
+        rule_id: t.ruleId ?? null,
+        action_index: t.actionIndex ?? null,
+        payload_json: t.payload === undefined ? null : j(t.payload),
+        status: 'pending',
+        lease_until: null,
+        lease_token: null,
+        created_at: now,
+        fired_at: null,
+      })),
+    )
+    .execute();
+}
+
+/** Cancels the pending visit-bound timers of one state visit (the order left it). */
+export async function cancelVisitTimers(db: Db, orderId: string, visit: number): Promise<void> {
+  await db
+    .updateTable('timers')
+    .set({ status: 'cancelled' })
+    .where('order_id', '=', orderId)
+    .where('visit', '=', visit)
+    .where('scope', '=', 'visit')
+    .where('status', '=', 'pending')
+    .execute();
+}
+
+export async function listTimers(
+  db: Db,
+  f: { orderId?: string; dueBefore?: string; status?: string; limit: number },
+): Promise<(Timer & { status: string })[]> {
+  let q = db.selectFrom('timers').selectAll();
+  q = q.where('status', '=', f.status ?? 'pending');
+  if (f.orderId) q = q.where('order_id', '=', f.orderId);
+  if (f.dueBefore) q = q.where('due_at', '<=', f.dueBefore);
+  const rows = await q.orderBy('due_at').orderBy('id').limit(f.limit).execute();
+  return rows.map(rowToTimer);
+}
+
+// ---------- rule runs ----------
+
+export async function insertRuleRuns(db: Db, runs: RuleRun[]): Promise<void> {
+  if (runs.length === 0) return;
+  await db
+    .insertInto('rule_runs')
+    .values(
+      runs.map((r) => ({
+        id: r.id,
+        order_id: r.orderId,
+        workflow: r.workflow,
+        rule_id: r.ruleId,
+        trigger: r.trigger,
+        at: r.at,
+        matched: r.matched ? 1 : 0,
+        run_json: j(r),
+      })),
+    )
+    .execute();
+}
+
+export async function listRuleRuns(db: Db, f: { orderId?: string; rule?: string; limit: number; cursor?: string }): Promise<RuleRun[]> {
+  let q = db.selectFrom('rule_runs').select('run_json');
+  if (f.orderId) q = q.where('order_id', '=', f.orderId);
+  if (f.rule) q = q.where('rule_id', '=', f.rule);
+  if (f.cursor) q = q.where('id', '<', f.cursor);
+  const rows = await q.orderBy('id', 'desc').limit(f.limit).execute();
+  return rows.map((r) => p<RuleRun>(r.run_json));
+}
+
+// ---------- idempotency ----------
+
+export async function getIdempotency(db: Db, scope: string, key: string) {
+  return db.selectFrom('idempotency_keys').selectAll().where('scope', '=', scope).where('key', '=', key).executeTakeFirst();
+}
+
+export async function putIdempotency(
+  db: Db,
+  rec: { scope: string; key: string; hash: string; status: number; body: unknown; now: string },
+): Promise<void> {
+  await db
+    .insertInto('idempotency_keys')
+    .values({
+      scope: rec.scope,
+      key: rec.key,
+      request_hash: rec.hash,
+      response_status: rec.status,
+      response_json: j(rec.body),
+      created_at: rec.now,
+    })
+    .execute();
+}
+
+// ---------- workflows ----------
+
+/** A workflow row with its published definition. */
+export interface WorkflowRecord {
+  key: string;
+  name: string;
+  publishedVersion: number | null;
+  definition: Definition | null;
+  draft: Definition | null;
+  draftUpdatedAt: string | null;
+  createdAt: string;
+  updatedAt: string;
+}
+
+export async function getWorkflow(db: Db, key: string): Promise<WorkflowRecord | undefined> {
+  const r = await db.selectFrom('workflows').selectAll().where('key', '=', key).executeTakeFirst();
+  if (!r) return undefined;
+  const version = r.published_version === null ? null : Number(r.published_version);
+  const published = version === null ? null : await getWorkflowVersion(db, key, version);
+  return {
+    key: r.key,
+    name: r.name,
+    publishedVersion: version,
+    definition: published?.definition ?? null,
+    draft: p(r.draft_json),
+    draftUpdatedAt: r.draft_updated_at,
+    createdAt: r.created_at,
+    updatedAt: r.updated_at,
+  };
+}
+
+export async function listWorkflowRows(db: Db) {
+  return db.selectFrom('workflows').select(['key', 'name', 'published_version', 'draft_json']).orderBy('key').execute();
+}
+
+export async function getWorkflowVersion(
+  db: Db,
+  key: string,
+  version: number,
+): Promise<{ definition: Definition; publishedAt: string; publishedBy: string } | undefined> {
+  const r = await db
+    .selectFrom('workflow_versions')
+    .selectAll()
+    .where('workflow', '=', key)
+    .where('version', '=', version)
+    .executeTakeFirst();
+  return r ? { definition: p(r.definition_json), publishedAt: r.published_at, publishedBy: r.published_by } : undefined;
+}
+
+export async function listWorkflowVersions(db: Db, key: string) {
+  const rows = await db
+    .selectFrom('workflow_versions')
+    .select(['version', 'published_at', 'published_by'])
+    .where('workflow', '=', key)
+    .orderBy('version', 'desc')
+    .execute();
+  return rows.map((r) => ({ version: Number(r.version), publishedAt: r.published_at, publishedBy: r.published_by }));
+}
+
+export async function insertWorkflow(db: Db, key: string, name: string, draft: Definition, now: string): Promise<void> {
+  await db
+    .insertInto('workflows')
+    .values({ key, name, draft_json: j(draft), draft_updated_at: now, published_version: null, created_at: now, updated_at: now })
+    .execute();
+}
+
+export async function saveDraft(db: Db, key: string, draft: Definition | null, now: string): Promise<void> {
+  const set: Partial<DB['workflows']> = { draft_json: draft === null ? null : j(draft), draft_updated_at: now, updated_at: now };
+  if (draft) set.name = draft.name;
+  await db.updateTable('workflows').set(set).where('key', '=', key).execute();
+}
+
+export async function publishVersion(db: Db, key: string, definition: Definition, by: string, now: string): Promise<number> {
+  const last = await db.selectFrom('workflow_versions').select((eb) => eb.fn.max('version').as('m')).where('workflow', '=', key).executeTakeFirst();
+  const version = Number(last?.m ?? 0) + 1;
+  await db
+    .insertInto('workflow_versions')
+    .values({ workflow: key, version, definition_json: j(definition), published_at: now, published_by: by })
+    .execute();
+  await db
+    .updateTable('workflows')
+    .set({ published_version: version, name: definition.name, draft_json: null, draft_updated_at: null, updated_at: now })
+    .where('key', '=', key)
+    .execute();
+  return version;
+}
+
+// ---------- tokens ----------
+
+export async function insertToken(db: Db, t: { id: string; hash: string; role: string; name: string | null; now: string }): Promise<void> {
+  await db.insertInto('tokens').values({ id: t.id, hash: t.hash, role: t.role, name: t.name, created_at: t.now, revoked_at: null }).execute();
+}
+
+export async function findTokenByHash(db: Db, hash: string) {
+  return db.selectFrom('tokens').selectAll().where('hash', '=', hash).where('revoked_at', 'is', null).executeTakeFirst();
+}
+
+// ---------- templates ----------
+
+/** An email template as stored. */
+export interface TemplateRecord {
+  key: string;
+  subject: string;
+  html: string;
+  text: string | null;
+  description: string | null;
+  updatedAt: string;
+}
+
+export async function listTemplates(db: Db): Promise<TemplateRecord[]> {
+  const rows = await db.selectFrom('templates').selectAll().orderBy('key').execute();
+  return rows.map((r) => ({ key: r.key, subject: r.subject, html: r.html, text: r.text, description: r.description, updatedAt: r.updated_at }));
+}
+
+export async function getTemplate(db: Db, key: string): Promise<TemplateRecord | undefined> {
+  const r = await db.selectFrom('templates').selectAll().where('key', '=', key).executeTakeFirst();
+  return r ? { key: r.key, subject: r.subject, html: r.html, text: r.text, description: r.description, updatedAt: r.updated_at } : undefined;
+}
+
+export async function upsertTemplate(
+  db: Db,
+  t: { key: string; subject: string; html: string; text?: string | null; description?: string | null },
+  now: string,
+): Promise<void> {
+  const values = { key: t.key, subject: t.subject, html: t.html, text: t.text ?? null, description: t.description ?? null, updated_at: now };
+  await db
+    .insertInto('templates')
+    .values(values)
+    .onConflict((oc) => oc.column('key').doUpdateSet({ subject: values.subject, html: values.html, text: values.text, description: values.description, updated_at: now }))
+    .execute();
+}
+
+export async function deleteTemplate(db: Db, key: string): Promise<boolean> {
+  const r = await db.deleteFrom('templates').where('key', '=', key).executeTakeFirst();
+  return Number(r.numDeletedRows) > 0;
+}
+
+// ---------- settings ----------
+
+export async function getSetting<T>(db: Db, key: string): Promise<T | undefined> {
+  const r = await db.selectFrom('settings').select('value_json').where('key', '=', key).executeTakeFirst();
+  return r ? p<T>(r.value_json) : undefined;
+}
+
+export async function putSetting(db: Db, key: string, value: unknown): Promise<void> {
+  await db
+    .insertInto('settings')
+    .values({ key, value_json: j(value) })
+    .onConflict((oc) => oc.column('key').doUpdateSet({ value_json: j(value) }))
+    .execute();
+}

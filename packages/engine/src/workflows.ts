@@ -1,0 +1,102 @@
+import { type Definition, hasErrors, type Problem, validateDefinition } from '@orderflow/core';
+import type { Kysely } from 'kysely';
+import { ApiError } from './errors.js';
+import * as repo from './store/repo.js';
+import type { DB } from './store/schema.js';
+import type { Store } from './store/store.js';
+
+/** A workflow as the API answers it (SPEC §5.0). */
+export interface WorkflowView {
+  key: string;
+  name: string;
+  publishedVersion: number | null;
+  definition: Definition | null;
+  draft: Definition | null;
+  problems: Problem[];
+}
+
+/** Template and endpoint keys that rules may refer to. */
+async function references(db: Kysely<DB>) {
+  const templates = (await repo.listTemplates(db)).map((t) => t.key);
+  const endpoints = (await db.selectFrom('endpoints').select('key').execute()).map((r) => r.key);
+  const workflows = (await repo.listWorkflowRows(db)).map((r) => r.key);
+  return { templates, endpoints, workflows };
+}
+
+/** Validates a definition against the schema, the graph rules and the stored templates and endpoints. */
+export async function validateWithReferences(db: Kysely<DB>, input: unknown) {
+  return validateDefinition(input, await references(db));
+}
+
+/** Workflow drafts and publishing. Orders never change here: publishing creates a new immutable version. */
+export function createWorkflowService(store: Store, now: () => string) {
+  async function view(key: string): Promise<WorkflowView> {
+    const wf = await repo.getWorkflow(store.db, key);
+    if (!wf) throw new ApiError('not_found', `Workflow "${key}" does not exist.`);
+    const subject = wf.draft ?? wf.definition;
+    const problems = subject ? (await validateWithReferences(store.db, subject)).problems : [];
+    return { key: wf.key, name: wf.name, publishedVersion: wf.publishedVersion, definition: wf.definition, draft: wf.draft, problems };
+  }
+
+  function requireSchema(result: ReturnType<typeof validateDefinition>): Definition {
+    if (!result.definition) {
+      throw new ApiError('validation_failed', 'The workflow definition does not match the schema.', {
+        errors: result.problems.filter((p) => p.severity === 'error').map((p) => ({ path: p.path, message: p.message })),
+        problems: result.problems,
+      });
+    }
+    return result.definition;
+  }
+
+  async function publishDraft(tx: Kysely<DB>, key: string, draft: Definition, by: string): Promise<number> {
+    const result = await validateWithReferences(tx, draft);
+    if (hasErrors(result.problems)) {
+      const errors = result.problems.filter((p) => p.severity === 'error');
+      throw new ApiError('validation_failed', `The draft has ${errors.length} error(s); fix them before publishing.`, {
+        errors: errors.map((p) => ({ path: p.path, message: p.message, code: p.code })),
+        problems: result.problems,
+      });
+    }
+    return repo.publishVersion(tx, key, draft, by, now());
+  }
+
+  return {
+    view,
+    async create(input: unknown, publish: boolean, by: string): Promise<WorkflowView> {
+      const def = requireSchema(await validateWithReferences(store.db, input));
+      await store.transaction(async (tx) => {
+        if (await repo.getWorkflow(tx, def.key)) {
+          throw new ApiError('conflict', `Workflow "${def.key}" already exists; use PUT /workflows/${def.key}/draft to change it.`);
+        }
+        await repo.insertWorkflow(tx, def.key, def.name, def, now());
+        if (publish) await publishDraft(tx, def.key, def, by);
+      });
+      return view(def.key);
+    },
+    async saveDraft(key: string, input: unknown): Promise<WorkflowView> {
+      const def = requireSchema(await validateWithReferences(store.db, input));
+      if (def.key !== key) {
+        throw new ApiError('validation_failed', `The definition's key "${def.key}" does not match the URL's "${key}".`, {
+          errors: [{ path: 'key', message: `must be "${key}"` }],
+        });
+      }
+      await store.transaction(async (tx) => {
+        if (!(await repo.getWorkflow(tx, key))) throw new ApiError('not_found', `Workflow "${key}" does not exist.`);
+        await repo.saveDraft(tx, key, def, now());
+      });
+      return view(key);
+    },
+    async publish(key: string, by: string): Promise<WorkflowView> {
+      await store.transaction(async (tx) => {
+        const wf = await repo.getWorkflow(tx, key);
+        if (!wf) throw new ApiError('not_found', `Workflow "${key}" does not exist.`);
+        if (!wf.draft) throw new ApiError('conflict', `Workflow "${key}" has no draft to publish.`);
+        await publishDraft(tx, key, wf.draft, by);
+      });
+      return view(key);
+    },
+  };
+}
+
+/** The workflow service. */
+export type WorkflowService = ReturnType<typeof createWorkflowService>;
