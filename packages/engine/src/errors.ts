@@ -16,7 +16,7 @@ export class ApiError extends Error {
   /** The RFC 9457 problem document. */
   toProblem(instance?: string): Record<string, unknown> {
     return {
-      type: `https://orderflow.dev/problems/${this.code.replace(/_/g, '-')}`,
+      type: `urn:orderflow:problem:${this.code}`,
       title: ERROR_TITLE[this.code],
       status: this.status,
       detail: this.message,
