@@ -2,8 +2,8 @@ import { EventEmitter } from 'node:events';
 import {
   type AppliedTransition,
   type Command,
-  type Decision,
   type DecideContext,
+  type Decision,
   type Definition,
   decide,
   type Effect,
@@ -20,6 +20,9 @@ import * as repo from '../store/repo.js';
 import type { DB } from '../store/schema.js';
 import { isUniqueViolation, type Store } from '../store/store.js';
 import type { Clock } from './clock.js';
+
+/** Thrown inside a transaction when the order row no longer has the version that was read. */
+class ConcurrentUpdate extends Error {}
 
 /** The answer to a change (SPEC §5.0). */
 export interface ChangeResponse {
@@ -108,7 +111,7 @@ export function createRuntime(opts: RuntimeOptions) {
   }
 
   /** Loads what decide() needs and runs it. Reads only. */
-  async function prepare(db: Kysely<DB>, input: ApplyInput) {
+  async function prepare(db: Kysely<DB>, input: ApplyInput, forWrite: boolean) {
     const now = clock.now().toISOString();
     let order: Order | null = null;
     let definition: Definition;
@@ -125,7 +128,7 @@ export function createRuntime(opts: RuntimeOptions) {
       versionCache.set(`${wf.key}@${wf.publishedVersion}`, wf.definition);
     } else {
       if (!input.orderId) throw new ApiError('not_found', 'Order not found.');
-      const found = await repo.getOrder(db, input.orderId);
+      const found = forWrite ? await repo.getOrderForWrite(db, store.dialect, input.orderId) : await repo.getOrder(db, input.orderId);
       if (!found) throw new ApiError('not_found', `Order ${input.orderId} does not exist.`);
       order = found;
       definition = await loadVersion(db, order.workflow, order.workflowVersion);
@@ -166,7 +169,9 @@ export function createRuntime(opts: RuntimeOptions) {
     return {
       order: d.order,
       applied: d.applied.map(({ orderId, ...a }) => (orderId === primaryId ? a : { ...a, orderId })),
-      deliveries: d.effects.flatMap((e) => (e.type === 'outbox.enqueue' ? [{ id: e.delivery.id, type: e.delivery.type, status: 'pending' }] : [])),
+      deliveries: d.effects.flatMap((e) =>
+        e.type === 'outbox.enqueue' ? [{ id: e.delivery.id, type: e.delivery.type, status: 'pending' }] : [],
+      ),
     };
   }
 
@@ -176,7 +181,7 @@ export function createRuntime(opts: RuntimeOptions) {
       if (previousVersion === 0) {
         await repo.insertOrder(tx, order);
       } else if (!(await repo.updateOrder(tx, order, previousVersion))) {
-        throw new ApiError('version_conflict', 'The order changed while this request ran; reload it and try again.');
+        throw new ConcurrentUpdate();
       }
     }
     const history = new Map<string, HistoryEntry[]>();
@@ -225,7 +230,7 @@ export function createRuntime(opts: RuntimeOptions) {
             return { status: Number(rec.response_status), body: JSON.parse(rec.response_json) as ChangeResponse, replayed: true };
           }
         }
-        const { decision, now } = await prepare(tx, input);
+        const { decision, now } = await prepare(tx, input, true);
         if (!decision.ok) throw rejectionToError(decision);
         if (input.command.type === 'create' && input.command.externalRef) {
           const existing = await repo.findOrderByExternalRef(tx, input.command.workflow, input.command.externalRef);
@@ -247,15 +252,31 @@ export function createRuntime(opts: RuntimeOptions) {
         opts.crashPoint?.('before-commit');
         return { status, body, replayed: false, decision };
       });
-    let result: ApplyResult;
-    try {
-      result = await attempt();
-    } catch (e) {
-      // A concurrent twin with the same idempotency key committed first: replay its answer.
-      if (input.idempotency && isUniqueViolation(e)) result = await attempt();
-      else if (isUniqueViolation(e) && input.command.type === 'create') {
-        throw new ApiError('conflict', 'An order with this externalRef already exists in this workflow.');
-      } else throw e;
+    let result: ApplyResult | undefined;
+    for (let tries = 1; result === undefined; tries++) {
+      try {
+        result = await attempt();
+      } catch (e) {
+        if (e instanceof ConcurrentUpdate) {
+          // Another process changed the order between our read and our write. Without a
+          // caller-supplied version the command is simply decided again on the fresh order.
+          if (input.expectedVersion !== undefined || tries >= 8) {
+            throw new ApiError(
+              'version_conflict',
+              'The order changed while this request ran; reload it and try again.',
+              {},
+              input.conflictStatus ?? 409,
+            );
+          }
+          continue;
+        }
+        // A concurrent twin with the same idempotency key committed first: replay its answer.
+        if (input.idempotency && isUniqueViolation(e) && tries < 3) continue;
+        if (isUniqueViolation(e) && input.command.type === 'create') {
+          throw new ApiError('conflict', 'An order with this externalRef already exists in this workflow.');
+        }
+        throw e;
+      }
     }
     opts.crashPoint?.('after-commit');
     if (!result.replayed && result.decision && !result.decision.noop) {
@@ -278,7 +299,7 @@ export function createRuntime(opts: RuntimeOptions) {
 
   /** Computes what a command would do, storing nothing. */
   async function preview(input: ApplyInput): Promise<Extract<Decision, { ok: true }>> {
-    const { decision } = await prepare(store.db, input);
+    const { decision } = await prepare(store.db, input, false);
     if (!decision.ok) throw rejectionToError(decision);
     return decision;
   }

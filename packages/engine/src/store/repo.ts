@@ -57,6 +57,18 @@ export async function getOrder(db: Db, id: string): Promise<Order | undefined> {
   return r ? rowToOrder(r) : undefined;
 }
 
+/**
+ * Reads an order inside a write transaction, locking its row where the dialect has row locks
+ * (PostgreSQL `FOR UPDATE`), so concurrent writers of one order queue instead of conflicting.
+ * SQLite's `BEGIN IMMEDIATE` already serialises writers.
+ */
+export async function getOrderForWrite(db: Db, dialect: DialectName, id: string): Promise<Order | undefined> {
+  let q = db.selectFrom('orders').selectAll().where('id', '=', id);
+  if (dialect === 'postgres') q = q.forUpdate();
+  const r = await q.executeTakeFirst();
+  return r ? rowToOrder(r) : undefined;
+}
+
 export async function findOrderByExternalRef(db: Db, workflow: string, externalRef: string): Promise<Order | undefined> {
   const r = await db
     .selectFrom('orders')
@@ -106,7 +118,9 @@ export async function listOrders(db: Db, dialect: DialectName, f: OrderFilter): 
     const pattern = `%${f.q.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
     // SQLite's LIKE is case-insensitive for ASCII; PostgreSQL needs ILIKE.
     const op = dialect === 'postgres' ? 'ilike' : 'like';
-    q = q.where((eb) => eb.or([eb(eb.ref('data_json'), op, pattern), eb(eb.ref('external_ref'), op, pattern), eb('id', '=', f.q as string)]));
+    q = q.where((eb) =>
+      eb.or([eb(eb.ref('data_json'), op, pattern), eb(eb.ref('external_ref'), op, pattern), eb('id', '=', f.q as string)]),
+    );
   }
   if (f.cursor) {
     const { createdAt, id } = f.cursor;
@@ -116,7 +130,10 @@ export async function listOrders(db: Db, dialect: DialectName, f: OrderFilter): 
   return rows.map(rowToOrder);
 }
 
-export async function countOrdersByGroup(db: Db, workflow?: string): Promise<{ workflow: string; grp: string; state: string; n: number }[]> {
+export async function countOrdersByGroup(
+  db: Db,
+  workflow?: string,
+): Promise<{ workflow: string; grp: string; state: string; n: number }[]> {
   let q = db.selectFrom('orders').select((eb) => ['workflow', 'grp', 'state', eb.fn.countAll<number>().as('n')]);
   if (workflow) q = q.where('workflow', '=', workflow);
   const rows = await q.groupBy(['workflow', 'grp', 'state']).execute();
@@ -127,7 +144,11 @@ export async function countOrdersByGroup(db: Db, workflow?: string): Promise<{ w
 
 export async function appendHistory(db: Db, orderId: string, entries: HistoryEntry[]): Promise<HistoryEntry[]> {
   if (entries.length === 0) return [];
-  const last = await db.selectFrom('history').select((eb) => eb.fn.max('seq').as('m')).where('order_id', '=', orderId).executeTakeFirst();
+  const last = await db
+    .selectFrom('history')
+    .select((eb) => eb.fn.max('seq').as('m'))
+    .where('order_id', '=', orderId)
+    .executeTakeFirst();
   let seq = Number(last?.m ?? 0);
   const stored = entries.map((e) => ({ ...e, seq: ++seq }));
   await db
@@ -478,7 +499,11 @@ export async function saveDraft(db: Db, key: string, draft: Definition | null, n
 }
 
 export async function publishVersion(db: Db, key: string, definition: Definition, by: string, now: string): Promise<number> {
-  const last = await db.selectFrom('workflow_versions').select((eb) => eb.fn.max('version').as('m')).where('workflow', '=', key).executeTakeFirst();
+  const last = await db
+    .selectFrom('workflow_versions')
+    .select((eb) => eb.fn.max('version').as('m'))
+    .where('workflow', '=', key)
+    .executeTakeFirst();
   const version = Number(last?.m ?? 0) + 1;
   await db
     .insertInto('workflow_versions')
@@ -495,7 +520,10 @@ export async function publishVersion(db: Db, key: string, definition: Definition
 // ---------- tokens ----------
 
 export async function insertToken(db: Db, t: { id: string; hash: string; role: string; name: string | null; now: string }): Promise<void> {
-  await db.insertInto('tokens').values({ id: t.id, hash: t.hash, role: t.role, name: t.name, created_at: t.now, revoked_at: null }).execute();
+  await db
+    .insertInto('tokens')
+    .values({ id: t.id, hash: t.hash, role: t.role, name: t.name, created_at: t.now, revoked_at: null })
+    .execute();
 }
 
 export async function findTokenByHash(db: Db, hash: string) {
@@ -516,12 +544,21 @@ export interface TemplateRecord {
 
 export async function listTemplates(db: Db): Promise<TemplateRecord[]> {
   const rows = await db.selectFrom('templates').selectAll().orderBy('key').execute();
-  return rows.map((r) => ({ key: r.key, subject: r.subject, html: r.html, text: r.text, description: r.description, updatedAt: r.updated_at }));
+  return rows.map((r) => ({
+    key: r.key,
+    subject: r.subject,
+    html: r.html,
+    text: r.text,
+    description: r.description,
+    updatedAt: r.updated_at,
+  }));
 }
 
 export async function getTemplate(db: Db, key: string): Promise<TemplateRecord | undefined> {
   const r = await db.selectFrom('templates').selectAll().where('key', '=', key).executeTakeFirst();
-  return r ? { key: r.key, subject: r.subject, html: r.html, text: r.text, description: r.description, updatedAt: r.updated_at } : undefined;
+  return r
+    ? { key: r.key, subject: r.subject, html: r.html, text: r.text, description: r.description, updatedAt: r.updated_at }
+    : undefined;
 }
 
 export async function upsertTemplate(
@@ -529,11 +566,22 @@ export async function upsertTemplate(
   t: { key: string; subject: string; html: string; text?: string | null; description?: string | null },
   now: string,
 ): Promise<void> {
-  const values = { key: t.key, subject: t.subject, html: t.html, text: t.text ?? null, description: t.description ?? null, updated_at: now };
+  const values = {
+    key: t.key,
+    subject: t.subject,
+    html: t.html,
+    text: t.text ?? null,
+    description: t.description ?? null,
+    updated_at: now,
+  };
   await db
     .insertInto('templates')
     .values(values)
-    .onConflict((oc) => oc.column('key').doUpdateSet({ subject: values.subject, html: values.html, text: values.text, description: values.description, updated_at: now }))
+    .onConflict((oc) =>
+      oc
+        .column('key')
+        .doUpdateSet({ subject: values.subject, html: values.html, text: values.text, description: values.description, updated_at: now }),
+    )
     .execute();
 }
 

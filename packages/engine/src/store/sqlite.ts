@@ -58,5 +58,8 @@ export function createSqliteStore(opts: SqliteStoreOptions): Store {
 
 /** Reads a pragma value (for tests and diagnostics). */
 export function sqlitePragma(store: Store, name: string): Promise<unknown> {
-  return sql.raw(`pragma ${name}`).execute(store.db).then((r) => (r.rows[0] as Record<string, unknown> | undefined)?.[name]);
+  return sql
+    .raw(`pragma ${name}`)
+    .execute(store.db)
+    .then((r) => (r.rows[0] as Record<string, unknown> | undefined)?.[name]);
 }

@@ -1,0 +1,170 @@
+import { type Caller, DEMO_ORDERS, DEMO_TEMPLATES } from '@orderflow/core';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { ApiError } from '../../src/errors.js';
+import { createSimulatedClock } from '../../src/runtime/clock.js';
+import { createIdGenerator } from '../../src/runtime/ids.js';
+import { createRuntime, type Runtime } from '../../src/runtime/runtime.js';
+import * as repo from '../../src/store/repo.js';
+import type { Store } from '../../src/store/store.js';
+import { DIALECTS, freshStore } from '../dialects.js';
+
+const caller: Caller = { actor: { type: 'api', id: 'tok_test' }, roles: ['operator'] };
+
+for (const dialect of DIALECTS) {
+  describe(`store contract (${dialect})`, () => {
+    let store: Store;
+    let runtime: Runtime;
+    let cleanup: () => Promise<void>;
+    const clock = createSimulatedClock('2026-03-01T10:00:00.000Z');
+
+    beforeEach(async () => {
+      ({ store, cleanup } = await freshStore(dialect));
+      const now = clock.now().toISOString();
+      for (const t of DEMO_TEMPLATES) await repo.upsertTemplate(store.db, t, now);
+      await store.transaction(async (tx) => {
+        await repo.insertWorkflow(tx, 'orders', 'Orders', DEMO_ORDERS, now);
+        await repo.publishVersion(tx, 'orders', DEMO_ORDERS, 'test', now);
+      });
+      runtime = createRuntime({ store, clock, newId: createIdGenerator(clock) });
+    });
+    afterEach(async () => {
+      await cleanup();
+    });
+
+    const create = async (extra: Record<string, unknown> = {}) =>
+      (
+        await runtime.applyCommand({
+          command: {
+            type: 'create',
+            workflow: 'orders',
+            workflowVersion: 0,
+            data: { customer: { email: 'a@example.com' } },
+            caller,
+            ...extra,
+          },
+        })
+      ).body.order;
+    const move = (orderId: string, to: string, expectedVersion?: number) =>
+      runtime.applyCommand({ orderId, command: { type: 'transition', to, caller }, ...(expectedVersion ? { expectedVersion } : {}) });
+
+    it('migrates idempotently', async () => {
+      expect(await store.migrate()).toEqual([]);
+      expect(await store.ready()).toBe(true);
+    });
+
+    it('persists an order, its history in sequence, its outbox rows and its timers in one change', async () => {
+      const o = await create();
+      await move(o.id, 'awaiting_payment');
+      const stored = await repo.getOrder(store.db, o.id);
+      expect(stored).toMatchObject({ state: 'awaiting_payment', version: 2, visit: 2 });
+      const history = await repo.listHistory(store.db, o.id);
+      expect(history.map((h) => [h.seq, h.type, h.to])).toEqual([
+        [1, 'created', 'order_created'],
+        [2, 'transition', 'awaiting_payment'],
+      ]);
+      expect((await repo.listDeliveries(store.db, { orderId: o.id, limit: 10 })).map((d) => d.type)).toEqual(['email']);
+      const timers = await repo.listTimers(store.db, { orderId: o.id, limit: 10 });
+      expect(timers).toHaveLength(1);
+      expect(timers[0]).toMatchObject({ kind: 'timeout', state: 'awaiting_payment', dueAt: '2026-03-03T10:00:00.000Z' });
+    });
+
+    it('cancels the timers of a state visit when the order leaves it', async () => {
+      const o = await create();
+      await move(o.id, 'awaiting_payment');
+      await move(o.id, 'packing');
+      expect(await repo.listTimers(store.db, { orderId: o.id, limit: 10 })).toHaveLength(0);
+      expect(await repo.listTimers(store.db, { orderId: o.id, status: 'cancelled', limit: 10 })).toHaveLength(1);
+    });
+
+    it('changes nothing when a command is refused', async () => {
+      const o = await create();
+      await expect(move(o.id, 'delivered')).rejects.toMatchObject({ code: 'transition_not_allowed' });
+      expect((await repo.getOrder(store.db, o.id))?.version).toBe(1);
+      expect(await repo.listHistory(store.db, o.id)).toHaveLength(1);
+    });
+
+    it('refuses a stale expected version and lets exactly one of two concurrent writers win', async () => {
+      const o = await create();
+      const results = await Promise.allSettled([move(o.id, 'awaiting_payment', 1), move(o.id, 'customer_cancelled', 1)]);
+      const ok = results.filter((r) => r.status === 'fulfilled');
+      const failed = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected');
+      expect(ok).toHaveLength(1);
+      expect(failed).toHaveLength(1);
+      expect(failed[0]?.reason).toBeInstanceOf(ApiError);
+      expect((failed[0]?.reason as ApiError).code).toBe('version_conflict');
+    });
+
+    it('applies concurrent commands without a version one after another, with gap-free versions and history', async () => {
+      const o = await create();
+      const n = 12;
+      await Promise.all(
+        Array.from({ length: n }, (_, i) =>
+          runtime.applyCommand({ orderId: o.id, command: { type: 'event', event: { type: `tick.${i}` }, caller } }),
+        ),
+      );
+      const stored = await repo.getOrder(store.db, o.id);
+      expect(stored?.version).toBe(1 + n);
+      const seqs = (await repo.listHistory(store.db, o.id)).map((h) => h.seq);
+      expect(seqs).toEqual(Array.from({ length: n + 1 }, (_, i) => i + 1));
+    });
+
+    it('creates exactly one order per idempotency key under concurrent copies', async () => {
+      const keys = 40;
+      const copies = 4;
+      const results = await Promise.all(
+        Array.from({ length: keys * copies }, (_, i) => {
+          const k = i % keys;
+          return runtime.applyCommand({
+            command: { type: 'create', workflow: 'orders', workflowVersion: 0, data: { k }, caller },
+            idempotency: { scope: 'tok_test:POST /orders', key: `key-${k}`, hash: `hash-${k}` },
+          });
+        }),
+      );
+      const ids = new Set(results.map((r) => r.body.order.id));
+      expect(ids.size).toBe(keys);
+      const count = await store.db
+        .selectFrom('orders')
+        .select((eb) => eb.fn.countAll<number>().as('n'))
+        .executeTakeFirst();
+      expect(Number(count?.n)).toBe(keys);
+      await expect(
+        runtime.applyCommand({
+          command: { type: 'create', workflow: 'orders', workflowVersion: 0, data: {}, caller },
+          idempotency: { scope: 'tok_test:POST /orders', key: 'key-0', hash: 'other' },
+        }),
+      ).rejects.toMatchObject({ code: 'idempotency_conflict' });
+    });
+
+    it('keeps externalRef unique per workflow', async () => {
+      await create({ externalRef: 'X-1' });
+      await expect(create({ externalRef: 'X-1' })).rejects.toMatchObject({ code: 'conflict' });
+    });
+
+    it('previews without storing anything', async () => {
+      const o = await create();
+      const d = await runtime.preview({ orderId: o.id, command: { type: 'transition', to: 'awaiting_payment', caller } });
+      expect(d.order.state).toBe('awaiting_payment');
+      expect((await repo.getOrder(store.db, o.id))?.version).toBe(1);
+      expect(await repo.listTimers(store.db, { orderId: o.id, limit: 10 })).toHaveLength(0);
+    });
+
+    it('pages orders by cursor without repeats or gaps', async () => {
+      for (let i = 0; i < 7; i++) {
+        await create({ externalRef: `P-${i}` });
+        clock.advance(1000);
+      }
+      const seen: string[] = [];
+      let cursor: { createdAt: string; id: string } | undefined;
+      for (;;) {
+        const page = await repo.listOrders(store.db, store.dialect, { workflow: 'orders', limit: 3, ...(cursor ? { cursor } : {}) });
+        seen.push(...page.map((o) => o.externalRef ?? ''));
+        const last = page[page.length - 1];
+        if (page.length < 3 || !last) break;
+        cursor = { createdAt: last.createdAt, id: last.id };
+      }
+      expect(seen).toEqual(['P-6', 'P-5', 'P-4', 'P-3', 'P-2', 'P-1', 'P-0']);
+      const found = await repo.listOrders(store.db, store.dialect, { q: 'a@EXAMPLE', limit: 50 });
+      expect(found).toHaveLength(7);
+    });
+  });
+}
