@@ -90,8 +90,9 @@ for (const dialect of DIALECTS) {
       const failed = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected');
       expect(ok).toHaveLength(1);
       expect(failed).toHaveLength(1);
-      expect(failed[0]?.reason).toBeInstanceOf(ApiError);
-      expect((failed[0]?.reason as ApiError).code).toBe('version_conflict');
+      const reason: unknown = failed[0]?.reason;
+      expect(reason).toBeInstanceOf(ApiError);
+      expect(reason).toMatchObject({ code: 'version_conflict' });
     });
 
     it('applies concurrent commands without a version one after another, with gap-free versions and history', async () => {
