@@ -35,6 +35,8 @@ export interface Config {
   endpointFailureLimit: number;
   /** Max request body in bytes. @default 1048576 */
   bodyLimit: number;
+  /** API requests per minute per token (or per address when anonymous); 0 disables. @default 60000 */
+  rateLimit: number;
 }
 
 /** A configuration problem naming the variable. */
@@ -105,6 +107,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   if (!Number.isInteger(endpointFailureLimit) || endpointFailureLimit < 1) problems.push('ORDERFLOW_ENDPOINT_FAILURE_LIMIT: must be a positive integer');
   const bodyLimit = Number(get('ORDERFLOW_BODY_LIMIT') ?? 1_048_576);
   if (!Number.isInteger(bodyLimit) || bodyLimit < 1024) problems.push('ORDERFLOW_BODY_LIMIT: must be an integer of at least 1024 (bytes)');
+  const rateLimit = Number(get('ORDERFLOW_RATE_LIMIT') ?? 60000);
+  if (!Number.isInteger(rateLimit) || rateLimit < 0) problems.push('ORDERFLOW_RATE_LIMIT: must be a non-negative integer (requests per minute; 0 disables)');
   if (problems.length > 0) throw new ConfigError(problems);
   return Object.freeze({
     port,
@@ -123,5 +127,6 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     dataDir,
     endpointFailureLimit,
     bodyLimit,
+    rateLimit,
   });
 }

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import fastifyCookie from '@fastify/cookie';
+import fastifyRateLimit from '@fastify/rate-limit';
 import fastifyStatic from '@fastify/static';
 import type { Role } from '@orderflow/core';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
@@ -201,9 +202,24 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     return { status: 'ready' };
   });
 
+  if (deps.config.rateLimit > 0) {
+    await app.register(fastifyRateLimit, {
+      global: false,
+      max: deps.config.rateLimit,
+      timeWindow: 60_000,
+      keyGenerator: (req) => req.principal?.tokenId ?? req.ip,
+      errorResponseBuilder: (_req, ctx) =>
+        new ApiError('rate_limited', `More than ${ctx.max} requests per minute; retry in ${Math.ceil(ctx.ttl / 1000)} s.`),
+    });
+  }
+
   await registerDocs(app);
   await app.register(
     async (api) => {
+      if (deps.config.rateLimit > 0) {
+        // After authentication, so the bucket is per token rather than per address.
+        api.addHook('preHandler', api.rateLimit());
+      }
       registerSessionRoutes(api, deps);
       registerWorkflowRoutes(api, deps);
       registerOrderRoutes(api, deps);
