@@ -7,4 +7,5 @@ export * from './duration.js';
 export * from './errors.js';
 export * from './merge-patch.js';
 export * from './model.js';
+export * from './retry-policy.js';
 export * from './validate-definition.js';
