@@ -1,0 +1,246 @@
+import { type Definition, type EventEnvelope, findState } from '@orderflow/core';
+import { type FS, Liquid, type LiquidOptions, type Template } from 'liquidjs';
+
+/** Limits of the template renderer; every one bounds what a template author can make the server do. */
+export interface TemplateRendererOptions {
+  /**
+   * Wall-clock budget of one render call, in ms.
+   * @default 500
+   */
+  renderLimitMs?: number;
+  /**
+   * Longest template source accepted, in characters.
+   * @default 200_000
+   */
+  parseLimit?: number;
+  /**
+   * LiquidJS allocation budget of one render (range sizes, joined strings, arrays built by filters).
+   * @default 10_000_000
+   */
+  memoryLimit?: number;
+  /**
+   * Longest output accepted, in characters.
+   * @default 1_000_000
+   */
+  maxOutputLength?: number;
+  /**
+   * Parsed templates kept per escaping mode.
+   * @default 256
+   */
+  cacheSize?: number;
+}
+
+/** A template could not be parsed or rendered; retrying the same delivery would fail the same way. */
+export class TemplateError extends Error {
+  override readonly name = 'TemplateError';
+}
+
+/** An email template as stored (SPEC §3). */
+export interface EmailTemplateSource {
+  subject: string;
+  html: string;
+  text?: string;
+}
+
+/** A rendered email. */
+export interface RenderedEmail {
+  subject: string;
+  html: string;
+  text: string;
+}
+
+/** Renders Liquid without any access to code, files or prototypes. */
+export interface TemplateRenderer {
+  /**
+   * Renders `source` against `vars`. With `escape: true` every output is HTML-escaped (use it
+   * for HTML bodies); otherwise output is raw (subjects, text bodies, webhook bodies).
+   * @throws TemplateError when the template is invalid or exceeds a limit.
+   */
+  render(source: string, vars: Record<string, unknown>, opts?: { escape?: boolean }): string;
+  /**
+   * Renders the three parts of an email. The subject is trimmed; when the template has no
+   * text part, it is derived from the HTML.
+   * @throws TemplateError
+   */
+  renderEmail(template: EmailTemplateSource, vars: Record<string, unknown>): RenderedEmail;
+}
+
+const REFUSING_FS: FS = {
+  exists: async () => false,
+  existsSync: () => false,
+  readFile: async (file: string) => {
+    throw new TemplateError(`templates cannot read files (${file})`);
+  },
+  readFileSync: (file: string) => {
+    throw new TemplateError(`templates cannot read files (${file})`);
+  },
+  resolve: (_dir: string, file: string) => file,
+  contains: async () => false,
+  containsSync: () => false,
+  sep: '/',
+  dirname: () => '',
+  fallback: () => undefined,
+};
+
+/** Tags that load other templates: refused when the template is parsed. */
+const FILE_TAGS = ['include', 'render', 'layout'] as const;
+
+/** Creates a Liquid renderer configured for untrusted templates and data. */
+export function createTemplateRenderer(options: TemplateRendererOptions = {}): TemplateRenderer {
+  const renderLimit = options.renderLimitMs ?? 500;
+  const parseLimit = options.parseLimit ?? 200_000;
+  const memoryLimit = options.memoryLimit ?? 10_000_000;
+  const maxOutput = options.maxOutputLength ?? 1_000_000;
+  const cacheSize = options.cacheSize ?? 256;
+
+  const base: LiquidOptions = {
+    fs: REFUSING_FS,
+    root: [],
+    partials: [],
+    layouts: [],
+    relativeReference: false,
+    dynamicPartials: false,
+    cache: false,
+    ownPropertyOnly: true,
+    // Unknown variables render empty (data is free-form); unknown filters are a typo in the
+    // template and fail at parse time instead of silently vanishing.
+    strictVariables: false,
+    strictFilters: true,
+    jsTruthy: false,
+    timezoneOffset: 0,
+    parseLimit,
+    renderLimit,
+    memoryLimit,
+  };
+  const html = new Liquid({ ...base, outputEscape: 'escape' });
+  const raw = new Liquid(base);
+  for (const engine of [html, raw]) {
+    for (const tag of FILE_TAGS) {
+      engine.registerTag(tag, {
+        parse() {
+          throw new TemplateError(`{% ${tag} %} is not available: templates cannot load other templates or files`);
+        },
+        render: () => '',
+      });
+    }
+  }
+  const caches = new Map<Liquid, Map<string, Template[]>>([
+    [html, new Map()],
+    [raw, new Map()],
+  ]);
+
+  function parse(engine: Liquid, source: string): Template[] {
+    const cache = caches.get(engine)!;
+    const hit = cache.get(source);
+    if (hit) return hit;
+    if (source.length > parseLimit) throw new TemplateError(`template is longer than ${parseLimit} characters`);
+    let parsed: Template[];
+    try {
+      parsed = engine.parse(source);
+    } catch (err) {
+      throw asTemplateError(err);
+    }
+    if (cache.size >= cacheSize) {
+      const oldest = cache.keys().next();
+      if (!oldest.done) cache.delete(oldest.value);
+    }
+    cache.set(source, parsed);
+    return parsed;
+  }
+
+  function render(source: string, vars: Record<string, unknown>, opts: { escape?: boolean } = {}): string {
+    if (typeof source !== 'string') throw new TemplateError('template must be a string');
+    const engine = opts.escape ? html : raw;
+    const templates = parse(engine, source);
+    let out: unknown;
+    try {
+      out = engine.renderSync(templates, vars);
+    } catch (err) {
+      throw asTemplateError(err);
+    }
+    const text = typeof out === 'string' ? out : String(out ?? '');
+    if (text.length > maxOutput) throw new TemplateError(`rendered output is longer than ${maxOutput} characters`);
+    return text;
+  }
+
+  return {
+    render,
+    renderEmail(template, vars) {
+      const subject = render(template.subject, vars).trim();
+      const htmlBody = render(template.html, vars, { escape: true });
+      const text = template.text !== undefined ? render(template.text, vars) : htmlToText(htmlBody);
+      return { subject, html: htmlBody, text };
+    },
+  };
+}
+
+function asTemplateError(err: unknown): TemplateError {
+  if (err instanceof TemplateError) return err;
+  const message = err instanceof Error ? err.message : String(err);
+  // LiquidJS wraps errors thrown by a tag's parse(); keep the original text first.
+  const cause = err instanceof Error && 'originalError' in err ? (err as { originalError?: unknown }).originalError : undefined;
+  const first = cause instanceof TemplateError ? cause.message : message;
+  return new TemplateError(first === message ? message : `${first} (${message})`, { cause: err });
+}
+
+const ENTITIES: Record<string, string> = { amp: '&', lt: '<', gt: '>', quot: '"', '#39': "'", '#x27': "'", nbsp: ' ' };
+
+/** A plain-text fallback for an HTML body: tags dropped, block ends as line breaks, entities decoded. */
+export function htmlToText(html: string): string {
+  return html
+    .replace(/<(script|style)\b[\s\S]*?<\/\1\s*>/gi, '')
+    .replace(/<br\s*\/?>/gi, '\n')
+    .replace(/<\/(p|div|li|h[1-6]|tr|table|ul|ol)\s*>/gi, '\n')
+    .replace(/<[^>]*>/g, '')
+    .replace(/&(amp|lt|gt|quot|#39|#x27|nbsp);/g, (_m, e: string) => ENTITIES[e] ?? '')
+    .replace(/[ \t]+\n/g, '\n')
+    .replace(/\n{3,}/g, '\n\n')
+    .trim();
+}
+
+/** A state as templates see it (SPEC §3). */
+export interface TemplateState {
+  key: string;
+  name: string;
+  publicName: string;
+  group: string | null;
+}
+
+/**
+ * The variables of SPEC §3 for one event: `order`, `old_state`, `new_state`, `event`,
+ * `workflow`, `now`. States are looked up in the workflow definition when given. The result
+ * is plain JSON data (copied), so templates cannot reach anything but data.
+ */
+export function templateVars(
+  envelope: EventEnvelope,
+  definition?: Definition,
+  opts: { now?: Date | string } = {},
+): Record<string, unknown> {
+  const order = envelope.data.order;
+  const describe = (key: string | undefined): TemplateState | null => {
+    if (key === undefined) return null;
+    const state = definition ? findState(definition, key) : undefined;
+    const group = state?.group ?? (key === order.state ? order.group : null);
+    const name = state?.name ?? key;
+    return { key, name, publicName: state?.publicName ?? name, group };
+  };
+  const now = opts.now === undefined ? new Date().toISOString() : typeof opts.now === 'string' ? opts.now : opts.now.toISOString();
+  const vars = {
+    order,
+    old_state: describe(envelope.data.from),
+    new_state: describe(envelope.data.to ?? (envelope.data.from === undefined ? order.state : undefined)),
+    event: envelope.data.event ?? null,
+    workflow: {
+      key: order.workflow,
+      version: order.workflowVersion,
+      name: definition?.name ?? order.workflow,
+    },
+    now,
+  };
+  return JSON.parse(JSON.stringify(vars)) as Record<string, unknown>;
+}
+
+/** True when a header value would break out of its header line: it contains CR, LF or NUL. */
+export function hasHeaderInjection(value: string): boolean {
+  return /[\r\n\0]/.test(value);
+}
