@@ -1,0 +1,315 @@
+import type { AddressInfo } from 'node:net';
+import { DEMO_ORDERS, DEMO_TEMPLATES, type EventEnvelope, type Order } from '@orderflow/core';
+import { SMTPServer } from 'smtp-server';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { createEmailSender, type MailboxMessage, messageIdFor, resolveRecipients } from '../../src/actions/email.js';
+import { createTemplateRenderer, templateVars } from '../../src/actions/template.js';
+
+interface Received {
+  from: string;
+  to: string[];
+  raw: string;
+}
+
+const order: Order = {
+  id: 'ord_01MAIL',
+  workflow: 'orders',
+  workflowVersion: 1,
+  kind: 'order',
+  externalRef: 'A-2002',
+  state: 'delayed',
+  group: 'processing',
+  data: { customer: { name: 'Grace Hopper', email: 'grace@example.com' }, deliveryEstimate: 'Friday 13 March' },
+  facts: {},
+  cancellation: null,
+  links: [],
+  version: 3,
+  visit: 1,
+  createdAt: '2026-03-01T10:00:00.000Z',
+  updatedAt: '2026-03-02T10:00:00.000Z',
+  stateEnteredAt: '2026-03-02T10:00:00.000Z',
+};
+const envelope: EventEnvelope = {
+  id: 'evt_01MAIL',
+  type: 'order.state_changed',
+  createdAt: '2026-03-02T10:00:00.000Z',
+  data: { order, from: 'packing', to: 'delayed', rule: 'delay-apology' },
+};
+
+/** Splits a raw message into its header block and a quoted-printable-decoded body. */
+function parse(raw: string): { headers: string; body: string } {
+  const at = raw.indexOf('\r\n\r\n');
+  const headers = raw.slice(0, at);
+  const body = raw
+    .slice(at + 4)
+    .replace(/=\r\n/g, '')
+    .replace(/=([0-9A-F]{2})/g, (_m, h: string) => String.fromCharCode(Number.parseInt(h, 16)));
+  return { headers, body };
+}
+
+const headerLines = (headers: string, name: string): string[] =>
+  headers
+    .replace(/\r\n[ \t]+/g, ' ')
+    .split('\r\n')
+    .filter((l) => l.toLowerCase().startsWith(`${name.toLowerCase()}:`));
+
+describe('email sender over SMTP', () => {
+  const received: Received[] = [];
+  let connections = 0;
+  let rejectRcpt: { code: number; message: string } | null = null;
+  let server: SMTPServer;
+  let smtpUrl: string;
+
+  beforeAll(async () => {
+    server = new SMTPServer({
+      authOptional: true,
+      disabledCommands: ['STARTTLS'],
+      disableReverseLookup: true,
+      logger: false,
+      onConnect(_session, cb) {
+        connections++;
+        cb();
+      },
+      onRcptTo(_address, _session, cb) {
+        if (rejectRcpt) {
+          const err = Object.assign(new Error(rejectRcpt.message), { responseCode: rejectRcpt.code });
+          cb(err);
+          return;
+        }
+        cb();
+      },
+      onData(stream, session, cb) {
+        const chunks: Buffer[] = [];
+        stream.on('data', (c: Buffer) => chunks.push(c));
+        stream.on('end', () => {
+          received.push({
+            from: session.envelope.mailFrom ? session.envelope.mailFrom.address : '',
+            to: session.envelope.rcptTo.map((r) => r.address),
+            raw: Buffer.concat(chunks).toString('utf8'),
+          });
+          cb();
+        });
+      },
+    });
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(0, '127.0.0.1', () => resolve());
+    });
+    const { port } = server.server.address() as AddressInfo;
+    smtpUrl = `smtp://127.0.0.1:${port}`;
+  });
+
+  afterAll(async () => {
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  });
+
+  beforeEach(() => {
+    received.length = 0;
+    connections = 0;
+    rejectRcpt = null;
+  });
+
+  it('delivers a rendered delay apology with a Message-ID derived from the delivery id', async () => {
+    const renderer = createTemplateRenderer();
+    const vars = templateVars(envelope, DEMO_ORDERS);
+    const template = DEMO_TEMPLATES.find((t) => t.key === 'delay_notification')!;
+    const email = renderer.renderEmail(template, vars);
+    const to = resolveRecipients('customer', { order, adminEmails: [], render: (s) => renderer.render(s, vars) });
+    expect(to).toEqual({ ok: true, addresses: ['grace@example.com'] });
+    if (!to.ok) return;
+
+    const sender = createEmailSender({ smtpUrl, from: 'Orderflow <orders@shop.example>' });
+    try {
+      const outcome = await sender.send({ deliveryId: 'dlv_01DELAY', to: to.addresses, ...email });
+      expect(outcome).toMatchObject({ ok: true });
+      expect(received).toHaveLength(1);
+      const msg = received[0]!;
+      expect(msg.from).toBe('orders@shop.example');
+      expect(msg.to).toEqual(['grace@example.com']);
+      const { headers, body } = parse(msg.raw);
+      expect(headerLines(headers, 'Message-ID')).toEqual([`Message-ID: ${messageIdFor('dlv_01DELAY')}`]);
+      expect(messageIdFor('dlv_01DELAY')).toBe('<dlv_01DELAY@orderflow.local>');
+      expect(headerLines(headers, 'Subject')).toEqual(['Subject: Your order A-2002 is delayed']);
+      expect(headerLines(headers, 'To')).toEqual(['To: grace@example.com']);
+      expect(body).toContain('<strong>Friday 13 March</strong>');
+      expect(body).toContain('The new delivery estimate is Friday 13 March.');
+    } finally {
+      sender.close();
+    }
+  });
+
+  it('reuses the Message-ID when a delivery is sent again', async () => {
+    const sender = createEmailSender({ smtpUrl, from: 'orders@shop.example' });
+    try {
+      const m = { deliveryId: 'dlv_01AGAIN', to: ['a@example.com'], subject: 'Hi', html: '<p>Hi</p>', text: 'Hi' };
+      expect((await sender.send(m)).ok).toBe(true);
+      expect((await sender.send(m)).ok).toBe(true);
+      expect(received.map((r) => headerLines(parse(r.raw).headers, 'Message-ID')[0])).toEqual([
+        'Message-ID: <dlv_01AGAIN@orderflow.local>',
+        'Message-ID: <dlv_01AGAIN@orderflow.local>',
+      ]);
+    } finally {
+      sender.close();
+    }
+  });
+
+  it('refuses a subject with CR/LF without sending anything', async () => {
+    const sender = createEmailSender({ smtpUrl, from: 'orders@shop.example' });
+    try {
+      for (const subject of ['Delayed\r\nBcc: victim@example.com', 'Delayed\nX-Injected: yes', 'Delayed\rX', 'Delayed\0']) {
+        const outcome = await sender.send({ deliveryId: 'dlv_01INJECT', to: ['a@example.com'], subject, html: '<p>x</p>', text: 'x' });
+        expect(outcome).toMatchObject({ ok: false, retryable: false });
+      }
+      expect(received).toHaveLength(0);
+      expect(connections).toBe(0);
+    } finally {
+      sender.close();
+    }
+  });
+
+  it('refuses recipients and senders with line breaks or invalid addresses', async () => {
+    const sender = createEmailSender({ smtpUrl, from: 'orders@shop.example' });
+    const bad = createEmailSender({ smtpUrl, from: 'orders@shop.example\r\nBcc: victim@example.com' });
+    try {
+      const base = { deliveryId: 'dlv_01BAD', subject: 'Hi', html: '<p>x</p>', text: 'x' };
+      expect(await sender.send({ ...base, to: ['a@example.com\r\nBcc: victim@example.com'] })).toMatchObject({
+        ok: false,
+        retryable: false,
+      });
+      expect(await sender.send({ ...base, to: ['a@example.com'], cc: ['b@example.com\nX: y'] })).toMatchObject({
+        ok: false,
+        retryable: false,
+      });
+      expect(await sender.send({ ...base, to: ['Eve <eve@example.com>, mallory@example.com'] })).toMatchObject({
+        ok: false,
+        retryable: false,
+      });
+      expect(await sender.send({ ...base, to: [] })).toMatchObject({ ok: false, retryable: false });
+      expect(await bad.send({ ...base, to: ['a@example.com'] })).toMatchObject({ ok: false, retryable: false });
+      expect(received).toHaveLength(0);
+      expect(connections).toBe(0);
+    } finally {
+      sender.close();
+      bad.close();
+    }
+  });
+
+  it('fails for good on a permanent SMTP rejection and retries a transient one', async () => {
+    const sender = createEmailSender({ smtpUrl, from: 'orders@shop.example' });
+    try {
+      const m = { deliveryId: 'dlv_01REJECT', to: ['nobody@example.com'], subject: 'Hi', html: '<p>x</p>', text: 'x' };
+      rejectRcpt = { code: 550, message: 'No such user' };
+      expect(await sender.send(m)).toMatchObject({ ok: false, retryable: false, status: 550 });
+      rejectRcpt = { code: 451, message: 'Try again later' };
+      expect(await sender.send(m)).toMatchObject({ ok: false, retryable: true, status: 451 });
+      expect(received).toHaveLength(0);
+    } finally {
+      sender.close();
+    }
+  });
+
+  it('retries when the SMTP server cannot be reached', async () => {
+    // Bind and release a port so nothing listens on it.
+    const probe = new SMTPServer({ logger: false, disableReverseLookup: true });
+    await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', () => resolve()));
+    const { port } = probe.server.address() as AddressInfo;
+    await new Promise<void>((resolve) => probe.close(() => resolve()));
+    const sender = createEmailSender({
+      smtpUrl: `smtp://127.0.0.1:${port}`,
+      from: 'orders@shop.example',
+      timeouts: { connectionMs: 2_000 },
+    });
+    try {
+      const outcome = await sender.send({ deliveryId: 'dlv_01DOWN', to: ['a@example.com'], subject: 'Hi', html: 'x', text: 'x' });
+      expect(outcome).toMatchObject({ ok: false, retryable: true });
+    } finally {
+      sender.close();
+    }
+  });
+});
+
+describe('email sender without SMTP', () => {
+  it('hands the message to the built-in mailbox', async () => {
+    const box: MailboxMessage[] = [];
+    const sender = createEmailSender({ from: 'orders@shop.example', mailbox: async (m) => void box.push(m) });
+    const outcome = await sender.send({
+      deliveryId: 'dlv_01BOX',
+      to: ['a@example.com'],
+      cc: ['b@example.com'],
+      subject: 'Hi',
+      html: '<p>Hi</p>',
+      text: 'Hi',
+    });
+    expect(outcome.ok).toBe(true);
+    expect(box).toEqual([
+      {
+        deliveryId: 'dlv_01BOX',
+        messageId: '<dlv_01BOX@orderflow.local>',
+        from: 'orders@shop.example',
+        to: ['a@example.com'],
+        cc: ['b@example.com'],
+        subject: 'Hi',
+        html: '<p>Hi</p>',
+        text: 'Hi',
+      },
+    ]);
+  });
+
+  it('applies the same header checks to the mailbox', async () => {
+    const box: MailboxMessage[] = [];
+    const sender = createEmailSender({ from: 'orders@shop.example', mailbox: async (m) => void box.push(m) });
+    const outcome = await sender.send({ deliveryId: 'dlv_01BOX2', to: ['a@example.com'], subject: 'a\r\nb', html: 'x', text: 'x' });
+    expect(outcome).toMatchObject({ ok: false, retryable: false });
+    expect(box).toHaveLength(0);
+  });
+
+  it('retries when the mailbox fails', async () => {
+    const sender = createEmailSender({
+      from: 'orders@shop.example',
+      mailbox: async () => {
+        throw new Error('database is locked');
+      },
+    });
+    const outcome = await sender.send({ deliveryId: 'dlv_01BOX3', to: ['a@example.com'], subject: 'Hi', html: 'x', text: 'x' });
+    expect(outcome).toMatchObject({ ok: false, retryable: true, error: 'mailbox: database is locked' });
+  });
+});
+
+describe('resolveRecipients', () => {
+  const renderer = createTemplateRenderer();
+  const vars = templateVars(envelope, DEMO_ORDERS);
+  const ctx = (o: Pick<Order, 'data'> = order, adminEmails: string[] = ['ops@shop.example', 'boss@shop.example']) => ({
+    order: o,
+    adminEmails,
+    render: (s: string) => renderer.render(s, { ...vars, order: { ...order, ...o } }),
+  });
+
+  it('resolves customer, admin, plain addresses and lists', () => {
+    expect(resolveRecipients('customer', ctx())).toEqual({ ok: true, addresses: ['grace@example.com'] });
+    expect(resolveRecipients('admin', ctx())).toEqual({ ok: true, addresses: ['ops@shop.example', 'boss@shop.example'] });
+    expect(resolveRecipients('x@example.com', ctx())).toEqual({ ok: true, addresses: ['x@example.com'] });
+    expect(resolveRecipients('customer, admin, OPS@shop.example', ctx())).toEqual({
+      ok: true,
+      addresses: ['grace@example.com', 'ops@shop.example', 'boss@shop.example'],
+    });
+  });
+
+  it('renders Liquid expressions to one or more addresses', () => {
+    const o = { data: { ...order.data, notify: 'a@example.com, b@example.com', team: 'support' } };
+    expect(resolveRecipients('{{ order.data.notify }}', ctx(o))).toEqual({ ok: true, addresses: ['a@example.com', 'b@example.com'] });
+    expect(resolveRecipients('{{ order.data.team }}@shop.example', ctx(o))).toEqual({ ok: true, addresses: ['support@shop.example'] });
+  });
+
+  it('fails for good on missing or invalid addresses', () => {
+    expect(resolveRecipients('customer', ctx({ data: {} }))).toMatchObject({ ok: false });
+    expect(resolveRecipients('customer', ctx({ data: { customer: { email: 'not an address' } } }))).toMatchObject({ ok: false });
+    expect(resolveRecipients('admin', ctx(order, []))).toMatchObject({ ok: false });
+    expect(resolveRecipients('nobody', ctx())).toMatchObject({ ok: false });
+    expect(resolveRecipients('{{ order.data.x }}', ctx({ data: { x: 'a@example.com\r\nBcc: victim@example.com' } }))).toMatchObject({
+      ok: false,
+    });
+    expect(resolveRecipients('{{ order.data.x }}', ctx({ data: { x: 'customer' } }))).toMatchObject({ ok: false });
+    expect(resolveRecipients('{{ order.data.x | nope }}', ctx())).toMatchObject({ ok: false });
+    expect(resolveRecipients('{{ order.data.missing }}', ctx())).toEqual({ ok: true, addresses: [] });
+  });
+});
