@@ -210,6 +210,45 @@ describe('decide', () => {
   });
 });
 
+describe('migrate', () => {
+  const v2: Definition = {
+    ...DEMO_ORDERS,
+    states: DEMO_ORDERS.states
+      .filter((s) => s.key !== 'packing')
+      .map((s) => (s.key === 'awaiting_payment' ? { ...s, timeout: { after: '24h', to: 'payment_timeout' } } : s)),
+    transitions: DEMO_ORDERS.transitions.filter((t) => t.from !== 'packing' && t.to !== 'packing'),
+  };
+
+  it('refuses to leave a state unmapped, and maps it when told', () => {
+    let o = create();
+    for (const to of ['awaiting_payment', 'packing']) o = ok(move(o, to)).order;
+    const refused = decide(DEMO_ORDERS, o, { type: 'migrate', toVersion: 2, toDefinition: v2, caller: admin }, makeCtx());
+    expect(refused.ok).toBe(false);
+    if (!refused.ok) expect(refused.rejection.errors?.[0]?.path).toBe('stateMap.packing');
+    const d = ok(
+      decide(
+        DEMO_ORDERS,
+        o,
+        { type: 'migrate', toVersion: 2, toDefinition: v2, stateMap: { packing: 'shipping' }, caller: admin },
+        makeCtx(),
+      ),
+    );
+    expect(d.order).toMatchObject({ workflowVersion: 2, state: 'shipping', version: o.version + 1 });
+  });
+
+  it('recomputes the timers of the current visit from the state entry', () => {
+    const ctx = makeCtx();
+    const o = ok(move(create(ctx), 'awaiting_payment', {}, ctx)).order;
+    ctx.tick(3_600_000);
+    const d = ok(decide(DEMO_ORDERS, o, { type: 'migrate', toVersion: 2, toDefinition: v2, caller: admin }, ctx));
+    expect(d.effects.some((e) => e.type === 'timer.cancel')).toBe(true);
+    const t = d.effects.flatMap((e) => (e.type === 'timer.schedule' ? [e.timer] : []));
+    expect(t.map((x) => x.dueAt)).toEqual(['2026-01-02T00:00:00.000Z']);
+    const kept = ok(decide(DEMO_ORDERS, o, { type: 'migrate', toVersion: 2, toDefinition: v2, timers: 'keep', caller: admin }, ctx));
+    expect(kept.effects.filter((e) => e.type.startsWith('timer'))).toEqual([]);
+  });
+});
+
 describe('decide properties', () => {
   const targets = DEMO_ORDERS.states.map((s) => s.key);
   const step = fc.oneof(

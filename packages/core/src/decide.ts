@@ -843,7 +843,65 @@ export function decide(definition: Definition, order: Order | null, command: Com
     }
     case 'timer':
       return fireTimer(s, definition, order, command.timer);
+    case 'migrate':
+      return migrate(s, order, command);
   }
+}
+
+function migrate(s: Session, order: Order, command: Extract<Command, { type: 'migrate' }>): Decision {
+  const target = command.toDefinition;
+  if (command.toVersion <= order.workflowVersion) {
+    return reject({
+      code: 'validation_failed',
+      message: `The order already runs on version ${order.workflowVersion}; migrate only to a newer version.`,
+      errors: [{ path: 'toVersion', message: `must be greater than ${order.workflowVersion}` }],
+    });
+  }
+  const mapped = command.stateMap?.[order.state] ?? order.state;
+  const state = findState(target, mapped);
+  if (!state) {
+    return reject({
+      code: 'validation_failed',
+      message: `State "${order.state}" does not exist in version ${command.toVersion}; map it with stateMap.`,
+      errors: [{ path: `stateMap.${order.state}`, message: `must map "${order.state}" to a state of version ${command.toVersion}` }],
+    });
+  }
+  if (isTerminalGroup(order.group) && state.group !== order.group) {
+    return reject({
+      code: 'transition_not_allowed',
+      message: `The order is ${order.group}; a migration cannot move it to group ${state.group}.`,
+      reasons: [{ code: 'terminal_state', message: 'Orders never leave a terminal group.' }],
+    });
+  }
+  const live = s.touch(order, target);
+  const from = live.state;
+  const policy = command.timers ?? 'recompute';
+  const stateChanged = from !== state.key;
+  live.workflowVersion = command.toVersion;
+  live.state = state.key;
+  live.group = state.group;
+  s.history(live, {
+    type: 'migrated',
+    from,
+    to: state.key,
+    actor: command.caller.actor,
+    note: `Migrated from version ${order.workflowVersion} to ${command.toVersion} (timers: ${policy}).`,
+  });
+  if (policy === 'cancel' || policy === 'recompute' || stateChanged) {
+    s.effects.push({ type: 'timer.cancel', orderId: live.id, visit: live.visit });
+  }
+  if (policy === 'recompute' || (policy === 'keep' && stateChanged)) {
+    // Timers count from the original state entry, under the new definition.
+    const entered = live.stateEnteredAt;
+    const before = s.effects.length;
+    scheduleStateTimers(s, live, target);
+    for (const e of s.effects.slice(before)) {
+      if (e.type !== 'timer.schedule') continue;
+      const original = Date.parse(e.timer.dueAt) - Date.parse(s.now);
+      e.timer.dueAt = addMs(entered, original);
+    }
+  }
+  return finish(s, live.id);
 }
 
 function noop(order: Order): Decision {

@@ -211,7 +211,17 @@ export type Command =
   | { type: 'event'; event: { type: string; data?: unknown }; caller: Caller }
   | { type: 'fact'; fact: string; evidence?: unknown; caller: Caller }
   | { type: 'data'; patch: Record<string, unknown>; caller: Caller }
-  | { type: 'timer'; timer: Timer };
+  | { type: 'timer'; timer: Timer }
+  | {
+      type: 'migrate';
+      toVersion: number;
+      toDefinition: import('./definition.js').Definition;
+      /** Old state key → new state key, for states the new version no longer has. */
+      stateMap?: Record<string, string>;
+      /** What happens to pending timers of the current state visit. @default 'recompute' */
+      timers?: 'keep' | 'recompute' | 'cancel';
+      caller: Caller;
+    };
 
 /** A published workflow version as decide() sees it. */
 export interface WorkflowVersion {

@@ -19,7 +19,12 @@ const OPERATIONS: Op[] = [
   ['get', '/workflows/{key}/versions', 'List published versions', 'viewer'],
   ['post', '/workflows/{key}/impact', 'What publishing the draft would change for orders in flight', 'viewer'],
   ['post', '/orders', 'Create an order (honours Idempotency-Key)', 'operator', 'CreateOrder'],
-  ['get', '/orders', 'List orders (workflow, state, group, kind, externalRef, q, createdAfter, createdBefore, limit ≤ 500, cursor)', 'viewer'],
+  [
+    'get',
+    '/orders',
+    'List orders (workflow, state, group, kind, externalRef, q, createdAfter, createdBefore, limit ≤ 500, cursor)',
+    'viewer',
+  ],
   ['get', '/orders/{id}', 'Get an order (ETag: "<version>")', 'viewer'],
   ['get', '/orders/{id}/transitions', 'Every transition out of the current state, allowed or blocked with reasons', 'viewer'],
   ['post', '/orders/{id}/transitions', 'Move the order (If-Match or expectedVersion; Idempotency-Key)', 'operator', 'Transition'],
@@ -29,6 +34,13 @@ const OPERATIONS: Op[] = [
   ['post', '/orders/{id}/events', 'Post an external event; runs event_received rules', 'operator', 'Event'],
   ['get', '/orders/{id}/history', 'The order history (append-only)', 'viewer'],
   ['get', '/orders/{id}/deliveries', 'Deliveries of the order', 'viewer'],
+  [
+    'post',
+    '/orders/{id}/migrate',
+    'Move the order to a newer workflow version ({ toVersion, stateMap?, timers?: keep|recompute|cancel })',
+    'operator',
+  ],
+  ['post', '/workflows/{key}/migrate', 'Migrate orders in bulk ({ toVersion, stateMap?, timers?, filter? })', 'operator'],
   ['get', '/templates', 'List email templates', 'viewer'],
   ['get', '/templates/{key}', 'Get a template', 'viewer'],
   ['put', '/templates/{key}', 'Create or replace a template', 'designer', 'Template'],
@@ -72,7 +84,10 @@ export function openApiDocument(): Record<string, unknown> {
       parameters: params,
       responses: {
         '200': { description: 'OK', content: { 'application/json': { schema: { type: 'object' } } } },
-        '4XX': { description: 'A problem document (RFC 9457) with a stable `code`', content: { 'application/problem+json': { schema: problem } } },
+        '4XX': {
+          description: 'A problem document (RFC 9457) with a stable `code`',
+          content: { 'application/problem+json': { schema: problem } },
+        },
       },
     };
     if (role !== 'anonymous') op.security = [{ bearer: [] }];
@@ -112,7 +127,13 @@ export function openApiDocument(): Record<string, unknown> {
         CreateOrder: {
           type: 'object',
           required: ['workflow'],
-          properties: { workflow: { type: 'string' }, kind: { type: 'string' }, externalRef: { type: 'string' }, data: { type: 'object' }, state: { type: 'string' } },
+          properties: {
+            workflow: { type: 'string' },
+            kind: { type: 'string' },
+            externalRef: { type: 'string' },
+            data: { type: 'object' },
+            state: { type: 'string' },
+          },
         },
         Transition: {
           type: 'object',

@@ -23,7 +23,9 @@ const TransitionBody = z.strictObject({
   to: slug,
   reason: ReasonSchema.optional(),
   note: z.string().max(2000).optional(),
-  facts: z.union([z.array(slug).max(50), z.record(slug, z.union([z.literal(true), z.strictObject({ evidence: z.unknown().optional() })]))]).optional(),
+  facts: z
+    .union([z.array(slug).max(50), z.record(slug, z.union([z.literal(true), z.strictObject({ evidence: z.unknown().optional() })]))])
+    .optional(),
   force: z.boolean().optional(),
   expectedVersion: z.number().int().min(1).optional(),
 });
@@ -235,6 +237,80 @@ export function registerOrderRoutes(api: FastifyInstance, deps: AppDeps): void {
       return { type: 'event', event: b.data === undefined ? { type: b.type } : { type: b.type, data: b.data }, caller: callerOf(p) };
     }),
   );
+
+  const MigrateBody = z.strictObject({
+    toVersion: z.number().int().min(1),
+    stateMap: z.record(slug, slug).optional(),
+    timers: z.enum(['keep', 'recompute', 'cancel']).optional(),
+  });
+
+  api.post('/orders/:id/migrate', async (req, reply) => {
+    const p = requireRole(req, 'operator');
+    const { id } = parse(idParams, req.params, 'path');
+    const body = parse(MigrateBody, req.body);
+    const order = await loadOrder(id);
+    const toDefinition = await runtime.loadVersion(order.workflow, body.toVersion);
+    const r = await runtime.applyCommand({
+      orderId: id,
+      command: {
+        type: 'migrate',
+        toVersion: body.toVersion,
+        toDefinition,
+        caller: callerOf(p),
+        ...(body.stateMap ? { stateMap: body.stateMap } : {}),
+        ...(body.timers ? { timers: body.timers } : {}),
+      },
+      idempotency: idempotencyOf(req, p, `POST migrate ${id}`),
+    });
+    return reply201or200(reply, r.status, r.body, r.replayed);
+  });
+
+  api.post('/workflows/:key/migrate', async (req) => {
+    const p = requireRole(req, 'operator');
+    const { key } = parse(z.object({ key: z.string().min(1).max(64) }), req.params, 'path');
+    const body = parse(
+      MigrateBody.extend({
+        filter: z
+          .strictObject({ state: slug.optional(), fromVersion: z.number().int().min(1).optional(), group: z.enum(GROUPS).optional() })
+          .optional(),
+        limit: z.number().int().min(1).max(5000).optional(),
+      }),
+      req.body,
+    );
+    const toDefinition = await runtime.loadVersion(key, body.toVersion);
+    let q = deps.store.db.selectFrom('orders').select(['id']).where('workflow', '=', key).where('workflow_version', '<', body.toVersion);
+    if (body.filter?.state) q = q.where('state', '=', body.filter.state);
+    if (body.filter?.group) q = q.where('grp', '=', body.filter.group);
+    if (body.filter?.fromVersion) q = q.where('workflow_version', '=', body.filter.fromVersion);
+    const ids = (
+      await q
+        .orderBy('id')
+        .limit(body.limit ?? 1000)
+        .execute()
+    ).map((r) => r.id);
+    const failed: { orderId: string; code: string; message: string }[] = [];
+    let migrated = 0;
+    for (const orderId of ids) {
+      try {
+        await runtime.applyCommand({
+          orderId,
+          command: {
+            type: 'migrate',
+            toVersion: body.toVersion,
+            toDefinition,
+            caller: callerOf(p),
+            ...(body.stateMap ? { stateMap: body.stateMap } : {}),
+            ...(body.timers ? { timers: body.timers } : {}),
+          },
+        });
+        migrated++;
+      } catch (e) {
+        if (!(e instanceof ApiError)) throw e;
+        failed.push({ orderId, code: e.code, message: e.message });
+      }
+    }
+    return { matched: ids.length, migrated, failed };
+  });
 
   api.get('/orders/:id/history', async (req) => {
     requireRole(req, 'viewer');
