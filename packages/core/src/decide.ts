@@ -677,7 +677,7 @@ function createOrder(
   }
   const stateKey = input.state ?? definition.states.find((st) => st.initial)?.key;
   const state = stateKey === undefined ? undefined : findState(definition, stateKey);
-  if (!state || state.group !== 'new') {
+  if (state?.group !== 'new') {
     return {
       ok: false,
       rejection: {
