@@ -1,0 +1,218 @@
+import type { Role } from '@orderflow/core';
+import type { LightMyRequestResponse } from 'fastify';
+import { afterEach, describe, expect, it } from 'vitest';
+import { hashToken } from '../../src/http/app.js';
+import { openApiDocument } from '../../src/http/openapi.js';
+import {
+  ADMIN_TOKEN,
+  createTestOrderflow,
+  demoOrder,
+  expectProblem,
+  json,
+  minimalDefinition,
+  ROLES,
+  type TestOrderflow,
+} from '../helpers/orderflow.js';
+
+let t: TestOrderflow;
+afterEach(async () => {
+  await t?.close();
+});
+
+/** Every documented operation: method, path, the role it needs and its body schema. */
+const OPERATIONS = Object.entries(
+  openApiDocument().paths as Record<string, Record<string, { description: string; requestBody?: unknown }>>,
+).flatMap(([path, methods]) =>
+  Object.entries(methods).map(([method, op]) => {
+    const role = /Role: (\w+)\./.exec(op.description)?.[1] as Role | 'anonymous';
+    const body = (op.requestBody as { content: { 'application/json': { schema: { $ref: string } } } } | undefined)?.content[
+      'application/json'
+    ].schema.$ref
+      .split('/')
+      .pop();
+    return { method: method.toUpperCase() as 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE', path, role, body };
+  }),
+);
+
+/** SPEC §5: admin everything, designer workflows/templates, operator orders, viewer read only; every role may read. */
+const allowed = (caller: Role, needed: Role | 'anonymous') =>
+  needed === 'anonymous' || needed === 'viewer' || caller === 'admin' || caller === needed;
+
+function sampleBody(schema: string | undefined, key: string): unknown {
+  switch (schema) {
+    case 'Definition':
+      return minimalDefinition(key);
+    case 'CreateOrder':
+      return { workflow: 'orders', data: { customer: { email: 'ada@example.com' } } };
+    case 'Transition':
+      return { to: 'awaiting_payment' };
+    case 'Fact':
+      return { fact: 'delivered' };
+    case 'Event':
+      return { type: 'payment.received' };
+    case 'Template':
+      return { subject: 'Hello', html: '<p>Hello</p>' };
+    case 'Session':
+      return { token: ADMIN_TOKEN };
+    case undefined:
+      return undefined;
+    default:
+      return {};
+  }
+}
+
+function expectNoSecrets(res: LightMyRequestResponse, secrets: string[]) {
+  for (const secret of secrets) expect(res.body.includes(secret), `a secret appears in ${res.body.slice(0, 200)}`).toBe(false);
+}
+
+describe('authentication', () => {
+  it('answers 401 unauthorized without a token, with an unknown token and with a malformed header', async () => {
+    t = await createTestOrderflow();
+    expectProblem(await t.request('anonymous', { method: 'GET', url: '/api/v1/orders' }), 401, 'unauthorized');
+    expectProblem(
+      await t.request('anonymous', { method: 'GET', url: '/api/v1/orders', headers: { authorization: 'Bearer of_not-a-real-token' } }),
+      401,
+      'unauthorized',
+    );
+    expectProblem(
+      await t.request('anonymous', {
+        method: 'GET',
+        url: '/api/v1/orders',
+        headers: { authorization: `Basic ${btoa(`admin:${ADMIN_TOKEN}`)}` },
+      }),
+      401,
+      'unauthorized',
+    );
+    expectProblem(
+      await t.request('anonymous', { method: 'GET', url: '/api/v1/orders', headers: { authorization: 'Bearer' } }),
+      401,
+      'unauthorized',
+    );
+    expectProblem(
+      await t.request('anonymous', { method: 'POST', url: '/api/v1/orders', body: { workflow: 'orders' } }),
+      401,
+      'unauthorized',
+    );
+    // A token's hash is not a token.
+    expectProblem(
+      await t.request('anonymous', {
+        method: 'GET',
+        url: '/api/v1/orders',
+        headers: { authorization: `Bearer ${hashToken(ADMIN_TOKEN)}` },
+      }),
+      401,
+      'unauthorized',
+    );
+  });
+
+  it('answers 403 forbidden for a role that may not do it', async () => {
+    t = await createTestOrderflow();
+    const order = await demoOrder(t);
+    expectProblem(
+      await t.request('viewer', { method: 'POST', url: '/api/v1/orders', body: { workflow: 'orders', data: {} } }),
+      403,
+      'forbidden',
+    );
+    expectProblem(
+      await t.request('designer', { method: 'POST', url: `/api/v1/orders/${order.id}/transitions`, body: { to: 'awaiting_payment' } }),
+      403,
+      'forbidden',
+    );
+    expectProblem(
+      await t.request('operator', { method: 'POST', url: '/api/v1/workflows', body: minimalDefinition('x') }),
+      403,
+      'forbidden',
+    );
+    expectProblem(
+      await t.request('viewer', { method: 'PUT', url: '/api/v1/templates/x', body: { subject: 's', html: 'h' } }),
+      403,
+      'forbidden',
+    );
+    expect(json(await t.request('viewer', { method: 'GET', url: `/api/v1/orders/${order.id}` })).version).toBe(1);
+  });
+
+  it('accepts the session cookie for reads, and for writes only with the CSRF header', async () => {
+    t = await createTestOrderflow();
+    const signIn = await t.request('anonymous', { method: 'POST', url: '/api/v1/session', body: { token: t.tokens.operator } });
+    expect(signIn.statusCode, signIn.body).toBe(200);
+    expectNoSecrets(signIn, t.secrets);
+    const cookie = String(signIn.headers['set-cookie']).split(';')[0] as string;
+    expect(String(signIn.headers['set-cookie'])).toMatch(/HttpOnly/i);
+
+    const me = await t.request('anonymous', { method: 'GET', url: '/api/v1/session', headers: { cookie } });
+    expect(json(me)).toMatchObject({ role: 'operator', via: 'cookie' });
+    const body = { workflow: 'orders', data: {} };
+    expectProblem(await t.request('anonymous', { method: 'POST', url: '/api/v1/orders', body, headers: { cookie } }), 403, 'forbidden');
+    const ok = await t.request('anonymous', { method: 'POST', url: '/api/v1/orders', body, headers: { cookie, 'x-orderflow-csrf': '1' } });
+    expect(ok.statusCode, ok.body).toBe(201);
+    expect(json(ok).order.id).toMatch(/^ord_/);
+    expectProblem(
+      await t.request('anonymous', { method: 'POST', url: '/api/v1/session', body: { token: 'of_wrong' } }),
+      401,
+      'unauthorized',
+    );
+  });
+
+  it('stores tokens hashed, never in the clear', async () => {
+    t = await createTestOrderflow();
+    const rows = await t.of.store.db.selectFrom('tokens').selectAll().execute();
+    const dump = JSON.stringify(rows);
+    for (const token of Object.values(t.tokens)) {
+      expect(dump.includes(token)).toBe(false);
+      expect(rows.map((r) => r.hash)).toContain(hashToken(token));
+    }
+  });
+});
+
+describe('role matrix: every documented route × every role (G8)', () => {
+  it('documents routes', () => {
+    expect(OPERATIONS.length).toBeGreaterThan(20);
+    for (const op of OPERATIONS) expect(['anonymous', ...ROLES]).toContain(op.role);
+  });
+
+  for (const op of OPERATIONS) {
+    it(`${op.method} ${op.path} (needs ${op.role})`, async (ctx) => {
+      t = await createTestOrderflow();
+      const route = op.path.replace(/\{(\w+)\}/g, ':$1');
+      if (!t.of.app.hasRoute({ method: op.method, url: route })) {
+        // Documented but not registered yet (its issue is still open): nothing to check.
+        ctx.skip(`${op.method} ${op.path} is not implemented yet`);
+        return;
+      }
+      const order = await demoOrder(t);
+      const key = op.path.startsWith('/api/v1/templates')
+        ? 'order_confirmation'
+        : op.path.startsWith('/api/v1/workflows')
+          ? 'orders'
+          : 'sample';
+      const url = op.path.replace('{id}', op.path.startsWith('/api/v1/orders') ? order.id : 'missing_0').replace('{key}', key);
+      const body = sampleBody(op.body, key);
+      const isStream = op.path.endsWith('/stream');
+
+      for (const caller of ['anonymous', ...ROLES] as const) {
+        const res = await t.request(caller, {
+          method: op.method,
+          url,
+          ...(body === undefined ? {} : { body }),
+          ...(isStream ? { payloadAsStream: true } : {}),
+        });
+        const label = `${caller} → ${op.method} ${url}: ${res.statusCode}`;
+        if (isStream) {
+          // Server-Sent Events never end; the status line is all that matters here.
+          (res.stream() as { destroy(): void }).destroy();
+        } else {
+          expectNoSecrets(res, t.secrets);
+        }
+        expect(res.statusCode, label).toBeLessThan(500);
+        if (caller === 'anonymous') {
+          if (op.role === 'anonymous') expect([401, 403], label).not.toContain(res.statusCode);
+          else expectProblem(res, 401, 'unauthorized');
+        } else if (allowed(caller, op.role)) {
+          expect([401, 403], `${label} ${isStream ? '' : res.body.slice(0, 200)}`).not.toContain(res.statusCode);
+        } else {
+          expectProblem(res, 403, 'forbidden');
+        }
+      }
+    });
+  }
+});
