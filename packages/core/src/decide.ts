@@ -88,7 +88,7 @@ class Session {
   }
 
   history(order: Order, entry: Omit<HistoryEntry, 'id' | 'at'>): HistoryEntry {
-    const full: HistoryEntry = { id: this.ctx.newId('hst'), at: this.now, ...entry };
+    const full: HistoryEntry = { id: this.ctx.newId('hst'), version: order.version, at: this.now, ...entry };
     this.effects.push({ type: 'history.append', orderId: order.id, entry: full });
     return full;
   }

@@ -44,6 +44,8 @@ export interface Order {
 export interface HistoryEntry {
   id: string;
   seq?: number;
+  /** The order's version after the change that wrote this entry. */
+  version?: number;
   at: string;
   type: 'created' | 'transition' | 'data' | 'fact' | 'event' | 'rule_failed' | 'migrated';
   from?: string;
