@@ -1,0 +1,200 @@
+import type { Definition } from '@orderflow/core';
+import { DEMO_ORDERS } from '@orderflow/core';
+import { describe, expect, it } from 'vitest';
+import {
+  ANY_NODE_ID,
+  definitionToFlow,
+  flowToDefinition,
+  LANE_HEADER,
+  laneAt,
+  laneX,
+  type Problem,
+  problemTarget,
+  ROW_GAP,
+  type StateNode,
+  slotPosition,
+  snapLayout,
+} from './flow-mapping.js';
+
+const small: Definition = {
+  key: 'small',
+  name: 'Small',
+  states: [
+    { key: 'created', name: 'Created', group: 'new', initial: true },
+    { key: 'packing', name: 'Packing', group: 'processing' },
+    { key: 'shipping', name: 'Shipping', group: 'processing' },
+    { key: 'cancelled', name: 'Cancelled', group: 'cancelled', cancellation: { initiator: 'customer', code: 'customer_request' } },
+    { key: 'done', name: 'Done', group: 'completed', requires: ['delivered'] },
+  ],
+  transitions: [
+    { from: 'created', to: 'packing', name: 'Start' },
+    { from: 'packing', to: 'shipping', guard: { path: 'order.data.total', op: 'gt', value: 0 }, roles: ['operator'] },
+    { from: 'shipping', to: 'done' },
+    { from: 'group:processing', to: 'cancelled' },
+    { from: '*', to: 'cancelled' },
+  ],
+  layout: { packing: { x: 300, y: 200 } },
+};
+
+const stateNodes = (nodes: ReturnType<typeof definitionToFlow>['nodes']) => nodes.filter((n): n is StateNode => n.type === 'state');
+
+describe('definitionToFlow', () => {
+  it('makes four lanes, one card per state and one edge per transition', () => {
+    const { nodes, edges } = definitionToFlow(small);
+    expect(nodes.filter((n) => n.type === 'lane').map((n) => n.id)).toEqual([
+      'lane:new',
+      'lane:processing',
+      'lane:cancelled',
+      'lane:completed',
+    ]);
+    expect(stateNodes(nodes).map((n) => n.id)).toEqual(['created', 'packing', 'shipping', 'cancelled', 'done']);
+    expect(edges.map((e) => [e.id, e.source, e.target])).toEqual([
+      ['t0', 'created', 'packing'],
+      ['t1', 'packing', 'shipping'],
+      ['t2', 'shipping', 'done'],
+      ['t3', 'lane:processing', 'cancelled'],
+      ['t4', ANY_NODE_ID, 'cancelled'],
+    ]);
+    expect(edges[0]?.label).toBe('Start');
+    expect(nodes.some((n) => n.id === ANY_NODE_ID)).toBe(true);
+  });
+
+  it('omits the "any state" source when no transition starts from *', () => {
+    const { nodes } = definitionToFlow({ ...small, transitions: [] });
+    expect(nodes.some((n) => n.id === ANY_NODE_ID)).toBe(false);
+  });
+
+  it('marks terminal states and their lanes', () => {
+    const { nodes } = definitionToFlow(small);
+    const terminal = Object.fromEntries(stateNodes(nodes).map((n) => [n.id, n.data.terminal]));
+    expect(terminal).toEqual({ created: false, packing: false, shipping: false, cancelled: true, done: true });
+    const lanes = nodes.filter((n) => n.type === 'lane').map((n) => [n.id, n.data.terminal]);
+    expect(lanes).toEqual([
+      ['lane:new', false],
+      ['lane:processing', false],
+      ['lane:cancelled', true],
+      ['lane:completed', true],
+    ]);
+  });
+
+  it('takes positions from the layout, else from the lane slot', () => {
+    const { nodes } = definitionToFlow(small);
+    const pos = Object.fromEntries(stateNodes(nodes).map((n) => [n.id, n.position]));
+    expect(pos.packing).toEqual({ x: 300, y: 200 });
+    expect(pos.shipping).toEqual(slotPosition('processing', 1));
+    expect(pos.done).toEqual(slotPosition('completed', 0));
+  });
+
+  it('keeps a stored position inside the state’s lane', () => {
+    const { nodes } = definitionToFlow({ ...small, layout: { created: { x: 5000, y: -40 } } });
+    const created = stateNodes(nodes).find((n) => n.id === 'created');
+    expect(laneAt((created?.position.x ?? 0) + 100)).toBe('new');
+    expect(created?.position.y).toBe(LANE_HEADER);
+  });
+
+  it('highlights the state and the edge a problem path points at, with the worst severity', () => {
+    const problems: Problem[] = [
+      { severity: 'warning', code: 'unreachable_state', path: 'states.2', message: 'unreachable' },
+      { severity: 'error', code: 'terminal_outgoing', path: 'transitions.1.from', message: 'terminal' },
+      { severity: 'warning', code: 'x', path: 'states.2.name', message: 'second' },
+      { severity: 'error', code: 'y', path: 'states.4.requires.0', message: 'unknown criterion' },
+    ];
+    const { nodes, edges } = definitionToFlow(small, problems);
+    const byId = Object.fromEntries(stateNodes(nodes).map((n) => [n.id, n.data]));
+    expect(byId.shipping?.severity).toBe('warning');
+    expect(byId.shipping?.problems).toHaveLength(2);
+    expect(byId.done?.severity).toBe('error');
+    expect(byId.packing?.severity).toBeNull();
+    expect(edges[1]?.data?.severity).toBe('error');
+    expect(edges[1]?.className).toBe('edge-error');
+    expect(edges[0]?.data?.severity).toBeNull();
+  });
+
+  it('marks the selected node and edge', () => {
+    const { nodes, edges } = definitionToFlow(small, [], { node: 'packing', edge: 't2' });
+    expect(nodes.find((n) => n.id === 'packing')?.selected).toBe(true);
+    expect(nodes.find((n) => n.id === 'shipping')?.selected).toBe(false);
+    expect(edges.find((e) => e.id === 't2')?.selected).toBe(true);
+  });
+});
+
+describe('problemTarget', () => {
+  it('resolves states, transitions, rules and the rest', () => {
+    expect(problemTarget(small, 'states.1.name')).toEqual({ type: 'state', index: 1, key: 'packing' });
+    expect(problemTarget(small, 'transitions.5.to')).toEqual({ type: 'transition', index: 5 });
+    expect(problemTarget(small, 'rules.0.actions.1')).toEqual({ type: 'rule', index: 0 });
+    expect(problemTarget(small, 'layout.done')).toEqual({ type: 'state', index: 4, key: 'done' });
+    expect(problemTarget(small, 'states')).toEqual({ type: 'workflow' });
+    expect(problemTarget(small, '')).toEqual({ type: 'workflow' });
+  });
+});
+
+describe('flowToDefinition', () => {
+  it('gives back the same meaning for an untouched canvas', () => {
+    const { nodes, edges } = definitionToFlow(DEMO_ORDERS);
+    const back = flowToDefinition(DEMO_ORDERS, nodes, edges);
+    expect(back.transitions).toEqual(DEMO_ORDERS.transitions);
+    expect(back.states).toEqual(DEMO_ORDERS.states);
+    expect(back.rules).toEqual(DEMO_ORDERS.rules);
+    expect(Object.keys(back.layout ?? {})).toHaveLength(DEMO_ORDERS.states.length);
+  });
+
+  it('round-trips group and wildcard sources, names, guards and roles', () => {
+    const { nodes, edges } = definitionToFlow(small);
+    expect(flowToDefinition(small, nodes, edges).transitions).toEqual(small.transitions);
+  });
+
+  it('reorders a lane by height', () => {
+    const { nodes } = definitionToFlow(small);
+    const moved = nodes.map((n) => (n.id === 'shipping' ? { ...n, position: { x: laneX('processing') + 30, y: 10 } } : n));
+    const back = flowToDefinition(small, moved);
+    expect(back.states.filter((s) => s.group === 'processing').map((s) => s.key)).toEqual(['shipping', 'packing']);
+    expect(back.layout?.shipping).toEqual({ x: laneX('processing') + 30, y: 10 });
+  });
+
+  it('moves a state to the lane its card is dropped on, dropping defaults that only apply to the old lane', () => {
+    const { nodes } = definitionToFlow(small);
+    const moved = nodes.map((n) => {
+      if (n.id === 'cancelled') return { ...n, position: { x: laneX('processing') + 30, y: 500 } };
+      if (n.id === 'shipping') return { ...n, position: { x: laneX('cancelled') + 30, y: 0 } };
+      return n;
+    });
+    const back = flowToDefinition(small, moved);
+    expect(back.states.map((s) => [s.key, s.group])).toEqual([
+      ['created', 'new'],
+      ['packing', 'processing'],
+      ['cancelled', 'processing'],
+      ['shipping', 'cancelled'],
+      ['done', 'completed'],
+    ]);
+    expect(back.states.find((s) => s.key === 'cancelled')?.cancellation).toBeUndefined();
+    expect(back.states.find((s) => s.key === 'done')?.requires).toEqual(['delivered']);
+  });
+
+  it('maps new edges to transitions and removed edges away', () => {
+    const { edges } = definitionToFlow(small);
+    const next = [...edges.filter((e) => e.id !== 't2'), { source: 'created', target: 'cancelled' }];
+    const back = flowToDefinition(small, [], next);
+    expect(back.transitions.map((t) => `${t.from}>${t.to}`)).toEqual([
+      'created>packing',
+      'packing>shipping',
+      'group:processing>cancelled',
+      '*>cancelled',
+      'created>cancelled',
+    ]);
+  });
+
+  it('does not touch rules, reasons or anything else', () => {
+    const back = flowToDefinition(DEMO_ORDERS, []);
+    expect({ ...back, layout: undefined, states: undefined }).toEqual({ ...DEMO_ORDERS, layout: undefined, states: undefined });
+  });
+});
+
+describe('snapLayout', () => {
+  it('puts every card in its lane slot in order', () => {
+    const snapped = snapLayout(small);
+    expect(snapped.layout?.packing).toEqual(slotPosition('processing', 0));
+    expect(snapped.layout?.shipping).toEqual({ x: laneX('processing') + 30, y: LANE_HEADER + 16 + ROW_GAP });
+    expect(snapped.states).toBe(small.states);
+  });
+});

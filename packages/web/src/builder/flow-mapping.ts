@@ -1,0 +1,293 @@
+/**
+ * Pure mapping between a workflow definition and the builder's nodes and edges.
+ *
+ * Meaning lives in the definition only: a state's group and its order within
+ * the group. Where a card is drawn lives in `definition.layout` only, which the
+ * engine ignores. The builder keeps cards in tidy lanes: after every move the
+ * positions are snapped to slots (see {@link snapLayout}).
+ */
+
+import type { Definition, Group, State, Transition } from '@orderflow/core';
+import { GROUP_LABELS, GROUPS, isTerminalGroup } from '@orderflow/core';
+import type { Edge, Node } from '@xyflow/react';
+
+/** A validation problem as core and the API report it. */
+export interface Problem {
+  severity: 'error' | 'warning';
+  code: string;
+  path: string;
+  message: string;
+}
+
+export type Severity = 'error' | 'warning' | null;
+
+export const LANE_WIDTH = 260;
+export const LANE_GAP = 24;
+export const LANE_HEADER = 56;
+export const NODE_WIDTH = 200;
+export const NODE_HEIGHT = 64;
+export const ROW_GAP = 88;
+export const LANE_PAD_X = (LANE_WIDTH - NODE_WIDTH) / 2;
+/** Node id of the "any non-terminal state" source used by `from: "*"`. */
+export const ANY_NODE_ID = 'any';
+/** Node id prefix of lane nodes; their handle is the source of `from: "group:<g>"`. */
+export const LANE_PREFIX = 'lane:';
+
+export interface StateNodeData extends Record<string, unknown> {
+  state: State;
+  /** Position within its group. */
+  index: number;
+  terminal: boolean;
+  problems: Problem[];
+  severity: Severity;
+}
+
+export interface LaneNodeData extends Record<string, unknown> {
+  group: Group;
+  label: string;
+  count: number;
+  terminal: boolean;
+  height: number;
+}
+
+export interface AnyNodeData extends Record<string, unknown> {
+  label: string;
+}
+
+export interface TransitionEdgeData extends Record<string, unknown> {
+  transition: Transition;
+  index: number;
+  problems: Problem[];
+  severity: Severity;
+}
+
+export type StateNode = Node<StateNodeData, 'state'>;
+export type LaneNode = Node<LaneNodeData, 'lane'>;
+export type AnyNode = Node<AnyNodeData, 'any'>;
+export type BuilderNode = StateNode | LaneNode | AnyNode;
+export type TransitionEdge = Edge<TransitionEdgeData>;
+
+/** Left edge of a group's lane. */
+export const laneX = (group: Group): number => GROUPS.indexOf(group) * (LANE_WIDTH + LANE_GAP);
+
+/** The slot of the `index`-th state of a lane. */
+export const slotPosition = (group: Group, index: number): { x: number; y: number } => ({
+  x: laneX(group) + LANE_PAD_X,
+  y: LANE_HEADER + 16 + index * ROW_GAP,
+});
+
+/** The lane under a horizontal position (a card's centre); outside the lanes, the nearest one. */
+export function laneAt(x: number): Group {
+  const i = Math.floor(x / (LANE_WIDTH + LANE_GAP));
+  return GROUPS[Math.max(0, Math.min(GROUPS.length - 1, i))] as Group;
+}
+
+/** Height of every lane: room for the fullest one plus an empty slot. */
+export function laneHeight(definition: Pick<Definition, 'states'>): number {
+  const max = Math.max(0, ...GROUPS.map((g) => definition.states.filter((s) => s.group === g).length));
+  return Math.max(360, LANE_HEADER + 16 + (max + 1) * ROW_GAP);
+}
+
+/** Edge id of the transition at `index`. */
+export const edgeId = (index: number): string => `t${index}`;
+
+/** What a problem path points at: a state, a transition, a rule, or the workflow as a whole. */
+export type ProblemTarget =
+  | { type: 'state'; index: number; key: string | undefined }
+  | { type: 'transition'; index: number }
+  | { type: 'rule'; index: number }
+  | { type: 'workflow' };
+
+/** Resolves a dotted problem path (`states.3.name`, `transitions.5.to`, `rules.0.actions.1`). */
+export function problemTarget(definition: Pick<Definition, 'states'>, path: string): ProblemTarget {
+  const [head, index] = path.split('.');
+  const i = Number(index);
+  if (index !== undefined && Number.isInteger(i)) {
+    if (head === 'states') return { type: 'state', index: i, key: definition.states[i]?.key };
+    if (head === 'transitions') return { type: 'transition', index: i };
+    if (head === 'rules') return { type: 'rule', index: i };
+  }
+  if (head === 'layout' && index !== undefined) {
+    const s = definition.states.findIndex((x) => x.key === index);
+    if (s >= 0) return { type: 'state', index: s, key: index };
+  }
+  return { type: 'workflow' };
+}
+
+const worst = (problems: Problem[]): Severity =>
+  problems.some((p) => p.severity === 'error') ? 'error' : problems.length > 0 ? 'warning' : null;
+
+function sourceOf(from: string): string {
+  if (from === '*') return ANY_NODE_ID;
+  if (from.startsWith('group:')) return `${LANE_PREFIX}${from.slice(6)}`;
+  return from;
+}
+
+/** The inverse of the edge source mapping: a state key, `group:<g>` or `*`. */
+export function fromOfSource(source: string): string {
+  if (source === ANY_NODE_ID) return '*';
+  if (source.startsWith(LANE_PREFIX)) return `group:${source.slice(LANE_PREFIX.length)}`;
+  return source;
+}
+
+/**
+ * Maps a definition and its problems to the builder's nodes (four lanes, one
+ * card per state, and the "any state" source when a `*` transition exists) and
+ * edges (one per transition, id `t<index>`). Card positions come from
+ * `definition.layout`, kept inside the state's lane; a state without one gets
+ * its slot.
+ */
+export function definitionToFlow(
+  definition: Definition,
+  problems: readonly Problem[] = [],
+  selection: { node?: string | null; edge?: string | null } = {},
+): { nodes: BuilderNode[]; edges: TransitionEdge[] } {
+  const stateProblems = new Map<string, Problem[]>();
+  const transitionProblems = new Map<number, Problem[]>();
+  for (const p of problems) {
+    const t = problemTarget(definition, p.path);
+    if (t.type === 'state' && t.key !== undefined) stateProblems.set(t.key, [...(stateProblems.get(t.key) ?? []), p]);
+    if (t.type === 'transition') transitionProblems.set(t.index, [...(transitionProblems.get(t.index) ?? []), p]);
+  }
+
+  const height = laneHeight(definition);
+  const nodes: BuilderNode[] = GROUPS.map(
+    (group): LaneNode => ({
+      id: `${LANE_PREFIX}${group}`,
+      type: 'lane',
+      position: { x: laneX(group), y: 0 },
+      data: {
+        group,
+        label: GROUP_LABELS[group],
+        count: definition.states.filter((s) => s.group === group).length,
+        terminal: isTerminalGroup(group),
+        height,
+      },
+      draggable: false,
+      selectable: false,
+      focusable: false,
+      zIndex: 0,
+      style: { width: LANE_WIDTH, height },
+    }),
+  );
+  if (definition.transitions.some((t) => t.from === '*')) {
+    nodes.push({
+      id: ANY_NODE_ID,
+      type: 'any',
+      position: { x: laneX('new') + LANE_PAD_X, y: -90 },
+      data: { label: 'Any non-terminal state' },
+      draggable: false,
+      selectable: false,
+      zIndex: 1,
+    });
+  }
+
+  const indexInGroup = new Map<Group, number>();
+  for (const state of definition.states) {
+    const index = indexInGroup.get(state.group) ?? 0;
+    indexInGroup.set(state.group, index + 1);
+    const slot = slotPosition(state.group, index);
+    const stored = definition.layout?.[state.key];
+    const left = laneX(state.group);
+    const position = stored
+      ? { x: Math.min(Math.max(stored.x, left), left + LANE_WIDTH - NODE_WIDTH), y: Math.max(stored.y, LANE_HEADER) }
+      : slot;
+    const own = stateProblems.get(state.key) ?? [];
+    nodes.push({
+      id: state.key,
+      type: 'state',
+      position,
+      data: { state, index, terminal: isTerminalGroup(state.group), problems: own, severity: worst(own) },
+      selected: selection.node === state.key,
+      zIndex: 2,
+      width: NODE_WIDTH,
+      height: NODE_HEIGHT,
+    });
+  }
+
+  const edges: TransitionEdge[] = definition.transitions.map((transition, index) => {
+    const own = transitionProblems.get(index) ?? [];
+    const severity = worst(own);
+    const id = edgeId(index);
+    return {
+      id,
+      source: sourceOf(transition.from),
+      target: transition.to,
+      label: transition.name,
+      data: { transition, index, problems: own, severity },
+      selected: selection.edge === id,
+      className: severity ? `edge-${severity}` : undefined,
+      zIndex: 1,
+    };
+  });
+  return { nodes, edges };
+}
+
+/** A position of a card as the canvas reports it. */
+export interface PositionedNode {
+  id: string;
+  type?: string | undefined;
+  position: { x: number; y: number };
+}
+
+/** An edge as the canvas reports it; `data.transition` carries the fields the canvas does not show. */
+export interface FlowEdge {
+  source: string;
+  target: string;
+  data?: { transition?: Transition } | undefined;
+}
+
+function moveGroupFields(state: State, group: Group): State {
+  if (state.group === group) return state;
+  const next: State = { ...state, group };
+  // Defaults that only mean something in one group would silently linger otherwise.
+  if (group !== 'cancelled') delete next.cancellation;
+  if (group !== 'completed') delete next.requires;
+  return next;
+}
+
+/**
+ * Maps the canvas back onto the definition: each card's lane (by its centre)
+ * becomes the state's group, its height the order within the group, and its
+ * position the layout; edges become the transitions, keeping the fields the
+ * canvas does not show (name, guard, roles). Everything else is kept as is.
+ */
+export function flowToDefinition(definition: Definition, nodes: readonly PositionedNode[], edges?: readonly FlowEdge[]): Definition {
+  const positions = new Map<string, { x: number; y: number }>();
+  for (const n of nodes) if (n.type === undefined || n.type === 'state') positions.set(n.id, n.position);
+
+  const placed = definition.states.map((state, i) => {
+    const pos = positions.get(state.key);
+    const group = pos ? laneAt(pos.x + NODE_WIDTH / 2) : state.group;
+    return { state: moveGroupFields(state, group), i, y: pos?.y ?? slotPosition(state.group, i).y };
+  });
+  const states: State[] = [];
+  for (const group of GROUPS) {
+    const inGroup = placed.filter((p) => p.state.group === group);
+    inGroup.sort((a, b) => a.y - b.y || a.i - b.i);
+    states.push(...inGroup.map((p) => p.state));
+  }
+
+  const layout: NonNullable<Definition['layout']> = {};
+  for (const state of states) {
+    const pos = positions.get(state.key) ?? definition.layout?.[state.key];
+    if (pos) layout[state.key] = { x: Math.round(pos.x), y: Math.round(pos.y) };
+  }
+
+  const transitions: Transition[] = edges
+    ? edges.map((e) => ({ ...(e.data?.transition ?? {}), from: fromOfSource(e.source), to: e.target }))
+    : definition.transitions;
+  return { ...definition, states, transitions, layout };
+}
+
+/** Rewrites the layout so that every card sits in its lane's slot, in order. */
+export function snapLayout(definition: Definition): Definition {
+  const layout: NonNullable<Definition['layout']> = {};
+  const count = new Map<Group, number>();
+  for (const state of definition.states) {
+    const i = count.get(state.group) ?? 0;
+    count.set(state.group, i + 1);
+    layout[state.key] = slotPosition(state.group, i);
+  }
+  return { ...definition, layout };
+}

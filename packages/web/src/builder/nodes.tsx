@@ -1,0 +1,101 @@
+import type { Group } from '@orderflow/core';
+import { Handle, type NodeProps, type NodeTypes, Position } from '@xyflow/react';
+import { createContext, memo, useContext } from 'react';
+import type { AnyNode, LaneNode, StateNode } from './flow-mapping';
+
+/** Callbacks the canvas nodes need; provided by the builder page. */
+export interface BuilderActions {
+  editable: boolean;
+  addState: (group: Group) => void;
+}
+export const BuilderActionsContext = createContext<BuilderActions>({ editable: false, addState: () => {} });
+
+const StateNodeView = memo(function StateNodeView({ data, selected }: NodeProps<StateNode>) {
+  const { editable } = useContext(BuilderActionsContext);
+  const { state, terminal, severity, problems } = data;
+  return (
+    <div
+      className={`state-node${selected ? ' selected' : ''}${severity ? ` has-${severity}` : ''}`}
+      data-testid={`state-node-${state.key}`}
+      title={problems.map((p) => p.message).join('\n') || undefined}
+    >
+      <Handle
+        type="target"
+        position={Position.Left}
+        className="handle handle-target"
+        isConnectable={editable}
+        data-testid={`handle-target-${state.key}`}
+      />
+      <span className="stripe" style={{ background: state.color ?? '#94a3b8' }} />
+      <div className="state-body">
+        <div className="state-name">{state.name}</div>
+        <div className="state-meta">
+          <span className="mono">{state.key}</span>
+          {state.initial && <span className="tag">initial</span>}
+          {state.timeout && <span className="tag">⏱ {state.timeout.after}</span>}
+          {state.requires?.length ? <span className="tag">requires {state.requires.length}</span> : null}
+        </div>
+      </div>
+      {severity && (
+        <span className={`problem-dot ${severity}`} data-testid={`state-problem-${state.key}`} title={`${problems.length} problem(s)`}>
+          {severity === 'error' ? '!' : '?'}
+        </span>
+      )}
+      {!terminal && (
+        <Handle
+          type="source"
+          position={Position.Right}
+          className="handle handle-source"
+          isConnectable={editable}
+          data-testid={`handle-source-${state.key}`}
+        />
+      )}
+    </div>
+  );
+});
+
+const LaneNodeView = memo(function LaneNodeView({ data }: NodeProps<LaneNode>) {
+  const { editable, addState } = useContext(BuilderActionsContext);
+  return (
+    <div className={`lane lane-${data.group}`} style={{ height: data.height }} data-testid={`lane-${data.group}`}>
+      <div className="lane-header">
+        <span className="lane-title">{data.label}</span>
+        <span className="lane-count">{data.count}</span>
+        {data.terminal && <span className="lane-terminal">terminal</span>}
+        {editable && (
+          <button
+            type="button"
+            className="lane-add nodrag"
+            onClick={() => addState(data.group)}
+            data-testid={`add-state-${data.group}`}
+            title={`Add a state to ${data.label}`}
+          >
+            + State
+          </button>
+        )}
+        {!data.terminal && (
+          <Handle
+            type="source"
+            position={Position.Right}
+            className="handle handle-group"
+            isConnectable={editable}
+            title={`Drag to draw a transition from every ${data.label} state`}
+            data-testid={`handle-group-${data.group}`}
+          />
+        )}
+      </div>
+    </div>
+  );
+});
+
+const AnyNodeView = memo(function AnyNodeView({ data }: NodeProps<AnyNode>) {
+  return (
+    <div className="any-node" data-testid="any-node">
+      {data.label}
+      <Handle type="source" position={Position.Right} className="handle handle-source" isConnectable={false} />
+    </div>
+  );
+});
+
+/** Node renderers, at module scope so the canvas never re-mounts them. */
+export const nodeTypes: NodeTypes = { state: StateNodeView, lane: LaneNodeView, any: AnyNodeView };

@@ -1,0 +1,112 @@
+import type { Impact } from '@orderflow/client';
+import type { Definition } from '@orderflow/core';
+import { useEffect, useMemo, useState } from 'react';
+import { Dialog } from '../components/common';
+import { api, errorText } from '../lib/api';
+import { diffDefinitions } from './diff';
+import type { Problem } from './flow-mapping';
+
+export function PublishDialog({
+  workflowKey,
+  published,
+  publishedVersion,
+  draft,
+  problems,
+  onClose,
+  onPublish,
+}: {
+  workflowKey: string;
+  published: Definition | null;
+  publishedVersion: number | null;
+  draft: Definition;
+  problems: Problem[];
+  onClose: () => void;
+  onPublish: () => Promise<void>;
+}) {
+  const lines = useMemo(() => diffDefinitions(published, draft), [published, draft]);
+  const errors = problems.filter((p) => p.severity === 'error');
+  const [impact, setImpact] = useState<Impact | null>(null);
+  const [impactError, setImpactError] = useState<string | null>(null);
+  const [busy, setBusy] = useState(false);
+  useEffect(() => {
+    if (!published) return;
+    api.impact(workflowKey, draft).then(setImpact, (err: unknown) => setImpactError(errorText(err)));
+  }, [workflowKey, draft, published]);
+  return (
+    <Dialog
+      title={`Publish ${draft.name} as version ${(publishedVersion ?? 0) + 1}`}
+      onClose={onClose}
+      testId="publish-dialog"
+      wide
+      footer={
+        <>
+          <button type="button" onClick={onClose}>
+            Cancel
+          </button>
+          <button
+            type="button"
+            className="primary"
+            disabled={busy || errors.length > 0}
+            data-testid="publish-confirm"
+            onClick={async () => {
+              setBusy(true);
+              try {
+                await onPublish();
+              } finally {
+                setBusy(false);
+              }
+            }}
+          >
+            {busy ? 'Publishing…' : 'Publish'}
+          </button>
+        </>
+      }
+    >
+      {errors.length > 0 && (
+        <div className="error-box" role="alert">
+          <strong>Fix {errors.length} error(s) before publishing.</strong>
+          <ul>
+            {errors.map((p) => (
+              <li key={`${p.path}-${p.code}-${p.message}`}>
+                {p.message} <span className="mono small muted">{p.path}</span>
+              </li>
+            ))}
+          </ul>
+        </div>
+      )}
+      <h3>Changes against {publishedVersion ? `version ${publishedVersion}` : 'nothing published yet'}</h3>
+      {lines.length === 0 ? (
+        <p className="muted">No changes in meaning (only layout, if anything).</p>
+      ) : (
+        <ul className="diff" data-testid="publish-diff">
+          {lines.map((l) => (
+            <li key={`${l.subject}-${l.change}-${l.text}`} className={`diff-${l.change}`}>
+              <span className="diff-mark">{l.change === 'added' ? '+' : l.change === 'removed' ? '−' : '~'}</span> {l.text}
+            </li>
+          ))}
+        </ul>
+      )}
+      {published && (
+        <>
+          <h3>Orders in flight</h3>
+          {impactError && <p className="muted small">Impact not available: {impactError}</p>}
+          {!impact && !impactError && <p className="muted">Computing impact…</p>}
+          {impact && (
+            <ul data-testid="publish-impact">
+              {impact.ordersInChangedStates.length === 0 && <li>No running order sits in a removed or changed state.</li>}
+              {impact.ordersInChangedStates.map((o) => (
+                <li key={o.state}>
+                  {o.count} order(s) in <span className="mono">{o.state}</span> ({o.change})
+                </li>
+              ))}
+              <li>{impact.timers.count} pending timer(s) would be re-timed.</li>
+              {impact.rules.added.length > 0 && <li>Rules newly matching: {impact.rules.added.join(', ')}</li>}
+              {impact.rules.removed.length > 0 && <li>Rules no longer present: {impact.rules.removed.join(', ')}</li>}
+            </ul>
+          )}
+          <p className="muted small">Publishing never changes running orders: they stay on their version until migrated.</p>
+        </>
+      )}
+    </Dialog>
+  );
+}

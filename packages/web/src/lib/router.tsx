@@ -1,0 +1,62 @@
+import { type AnchorHTMLAttributes, type MouseEvent, useEffect, useState } from 'react';
+
+const NAV_EVENT = 'orderflow:navigate';
+
+/** Goes to an in-app path without reloading. */
+export function navigate(to: string, options: { replace?: boolean } = {}): void {
+  if (options.replace) window.history.replaceState(null, '', to);
+  else window.history.pushState(null, '', to);
+  window.dispatchEvent(new Event(NAV_EVENT));
+}
+
+/** The current path and query, re-rendering on navigation. */
+const readLocation = () => ({ path: window.location.pathname, search: window.location.search });
+
+export function useLocation(): { path: string; query: URLSearchParams } {
+  const read = readLocation;
+  const [loc, setLoc] = useState(read);
+  useEffect(() => {
+    const update = () => setLoc(readLocation());
+    window.addEventListener('popstate', update);
+    window.addEventListener(NAV_EVENT, update);
+    return () => {
+      window.removeEventListener('popstate', update);
+      window.removeEventListener(NAV_EVENT, update);
+    };
+  }, []);
+  return { path: loc.path, query: new URLSearchParams(loc.search) };
+}
+
+/** Matches `/orders/:id` against a path; returns the decoded parameters or null. */
+export function matchPath(pattern: string, path: string): Record<string, string> | null {
+  const p = pattern.split('/').filter(Boolean);
+  const s = path.split('/').filter(Boolean);
+  if (p.length !== s.length) return null;
+  const params: Record<string, string> = {};
+  for (let i = 0; i < p.length; i++) {
+    const a = p[i] as string;
+    const b = s[i] as string;
+    if (a.startsWith(':')) params[a.slice(1)] = decodeURIComponent(b);
+    else if (a !== b) return null;
+  }
+  return params;
+}
+
+/** An in-app link. */
+export function Link({ to, onClick, ...rest }: AnchorHTMLAttributes<HTMLAnchorElement> & { to: string }) {
+  const handle = (e: MouseEvent<HTMLAnchorElement>) => {
+    onClick?.(e);
+    if (e.defaultPrevented || e.button !== 0 || e.metaKey || e.ctrlKey || e.shiftKey || e.altKey) return;
+    e.preventDefault();
+    navigate(to);
+  };
+  return <a href={to} onClick={handle} {...rest} />;
+}
+
+/** Builds `path?query` from defined values. */
+export function withQuery(path: string, query: Record<string, string | undefined | null>): string {
+  const params = new URLSearchParams();
+  for (const [k, v] of Object.entries(query)) if (v) params.set(k, v);
+  const s = params.toString();
+  return s ? `${path}?${s}` : path;
+}
