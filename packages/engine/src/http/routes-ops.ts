@@ -1,0 +1,824 @@
+import type { ServerResponse } from 'node:http';
+import { type Definition, type EventEnvelope, GROUPS, type Group, type Order } from '@orderflow/core';
+import type { FastifyInstance } from 'fastify';
+import { sql } from 'kysely';
+import { z } from 'zod';
+import { TemplateError, type TemplateRenderer, templateVars } from '../actions/template.js';
+import { decodeWebhookSecret } from '../actions/webhook.js';
+import { ApiError } from '../errors.js';
+import * as repo from '../store/repo.js';
+import type { Metrics } from '../worker/metrics.js';
+import { type Notification, type NotificationBus, rowToNotification } from '../worker/notifications.js';
+import { generateWebhookSecret, getAutomation, pauseAutomation, resumeAutomation } from '../worker/settings.js';
+import type { Worker, WorkerSenders } from '../worker/worker.js';
+import { type AppDeps, requireRole } from './app.js';
+import { decodeCursor, encodeCursor, limitParam, parse } from './parse.js';
+
+/** What the operations routes need besides the app's own dependencies. */
+export interface OpsDeps {
+  notifications: NotificationBus;
+  renderer: TemplateRenderer;
+  /** The webhook sender for `POST /endpoints/:key/test`. */
+  senders: () => Pick<WorkerSenders, 'webhook'>;
+  /** The in-process worker, woken when work is made due (retry, resume, reschedule). */
+  worker?: Worker;
+  metrics?: Metrics;
+  /** How often the notification stream looks for notifications stored by other processes. @default 1000 */
+  streamPollMs?: number;
+  /** Heartbeat comment interval of the notification stream. @default 15000 */
+  heartbeatMs?: number;
+}
+
+const idParams = z.object({ id: z.string().min(1).max(64) });
+const keyParams = z.object({ key: z.string().regex(/^[a-z][a-z0-9_]{0,63}$/, 'must be a slug') });
+const ruleQuery = z.object({
+  rule: z
+    .string()
+    .regex(/^[a-z0-9][a-z0-9_-]{0,63}$/, 'must be a rule id')
+    .optional(),
+});
+const DELIVERY_STATUS = ['pending', 'delivered', 'failed', 'dead'] as const;
+const DELIVERY_TYPE = ['email', 'webhook', 'notify'] as const;
+const isoDate = z.iso.datetime({ offset: true }).transform((s) => new Date(s).toISOString());
+
+const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,100}$/;
+const headersSchema = z
+  .record(
+    z.string().regex(HEADER_NAME, 'must be an HTTP header name'),
+    z
+      .string()
+      .max(2000)
+      .regex(/^[^\r\n\0]*$/, 'must be one line'),
+  )
+  .refine((h) => Object.keys(h).length <= 50, 'at most 50 headers');
+const secretSchema = z.string().refine((s) => {
+  if (!s.startsWith('whsec_')) return false;
+  try {
+    decodeWebhookSecret(s);
+    return true;
+  } catch {
+    return false;
+  }
+}, 'must be whsec_ followed by base64 of at least 16 bytes');
+const urlSchema = z
+  .string()
+  .max(2000)
+  .refine((u) => {
+    try {
+      const p = new URL(u);
+      return (p.protocol === 'http:' || p.protocol === 'https:') && p.username === '' && p.password === '';
+    } catch {
+      return false;
+    }
+  }, 'must be an http(s) URL without credentials');
+const EndpointBody = z.strictObject({
+  key: z
+    .string()
+    .regex(/^[a-z][a-z0-9_]{0,63}$/, 'must be a slug')
+    .optional(),
+  url: urlSchema,
+  secret: secretSchema.optional(),
+  headers: headersSchema.optional(),
+  enabled: z.boolean().optional(),
+});
+
+type EndpointRow = {
+  key: string;
+  url: string;
+  headers_json: string;
+  enabled: number;
+  consecutive_failures: number;
+  disabled_reason: string | null;
+  created_at: string;
+  updated_at: string;
+};
+
+/** An endpoint as the API shows it: the secret never leaves the server. */
+function endpointView(r: EndpointRow) {
+  return {
+    key: r.key,
+    url: r.url,
+    headers: JSON.parse(r.headers_json) as Record<string, string>,
+    enabled: Number(r.enabled) === 1,
+    secretSet: true,
+    consecutiveFailures: Number(r.consecutive_failures),
+    disabledReason: r.disabled_reason,
+    createdAt: r.created_at,
+    updatedAt: r.updated_at,
+  };
+}
+
+function mailView(r: {
+  id: string;
+  delivery_id: string | null;
+  to_json: string;
+  cc_json: string;
+  subject: string;
+  html: string;
+  text: string | null;
+  message_id: string;
+  created_at: string;
+}) {
+  const cc = JSON.parse(r.cc_json) as string[];
+  return {
+    id: r.id,
+    to: (JSON.parse(r.to_json) as string[]).join(', '),
+    cc: cc.length > 0 ? cc.join(', ') : null,
+    subject: r.subject,
+    html: r.html,
+    text: r.text ?? '',
+    messageId: r.message_id,
+    deliveryId: r.delivery_id,
+    createdAt: r.created_at,
+  };
+}
+
+const SAMPLE_DATA = {
+  customer: { name: 'Ada Lovelace', email: 'ada@example.com' },
+  items: [{ sku: 'SKU-101', name: 'Desk lamp', qty: 1 }],
+  total: 49.9,
+  currency: 'EUR',
+  deliveryEstimate: '2026-01-08',
+  feedbackUrl: 'https://shop.example.com/feedback/SAMPLE-1001',
+  loyaltyPoints: 50,
+};
+
+/** An order for previews: a plausible sample, overlaid with what the caller gave. */
+export function sampleOrder(now: string, overlay: Partial<Order> = {}, data?: Record<string, unknown>): Order {
+  return {
+    id: 'ord_SAMPLE',
+    workflow: 'orders',
+    workflowVersion: 1,
+    kind: 'order',
+    externalRef: 'SAMPLE-1001',
+    state: 'delayed',
+    group: 'processing',
+    facts: {},
+    cancellation: null,
+    links: [],
+    version: 1,
+    visit: 1,
+    createdAt: now,
+    updatedAt: now,
+    stateEnteredAt: now,
+    ...overlay,
+    data: { ...SAMPLE_DATA, ...(overlay.data ?? {}), ...(data ?? {}) },
+  };
+}
+
+/** Checks that a template parses and renders against sample data; throws `validation_failed`. */
+export function validateTemplateSource(renderer: TemplateRenderer, t: { subject: string; html: string; text?: string | null }): void {
+  const now = new Date().toISOString();
+  const vars = templateVars({
+    id: 'evt_sample',
+    type: 'order.state_changed',
+    createdAt: now,
+    data: { order: sampleOrder(now), from: 'shipping', to: 'delayed' },
+  });
+  const errors: { path: string; message: string }[] = [];
+  if (/[\r\n\0]/.test(t.subject)) errors.push({ path: 'body.subject', message: 'must be a single line (no CR, LF or NUL)' });
+  const parts: [string, string, boolean][] = [
+    ['subject', t.subject, false],
+    ['html', t.html, true],
+  ];
+  if (typeof t.text === 'string') parts.push(['text', t.text, false]);
+  for (const [path, source, html] of parts) {
+    try {
+      renderer.render(source, vars, { escape: html });
+    } catch (err) {
+      errors.push({ path: `body.${path}`, message: err instanceof Error ? err.message : String(err) });
+    }
+  }
+  if (errors.length > 0)
+    throw new ApiError('validation_failed', `The template is not valid: ${errors[0]?.path} ${errors[0]?.message}`, { errors });
+}
+
+function median(values: number[]): number {
+  const s = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(s.length / 2);
+  return s.length % 2 === 1 ? (s[mid] as number) : Math.round(((s[mid - 1] as number) + (s[mid] as number)) / 2);
+}
+
+/** SPEC §5.3 and §5.5: deliveries, endpoints, timers, runs, automation, notifications, mailbox, template preview, stats. */
+export function createOpsRoutes(ops: OpsDeps): (api: FastifyInstance, deps: AppDeps) => void {
+  return (api, deps) => registerOpsRoutes(api, deps, ops);
+}
+
+function registerOpsRoutes(api: FastifyInstance, deps: AppDeps, ops: OpsDeps): void {
+  const { store, clock, newId } = deps;
+  const db = store.db;
+  const nowIso = () => clock.now().toISOString();
+
+  if (ops.metrics) {
+    const metrics = ops.metrics;
+    api.addHook('onResponse', async (req, reply) => {
+      metrics.httpRequest(req.method, req.routeOptions.url ?? 'unmatched', reply.statusCode, reply.elapsedTime / 1000);
+    });
+  }
+
+  // ---------- deliveries ----------
+
+  api.get('/deliveries', async (req) => {
+    requireRole(req, 'viewer');
+    const q = parse(
+      z.object({
+        status: z.enum(DELIVERY_STATUS).optional(),
+        type: z.enum(DELIVERY_TYPE).optional(),
+        orderId: z.string().min(1).max(64).optional(),
+        limit: limitParam,
+        cursor: z.string().max(400).optional(),
+      }),
+      req.query,
+      'query',
+    );
+    const cursor = q.cursor ? decodeCursor(q.cursor, 1)[0] : undefined;
+    const rows = await repo.listDeliveries(db, {
+      ...(q.status ? { status: q.status } : {}),
+      ...(q.type ? { type: q.type } : {}),
+      ...(q.orderId ? { orderId: q.orderId } : {}),
+      ...(cursor ? { cursor } : {}),
+      limit: q.limit + 1,
+    });
+    const page = rows.slice(0, q.limit);
+    const last = page[page.length - 1];
+    return { items: page, nextCursor: rows.length > q.limit && last ? encodeCursor([last.id]) : null };
+  });
+
+  api.get('/deliveries/:id', async (req) => {
+    requireRole(req, 'viewer');
+    const { id } = parse(idParams, req.params, 'path');
+    const d = await repo.getDelivery(db, id);
+    if (!d) throw new ApiError('not_found', `Delivery ${id} does not exist.`);
+    return { ...d, attemptLog: await repo.listDeliveryAttempts(db, id) };
+  });
+
+  api.post('/deliveries/:id/retry', async (req) => {
+    requireRole(req, 'operator');
+    const { id } = parse(idParams, req.params, 'path');
+    const now = nowIso();
+    await store.transaction(async (tx) => {
+      const row = await tx.selectFrom('deliveries').select(['status', 'lease_until']).where('id', '=', id).executeTakeFirst();
+      if (!row) throw new ApiError('not_found', `Delivery ${id} does not exist.`);
+      if (row.status === 'pending' && row.lease_until !== null && row.lease_until > now) {
+        throw new ApiError('conflict', `Delivery ${id} is being sent right now; look again in a moment.`);
+      }
+      await tx
+        .updateTable('deliveries')
+        .set({ status: 'pending', next_attempt_at: now, lease_until: null, lease_token: null, updated_at: now })
+        .where('id', '=', id)
+        .execute();
+    });
+    ops.worker?.wake();
+    return repo.getDelivery(db, id);
+  });
+
+  api.post('/deliveries/retry', async (req) => {
+    requireRole(req, 'operator');
+    const body = parse(
+      z.strictObject({
+        ids: z.array(z.string().min(1).max(64)).min(1).max(1000).optional(),
+        status: z.enum(['failed', 'dead']).optional(),
+        type: z.enum(DELIVERY_TYPE).optional(),
+      }),
+      req.body ?? {},
+    );
+    if (!body.ids && !body.status) {
+      throw new ApiError('validation_failed', 'Give ids, or a status (failed or dead) to retry by filter.', {
+        errors: [{ path: 'body', message: 'needs ids or status' }],
+      });
+    }
+    const now = nowIso();
+    let q = db
+      .updateTable('deliveries')
+      .set({ status: 'pending', next_attempt_at: now, lease_until: null, lease_token: null, updated_at: now })
+      .where('status', 'in', body.status ? [body.status] : ['failed', 'dead']);
+    if (body.ids) q = q.where('id', 'in', body.ids);
+    if (body.type) q = q.where('type', '=', body.type);
+    const r = await q.executeTakeFirst();
+    ops.worker?.wake();
+    return { retried: Number(r.numUpdatedRows) };
+  });
+
+  // ---------- endpoints ----------
+
+  async function loadEndpoint(key: string): Promise<EndpointRow & { secret: string }> {
+    const r = await db.selectFrom('endpoints').selectAll().where('key', '=', key).executeTakeFirst();
+    if (!r) throw new ApiError('not_found', `Endpoint "${key}" does not exist.`);
+    return r;
+  }
+
+  api.get('/endpoints', async (req) => {
+    requireRole(req, 'viewer');
+    const rows = await db.selectFrom('endpoints').selectAll().orderBy('key').execute();
+    return { items: rows.map(endpointView), nextCursor: null };
+  });
+
+  api.post('/endpoints', async (req, reply) => {
+    requireRole(req, 'designer');
+    const body = parse(EndpointBody, req.body);
+    if (!body.key)
+      throw new ApiError('validation_failed', 'The endpoint needs a key.', { errors: [{ path: 'body.key', message: 'is required' }] });
+    const now = nowIso();
+    const exists = await db.selectFrom('endpoints').select('key').where('key', '=', body.key).executeTakeFirst();
+    if (exists) throw new ApiError('conflict', `Endpoint "${body.key}" already exists; use PUT /endpoints/${body.key} to change it.`);
+    await db
+      .insertInto('endpoints')
+      .values({
+        key: body.key,
+        url: body.url,
+        secret: body.secret ?? generateWebhookSecret(),
+        headers_json: JSON.stringify(body.headers ?? {}),
+        enabled: body.enabled === false ? 0 : 1,
+        consecutive_failures: 0,
+        disabled_reason: null,
+        created_at: now,
+        updated_at: now,
+      })
+      .execute();
+    reply.code(201).header('location', `/api/v1/endpoints/${body.key}`);
+    return endpointView(await loadEndpoint(body.key));
+  });
+
+  api.get('/endpoints/:key', async (req) => {
+    requireRole(req, 'viewer');
+    const { key } = parse(keyParams, req.params, 'path');
+    return endpointView(await loadEndpoint(key));
+  });
+
+  api.put('/endpoints/:key', async (req, reply) => {
+    requireRole(req, 'designer');
+    const { key } = parse(keyParams, req.params, 'path');
+    const body = parse(EndpointBody, req.body);
+    if (body.key !== undefined && body.key !== key) {
+      throw new ApiError('validation_failed', 'The body key does not match the URL.', {
+        errors: [{ path: 'body.key', message: `must be "${key}"` }],
+      });
+    }
+    const now = nowIso();
+    const existing = await db.selectFrom('endpoints').selectAll().where('key', '=', key).executeTakeFirst();
+    if (!existing) {
+      await db
+        .insertInto('endpoints')
+        .values({
+          key,
+          url: body.url,
+          secret: body.secret ?? generateWebhookSecret(),
+          headers_json: JSON.stringify(body.headers ?? {}),
+          enabled: body.enabled === false ? 0 : 1,
+          consecutive_failures: 0,
+          disabled_reason: null,
+          created_at: now,
+          updated_at: now,
+        })
+        .execute();
+      reply.code(201);
+      return endpointView(await loadEndpoint(key));
+    }
+    const enabled = body.enabled ?? Number(existing.enabled) === 1;
+    const reEnabled = enabled && Number(existing.enabled) !== 1;
+    await db
+      .updateTable('endpoints')
+      .set({
+        url: body.url,
+        headers_json: JSON.stringify(body.headers ?? {}),
+        enabled: enabled ? 1 : 0,
+        updated_at: now,
+        ...(body.secret ? { secret: body.secret } : {}),
+        ...(reEnabled ? { consecutive_failures: 0, disabled_reason: null } : {}),
+        ...(!enabled && Number(existing.enabled) === 1 ? { disabled_reason: 'disabled by hand' } : {}),
+      })
+      .where('key', '=', key)
+      .execute();
+    return endpointView(await loadEndpoint(key));
+  });
+
+  api.delete('/endpoints/:key', async (req, reply) => {
+    requireRole(req, 'designer');
+    const { key } = parse(keyParams, req.params, 'path');
+    const r = await db.deleteFrom('endpoints').where('key', '=', key).executeTakeFirst();
+    if (Number(r.numDeletedRows) === 0) throw new ApiError('not_found', `Endpoint "${key}" does not exist.`);
+    return reply.code(204).send();
+  });
+
+  api.post('/endpoints/:key/test', async (req) => {
+    requireRole(req, 'designer');
+    const { key } = parse(keyParams, req.params, 'path');
+    const ep = await loadEndpoint(key);
+    const now = clock.now();
+    const envelope: EventEnvelope = {
+      id: newId('evt'),
+      type: 'endpoint.test',
+      createdAt: now.toISOString(),
+      data: { order: sampleOrder(now.toISOString()), from: 'shipping', to: 'delayed' },
+    };
+    const deliveryId = newId('dlv');
+    const outcome = await ops.senders().webhook.send({
+      deliveryId,
+      url: ep.url,
+      method: 'POST',
+      headers: JSON.parse(ep.headers_json) as Record<string, string>,
+      body: JSON.stringify(envelope),
+      secret: ep.secret,
+      timestamp: Math.floor(now.getTime() / 1000),
+    });
+    return {
+      ok: outcome.ok,
+      deliveryId,
+      status: outcome.status ?? null,
+      durationMs: outcome.durationMs,
+      responseBody: outcome.responseBody ?? null,
+      error: outcome.ok ? null : outcome.error,
+    };
+  });
+
+  // ---------- timers ----------
+
+  api.get('/timers', async (req) => {
+    requireRole(req, 'viewer');
+    const q = parse(
+      z.object({
+        orderId: z.string().min(1).max(64).optional(),
+        due_before: isoDate.optional(),
+        status: z.enum(['pending', 'fired', 'cancelled', 'failed']).default('pending'),
+        limit: limitParam,
+        cursor: z.string().max(400).optional(),
+      }),
+      req.query,
+      'query',
+    );
+    let query = db.selectFrom('timers').selectAll().where('status', '=', q.status);
+    if (q.orderId) query = query.where('order_id', '=', q.orderId);
+    if (q.due_before) query = query.where('due_at', '<=', q.due_before);
+    if (q.cursor) {
+      const [dueAt, id] = decodeCursor(q.cursor, 2) as [string, string];
+      query = query.where((eb) => eb.or([eb('due_at', '>', dueAt), eb.and([eb('due_at', '=', dueAt), eb('id', '>', id)])]));
+    }
+    const rows = await query
+      .orderBy('due_at')
+      .orderBy('id')
+      .limit(q.limit + 1)
+      .execute();
+    const page = rows.slice(0, q.limit).map((r) => ({ ...repo.rowToTimer(r), createdAt: r.created_at, firedAt: r.fired_at }));
+    const last = page[page.length - 1];
+    return { items: page, nextCursor: rows.length > q.limit && last ? encodeCursor([last.dueAt, last.id]) : null };
+  });
+
+  async function pendingTimer(id: string) {
+    const row = await db.selectFrom('timers').selectAll().where('id', '=', id).executeTakeFirst();
+    if (!row) throw new ApiError('not_found', `Timer ${id} does not exist.`);
+    if (row.status !== 'pending') throw new ApiError('conflict', `Timer ${id} is ${row.status}; only pending timers can be changed.`);
+    return row;
+  }
+
+  api.delete('/timers/:id', async (req, reply) => {
+    requireRole(req, 'operator');
+    const { id } = parse(idParams, req.params, 'path');
+    await pendingTimer(id);
+    // Clearing the lease token fences out a worker that claimed the timer meanwhile.
+    const r = await db
+      .updateTable('timers')
+      .set({ status: 'cancelled', lease_until: null, lease_token: null })
+      .where('id', '=', id)
+      .where('status', '=', 'pending')
+      .executeTakeFirst();
+    if (Number(r.numUpdatedRows) === 0) throw new ApiError('conflict', `Timer ${id} fired or was cancelled meanwhile.`);
+    return reply.code(204).send();
+  });
+
+  api.patch('/timers/:id', async (req) => {
+    requireRole(req, 'operator');
+    const { id } = parse(idParams, req.params, 'path');
+    const body = parse(z.strictObject({ dueAt: isoDate }), req.body);
+    await pendingTimer(id);
+    const r = await db
+      .updateTable('timers')
+      .set({ due_at: body.dueAt, lease_until: null, lease_token: null })
+      .where('id', '=', id)
+      .where('status', '=', 'pending')
+      .executeTakeFirst();
+    if (Number(r.numUpdatedRows) === 0) throw new ApiError('conflict', `Timer ${id} fired or was cancelled meanwhile.`);
+    ops.worker?.wake();
+    const row = await db.selectFrom('timers').selectAll().where('id', '=', id).executeTakeFirstOrThrow();
+    return { ...repo.rowToTimer(row), createdAt: row.created_at, firedAt: row.fired_at };
+  });
+
+  // ---------- rule runs and automation ----------
+
+  api.get('/runs', async (req) => {
+    requireRole(req, 'viewer');
+    const q = parse(
+      z.object({
+        orderId: z.string().min(1).max(64).optional(),
+        rule: z.string().min(1).max(64).optional(),
+        limit: limitParam,
+        cursor: z.string().max(400).optional(),
+      }),
+      req.query,
+      'query',
+    );
+    const cursor = q.cursor ? decodeCursor(q.cursor, 1)[0] : undefined;
+    const rows = await repo.listRuleRuns(db, {
+      ...(q.orderId ? { orderId: q.orderId } : {}),
+      ...(q.rule ? { rule: q.rule } : {}),
+      ...(cursor ? { cursor } : {}),
+      limit: q.limit + 1,
+    });
+    const page = rows.slice(0, q.limit);
+    const last = page[page.length - 1];
+    return { items: page, nextCursor: rows.length > q.limit && last ? encodeCursor([last.id]) : null };
+  });
+
+  api.get('/automation', async (req) => {
+    requireRole(req, 'viewer');
+    return getAutomation(db);
+  });
+  api.post('/automation/pause', async (req) => {
+    requireRole(req, 'admin');
+    const { rule } = parse(ruleQuery, req.query, 'query');
+    const state = await pauseAutomation(db, rule);
+    req.log.warn({ rule: rule ?? null }, 'automation paused');
+    return state;
+  });
+  api.post('/automation/resume', async (req) => {
+    requireRole(req, 'admin');
+    const { rule } = parse(ruleQuery, req.query, 'query');
+    const state = await resumeAutomation(db, rule);
+    req.log.info({ rule: rule ?? null }, 'automation resumed');
+    ops.worker?.wake();
+    return state;
+  });
+
+  // ---------- notifications ----------
+
+  const unreadFirst = sql<number>`case when read_at is null then 1 else 0 end`;
+
+  api.get('/notifications', async (req) => {
+    requireRole(req, 'viewer');
+    const q = parse(
+      z.object({
+        unread: z.enum(['true', 'false']).optional(),
+        channel: z.string().max(64).optional(),
+        limit: limitParam,
+        cursor: z.string().max(400).optional(),
+      }),
+      req.query,
+      'query',
+    );
+    let query = db.selectFrom('notifications').selectAll();
+    if (q.unread === 'true') query = query.where('read_at', 'is', null);
+    if (q.unread === 'false') query = query.where('read_at', 'is not', null);
+    if (q.channel) query = query.where('channel', '=', q.channel);
+    if (q.cursor) {
+      const [flag, id] = decodeCursor(q.cursor, 2) as [string, string];
+      const f = flag === '1' ? 1 : 0;
+      query = query.where((eb) => eb.or([eb(unreadFirst, '<', f), eb.and([eb(unreadFirst, '=', f), eb('id', '<', id)])]));
+    }
+    const rows = await query
+      .orderBy(unreadFirst, 'desc')
+      .orderBy('id', 'desc')
+      .limit(q.limit + 1)
+      .execute();
+    const page = rows.slice(0, q.limit).map(rowToNotification);
+    const last = page[page.length - 1];
+    return { items: page, nextCursor: rows.length > q.limit && last ? encodeCursor([last.readAt === null ? '1' : '0', last.id]) : null };
+  });
+
+  api.post('/notifications/:id/read', async (req) => {
+    requireRole(req, 'operator');
+    const { id } = parse(idParams, req.params, 'path');
+    await db.updateTable('notifications').set({ read_at: nowIso() }).where('id', '=', id).where('read_at', 'is', null).execute();
+    const row = await db.selectFrom('notifications').selectAll().where('id', '=', id).executeTakeFirst();
+    if (!row) throw new ApiError('not_found', `Notification ${id} does not exist.`);
+    return rowToNotification(row);
+  });
+
+  const streams = new Set<ServerResponse>();
+  api.addHook('preClose', async () => {
+    for (const s of streams) s.end();
+    streams.clear();
+  });
+
+  api.get('/notifications/stream', async (req, reply) => {
+    requireRole(req, 'viewer');
+    const lastEventId = typeof req.headers['last-event-id'] === 'string' ? req.headers['last-event-id'].slice(0, 64) : undefined;
+    reply.hijack();
+    const raw = reply.raw;
+    raw.writeHead(200, {
+      'content-type': 'text/event-stream; charset=utf-8',
+      'cache-control': 'no-cache, no-transform',
+      connection: 'keep-alive',
+      'x-accel-buffering': 'no',
+      'x-content-type-options': 'nosniff',
+    });
+    raw.write('retry: 3000\n: connected\n\n');
+    streams.add(raw);
+    const sent: string[] = [];
+    const seen = new Set<string>();
+    const send = (n: Notification) => {
+      if (seen.has(n.id) || raw.writableEnded) return;
+      seen.add(n.id);
+      sent.push(n.id);
+      if (sent.length > 2000) seen.delete(sent.shift() as string);
+      raw.write(`id: ${n.id}\nevent: notification\ndata: ${JSON.stringify(n)}\n\n`);
+    };
+    const off = ops.notifications.subscribe(send);
+    // Other processes (a separate worker) store notifications too: look at the table as well.
+    let since = new Date(clock.now().getTime() - 5000).toISOString();
+    let afterId = lastEventId;
+    let polling = false;
+    const poll = async () => {
+      if (polling || raw.writableEnded) return;
+      polling = true;
+      try {
+        let q = db.selectFrom('notifications').selectAll();
+        q = afterId ? q.where('id', '>', afterId) : q.where('created_at', '>=', since);
+        const rows = await q.orderBy('id').limit(100).execute();
+        afterId = undefined;
+        for (const r of rows) {
+          send(rowToNotification(r));
+          if (r.created_at > since) since = r.created_at;
+        }
+      } catch {
+        // The database is busy or closing; the next poll tries again.
+      } finally {
+        polling = false;
+      }
+    };
+    void poll();
+    const pollTimer = setInterval(() => void poll(), ops.streamPollMs ?? 1000);
+    const heartbeat = setInterval(() => {
+      if (!raw.writableEnded) raw.write(': ping\n\n');
+    }, ops.heartbeatMs ?? 15_000);
+    const cleanup = () => {
+      clearInterval(pollTimer);
+      clearInterval(heartbeat);
+      off();
+      streams.delete(raw);
+    };
+    req.raw.on('close', cleanup);
+    raw.on('close', cleanup);
+  });
+
+  // ---------- mailbox ----------
+
+  api.get('/mailbox', async (req) => {
+    requireRole(req, 'viewer');
+    const q = parse(
+      z.object({ limit: limitParam, cursor: z.string().max(400).optional(), deliveryId: z.string().max(64).optional() }),
+      req.query,
+      'query',
+    );
+    let query = db.selectFrom('mailbox').selectAll();
+    if (q.deliveryId) query = query.where('delivery_id', '=', q.deliveryId);
+    if (q.cursor) query = query.where('id', '<', decodeCursor(q.cursor, 1)[0] as string);
+    const rows = await query
+      .orderBy('id', 'desc')
+      .limit(q.limit + 1)
+      .execute();
+    const page = rows.slice(0, q.limit).map(mailView);
+    const last = page[page.length - 1];
+    return { items: page, nextCursor: rows.length > q.limit && last ? encodeCursor([last.id]) : null };
+  });
+
+  api.get('/mailbox/:id', async (req) => {
+    requireRole(req, 'viewer');
+    const { id } = parse(idParams, req.params, 'path');
+    const row = await db.selectFrom('mailbox').selectAll().where('id', '=', id).executeTakeFirst();
+    if (!row) throw new ApiError('not_found', `Message ${id} does not exist.`);
+    return mailView(row);
+  });
+
+  // ---------- template preview ----------
+
+  const PreviewBody = z.strictObject({
+    orderId: z.string().min(1).max(64).optional(),
+    sample: z.record(z.string(), z.unknown()).optional(),
+    template: z
+      .strictObject({
+        subject: z.string().max(1000),
+        html: z.string().max(200_000),
+        text: z.string().max(200_000).nullable().optional(),
+        description: z.string().max(2000).nullable().optional(),
+      })
+      .optional(),
+  });
+
+  async function definitionOf(order: Order): Promise<Definition | undefined> {
+    try {
+      return await deps.runtime.loadVersion(order.workflow, order.workflowVersion);
+    } catch {
+      return undefined;
+    }
+  }
+
+  api.post('/templates/:key/preview', async (req) => {
+    requireRole(req, 'viewer');
+    const { key } = parse(keyParams, req.params, 'path');
+    const body = parse(PreviewBody, req.body ?? {});
+    const source = body.template ?? (await repo.getTemplate(db, key));
+    if (!source) throw new ApiError('not_found', `Template "${key}" does not exist.`);
+    const now = nowIso();
+    let envelope: EventEnvelope;
+    if (body.orderId) {
+      const order = await repo.getOrder(db, body.orderId);
+      if (!order) throw new ApiError('not_found', `Order ${body.orderId} does not exist.`);
+      const history = await repo.listHistory(db, order.id);
+      const last = [...history].reverse().find((h) => h.type === 'transition' && h.to === order.state);
+      envelope = {
+        id: 'evt_preview',
+        type: 'order.state_changed',
+        createdAt: now,
+        data: { order, ...(last?.from ? { from: last.from } : {}), to: order.state },
+      };
+    } else {
+      const sample = body.sample ?? {};
+      const overlay = sample.order !== null && typeof sample.order === 'object' ? (sample.order as Partial<Order>) : undefined;
+      const order = sampleOrder(now, overlay ?? {}, overlay ? undefined : (sample as Record<string, unknown>));
+      envelope = {
+        id: 'evt_preview',
+        type: 'order.state_changed',
+        createdAt: now,
+        data: {
+          order,
+          ...(typeof sample.from === 'string' ? { from: sample.from } : { from: 'shipping' }),
+          to: typeof sample.to === 'string' ? sample.to : order.state,
+          ...(sample.event !== null && typeof sample.event === 'object' ? { event: sample.event as { type: string; data?: unknown } } : {}),
+        },
+      };
+    }
+    const definition = await definitionOf(envelope.data.order);
+    const vars = templateVars(envelope, definition, { now });
+    try {
+      return ops.renderer.renderEmail({ subject: source.subject, html: source.html, ...(source.text ? { text: source.text } : {}) }, vars);
+    } catch (err) {
+      if (err instanceof TemplateError) {
+        throw new ApiError('validation_failed', `The template cannot be rendered: ${err.message}`, {
+          errors: [{ path: 'template', message: err.message }],
+        });
+      }
+      throw err;
+    }
+  });
+
+  // ---------- stats ----------
+
+  api.get('/stats', async (req) => {
+    requireRole(req, 'viewer');
+    const q = parse(z.object({ workflow: z.string().min(1).max(64).optional() }), req.query, 'query');
+    const counts = await repo.countOrdersByGroup(db, q.workflow);
+    const groups = Object.fromEntries(GROUPS.map((g) => [g, 0])) as Record<Group, number>;
+    const states = new Map<string, { state: string; group: Group; count: number; workflow?: string }>();
+    for (const c of counts) {
+      groups[c.grp as Group] = (groups[c.grp as Group] ?? 0) + c.n;
+      const k = q.workflow ? c.state : `${c.workflow}:${c.state}`;
+      const s = states.get(k) ?? { state: c.state, group: c.grp as Group, count: 0, ...(q.workflow ? {} : { workflow: c.workflow }) };
+      s.count += c.n;
+      states.set(k, s);
+    }
+
+    let cq = db.selectFrom('orders').select('cancellation_json').where('grp', '=', 'cancelled').where('cancellation_json', 'is not', null);
+    if (q.workflow) cq = cq.where('workflow', '=', q.workflow);
+    const reasons = new Map<string, { initiator: string; code: string; count: number }>();
+    for (const r of await cq.execute()) {
+      const c = JSON.parse(r.cancellation_json as string) as { initiator?: string; code?: string } | null;
+      if (!c?.initiator || !c.code) continue;
+      const k = `${c.initiator}:${c.code}`;
+      const e = reasons.get(k) ?? { initiator: c.initiator, code: c.code, count: 0 };
+      e.count++;
+      reasons.set(k, e);
+    }
+
+    // Time in state: from each state entry to the next one, over completed visits.
+    let hq = db
+      .selectFrom('history')
+      .innerJoin('orders', 'orders.id', 'history.order_id')
+      .select(['history.order_id as orderId', 'history.at as at', 'history.to_state as to'])
+      .where('history.type', 'in', ['created', 'transition', 'migrated'])
+      .where('history.to_state', 'is not', null);
+    if (q.workflow) hq = hq.where('orders.workflow', '=', q.workflow);
+    const entries = await hq.orderBy('history.order_id').orderBy('history.seq').limit(200_000).execute();
+    const durations = new Map<string, number[]>();
+    for (let i = 1; i < entries.length; i++) {
+      const prev = entries[i - 1];
+      const cur = entries[i];
+      if (!prev || !cur || prev.orderId !== cur.orderId || !prev.to) continue;
+      const ms = Date.parse(cur.at) - Date.parse(prev.at);
+      if (!Number.isFinite(ms) || ms < 0) continue;
+      const list = durations.get(prev.to) ?? [];
+      list.push(ms);
+      durations.set(prev.to, list);
+    }
+
+    let fq = db.selectFrom('deliveries').selectAll().where('status', 'in', ['failed', 'dead']);
+    if (q.workflow) fq = fq.where('workflow', '=', q.workflow);
+    const failures = await fq.orderBy('updated_at', 'desc').limit(10).execute();
+
+    return {
+      groups,
+      states: [...states.values()],
+      cancellations: [...reasons.values()].sort((a, b) => b.count - a.count),
+      medianTimeInState: [...durations.entries()].map(([state, list]) => ({ state, ms: median(list), samples: list.length })),
+      recentFailures: failures.map(repo.rowToDelivery),
+    };
+  });
+}

@@ -1,0 +1,164 @@
+import type { Definition, EventEnvelope, OutboxEntry } from '@orderflow/core';
+import type { Kysely } from 'kysely';
+import { type EmailMessage, resolveRecipients } from '../actions/email.js';
+import { type TemplateRenderer, templateVars } from '../actions/template.js';
+import { type WebhookRequest, webhookBody } from '../actions/webhook.js';
+import * as repo from '../store/repo.js';
+import type { DB } from '../store/schema.js';
+
+/** What preparing a delivery needs. */
+export interface PrepareContext {
+  db: Kysely<DB>;
+  renderer: TemplateRenderer;
+  adminEmails: readonly string[];
+  /** The workflow version an order runs on (for state names in templates); undefined when unknown. */
+  loadDefinition: (workflow: string, version: number) => Promise<Definition | undefined>;
+  /** The global webhook secret (ORDERFLOW_WEBHOOK_SECRET or the generated one). */
+  webhookSecret: () => Promise<string>;
+  now: Date;
+}
+
+/** A delivery ready to send, or why it cannot be sent at all (never retryable). */
+export type PreparedDelivery =
+  | { type: 'email'; message: EmailMessage }
+  | { type: 'webhook'; request: WebhookRequest; endpoint: string | null }
+  | {
+      type: 'notify';
+      channel: string;
+      severity: 'info' | 'warning' | 'critical';
+      message: string;
+      /** Set for the `admins` channel when admin addresses are configured. */
+      email: EmailMessage | null;
+    }
+  | { type: 'invalid'; error: string; endpoint?: string; endpointDisabled?: boolean };
+
+/** The part of an outbox row preparing needs. */
+export type DeliverySource = Pick<OutboxEntry, 'id' | 'action' | 'envelope'>;
+
+/** Template variables of an envelope (SPEC §3). */
+export async function varsFor(ctx: PrepareContext, envelope: EventEnvelope): Promise<Record<string, unknown>> {
+  const order = envelope.data.order;
+  const definition = await ctx.loadDefinition(order.workflow, order.workflowVersion).catch(() => undefined);
+  return templateVars(envelope, definition, { now: ctx.now });
+}
+
+const message = (err: unknown): string => (err instanceof Error ? err.message : String(err));
+
+/** Renders an outbox row into the request or message it stands for. */
+export async function prepareDelivery(ctx: PrepareContext, d: DeliverySource): Promise<PreparedDelivery> {
+  const vars = await varsFor(ctx, d.envelope);
+  const render = (source: string) => ctx.renderer.render(source, vars);
+  const action = d.action;
+  switch (action.type) {
+    case 'send_email': {
+      const template = await repo.getTemplate(ctx.db, action.template);
+      if (!template) return { type: 'invalid', error: `email template "${action.template}" does not exist` };
+      let rendered: { subject: string; html: string; text: string };
+      try {
+        rendered = ctx.renderer.renderEmail(
+          { subject: template.subject, html: template.html, ...(template.text ? { text: template.text } : {}) },
+          vars,
+        );
+      } catch (err) {
+        return { type: 'invalid', error: `template "${action.template}": ${message(err)}` };
+      }
+      const recipients = { order: d.envelope.data.order, adminEmails: ctx.adminEmails, render };
+      const to = resolveRecipients(action.to, recipients);
+      if (!to.ok) return { type: 'invalid', error: `to: ${to.error}` };
+      let cc: string[] = [];
+      if (action.cc !== undefined && action.cc.trim() !== '') {
+        const r = resolveRecipients(action.cc, recipients);
+        if (!r.ok) return { type: 'invalid', error: `cc: ${r.error}` };
+        cc = r.addresses;
+      }
+      return { type: 'email', message: { deliveryId: d.id, to: to.addresses, cc, ...rendered } };
+    }
+    case 'webhook': {
+      let url: string;
+      let secret: string;
+      let headers: Record<string, string> = {};
+      if (action.endpoint !== undefined) {
+        const ep = await ctx.db.selectFrom('endpoints').selectAll().where('key', '=', action.endpoint).executeTakeFirst();
+        if (!ep) return { type: 'invalid', error: `webhook endpoint "${action.endpoint}" does not exist` };
+        if (!ep.enabled) {
+          return {
+            type: 'invalid',
+            error: `webhook endpoint "${action.endpoint}" is disabled${ep.disabled_reason ? ` (${ep.disabled_reason})` : ''}; enable it and retry`,
+            endpoint: ep.key,
+            endpointDisabled: true,
+          };
+        }
+        url = ep.url;
+        secret = ep.secret;
+        headers = JSON.parse(ep.headers_json) as Record<string, string>;
+      } else if (action.url !== undefined) {
+        url = action.url;
+        secret = await ctx.webhookSecret();
+      } else {
+        return { type: 'invalid', error: 'the webhook action has neither url nor endpoint' };
+      }
+      const body = webhookBody(d.envelope, action.body, render);
+      if (!body.ok) return { type: 'invalid', error: body.error, ...(action.endpoint ? { endpoint: action.endpoint } : {}) };
+      return {
+        type: 'webhook',
+        endpoint: action.endpoint ?? null,
+        request: {
+          deliveryId: d.id,
+          url,
+          method: action.method ?? 'POST',
+          headers: { ...headers, ...(action.headers ?? {}) },
+          body: body.body,
+          secret,
+          timestamp: Math.floor(ctx.now.getTime() / 1000),
+        },
+      };
+    }
+    case 'notify': {
+      let text: string;
+      try {
+        text = render(action.message).trim();
+      } catch (err) {
+        return { type: 'invalid', error: `message template: ${message(err)}` };
+      }
+      const severity = action.severity ?? 'info';
+      let email: EmailMessage | null = null;
+      if (action.channel === 'admins' && ctx.adminEmails.length > 0) {
+        const firstLine = text.split(/[\r\n]/, 1)[0] ?? '';
+        const subject = `[Orderflow] ${severity === 'info' ? '' : `${severity}: `}${firstLine}`.slice(0, 200);
+        email = {
+          deliveryId: d.id,
+          to: [...ctx.adminEmails],
+          subject,
+          html: `<p>${escapeHtml(text).replace(/\r?\n/g, '<br>')}</p><p>Order: ${escapeHtml(d.envelope.data.order.id)}</p>`,
+          text: `${text}\n\nOrder: ${d.envelope.data.order.id}`,
+        };
+      }
+      return { type: 'notify', channel: action.channel, severity, message: text, email };
+    }
+  }
+}
+
+function escapeHtml(s: string): string {
+  return s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c] as string);
+}
+
+/** A preview of a delivery as the API shows it (secrets left out). */
+export async function previewDelivery(ctx: PrepareContext, d: DeliverySource): Promise<Record<string, unknown>> {
+  const p = await prepareDelivery(ctx, d);
+  switch (p.type) {
+    case 'email':
+      return {
+        to: p.message.to.join(', '),
+        cc: p.message.cc && p.message.cc.length > 0 ? p.message.cc.join(', ') : null,
+        subject: p.message.subject,
+        html: p.message.html,
+        text: p.message.text,
+      };
+    case 'webhook':
+      return { url: p.request.url, method: p.request.method, headers: p.request.headers ?? {}, body: p.request.body, endpoint: p.endpoint };
+    case 'notify':
+      return { channel: p.channel, severity: p.severity, message: p.message, emailTo: p.email ? p.email.to.join(', ') : null };
+    case 'invalid':
+      throw new Error(p.error);
+  }
+}
