@@ -6,6 +6,7 @@ import {
   definitionToFlow,
   flowToDefinition,
   LANE_HEADER,
+  LANE_PAD_X,
   laneAt,
   laneX,
   type Problem,
@@ -33,7 +34,7 @@ const small: Definition = {
     { from: 'group:processing', to: 'cancelled' },
     { from: '*', to: 'cancelled' },
   ],
-  layout: { packing: { x: 300, y: 200 } },
+  layout: { packing: { x: laneX('processing') + 10, y: 200 } },
 };
 
 const stateNodes = (nodes: ReturnType<typeof definitionToFlow>['nodes']) => nodes.filter((n): n is StateNode => n.type === 'state');
@@ -80,7 +81,7 @@ describe('definitionToFlow', () => {
   it('takes positions from the layout, else from the lane slot', () => {
     const { nodes } = definitionToFlow(small);
     const pos = Object.fromEntries(stateNodes(nodes).map((n) => [n.id, n.position]));
-    expect(pos.packing).toEqual({ x: 300, y: 200 });
+    expect(pos.packing).toEqual({ x: laneX('processing') + 10, y: 200 });
     expect(pos.shipping).toEqual(slotPosition('processing', 1));
     expect(pos.done).toEqual(slotPosition('completed', 0));
   });
@@ -194,7 +195,7 @@ describe('snapLayout', () => {
   it('puts every card in its lane slot in order', () => {
     const snapped = snapLayout(small);
     expect(snapped.layout?.packing).toEqual(slotPosition('processing', 0));
-    expect(snapped.layout?.shipping).toEqual({ x: laneX('processing') + 30, y: LANE_HEADER + 16 + ROW_GAP });
+    expect(snapped.layout?.shipping).toEqual({ x: laneX('processing') + LANE_PAD_X, y: LANE_HEADER + 16 + ROW_GAP });
     expect(snapped.states).toBe(small.states);
   });
 });

@@ -21,8 +21,8 @@ export interface Problem {
 
 export type Severity = 'error' | 'warning' | null;
 
-export const LANE_WIDTH = 260;
-export const LANE_GAP = 24;
+export const LANE_WIDTH = 240;
+export const LANE_GAP = 110;
 export const LANE_HEADER = 56;
 export const NODE_WIDTH = 200;
 export const NODE_HEIGHT = 64;

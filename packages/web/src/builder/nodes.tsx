@@ -70,7 +70,7 @@ const LaneNodeView = memo(function LaneNodeView({ data }: NodeProps<LaneNode>) {
             data-testid={`add-state-${data.group}`}
             title={`Add a state to ${data.label}`}
           >
-            + State
+            + Add
           </button>
         )}
         {!data.terminal && (

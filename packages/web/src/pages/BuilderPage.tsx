@@ -70,7 +70,7 @@ export function BuilderPage({ workflowKey }: { workflowKey: string }) {
   const [error, setError] = useState<unknown>(undefined);
   const load = useCallback(() => {
     setError(undefined);
-    api.getWorkflow(workflowKey, { draft: true }).then(setWorkflow, setError);
+    api.getWorkflow(workflowKey).then(setWorkflow, setError);
   }, [workflowKey]);
   useEffect(load, [load]);
   if (error) return <ErrorBox error={error} onRetry={load} />;
@@ -132,7 +132,7 @@ function Builder({ workflow, start, onWorkflow }: { workflow: Workflow; start: D
       flow.edges.map((e) => ({
         ...e,
         markerEnd: { type: MarkerType.ArrowClosed, width: 18, height: 18 },
-        type: 'smoothstep',
+        type: 'default',
         focusable: true,
         data: e.data,
       })),
@@ -364,7 +364,17 @@ function Builder({ workflow, start, onWorkflow }: { workflow: Workflow; start: D
             <button type="button" onClick={save} disabled={saving || !dirty} data-testid="save-draft">
               {saving ? 'Saving…' : 'Save draft'}
             </button>
-            <button type="button" className="primary" onClick={() => setPublishing(true)} data-testid="publish">
+            <button
+              type="button"
+              className="primary"
+              disabled={saving}
+              onClick={async () => {
+                // The impact summary is computed from the stored draft: store it first.
+                if (dirty && !(await save())) return;
+                setPublishing(true);
+              }}
+              data-testid="publish"
+            >
               Publish…
             </button>
           </>

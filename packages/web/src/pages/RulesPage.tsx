@@ -40,7 +40,7 @@ export function RulesPage({ workflowKey }: { workflowKey: string }) {
   const [workflows, setWorkflows] = useState<string[] | undefined>(undefined);
   const load = useCallback(() => {
     setError(undefined);
-    api.getWorkflow(workflowKey, { draft: true }).then(setWorkflow, setError);
+    api.getWorkflow(workflowKey).then(setWorkflow, setError);
     api.listTemplates().then(
       (r) => setTemplates(r.items.map((t) => t.key)),
       () => setTemplates(undefined),
