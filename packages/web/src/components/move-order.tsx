@@ -39,8 +39,8 @@ export function useMoveOrder(onMoved: (change: Change) => void, onRefused?: (mes
         return true;
       } catch (err) {
         const message = `Cannot move to ${state.name}: ${errorText(err)}`;
-        toast(message, 'error');
-        onRefused?.(message);
+        if (onRefused) onRefused(message);
+        else toast(message, 'error');
         return false;
       } finally {
         setBusy(false);

@@ -26,7 +26,8 @@ export function describeError(err: unknown): { title: string; detail?: string | 
           .slice(0, 5)
           .map((p) => `${p.path || '(workflow)'}: ${p.message}`),
       );
-    const detail = [err.detail, ...extra].filter((x) => x && x !== err.title).join(' — ');
+    const parts = [err.detail, ...extra].filter((x): x is string => !!x && x !== err.title);
+    const detail = [...new Set(parts)].join(' — ');
     return { title: err.title, detail: detail || undefined, code: err.code };
   }
   if (err instanceof Error) return { title: 'Something went wrong', detail: err.message };

@@ -121,33 +121,42 @@ function OrderView({ order, reload: reloadOrder }: { order: Order; reload: () =>
               </p>
             ) : (
               <ul className="transitions" data-testid="order-transitions">
-                {r.items.map((t) => (
-                  <li key={t.to} className={t.allowed ? 'allowed' : 'blocked'}>
-                    <button
-                      type="button"
-                      className={t.allowed ? 'primary' : ''}
-                      disabled={!t.allowed || !can.operate || mover.busy}
-                      onClick={() => move(t)}
-                      data-testid={`transition-${t.to}`}
-                    >
-                      {t.name ?? stateOf(t.to)?.name ?? t.to}
-                    </button>
-                    <span className="muted small">
-                      → {stateOf(t.to)?.name ?? t.to} <GroupBadge group={t.group} />
-                    </span>
-                    {!t.allowed && (
-                      <ul className="blocked-reasons" data-testid={`blocked-${t.to}`}>
-                        {t.blocked.map((b) => (
-                          <li key={`${b.code}-${b.message}`}>
-                            <span className="pill warn">{b.code.replaceAll('_', ' ')}</span> {b.message}
-                            {'missing' in b && b.missing?.length ? <span className="muted"> (missing: {b.missing.join(', ')})</span> : null}
-                            {'roles' in b && b.roles?.length ? <span className="muted"> (roles: {b.roles.join(', ')})</span> : null}
-                          </li>
-                        ))}
-                      </ul>
-                    )}
-                  </li>
-                ))}
+                {r.items.map((t) => {
+                  // A missing reason or criterion is what the move dialogs ask for: those moves stay possible.
+                  const askable =
+                    !t.allowed &&
+                    t.blocked.length > 0 &&
+                    t.blocked.every((b) => b.code === 'reason_required' || b.code === 'criteria_unmet');
+                  return (
+                    <li key={t.to} className={t.allowed ? 'allowed' : 'blocked'}>
+                      <button
+                        type="button"
+                        className={t.allowed || askable ? 'primary' : ''}
+                        disabled={!(t.allowed || askable) || !can.operate || mover.busy}
+                        onClick={() => move(t)}
+                        data-testid={`transition-${t.to}`}
+                      >
+                        {t.name ?? stateOf(t.to)?.name ?? t.to}
+                      </button>
+                      <span className="muted small">
+                        → {stateOf(t.to)?.name ?? t.to} <GroupBadge group={t.group} />
+                      </span>
+                      {!t.allowed && (
+                        <ul className="blocked-reasons" data-testid={`blocked-${t.to}`}>
+                          {t.blocked.map((b) => (
+                            <li key={`${b.code}-${b.message}`}>
+                              <span className="pill warn">{b.code.replaceAll('_', ' ')}</span> {b.message}
+                              {'missing' in b && b.missing?.length ? (
+                                <span className="muted"> (missing: {b.missing.join(', ')})</span>
+                              ) : null}
+                              {'roles' in b && b.roles?.length ? <span className="muted"> (roles: {b.roles.join(', ')})</span> : null}
+                            </li>
+                          ))}
+                        </ul>
+                      )}
+                    </li>
+                  );
+                })}
               </ul>
             )
           }

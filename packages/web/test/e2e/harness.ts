@@ -3,7 +3,7 @@
  * with a temporary SQLite database, driven by Debian's Chromium through
  * playwright-core.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -46,6 +46,8 @@ async function freePort(): Promise<number> {
 
 export interface Server {
   baseUrl: string;
+  /** Creates an API token with the CLI (`orderflow token create`) on the same database. */
+  createToken: (role: 'admin' | 'designer' | 'operator' | 'viewer') => Promise<string>;
   stop: () => Promise<void>;
   output: () => string;
 }
@@ -56,23 +58,20 @@ export async function startServer(extraEnv: Record<string, string> = {}): Promis
   const port = await freePort();
   const baseUrl = `http://127.0.0.1:${port}`;
   let log = '';
-  const child: ChildProcess = spawn(process.execPath, [CLI, 'serve'], {
-    cwd: dir,
-    env: {
-      PATH: process.env.PATH ?? '',
-      HOME: dir,
-      PORT: String(port),
-      HOST: '127.0.0.1',
-      ORDERFLOW_DATA_DIR: dir,
-      ORDERFLOW_DATABASE_URL: `sqlite:${join(dir, 'e2e.db')}`,
-      ORDERFLOW_ADMIN_TOKEN: ADMIN_TOKEN,
-      ORDERFLOW_WEBHOOK_ALLOW_HOSTS: '127.0.0.1',
-      ORDERFLOW_RETRY_BASE: '1s',
-      LOG_LEVEL: 'warn',
-      ...extraEnv,
-    },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const env = {
+    PATH: process.env.PATH ?? '',
+    HOME: dir,
+    PORT: String(port),
+    HOST: '127.0.0.1',
+    ORDERFLOW_DATA_DIR: dir,
+    ORDERFLOW_DATABASE_URL: `sqlite:${join(dir, 'e2e.db')}`,
+    ORDERFLOW_ADMIN_TOKEN: ADMIN_TOKEN,
+    ORDERFLOW_WEBHOOK_ALLOW_HOSTS: '127.0.0.1',
+    ORDERFLOW_RETRY_BASE: '1s',
+    LOG_LEVEL: 'warn',
+    ...extraEnv,
+  };
+  const child: ChildProcess = spawn(process.execPath, [CLI, 'serve'], { cwd: dir, env, stdio: ['ignore', 'pipe', 'pipe'] });
   child.stdout?.on('data', (d: Buffer) => {
     log += d.toString();
   });
@@ -107,7 +106,14 @@ export async function startServer(extraEnv: Record<string, string> = {}): Promis
     }
     await new Promise((r) => setTimeout(r, 150));
   }
-  return { baseUrl, stop, output: () => log };
+  const createToken = (role: string) =>
+    new Promise<string>((ok, fail) => {
+      execFile(process.execPath, [CLI, 'token', 'create', '--role', role], { cwd: dir, env }, (err, stdout, stderr) => {
+        if (err) fail(new Error(`token create failed: ${stderr}`));
+        else ok(stdout.trim().split('\n').pop() ?? '');
+      });
+    });
+  return { baseUrl, stop, output: () => log, createToken };
 }
 
 export async function launchBrowser(): Promise<Browser> {
@@ -140,9 +146,9 @@ export function adminApi(baseUrl: string) {
 }
 
 /** Signs in through the sign-in screen. */
-export async function signIn(page: Page, baseUrl: string, path = '/'): Promise<void> {
+export async function signIn(page: Page, baseUrl: string, path = '/', token = ADMIN_TOKEN): Promise<void> {
   await page.goto(`${baseUrl}${path}`);
-  await page.getByTestId('signin-token').fill(ADMIN_TOKEN);
+  await page.getByTestId('signin-token').fill(token);
   await page.getByTestId('signin-submit').click();
   await page.getByTestId('session-role').waitFor();
 }

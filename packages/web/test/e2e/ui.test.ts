@@ -356,6 +356,27 @@ describe.skipIf(missing !== null)('web UI end to end', { timeout: 180_000 }, () 
     await page.context().close();
   });
 
+  it('shows a viewer no edit controls', async () => {
+    const token = await server.createToken('viewer');
+    const page = await newPage();
+    await signIn(page, server.baseUrl, '/workflows/orders', token);
+    expect(await page.getByTestId('session-role').textContent()).toBe('viewer');
+    await page.getByTestId('state-node-packing').waitFor();
+    for (const id of ['add-state-processing', 'save-draft', 'publish', 'undo']) expect(await page.getByTestId(id).count()).toBe(0);
+    await page.getByTestId('state-node-packing').click();
+    expect(await page.getByTestId('state-name').isDisabled()).toBe(true);
+    expect(await page.getByTestId('delete-state').count()).toBe(0);
+    await page.goto(`${server.baseUrl}/board?workflow=orders`);
+    await page.getByTestId('board').waitFor();
+    expect(await page.getByTestId('new-order').count()).toBe(0);
+    expect(await page.locator('[data-testid^="board-card-"][draggable="true"]').count()).toBe(0);
+    await page.goto(`${server.baseUrl}/workflows/orders/rules`);
+    await page.getByTestId('rule-form').waitFor();
+    expect(await page.getByTestId('new-rule').count()).toBe(0);
+    expect(await page.getByTestId('rule-name').isDisabled()).toBe(true);
+    await page.context().close();
+  });
+
   it('shows every operations screen populated, without page errors', async () => {
     const page = await newPage();
     await signIn(page, server.baseUrl, '/orders');
