@@ -88,6 +88,7 @@ export async function createOrderflow(config: Readonly<Config>, opts: CreateOpti
     ...opts.worker,
     senders,
   });
+  let closing: Promise<void> | null = null;
   const loadDefinition = (key: string, version: number) => runtime.loadVersion(key, version).catch(() => undefined);
   const app = await buildApp({
     store,
@@ -137,15 +138,18 @@ export async function createOrderflow(config: Readonly<Config>, opts: CreateOpti
       if (opts.startWorker !== false) worker.start();
       return address;
     },
-    async close() {
-      await worker.close();
-      await app.close();
-      metrics.close();
-      if (ownSenders) {
-        ownSenders.email.close();
-        await ownSenders.webhook.close();
-      }
-      await store.close();
+    close() {
+      closing ??= (async () => {
+        await worker.close();
+        await app.close();
+        metrics.close();
+        if (ownSenders) {
+          ownSenders.email.close();
+          await ownSenders.webhook.close().catch(() => undefined);
+        }
+        await store.close();
+      })();
+      return closing;
     },
   };
 }

@@ -584,7 +584,8 @@ function registerOpsRoutes(api: FastifyInstance, deps: AppDeps, ops: OpsDeps): v
   });
 
   api.post('/notifications/:id/read', async (req) => {
-    requireRole(req, 'operator');
+    // Marking read changes nothing but the inbox; every signed-in role may (as documented).
+    requireRole(req, 'viewer');
     const { id } = parse(idParams, req.params, 'path');
     await db.updateTable('notifications').set({ read_at: nowIso() }).where('id', '=', id).where('read_at', 'is', null).execute();
     const row = await db.selectFrom('notifications').selectAll().where('id', '=', id).executeTakeFirst();
