@@ -49,7 +49,8 @@ describe.skipIf(missing !== null)('web UI end to end', { timeout: 180_000 }, () 
   const dialogs: string[] = [];
 
   beforeAll(async () => {
-    server = await startServer();
+    // Two attempts, a second apart: a failing webhook is dead within the test.
+    server = await startServer({ ORDERFLOW_RETRY_MAX_ATTEMPTS: '2', ORDERFLOW_RETRY_BASE: '1s' });
     api = adminApi(server.baseUrl);
     browser = await launchBrowser();
   }, 60_000);
@@ -247,6 +248,20 @@ describe.skipIf(missing !== null)('web UI end to end', { timeout: 180_000 }, () 
         return (wf.draft?.rules ?? []).some((r) => (r as { name?: string }).name === 'Packing notice');
       })
       .toBe(true);
+
+    // "Test against an order": a preview of the published delay rule on a shipping order.
+    const shipping = await orderIn(['awaiting_payment', 'packing', 'shipping'], {
+      customer: { email: 'preview@example.com', name: 'Pre View' },
+    });
+    await page.getByTestId('rule-item-delay-apology').click();
+    await page.getByTestId('rule-test').click();
+    await page.getByTestId('rule-test-order').selectOption(shipping.id);
+    expect(await page.getByTestId('rule-test-to').inputValue()).toBe('delayed');
+    await page.getByTestId('rule-test-run').click();
+    await page.getByTestId('preview-result').waitFor();
+    expect(await page.getByTestId('preview-result').textContent()).toContain('preview@example.com');
+    expect((await api<OrderDto>('GET', `/orders/${shipping.id}`)).state).toBe('shipping');
+    await screenshot(page, '07b-rule-test');
     await page.context().close();
   });
 
@@ -377,6 +392,78 @@ describe.skipIf(missing !== null)('web UI end to end', { timeout: 180_000 }, () 
     await page.context().close();
   });
 
+  it('shows notifications live, retries dead deliveries and adds an endpoint', async () => {
+    const page = await newPage();
+    await signIn(page, server.baseUrl, '/notifications');
+    await expect.poll(() => page.getByTestId('live-indicator').textContent()).toContain('live');
+    const before = Number(
+      (await page
+        .getByTestId('unread-badge')
+        .textContent()
+        .catch(() => '0')) || 0,
+    );
+
+    // A lost package: the rule notifies admins (critical) and creates a replacement order.
+    const lost = await orderIn(['awaiting_payment', 'packing', 'shipping']);
+    await api('POST', `/orders/${lost.id}/events`, { type: 'package.lost' });
+    await expect
+      .poll(
+        async () =>
+          Number(
+            (await page
+              .getByTestId('unread-badge')
+              .textContent()
+              .catch(() => '0')) || 0,
+          ),
+        { timeout: 20_000 },
+      )
+      .toBeGreaterThan(before);
+    await page.locator('.notification.unread', { hasText: lost.id }).first().waitFor();
+    await screenshot(page, '16-notifications');
+    await page.locator('.notification.unread', { hasText: lost.id }).first().getByRole('button', { name: 'Mark read' }).click();
+    await expect
+      .poll(async () =>
+        Number(
+          (await page
+            .getByTestId('unread-badge')
+            .textContent()
+            .catch(() => '0')) || 0,
+        ),
+      )
+      .toBe(before);
+
+    // The delay webhook goes to a host that cannot be reached: it dies after two attempts, then is retried by hand.
+    const late = await orderIn(['awaiting_payment', 'packing', 'shipping']);
+    await api('POST', `/orders/${late.id}/transitions`, { to: 'delayed' });
+    await page.goto(`${server.baseUrl}/deliveries?status=dead`);
+    await expect
+      .poll(
+        async () => {
+          await page.getByRole('button', { name: 'Refresh' }).click();
+          await page.waitForTimeout(500);
+          return page.locator('[data-testid^="delivery-row-"]').count();
+        },
+        { timeout: 40_000, intervals: [1000] },
+      )
+      .toBeGreaterThan(0);
+    const row = page.locator('[data-testid^="delivery-row-"]').first();
+    await row.locator('button.link').click();
+    await page.locator('[data-testid^="attempts-"]').waitFor();
+    await screenshot(page, '15-deliveries');
+    await page.getByLabel('Select all retryable').check();
+    await page.getByTestId('retry-selected').click();
+    await page.getByTestId('toast-success').waitFor();
+
+    await page.goto(`${server.baseUrl}/endpoints`);
+    await page.getByTestId('new-endpoint').click();
+    await page.getByTestId('endpoint-key').fill('erp');
+    await page.getByTestId('endpoint-url').fill('http://127.0.0.1:9/hook');
+    await page.getByTestId('endpoint-save').click();
+    await page.getByTestId('endpoint-erp').waitFor();
+    await screenshot(page, '17-endpoints');
+    await page.context().close();
+  });
+
   it('shows every operations screen populated, without page errors', async () => {
     const page = await newPage();
     await signIn(page, server.baseUrl, '/orders');
@@ -386,10 +473,8 @@ describe.skipIf(missing !== null)('web UI end to end', { timeout: 180_000 }, () 
     await expect.poll(() => page.locator('[data-testid^="order-row-"]').count()).toBe(1);
     await screenshot(page, '14-orders');
     for (const [path, testId, name] of [
-      ['/deliveries', 'deliveries-table', '15-deliveries'],
-      ['/notifications', 'live-indicator', '16-notifications'],
-      ['/endpoints', null, '17-endpoints'],
-      ['/', 'group-counts', '18-dashboard'],
+      ['/deliveries', 'deliveries-table', '15b-deliveries-all'],
+      ['/', 'cancellation-chart', '18-dashboard'],
     ] as const) {
       await page.goto(`${server.baseUrl}${path}`);
       if (testId) await page.getByTestId(testId).waitFor();
