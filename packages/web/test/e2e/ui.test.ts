@@ -217,6 +217,38 @@ describe.skipIf(missing !== null)('web UI end to end', { timeout: 180_000 }, () 
     await page.context().close();
   });
 
+  it('lets a newcomer design, publish and run a new workflow to completion', async () => {
+    const page = await newPage();
+    await signIn(page, server.baseUrl, '/workflows');
+    await page.getByTestId('new-workflow').click();
+    await page.getByTestId('new-workflow-name').fill('Repairs');
+    await page.getByTestId('new-workflow-create').click();
+    await page.getByTestId('state-node-created').waitFor();
+    await page.getByTestId('add-state-processing').click();
+    await page.getByTestId('state-name').fill('Testing');
+    await dragTo(page, '[data-testid="handle-source-in_progress"]', '[data-testid="handle-target-testing"]');
+    await dragTo(page, '[data-testid="handle-source-testing"]', '[data-testid="handle-target-done"]');
+    await expect.poll(async () => Number(await page.getByTestId('problem-summary').getAttribute('data-errors'))).toBe(0);
+    await page.getByTestId('publish').click();
+    await page.getByTestId('publish-confirm').click();
+    await page.getByTestId('publish-dialog').waitFor({ state: 'detached' });
+
+    await page.goto(`${server.baseUrl}/board?workflow=repairs`);
+    await page.getByTestId('new-order').click();
+    await page.getByTestId('new-order-ref').fill('R-1');
+    await page.getByTestId('new-order-create').click();
+    const card = page.locator('[data-testid="board-column-created"] [data-testid^="board-card-"]');
+    await card.waitFor();
+    const id = ((await card.getAttribute('data-testid')) ?? '').replace('board-card-', '');
+    for (const state of ['in_progress', 'testing', 'done']) {
+      await page.dragAndDrop(`[data-testid="board-card-${id}"]`, `[data-testid="board-column-${state}"]`);
+      await page.locator(`[data-testid="board-column-${state}"] [data-testid="board-card-${id}"]`).waitFor();
+    }
+    const order = await api<OrderDto & { group: string }>('GET', `/orders/${id}`);
+    expect(order.group).toBe('completed');
+    await page.context().close();
+  });
+
   it('creates a rule in the form whose JSON view has the rule format, and saves it', async () => {
     const page = await newPage();
     await signIn(page, server.baseUrl, '/workflows/orders/rules');
@@ -292,6 +324,13 @@ describe.skipIf(missing !== null)('web UI end to end', { timeout: 180_000 }, () 
     await page.locator(`${column('customer_cancelled')} ${card(cancel.id)}`).waitFor();
     const cancelled = await api<OrderDto>('GET', `/orders/${cancel.id}`);
     expect(cancelled.cancellation).toMatchObject({ initiator: 'customer', code: 'customer_request', note: 'Changed their mind' });
+
+    // Completing asks for the missing criterion and records it with the move.
+    await page.dragAndDrop(card(late.id), column('delivered'));
+    await page.getByTestId('criteria-dialog').waitFor();
+    await page.getByTestId('criterion-delivered').check();
+    await page.getByTestId('criteria-submit').click();
+    await page.locator(`${column('delivered')} ${card(late.id)}`).waitFor();
 
     // No edge from shipping back to awaiting payment: refused, explained, and the card stays.
     await page.dragAndDrop(card(stuck.id), column('awaiting_payment'));
