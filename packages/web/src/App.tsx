@@ -1,6 +1,6 @@
 import type { Role } from '@orderflow/core';
 import { type ReactNode, useCallback, useEffect, useState } from 'react';
-import { ErrorBox, Loading, ToastProvider } from './components/common';
+import { ErrorBoundary, ErrorBox, Loading, ToastProvider } from './components/common';
 import { NotificationProvider, useNotifications } from './components/notifications';
 import { api, UNAUTHORIZED_EVENT } from './lib/api';
 import { Link, matchPath, navigate, useLocation } from './lib/router';
@@ -121,7 +121,9 @@ function Shell({ role, onSignOut }: { role: Role; onSignOut: () => void }) {
             <Link to="/endpoints">Review endpoints</Link>
           </div>
         )}
-        <Route path={path} />
+        <ErrorBoundary resetKey={path}>
+          <Route path={path} />
+        </ErrorBoundary>
       </main>
     </div>
   );

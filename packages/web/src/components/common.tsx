@@ -1,6 +1,6 @@
 import type { Group } from '@orderflow/core';
 import { GROUP_LABELS } from '@orderflow/core';
-import { createContext, type ReactNode, useCallback, useContext, useEffect, useRef, useState } from 'react';
+import { Component, createContext, type ReactNode, useCallback, useContext, useEffect, useRef, useState } from 'react';
 import { describeError } from '../lib/api';
 import type { Resource } from '../lib/use-resource';
 
@@ -27,6 +27,30 @@ export function ErrorBox({ error, onRetry }: { error: unknown; onRetry?: () => v
       )}
     </div>
   );
+}
+
+/** Catches a screen's rendering failure and shows a message instead of a blank page (never a stack trace). */
+export class ErrorBoundary extends Component<{ children: ReactNode; resetKey: string }, { error: unknown; key: string }> {
+  state = { error: undefined as unknown, key: this.props.resetKey };
+  static getDerivedStateFromError(error: unknown) {
+    return { error };
+  }
+  static getDerivedStateFromProps(props: { resetKey: string }, state: { error: unknown; key: string }) {
+    return props.resetKey !== state.key ? { error: undefined, key: props.resetKey } : null;
+  }
+  render() {
+    if (this.state.error !== undefined) {
+      return (
+        <div className="page">
+          <ErrorBox
+            error={new Error('This screen could not be shown. Reload the page or go back.')}
+            onRetry={() => this.setState({ error: undefined })}
+          />
+        </div>
+      );
+    }
+    return this.props.children;
+  }
 }
 
 export function Empty({ children }: { children: ReactNode }) {

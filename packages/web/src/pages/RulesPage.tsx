@@ -1,6 +1,6 @@
 import type { TransitionPreview, Workflow } from '@orderflow/client';
 import type { Action, Definition, Order, Rule, Trigger } from '@orderflow/core';
-import { ruleIdOf, TRIGGERS, validateDefinition, workflowCriteria } from '@orderflow/core';
+import { RuleSchema, ruleIdOf, TRIGGERS, validateDefinition, workflowCriteria } from '@orderflow/core';
 import { useCallback, useEffect, useMemo, useState } from 'react';
 import { type Problem, problemTarget } from '../builder/flow-mapping';
 import { Empty, ErrorBox, JsonField, Loading, PageHeader, useToast } from '../components/common';
@@ -274,6 +274,7 @@ function RuleForm({
   workflowKey: string;
 }) {
   const d = !editable;
+  const [jsonError, setJsonError] = useState<string | null>(null);
   const setField = (field: keyof Rule, value: unknown) => {
     const next = { ...rule } as Record<string, unknown>;
     if (value === undefined || value === '') delete next[field];
@@ -469,9 +470,22 @@ function RuleForm({
           readOnly={d}
           testId="rule-json"
           onChange={(v) => {
-            if (v && typeof v === 'object' && !Array.isArray(v)) onChange(v as Rule);
+            // Only a document with the rule's shape reaches the form; anything else waits here with its reason.
+            const parsed = RuleSchema.safeParse(v);
+            if (parsed.success) {
+              setJsonError(null);
+              onChange(v as Rule);
+            } else {
+              const issue = parsed.error.issues[0];
+              setJsonError(`Not a rule yet: ${issue ? `${issue.path.join('.') || '(rule)'} ${issue.message}` : 'invalid'}`);
+            }
           }}
         />
+        {jsonError && (
+          <p className="field-error" data-testid="rule-json-error">
+            {jsonError}
+          </p>
+        )}
         <p className="muted small">Edits here update the form as soon as they are valid JSON (rule {index + 1}).</p>
       </div>
     </div>
