@@ -4,7 +4,7 @@ import { createTemplateRenderer, type TemplateRenderer } from './actions/templat
 import { ensureAdminToken, seedDemo } from './bootstrap.js';
 import type { Config } from './config.js';
 import { type AppDeps, buildApp } from './http/app.js';
-import { createOpsRoutes, validateTemplateSource } from './http/routes-ops.js';
+import { createOpsRoutes, type OpsDeps, validateTemplateSource } from './http/routes-ops.js';
 import { type Clock, systemClock } from './runtime/clock.js';
 import { createIdGenerator } from './runtime/ids.js';
 import { createRuntime, type Runtime, type RuntimeOptions } from './runtime/runtime.js';
@@ -47,6 +47,8 @@ export interface CreateOptions {
   worker?: Partial<Omit<WorkerOptions, 'store' | 'runtime' | 'clock' | 'newId' | 'config'>>;
   /** Start the worker in `listen()`. @default true */
   startWorker?: boolean;
+  /** Operations routes settings (notification stream poll and heartbeat intervals). */
+  ops?: Partial<Pick<OpsDeps, 'streamPollMs' | 'heartbeatMs'>>;
 }
 
 /** Opens the store, migrates, seeds (first start), and builds the runtime and HTTP app. */
@@ -112,7 +114,10 @@ export async function createOrderflow(config: Readonly<Config>, opts: CreateOpti
       ),
     validateTemplate: (t) => validateTemplateSource(renderer, t),
     ...opts.app,
-    plugins: [createOpsRoutes({ notifications, renderer, senders: () => senders, worker, metrics }), ...(opts.app?.plugins ?? [])],
+    plugins: [
+      createOpsRoutes({ notifications, renderer, senders: () => senders, worker, metrics, ...opts.ops }),
+      ...(opts.app?.plugins ?? []),
+    ],
   });
   app.get('/metrics', async (_req, reply) => {
     const m = await metrics.render();
