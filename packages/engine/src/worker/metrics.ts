@@ -41,7 +41,7 @@ const LATENCY_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10
 export function createMetrics(opts: MetricsOptions): Metrics {
   const { store, clock } = opts;
   const registry = new Registry();
-  if (opts.processMetrics !== false) collectDefaultMetrics({ register: registry, prefix: 'orderflow_process_' });
+  if (opts.processMetrics !== false) collectDefaultMetrics({ register: registry, prefix: 'orderflow_' });
   const registers = [registry];
 
   const transitions = new Counter({

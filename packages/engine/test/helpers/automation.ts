@@ -2,7 +2,37 @@ import { createServer, type IncomingHttpHeaders, type Server, type ServerRespons
 import type { AddressInfo } from 'node:net';
 import { SMTPServer } from 'smtp-server';
 import { expect } from 'vitest';
-import { json, type TestOrderflow } from './orderflow.js';
+import { createWebhookSender, type LookupFn } from '../../src/actions/webhook.js';
+import { createTestOrderflow, json, type TestOptions, type TestOrderflow } from './orderflow.js';
+
+/** Name resolution for tests: nothing resolves, so no webhook leaves the machine (receivers use 127.0.0.1). */
+export const offlineLookup: LookupFn = async (host) => {
+  throw Object.assign(new Error(`getaddrinfo ENOTFOUND ${host} (tests resolve no names)`), { code: 'ENOTFOUND' });
+};
+
+/**
+ * A test instance whose webhook sender resolves no names: the demo seed's webhook to
+ * api.example.com fails locally instead of reaching the internet. Loopback receivers are
+ * reached by their literal address when ORDERFLOW_WEBHOOK_ALLOW_HOSTS allows them.
+ */
+export async function createAutomationTest(opts: TestOptions = {}): Promise<TestOrderflow> {
+  const given = opts.create?.worker?.senders?.webhook;
+  const allow = (opts.env?.ORDERFLOW_WEBHOOK_ALLOW_HOSTS ?? '')
+    .split(',')
+    .map((h) => h.trim())
+    .filter(Boolean);
+  const webhook = given ?? createWebhookSender({ allowHosts: allow, lookup: offlineLookup });
+  const t = await createTestOrderflow({
+    ...opts,
+    create: { ...opts.create, worker: { ...opts.create?.worker, senders: { ...opts.create?.worker?.senders, webhook } } },
+  });
+  const close = t.close.bind(t);
+  t.close = async () => {
+    await close();
+    if (!given) await webhook.close();
+  };
+  return t;
+}
 
 /** One request a receiver got. */
 export interface ReceivedRequest {

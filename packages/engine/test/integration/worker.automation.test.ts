@@ -1,7 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createSimulatedClock, type SimulatedClock } from '../../src/runtime/clock.js';
-import { count, createOrder, move, publishWorkflow, type Receiver, startReceiver } from '../helpers/automation.js';
-import { createTestOrderflow, expectProblem, json, type TestOrderflow } from '../helpers/orderflow.js';
+import { count, createAutomationTest, createOrder, move, publishWorkflow, type Receiver, startReceiver } from '../helpers/automation.js';
+import { expectProblem, json, type TestOrderflow } from '../helpers/orderflow.js';
 
 let t: TestOrderflow;
 let receiver: Receiver;
@@ -11,7 +11,7 @@ beforeEach(async () => {
   clock = createSimulatedClock();
   receiver = await startReceiver();
   // One send at a time, so the order of arrival is the order of the queue.
-  t = await createTestOrderflow({
+  t = await createAutomationTest({
     clock,
     demo: false,
     env: { ORDERFLOW_WEBHOOK_ALLOW_HOSTS: '127.0.0.1' },

@@ -1,8 +1,17 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { createSimulatedClock } from '../../src/runtime/clock.js';
 import * as repo from '../../src/store/repo.js';
-import { createOrder, headerLines, move, parseMail, publishWorkflow, type SmtpSink, startSmtp } from '../helpers/automation.js';
-import { createTestOrderflow, demoOrder, json, type TestOrderflow } from '../helpers/orderflow.js';
+import {
+  createAutomationTest,
+  createOrder,
+  headerLines,
+  move,
+  parseMail,
+  publishWorkflow,
+  type SmtpSink,
+  startSmtp,
+} from '../helpers/automation.js';
+import { demoOrder, json, type TestOrderflow } from '../helpers/orderflow.js';
 
 let t: TestOrderflow | undefined;
 let smtp: SmtpSink | undefined;
@@ -22,7 +31,7 @@ async function drainSeed(x: TestOrderflow) {
 describe('email deliveries', () => {
   it('sends the demo delay apology to a real SMTP server, with the estimate and a Message-ID from the delivery id', async () => {
     smtp = await startSmtp();
-    t = await createTestOrderflow({
+    t = await createAutomationTest({
       clock: createSimulatedClock(),
       env: { ORDERFLOW_SMTP_URL: smtp.url, ORDERFLOW_MAIL_FROM: 'Shop <shop@example.com>' },
     });
@@ -56,7 +65,7 @@ describe('email deliveries', () => {
 
   it('fails a delivery whose rendered subject carries CR/LF, and sends nothing (0 injected headers)', async () => {
     smtp = await startSmtp();
-    t = await createTestOrderflow({ clock: createSimulatedClock(), demo: false, env: { ORDERFLOW_SMTP_URL: smtp.url } });
+    t = await createAutomationTest({ clock: createSimulatedClock(), demo: false, env: { ORDERFLOW_SMTP_URL: smtp.url } });
     const now = new Date().toISOString();
     // From order data (the realistic attack) and in the stored template itself (written past the API check).
     await repo.upsertTemplate(t.of.store.db, { key: 'greeting', subject: 'Hello {{ order.data.name }}', html: '<p>Hi</p>' }, now);
@@ -101,7 +110,7 @@ describe('email deliveries', () => {
   });
 
   it('puts email in the built-in mailbox when no SMTP server is configured', async () => {
-    t = await createTestOrderflow({ clock: createSimulatedClock() });
+    t = await createAutomationTest({ clock: createSimulatedClock() });
     await drainSeed(t);
     const order = await demoOrder(t, ['awaiting_payment', 'packing', 'shipping'], { deliveryEstimate: '2026-02-14' });
     const change = await move(t, order.id, 'delayed');
@@ -118,7 +127,7 @@ describe('email deliveries', () => {
   });
 
   it('fails at once when the template is missing or the recipient cannot be resolved', async () => {
-    t = await createTestOrderflow({ clock: createSimulatedClock(), demo: false });
+    t = await createAutomationTest({ clock: createSimulatedClock(), demo: false });
     await repo.upsertTemplate(t.of.store.db, { key: 'hello', subject: 'Hello', html: '<p>Hi</p>' }, new Date().toISOString());
     await publishWorkflow(t, {
       key: 'mail',

@@ -4,8 +4,17 @@ import type { WebhookRequest, WebhookSender } from '../../src/actions/webhook.js
 import { createSimulatedClock, type SimulatedClock } from '../../src/runtime/clock.js';
 import { createRuntime } from '../../src/runtime/runtime.js';
 import { createWorker, type Worker, type WorkerCrashPoint } from '../../src/worker/worker.js';
-import { count, createOrder, hookWorkflow, move, publishWorkflow, type Receiver, startReceiver } from '../helpers/automation.js';
-import { createTestOrderflow, json, type TestOrderflow } from '../helpers/orderflow.js';
+import {
+  count,
+  createAutomationTest,
+  createOrder,
+  hookWorkflow,
+  move,
+  publishWorkflow,
+  type Receiver,
+  startReceiver,
+} from '../helpers/automation.js';
+import { json, type TestOrderflow } from '../helpers/orderflow.js';
 
 let t: TestOrderflow;
 let receiver: Receiver;
@@ -15,7 +24,7 @@ const workers: Worker[] = [];
 beforeEach(async () => {
   clock = createSimulatedClock();
   receiver = await startReceiver();
-  t = await createTestOrderflow({ clock, demo: false, env: { ORDERFLOW_WEBHOOK_ALLOW_HOSTS: '127.0.0.1' } });
+  t = await createAutomationTest({ clock, demo: false, env: { ORDERFLOW_WEBHOOK_ALLOW_HOSTS: '127.0.0.1' } });
   await publishWorkflow(t, hookWorkflow('lease', [{ type: 'webhook', url: `${receiver.url}/hook` }]));
 });
 afterEach(async () => {

@@ -2,8 +2,8 @@ import { get, type IncomingMessage } from 'node:http';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createSimulatedClock } from '../../src/runtime/clock.js';
 import { insertNotification } from '../../src/worker/notifications.js';
-import { move } from '../helpers/automation.js';
-import { createTestOrderflow, demoOrder, json, type TestOrderflow } from '../helpers/orderflow.js';
+import { createAutomationTest, move } from '../helpers/automation.js';
+import { demoOrder, json, type TestOrderflow } from '../helpers/orderflow.js';
 
 let t: TestOrderflow | undefined;
 afterEach(async () => {
@@ -13,7 +13,7 @@ afterEach(async () => {
 
 describe('notifications', () => {
   it('the package-lost event notifies admins (in the app and by email) and creates a linked replacement order', async () => {
-    t = await createTestOrderflow({ clock: createSimulatedClock(), env: { ORDERFLOW_ADMIN_EMAILS: 'ops@example.com,boss@example.com' } });
+    t = await createAutomationTest({ clock: createSimulatedClock(), env: { ORDERFLOW_ADMIN_EMAILS: 'ops@example.com,boss@example.com' } });
     await t.of.worker.runOnce();
     const order = await demoOrder(t, ['awaiting_payment', 'packing', 'shipping'], { items: [{ sku: 'LAMP', qty: 1 }] });
     const res = await t.request('operator', { method: 'POST', url: `/api/v1/orders/${order.id}/events`, body: { type: 'package.lost' } });
@@ -54,7 +54,7 @@ describe('notifications', () => {
   });
 
   it('lists unread first with a cursor', async () => {
-    t = await createTestOrderflow({ clock: createSimulatedClock(), demo: false });
+    t = await createAutomationTest({ clock: createSimulatedClock(), demo: false });
     const at = new Date().toISOString();
     for (let i = 0; i < 5; i++) {
       await insertNotification(t.of.store.db, {
@@ -123,7 +123,7 @@ async function until(cond: () => boolean, ms = 3000) {
 
 describe('GET /notifications/stream', () => {
   it('pushes notifications live, sees those stored by other processes, beats, and closes cleanly', async () => {
-    t = await createTestOrderflow({
+    t = await createAutomationTest({
       demo: true,
       env: { PORT: '0' },
       create: { startWorker: false, ops: { streamPollMs: 50, heartbeatMs: 100 } },
@@ -169,7 +169,7 @@ describe('GET /notifications/stream', () => {
   });
 
   it('refuses callers without a token', async () => {
-    t = await createTestOrderflow({ demo: false, env: { PORT: '0' }, create: { startWorker: false } });
+    t = await createAutomationTest({ demo: false, env: { PORT: '0' }, create: { startWorker: false } });
     const address = await t.of.listen();
     const status = await new Promise<number>((resolve, reject) => {
       get(`${address}/api/v1/notifications/stream`, (res) => {

@@ -7,8 +7,8 @@ import * as repo from '../../src/store/repo.js';
 import { createSqliteStore } from '../../src/store/sqlite.js';
 import type { Store } from '../../src/store/store.js';
 import { createWorker } from '../../src/worker/worker.js';
-import { createOrder, move, publishWorkflow } from '../helpers/automation.js';
-import { createTestOrderflow, json, type TestOrderflow } from '../helpers/orderflow.js';
+import { createAutomationTest, createOrder, move, publishWorkflow } from '../helpers/automation.js';
+import { json, type TestOrderflow } from '../helpers/orderflow.js';
 
 let t: TestOrderflow | undefined;
 const extra: { close(): Promise<void> }[] = [];
@@ -64,7 +64,7 @@ const TIMED = {
 };
 
 async function setup(clock: SimulatedClock, dir?: string) {
-  t = await createTestOrderflow({ clock, demo: false, ...(dir ? { dir, keepDir: true } : { keepDir: true }) });
+  t = await createAutomationTest({ clock, demo: false, ...(dir ? { dir, keepDir: true } : { keepDir: true }) });
   return t;
 }
 

@@ -2,8 +2,8 @@ import { DEMO_TEMPLATES } from '@orderflow/core';
 import { Webhook } from 'standardwebhooks';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createSimulatedClock, type SimulatedClock } from '../../src/runtime/clock.js';
-import { count, createOrder, move, publishWorkflow, type Receiver, startReceiver } from '../helpers/automation.js';
-import { createTestOrderflow, json, type TestOrderflow, WEBHOOK_SECRET } from '../helpers/orderflow.js';
+import { count, createAutomationTest, createOrder, move, publishWorkflow, type Receiver, startReceiver } from '../helpers/automation.js';
+import { json, type TestOrderflow, WEBHOOK_SECRET } from '../helpers/orderflow.js';
 
 let t: TestOrderflow;
 let receiver: Receiver;
@@ -13,7 +13,7 @@ async function setup(env: Record<string, string> = {}) {
   // Near real time: standardwebhooks checks the signed timestamp against the wall clock.
   clock = createSimulatedClock(new Date());
   receiver = await startReceiver();
-  t = await createTestOrderflow({
+  t = await createAutomationTest({
     clock,
     demo: false,
     env: { ORDERFLOW_WEBHOOK_ALLOW_HOSTS: '127.0.0.1', ORDERFLOW_RETRY_BASE: '1s', ...env },
