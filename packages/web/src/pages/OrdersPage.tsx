@@ -20,29 +20,30 @@ export function OrdersPage() {
   const [loadingMore, setLoadingMore] = useState(false);
   const key = query.toString();
 
+  const filters = {
+    workflow: f.workflow || undefined,
+    state: f.state || undefined,
+    group: (f.group || undefined) as Group | undefined,
+    kind: f.kind || undefined,
+    q: f.q || undefined,
+    createdAfter: f.createdAfter ? new Date(f.createdAfter).toISOString() : undefined,
+    // The end date is inclusive: up to the end of that day.
+    createdBefore: f.createdBefore ? new Date(Date.parse(f.createdBefore) + 86_400_000).toISOString() : undefined,
+    limit: 50,
+  };
+
   // biome-ignore lint/correctness/useExhaustiveDependencies: the query string is the input
   useEffect(() => {
     setItems(null);
     setError(undefined);
     setDraft(f);
-    api
-      .listOrders({
-        workflow: f.workflow || undefined,
-        state: f.state || undefined,
-        group: (f.group || undefined) as Group | undefined,
-        kind: f.kind || undefined,
-        q: f.q || undefined,
-        createdAfter: f.createdAfter ? new Date(f.createdAfter).toISOString() : undefined,
-        createdBefore: f.createdBefore ? new Date(f.createdBefore).toISOString() : undefined,
-        limit: 50,
-      })
-      .then(
-        (r) => {
-          setItems(r.items);
-          setCursor(r.nextCursor ?? null);
-        },
-        (err: unknown) => setError(err),
-      );
+    api.listOrders(filters).then(
+      (r) => {
+        setItems(r.items);
+        setCursor(r.nextCursor ?? null);
+      },
+      (err: unknown) => setError(err),
+    );
   }, [key]);
 
   const apply = (next: Record<string, string>) => navigate(withQuery('/orders', next));
@@ -50,13 +51,7 @@ export function OrdersPage() {
     if (!cursor) return;
     setLoadingMore(true);
     try {
-      const r = await api.listOrders({
-        workflow: f.workflow || undefined,
-        q: f.q || undefined,
-        state: f.state || undefined,
-        cursor,
-        limit: 50,
-      });
+      const r = await api.listOrders({ ...filters, cursor });
       setItems((list) => [...(list ?? []), ...r.items]);
       setCursor(r.nextCursor ?? null);
     } catch (err) {
