@@ -1,0 +1,472 @@
+#!/usr/bin/env node
+/**
+ * Orderflow benchmark: durable transitions per second of the demo workflow,
+ * in-process (runtime.applyCommand) and over HTTP (autocannon), with p50/p99
+ * latency, next to two baselines measured in the same run on the same file
+ * system: the raw SQL transaction the runtime must at least perform
+ * (better-sqlite3, BEGIN IMMEDIATE; update order; insert history; insert outbox;
+ * COMMIT; synchronous=FULL) and a bare Fastify POST.
+ *
+ *   npm run bench                 readable table on stdout
+ *   npm run bench -- --json       one JSON object (the last line of stdout)
+ *   node packages/engine/bench/run.js --duration=5 --connections=50 --orders=500
+ *
+ * Progress goes to stderr. Everything listens on 127.0.0.1 only. It asserts
+ * nothing about time: it is a measurement, not a test.
+ */
+import { fork } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync, statfsSync } from 'node:fs';
+import { cpus, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const HERE = fileURLToPath(import.meta.url);
+const DIST = new URL('../dist/', import.meta.url);
+// The server children inherit the parent's token through the environment.
+const ADMIN_TOKEN = process.env.ORDERFLOW_BENCH_TOKEN ?? `bench-admin-${randomBytes(12).toString('hex')}`;
+
+function arg(name, fallback) {
+  const hit = process.argv.find((a) => a === `--${name}` || a.startsWith(`--${name}=`));
+  if (hit === undefined) return fallback;
+  return hit.includes('=') ? hit.slice(hit.indexOf('=') + 1) : true;
+}
+
+const log = (msg) => process.stderr.write(`[bench] ${msg}\n`);
+
+/** The Orderflow configuration of a benchmark instance: demo workflows, silent, loopback, port chosen by the OS. */
+async function benchConfig(dir) {
+  const { loadConfig } = await import(new URL('config.js', DIST).href);
+  return loadConfig(
+    {
+      ORDERFLOW_DATABASE_URL: `sqlite:${join(dir, 'orderflow.db')}`,
+      ORDERFLOW_DATA_DIR: dir,
+      ORDERFLOW_ADMIN_TOKEN: ADMIN_TOKEN,
+      ORDERFLOW_DEMO: 'true',
+      LOG_LEVEL: 'silent',
+      HOST: '127.0.0.1',
+      PORT: '0',
+    },
+    dir,
+  );
+}
+
+const CALLER = { actor: { type: 'system', id: 'bench' }, roles: ['admin'] };
+
+/** Creates `n` demo orders and moves each to `shipping`, through the runtime like any other change. */
+async function prepareOrders(runtime, n) {
+  const ids = [];
+  for (let i = 0; i < n; i++) {
+    const created = await runtime.applyCommand({
+      command: {
+        type: 'create',
+        workflow: 'orders',
+        workflowVersion: 0,
+        data: {
+          customer: { name: `Customer ${i}`, email: `customer${i}@example.com` },
+          items: [{ sku: `SKU-${i}`, name: 'Desk lamp', qty: 1 }],
+          total: 40,
+          currency: 'EUR',
+          deliveryEstimate: '2030-01-01',
+        },
+        caller: CALLER,
+      },
+    });
+    const id = created.body.order.id;
+    for (const to of ['awaiting_payment', 'packing', 'shipping']) {
+      await runtime.applyCommand({ orderId: id, command: { type: 'transition', to, caller: CALLER } });
+    }
+    ids.push(id);
+  }
+  return ids;
+}
+
+function percentile(sorted, p) {
+  if (sorted.length === 0) return 0;
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
+}
+
+function summarize(latenciesMs, seconds) {
+  const sorted = Float64Array.from(latenciesMs).sort();
+  return {
+    opsPerSec: Math.round(sorted.length / seconds),
+    p50Ms: round(percentile(sorted, 50)),
+    p99Ms: round(percentile(sorted, 99)),
+    count: sorted.length,
+  };
+}
+
+const round = (x, digits = 3) => Math.round(x * 10 ** digits) / 10 ** digits;
+
+// ---------- child processes: the servers autocannon loads ----------
+
+async function serveOrderflow(dir, orders) {
+  const { createOrderflow } = await import(new URL('server.js', DIST).href);
+  const of = await createOrderflow(await benchConfig(dir), { startWorker: false });
+  const ids = await prepareOrders(of.runtime, orders);
+  const address = await of.listen();
+  process.send({ address, ids });
+  process.on('disconnect', () => void of.close().finally(() => process.exit(0)));
+}
+
+async function serveBare() {
+  const { default: Fastify } = await import('fastify');
+  const app = Fastify({ logger: false });
+  app.post('/transitions', async (req) => ({ ok: true, to: req.body?.to ?? null }));
+  const address = await app.listen({ port: 0, host: '127.0.0.1' });
+  process.send({ address });
+  process.on('disconnect', () => void app.close().finally(() => process.exit(0)));
+}
+
+/** Starts `run.js --serve <kind>` as a child so the load generator and the server do not share an event loop. */
+function startServer(kind, dir, orders) {
+  return new Promise((resolve, reject) => {
+    const child = fork(HERE, ['--serve', kind, dir, String(orders)], {
+      stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
+      env: { ...process.env, ORDERFLOW_BENCH_TOKEN: ADMIN_TOKEN },
+    });
+    child.once('message', (msg) => resolve({ child, ...msg }));
+    child.once('error', reject);
+    child.once('exit', (code) => reject(new Error(`the ${kind} server exited with code ${code}`)));
+  });
+}
+
+function stopServer(child) {
+  return new Promise((resolve) => {
+    child.removeAllListeners('exit');
+    child.once('exit', () => resolve());
+    child.disconnect();
+    setTimeout(() => child.kill('SIGKILL'), 5000).unref();
+  });
+}
+
+async function autocannon(opts) {
+  const { default: run } = await import('autocannon');
+  return new Promise((resolve, reject) => {
+    run(opts, (err, result) => (err ? reject(err) : resolve(result)));
+  });
+}
+
+/**
+ * Runs autocannon once unmeasured (connections opened, tokens looked up, code warmed by the JIT), then
+ * measured. Requests cut off at the end of the warm-up never answer; the order pool simply skips them.
+ */
+async function autocannonWarm(opts) {
+  await autocannon({ ...opts, duration: Math.min(1, opts.duration / 2) });
+  return autocannon(opts);
+}
+
+function httpSummary(result) {
+  return {
+    opsPerSec: Math.round(result.requests.average),
+    p50Ms: result.latency.p50,
+    p99Ms: result.latency.p99,
+    count: result.requests.total,
+    non2xx: result.non2xx,
+    errors: result.errors,
+    timeouts: result.timeouts,
+  };
+}
+
+// ---------- phases ----------
+
+/** Baseline 1: the bare SQL transaction on the same schema and file system, synchronous=FULL. */
+async function rawSql(seconds, orders) {
+  const dir = mkdtempSync(join(tmpdir(), 'orderflow-bench-raw-'));
+  try {
+    // Same schema as the engine: migrate a fresh file, then write to it with better-sqlite3 directly.
+    const { createSqliteStore } = await import(new URL('store/sqlite.js', DIST).href);
+    const file = join(dir, 'raw.db');
+    const store = createSqliteStore({ path: file });
+    await store.migrate();
+    await store.close();
+    const { default: Database } = await import('better-sqlite3');
+    const db = new Database(file);
+    db.pragma('journal_mode = WAL');
+    db.pragma('synchronous = FULL');
+    const synchronous = db.pragma('synchronous', { simple: true });
+    const now = () => new Date().toISOString();
+    const insertOrder = db.prepare(
+      `insert into orders (id, workflow, workflow_version, kind, external_ref, state, grp, data_json, facts_json, cancellation_json, links_json, version, visit, created_at, updated_at, state_entered_at)
+       values (?, 'orders', 1, 'order', null, 'shipping', 'processing', ?, '{}', null, '[]', 1, 1, ?, ?, ?)`,
+    );
+    const data = JSON.stringify({
+      customer: { name: 'Customer', email: 'customer@example.com' },
+      items: [{ sku: 'SKU-1', name: 'Desk lamp', qty: 1 }],
+      total: 40,
+      currency: 'EUR',
+      deliveryEstimate: '2030-01-01',
+    });
+    const ids = [];
+    db.transaction(() => {
+      for (let i = 0; i < orders; i++) {
+        const id = `ord_raw${String(i).padStart(8, '0')}`;
+        const t = now();
+        insertOrder.run(id, data, t, t, t);
+        ids.push(id);
+      }
+    }).immediate();
+    const update = db.prepare(
+      'update orders set state = ?, version = version + 1, visit = visit + 1, data_json = ?, updated_at = ?, state_entered_at = ? where id = ? and version = ?',
+    );
+    const history = db.prepare(
+      'insert into history (order_id, seq, id, at, type, to_state, rule_id, actor_type, entry_json) values (?, ?, ?, ?, ?, ?, null, ?, ?)',
+    );
+    const outbox = db.prepare(
+      `insert into deliveries (id, order_id, workflow, type, rule_id, action_json, envelope_json, status, attempts, next_attempt_at, lease_until, lease_token, last_error, created_at, updated_at, delivered_at)
+       values (?, ?, 'orders', 'webhook', 'delay-apology', ?, ?, 'pending', 0, ?, null, null, null, ?, ?, null)`,
+    );
+    const begin = db.prepare('begin immediate');
+    const commit = db.prepare('commit');
+    const state = ids.map(() => ({ state: 'shipping', version: 1, seq: 0 }));
+    const latencies = [];
+    const end = performance.now() + seconds * 1000;
+    let i = 0;
+    let n = 0;
+    while (performance.now() < end) {
+      const idx = i++ % ids.length;
+      const id = ids[idx];
+      const s = state[idx];
+      const to = s.state === 'shipping' ? 'delayed' : 'shipping';
+      const at = now();
+      n++;
+      const entry = JSON.stringify({ id: `hst_raw${n}`, at, type: 'transition', from: s.state, to, actor: CALLER.actor });
+      const envelope = JSON.stringify({
+        id: `evt_raw${n}`,
+        type: 'order.state_changed',
+        createdAt: at,
+        data: { order: { id, state: to, data: JSON.parse(data) }, from: s.state, to },
+      });
+      const t0 = performance.now();
+      begin.run();
+      update.run(to, data, at, at, id, s.version);
+      history.run(id, s.seq + 1, `hst_raw${n}`, at, 'transition', to, 'system', entry);
+      outbox.run(`dlv_raw${n}`, id, JSON.stringify({ type: 'webhook', url: 'https://api.example.com/notify' }), envelope, at, at, at);
+      commit.run();
+      latencies.push(performance.now() - t0);
+      s.state = to;
+      s.version++;
+      s.seq++;
+    }
+    db.close();
+    return { ...summarize(latencies, seconds), synchronous };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** Orderflow in-process: runtime.applyCommand, one change at a time, shipping ↔ delayed on many orders. */
+async function inProcess(seconds, orders) {
+  const dir = mkdtempSync(join(tmpdir(), 'orderflow-bench-runtime-'));
+  try {
+    const { createOrderflow } = await import(new URL('server.js', DIST).href);
+    const { sqlitePragma } = await import(new URL('store/sqlite.js', DIST).href);
+    const of = await createOrderflow(await benchConfig(dir), { startWorker: false });
+    const synchronous = await sqlitePragma(of.store, 'synchronous');
+    log(`  preparing ${orders} orders in shipping`);
+    const ids = await prepareOrders(of.runtime, orders);
+    const state = ids.map(() => 'shipping');
+    const latencies = [];
+    let failed = 0;
+    log(`  running ${seconds} s`);
+    const end = performance.now() + seconds * 1000;
+    for (let i = 0; performance.now() < end; i++) {
+      const idx = i % ids.length;
+      const to = state[idx] === 'shipping' ? 'delayed' : 'shipping';
+      const t0 = performance.now();
+      try {
+        await of.runtime.applyCommand({ orderId: ids[idx], command: { type: 'transition', to, caller: CALLER } });
+        latencies.push(performance.now() - t0);
+        state[idx] = to;
+      } catch {
+        failed++;
+      }
+    }
+    await of.close();
+    return { ...summarize(latencies, seconds), failed, synchronous };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** Baseline 2: a bare Fastify POST with a small JSON body, autocannon on loopback. */
+async function bareFastify(seconds, connections) {
+  const server = await startServer('bare');
+  try {
+    const result = await autocannonWarm({
+      url: `${server.address}/transitions`,
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ to: 'delayed' }),
+      connections,
+      duration: seconds,
+    });
+    return httpSummary(result);
+  } finally {
+    await stopServer(server.child);
+  }
+}
+
+/** Orderflow over HTTP: each request moves the next order of a pool between shipping and delayed. */
+async function overHttp(seconds, connections, orders) {
+  const dir = mkdtempSync(join(tmpdir(), 'orderflow-bench-http-'));
+  log(`  starting the server and preparing ${orders} orders in shipping`);
+  const server = await startServer('orderflow', dir, orders);
+  try {
+    const ids = server.ids;
+    // The state each order is known to be in, from its last answer, and the orders with a request in flight.
+    const state = ids.map(() => 'shipping');
+    const indexOf = new Map(ids.map((id, i) => [id, i]));
+    const inFlight = new Set();
+    let next = 0;
+    const samples = [];
+    log(`  running ${seconds} s with ${connections} connections`);
+    const result = await autocannonWarm({
+      url: server.address,
+      connections,
+      duration: seconds,
+      requests: [
+        {
+          method: 'POST',
+          setupRequest: (req) => {
+            // Never two requests for one order at once: a slow answer must not make the next move stale.
+            let idx = next++ % ids.length;
+            while (inFlight.has(idx)) idx = next++ % ids.length;
+            inFlight.add(idx);
+            const to = state[idx] === 'shipping' ? 'delayed' : 'shipping';
+            return {
+              ...req,
+              path: `/api/v1/orders/${ids[idx]}/transitions`,
+              headers: { 'content-type': 'application/json', authorization: `Bearer ${ADMIN_TOKEN}` },
+              body: JSON.stringify({ to }),
+            };
+          },
+          // The answer names the order (a problem document in its `instance`) and, on success, its new state.
+          onResponse: (status, body) => {
+            let answer = {};
+            try {
+              answer = JSON.parse(body);
+            } catch {
+              // Counted by autocannon as non-2xx or an error anyway.
+            }
+            const id = answer.order?.id ?? String(answer.instance ?? '').split('/')[4];
+            const idx = indexOf.get(id);
+            if (idx !== undefined) {
+              inFlight.delete(idx);
+              if (status === 200) state[idx] = answer.order.state;
+            }
+            if (status !== 200 && samples.length < 3) samples.push(`${status} ${String(body).slice(0, 300)}`);
+          },
+        },
+      ],
+    });
+    for (const s of samples) log(`  a failed request: ${s}`);
+    return httpSummary(result);
+  } finally {
+    await stopServer(server.child);
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+function fileSystemOf(path) {
+  try {
+    const mounts = readFileSync('/proc/mounts', 'utf8')
+      .split('\n')
+      .map((l) => l.split(' '))
+      .filter((m) => m.length > 2 && path.startsWith(m[1]))
+      .sort((a, b) => b[1].length - a[1].length);
+    if (mounts[0]) return `${mounts[0][2]} (${mounts[0][0]} on ${mounts[0][1]})`;
+  } catch {
+    // Not Linux.
+  }
+  try {
+    return `type 0x${statfsSync(path).type.toString(16)}`;
+  } catch {
+    return 'unknown';
+  }
+}
+
+async function main() {
+  const seconds = Number(arg('duration', 3));
+  const connections = Number(arg('connections', 50));
+  const orders = Number(arg('orders', 500));
+  const asJson = arg('json', false) === true;
+  if (!(seconds > 0 && connections > 0 && orders >= connections))
+    throw new Error('--duration > 0, --connections > 0, --orders >= connections');
+
+  const env = {
+    node: process.version,
+    platform: `${process.platform} ${process.arch}`,
+    cpus: `${cpus().length} × ${cpus()[0]?.model ?? 'unknown'}`,
+    tmpdir: tmpdir(),
+    fileSystem: fileSystemOf(tmpdir()),
+  };
+  log(`node ${env.node}, ${env.cpus}, files in ${env.tmpdir} (${env.fileSystem})`);
+  log(`1/4 raw SQL transaction (better-sqlite3, synchronous=FULL), ${seconds} s`);
+  const raw = await rawSql(seconds, orders);
+  log(`    ${raw.opsPerSec} tx/s`);
+  log('2/4 Orderflow in-process (runtime.applyCommand)');
+  const runtime = await inProcess(seconds, orders);
+  log(`    ${runtime.opsPerSec} transitions/s`);
+  log(`3/4 bare Fastify POST (autocannon, ${connections} connections), ${seconds} s`);
+  const bare = await bareFastify(seconds, connections);
+  log(`    ${bare.opsPerSec} req/s`);
+  log('4/4 Orderflow over HTTP (POST /orders/:id/transitions)');
+  const http = await overHttp(seconds, connections, orders);
+  log(`    ${http.opsPerSec} transitions/s (${http.non2xx} non-2xx, ${http.errors} errors)`);
+
+  const ratio = (a, b) => (b > 0 ? round(a / b, 3) : null);
+  const report = {
+    env,
+    settings: { durationSeconds: seconds, connections, orders },
+    phases: { rawSql: raw, inProcess: runtime, bareFastify: bare, http },
+    ratios: {
+      inProcessOverRawSql: ratio(runtime.opsPerSec, raw.opsPerSec),
+      httpOverRawSql: ratio(http.opsPerSec, raw.opsPerSec),
+      httpOverBareFastify: ratio(http.opsPerSec, bare.opsPerSec),
+      httpOverInProcess: ratio(http.opsPerSec, runtime.opsPerSec),
+    },
+  };
+
+  if (asJson) {
+    process.stdout.write(`${JSON.stringify(report)}\n`);
+    return;
+  }
+  const rows = [
+    ['raw SQL transaction (better-sqlite3, FULL)', raw, 'tx/s'],
+    ['Orderflow in-process (applyCommand)', runtime, 'transitions/s'],
+    [`bare Fastify POST (${connections} conns)`, bare, 'req/s'],
+    [`Orderflow HTTP transition (${connections} conns)`, http, 'transitions/s'],
+  ];
+  const pad = (s, n) => String(s).padEnd(n);
+  const lpad = (s, n) => String(s).padStart(n);
+  const lines = [
+    `Orderflow benchmark — node ${env.node}, ${env.cpus}`,
+    `files in ${env.tmpdir}: ${env.fileSystem}; ${seconds} s per phase; demo workflow, shipping ↔ delayed over ${orders} orders`,
+    '',
+    `${pad('phase', 48)}${lpad('ops/s', 10)}${lpad('p50 ms', 10)}${lpad('p99 ms', 10)}  unit`,
+    ...rows.map(([name, r, unit]) => `${pad(name, 48)}${lpad(r.opsPerSec, 10)}${lpad(r.p50Ms, 10)}${lpad(r.p99Ms, 10)}  ${unit}`),
+    '',
+    'ratios',
+    `  in-process / raw SQL     ${report.ratios.inProcessOverRawSql}`,
+    `  HTTP / raw SQL           ${report.ratios.httpOverRawSql}`,
+    `  HTTP / in-process        ${report.ratios.httpOverInProcess}`,
+    `  HTTP / bare Fastify      ${report.ratios.httpOverBareFastify}`,
+    '',
+    `synchronous: raw ${raw.synchronous}, orderflow ${runtime.synchronous} (2 = FULL); HTTP non-2xx ${http.non2xx}, errors ${http.errors}, timeouts ${http.timeouts}; in-process failures ${runtime.failed}`,
+  ];
+  process.stdout.write(`${lines.join('\n')}\n`);
+}
+
+if (process.argv[2] === '--serve') {
+  const [, , , kind, dir, orders] = process.argv;
+  (kind === 'bare' ? serveBare() : serveOrderflow(dir, Number(orders))).catch((e) => {
+    process.stderr.write(`${e.stack ?? e}\n`);
+    process.exit(1);
+  });
+} else {
+  main().catch((e) => {
+    process.stderr.write(`${e.stack ?? e}\n`);
+    process.exit(1);
+  });
+}
