@@ -58,6 +58,17 @@ describe('createClient', () => {
     expect(calls[2]?.init.method).toBe('DELETE');
   });
 
+  it('names the paused rule in the query', async () => {
+    const calls: Call[] = [];
+    const client = createClient({ baseUrl: '', token: 't', fetch: fakeFetch(200, { paused: false, rules: ['x'] }, calls) });
+    await client.pauseAutomation('delay-apology');
+    await client.resumeAutomation();
+    expect(calls.map((c) => `${c.init.method} ${c.url}`)).toEqual([
+      'POST /api/v1/automation/pause?rule=delay-apology',
+      'POST /api/v1/automation/resume',
+    ]);
+  });
+
   it('sends merge patches with their media type', async () => {
     const calls: Call[] = [];
     const client = createClient({ baseUrl: '', fetch: fakeFetch(200, {}, calls) });

@@ -1,5 +1,6 @@
 import type { Definition, HistoryEntry, Order } from '@orderflow/core';
 import type {
+  AutomationState,
   AvailableTransition,
   Change,
   CreateOrderInput,
@@ -246,8 +247,9 @@ export function createClient(options: ClientOptions) {
     // Operations
     stats: (query: { workflow?: string } = {}) => get<Stats>('/stats', query),
     listRuns: (query: { orderId?: string; rule?: string } = {}) => get<ListPage<RuleRunInfo>>('/runs', query),
-    pauseAutomation: (rule?: string) => post<unknown>('/automation/pause', {}, { rule }),
-    resumeAutomation: (rule?: string) => post<unknown>('/automation/resume', {}, { rule }),
+    automation: () => get<AutomationState>('/automation'),
+    pauseAutomation: (rule?: string) => post<AutomationState>('/automation/pause', {}, { rule }),
+    resumeAutomation: (rule?: string) => post<AutomationState>('/automation/resume', {}, { rule }),
   };
 }
 

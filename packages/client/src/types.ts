@@ -275,6 +275,14 @@ export interface Stats {
   recentFailures: Delivery[];
 }
 
+/** The automation kill switch (`GET /automation`). */
+export interface AutomationState {
+  /** True while all automation is paused. */
+  paused: boolean;
+  /** Rules paused one by one. */
+  rules: string[];
+}
+
 /** A rule execution log entry (`GET /runs`). */
 export interface RuleRunInfo {
   id: string;

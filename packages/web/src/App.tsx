@@ -1,5 +1,6 @@
 import type { Role } from '@orderflow/core';
 import { type ReactNode, useCallback, useEffect, useState } from 'react';
+import { useAutomation } from './components/automation';
 import { ErrorBoundary, ErrorBox, Loading, ToastProvider } from './components/common';
 import { NotificationProvider, useNotifications } from './components/notifications';
 import { api, UNAUTHORIZED_EVENT } from './lib/api';
@@ -82,6 +83,7 @@ const NAV: { to: string; label: string; id: string; match: (p: string) => boolea
 function Shell({ role, onSignOut }: { role: Role; onSignOut: () => void }) {
   const { path } = useLocation();
   const { unread, disabledEndpoints } = useNotifications();
+  const [automation] = useAutomation();
   return (
     <div className="shell">
       <nav className="sidebar" aria-label="Main">
@@ -119,6 +121,11 @@ function Shell({ role, onSignOut }: { role: Role; onSignOut: () => void }) {
           <div className="banner banner-critical" role="alert" data-testid="endpoint-banner">
             Webhook endpoint{disabledEndpoints.length > 1 ? 's' : ''} disabled after repeated failures: {disabledEndpoints.join(', ')}.{' '}
             <Link to="/endpoints">Review endpoints</Link>
+          </div>
+        )}
+        {automation?.paused && (
+          <div className="banner banner-warn" role="status" data-testid="automation-banner">
+            Automation is paused: deliveries and timers are held until it is resumed. <Link to="/deliveries">Deliveries</Link>
           </div>
         )}
         <ErrorBoundary resetKey={path}>

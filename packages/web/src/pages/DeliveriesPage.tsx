@@ -1,5 +1,6 @@
 import type { Delivery, DeliveryStatus, DeliveryType } from '@orderflow/client';
 import { useState } from 'react';
+import { AutomationSwitch } from '../components/automation';
 import { Empty, ErrorBox, Loaded, Loading, PageHeader, StatusBadge, useToast } from '../components/common';
 import { api, errorText } from '../lib/api';
 import { formatTime, relativeTime } from '../lib/format';
@@ -44,6 +45,7 @@ export function DeliveriesPage() {
         title="Deliveries"
         subtitle="Emails, webhooks and notifications leave through a durable outbox and are retried until they succeed or die."
       >
+        <AutomationSwitch />
         <button type="button" onClick={list.reload}>
           Refresh
         </button>

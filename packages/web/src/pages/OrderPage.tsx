@@ -39,6 +39,7 @@ function OrderView({ order, reload: reloadOrder }: { order: Order; reload: () =>
   const history = useResource(() => api.orderHistory(order.id), [order.id, order.version]);
   const deliveries = useResource(() => api.orderDeliveries(order.id), [order.id, order.version]);
   const timers = useResource(() => api.listTimers({ orderId: order.id }), [order.id, order.version]);
+  const runs = useResource(() => api.listRuns({ orderId: order.id }), [order.id, order.version]);
   const [refusal, setRefusal] = useState<string | null>(null);
   const definition = workflow.data?.definition ?? null;
   const stateOf = (key: string) => definition?.states.find((s) => s.key === key);
@@ -301,6 +302,46 @@ function OrderView({ order, reload: reloadOrder }: { order: Order; reload: () =>
           </Loaded>
         </section>
       </div>
+      <section className="card">
+        <h2>Rule runs</h2>
+        <Loaded resource={runs}>
+          {(r) =>
+            r.items.length === 0 ? (
+              <p className="muted">No rule has run for this order yet.</p>
+            ) : (
+              <table className="table compact" data-testid="order-runs">
+                <thead>
+                  <tr>
+                    <th>When</th>
+                    <th>Rule</th>
+                    <th>Trigger</th>
+                    <th>Matched</th>
+                    <th>Actions</th>
+                  </tr>
+                </thead>
+                <tbody>
+                  {r.items.map((run) => (
+                    <tr key={run.id}>
+                      <td className="small">{formatTime(run.at)}</td>
+                      <td className="mono small">{run.ruleId}</td>
+                      <td className="small">{run.trigger}</td>
+                      <td>{run.matched ? <span className="status status-delivered">yes</span> : <span className="status">no</span>}</td>
+                      <td className="small">
+                        {(run.actions ?? [])
+                          .map((a) => {
+                            const x = a as { type?: string; outcome?: string; detail?: string };
+                            return `${x.type ?? '?'}: ${x.outcome ?? '?'}${x.detail ? ` (${x.detail})` : ''}`;
+                          })
+                          .join(' · ')}
+                      </td>
+                    </tr>
+                  ))}
+                </tbody>
+              </table>
+            )
+          }
+        </Loaded>
+      </section>
       {mover.dialog}
     </div>
   );

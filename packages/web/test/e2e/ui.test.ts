@@ -365,6 +365,7 @@ describe.skipIf(missing !== null)('web UI end to end', { timeout: 180_000 }, () 
     await page.goto(`${server.baseUrl}/orders/${stuck.id}`);
     await page.getByTestId('order-timeline').waitFor();
     await page.getByTestId('order-transitions').waitFor();
+    await page.getByTestId('order-runs').waitFor();
     await screenshot(page, '12-order');
     await page.context().close();
   });
@@ -491,7 +492,15 @@ describe.skipIf(missing !== null)('web UI end to end', { timeout: 180_000 }, () 
     await screenshot(page, '15-deliveries');
     await page.getByLabel('Select all retryable').check();
     await page.getByTestId('retry-selected').click();
-    await page.getByTestId('toast-success').waitFor();
+    await page.getByTestId('toast-success').first().waitFor();
+
+    // The kill switch: paused loudly, then resumed.
+    await page.getByTestId('automation-toggle').click();
+    await page.getByTestId('automation-banner').waitFor();
+    expect((await api<{ paused: boolean }>('GET', '/automation')).paused).toBe(true);
+    await page.getByTestId('automation-toggle').click();
+    await page.getByTestId('automation-banner').waitFor({ state: 'detached' });
+    expect((await api<{ paused: boolean }>('GET', '/automation')).paused).toBe(false);
 
     await page.goto(`${server.baseUrl}/endpoints`);
     await page.getByTestId('new-endpoint').click();
