@@ -63,6 +63,8 @@ export function NotificationProvider({ children }: { children: ReactNode }) {
   useEffect(() => {
     refresh();
     if (typeof EventSource === 'undefined') return;
+    // The stream may replay recent notifications on connect; only newer ones pop up.
+    const since = Date.now() - 5000;
     const source = new EventSource(api.notificationStreamUrl(), { withCredentials: true });
     source.onopen = () => setLive(true);
     source.onerror = () => setLive(false);
@@ -75,7 +77,7 @@ export function NotificationProvider({ children }: { children: ReactNode }) {
       }
       if (!n || typeof n.id !== 'string') return;
       setItems((list) => [n, ...list.filter((x) => x.id !== n.id)]);
-      toast(n.message, n.severity === 'critical' ? 'error' : 'info');
+      if (!n.readAt && Date.parse(n.createdAt) >= since) toast(n.message, n.severity === 'critical' ? 'error' : 'info');
       if (n.severity === 'critical') refreshEndpoints();
     };
     source.addEventListener('message', onMessage);

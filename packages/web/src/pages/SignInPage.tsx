@@ -30,7 +30,8 @@ export function SignInPage({ onSignedIn }: { onSignedIn: (role: Role) => void })
           Orderflow
         </h1>
         <p className="muted">
-          Sign in with an API token: the admin token printed on first start, or one made with `orderflow token create`.
+          Sign in with an API token: the admin token printed on first start (also in <code>data/admin-token</code>), or one made with{' '}
+          <code>orderflow token create --role …</code>.
         </p>
         <label>
           Token
