@@ -27,7 +27,7 @@ export interface TestOrderflow {
   /** Every secret an answer must never contain: tokens, their stored hashes, the webhook secret. */
   secrets: string[];
   /** `app.inject()` as `role` (`anonymous`: no Authorization header); JSON-encodes `body` unless `payload` is given. */
-  request(role: Role | 'anonymous', opts: InjectOptions & { body?: unknown }): Promise<LightMyRequestResponse>;
+  request(role: Role | 'anonymous', opts: Omit<InjectOptions, 'body'> & { body?: unknown }): Promise<LightMyRequestResponse>;
   close(): Promise<void>;
 }
 
