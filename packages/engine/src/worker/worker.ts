@@ -50,8 +50,14 @@ export interface WorkerOptions {
   batchSize?: number;
   /** Deliveries sent at once. @default 8 */
   concurrency?: number;
-  /** How long a claim is held before another worker may take the row over. @default 30_000 */
+  /**
+   * How long a claim is held before another worker may take the row over. A live worker
+   * renews its claims every third of this while it works on them, so this is the time a
+   * crashed worker's claims stay blocked. @default 15_000
+   */
   leaseMs?: number;
+  /** How often claims being worked on are renewed; 0 never renews. @default leaseMs / 3 */
+  renewMs?: number;
   /** Polling interval when nothing wakes the worker. @default 500 */
   pollMs?: number;
   /** Jitter source of the retry schedule. @default Math.random */
@@ -195,7 +201,7 @@ export function createWorker(opts: WorkerOptions): Worker {
   const renderer = opts.renderer ?? createTemplateRenderer();
   const batchSize = opts.batchSize ?? 32;
   const concurrency = Math.max(1, opts.concurrency ?? 8);
-  const leaseMs = opts.leaseMs ?? 30_000;
+  const leaseMs = opts.leaseMs ?? 15_000;
   const pollMs = opts.pollMs ?? 500;
   const random = opts.random ?? Math.random;
   let owned: WorkerSenders | null = null;
@@ -303,6 +309,25 @@ export function createWorker(opts: WorkerOptions): Worker {
       return found;
     });
     return { rows, token };
+  }
+
+  /** Keeps the claims of `token` alive while they are worked on; returns the stop function. */
+  function renewWhileBusy(table: 'deliveries' | 'timers', token: string): () => void {
+    const every = opts.renewMs ?? Math.floor(leaseMs / 3);
+    if (every <= 0) return () => undefined;
+    const timer = setInterval(
+      () => {
+        const until = new Date(clock.now().getTime() + leaseMs).toISOString();
+        void store.db
+          .updateTable(table)
+          .set({ lease_until: until })
+          .where('lease_token', '=', token)
+          .execute()
+          .catch((e: unknown) => log.warn({ err: e, table }, 'could not renew leases'));
+      },
+      Math.max(50, every),
+    );
+    return () => clearInterval(timer);
   }
 
   async function releaseDelivery(id: string, token: string): Promise<void> {
@@ -632,21 +657,26 @@ export function createWorker(opts: WorkerOptions): Worker {
     if (rows.length === 0) return 0;
     counts.claimed += rows.length;
     crash('after-claim');
-    await pool(
-      rows,
-      concurrency,
-      async (row) => {
-        if (stopping) return releaseDelivery(row.id, token);
-        try {
-          await processDelivery(row, token, counts);
-        } catch (e) {
-          if (e instanceof SimulatedCrashError) throw e;
-          // The lease runs out and the row is tried again; nothing is lost.
-          log.error({ deliveryId: row.id, orderId: row.order_id, err: e }, 'delivery processing failed');
-        }
-      },
-      async () => undefined,
-    );
+    const stopRenewing = renewWhileBusy('deliveries', token);
+    try {
+      await pool(
+        rows,
+        concurrency,
+        async (row) => {
+          if (stopping) return releaseDelivery(row.id, token);
+          try {
+            await processDelivery(row, token, counts);
+          } catch (e) {
+            if (e instanceof SimulatedCrashError) throw e;
+            // The lease runs out and the row is tried again; nothing is lost.
+            log.error({ deliveryId: row.id, orderId: row.order_id, err: e }, 'delivery processing failed');
+          }
+        },
+        async () => undefined,
+      );
+    } finally {
+      stopRenewing();
+    }
     return rows.length;
   }
 
@@ -702,17 +732,23 @@ export function createWorker(opts: WorkerOptions): Worker {
     const { rows, token } = await claimTimers(pausedRules);
     if (rows.length === 0) return 0;
     crash('after-claim');
-    for (const row of rows) {
-      if (stopping) {
-        await releaseTimer(row.id, token);
-        continue;
+    const stopRenewing = renewWhileBusy('timers', token);
+    try {
+      for (const row of rows) {
+        if (stopping) {
+          await releaseTimer(row.id, token);
+          continue;
+        }
+        try {
+          await fireTimer(row, token, counts);
+        } catch (e) {
+          if (e instanceof SimulatedCrashError) throw e;
+          log.error({ timerId: row.id, orderId: row.order_id, err: e }, 'timer failed; it is tried again when its lease ends');
+          // Let it go to another round only after the lease: a timer that keeps failing must not spin.
+        }
       }
-      try {
-        await fireTimer(row, token, counts);
-      } catch (e) {
-        if (e instanceof SimulatedCrashError) throw e;
-        log.error({ timerId: row.id, orderId: row.order_id, err: e }, 'timer failed; it is tried again when its lease ends');
-      }
+    } finally {
+      stopRenewing();
     }
     return rows.length;
   }

@@ -42,6 +42,8 @@ function worker(opts: Partial<Parameters<typeof createWorker>[0]> = {}): Worker 
     newId: t.of.newId,
     config: t.of.config,
     leaseMs: 10_000,
+    // The lapse of a lease is what these tests are about: no renewal in the background.
+    renewMs: 0,
     ...opts,
   });
   workers.push(w);

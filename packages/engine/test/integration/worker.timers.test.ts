@@ -204,7 +204,7 @@ describe('two workers on one database', () => {
     const config = loadConfig({ ORDERFLOW_DATABASE_URL: `sqlite:${file}`, LOG_LEVEL: 'silent', ORDERFLOW_DEMO: 'false' });
     const base = createRuntime({ store, clock, newId });
     const runtime = wrap ? wrap(base) : base;
-    const worker = createWorker({ store, runtime, clock, newId, config, leaseMs: 5000 });
+    const worker = createWorker({ store, runtime, clock, newId, config, leaseMs: 5000, renewMs: 0 });
     extra.push({
       close: async () => {
         await worker.close();
