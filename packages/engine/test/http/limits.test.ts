@@ -126,6 +126,28 @@ describe('malformed bodies', () => {
   });
 });
 
+describe('malformed URLs', () => {
+  it('answers a problem document for an unknown route and an over-long id that the route refuses', async () => {
+    t = await createTestOrderflow();
+    expectProblem(await t.request('admin', { method: 'GET', url: '/api/v1/nothing-here' }), 404, 'not_found');
+    expectProblem(await t.request('admin', { method: 'PUT', url: '/api/v1/orders' }), 404, 'not_found');
+    expectProblem(await t.request('admin', { method: 'GET', url: `/api/v1/orders/${'x'.repeat(150)}` }), 422, 'validation_failed');
+  });
+
+  // BUG: packages/engine/src/http/app.ts does not set Fastify's `frameworkErrors`, so errors the router raises itself
+  // bypass setErrorHandler: a path parameter longer than maxParamLength (200) answers 414 and a malformed
+  // percent-encoding answers 400, both as `application/json` `{ error, code: "FST_ERR_...", message }` instead of
+  // an `application/problem+json` document with a catalog code (issue 2: every error is a problem document).
+  it.skip('answers a problem document for an over-long path parameter and a malformed percent-encoding', async () => {
+    t = await createTestOrderflow();
+    const long = await t.request('admin', { method: 'GET', url: `/api/v1/orders/${'x'.repeat(300)}` });
+    expect(long.statusCode).toBeGreaterThanOrEqual(400);
+    expect(long.statusCode).toBeLessThan(500);
+    expect(String(long.headers['content-type'])).toMatch(/^application\/problem\+json/);
+    expectProblem(await t.request('admin', { method: 'GET', url: '/api/v1/orders/%E0%A4%A' }), 400, 'bad_request');
+  });
+});
+
 describe('page size', () => {
   it('refuses a page size above 500 with a problem naming the parameter', async () => {
     t = await createTestOrderflow();
