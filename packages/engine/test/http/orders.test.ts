@@ -123,6 +123,71 @@ describe('the demo order path (issue 2, done when)', () => {
   });
 });
 
+describe('events, facts and data', () => {
+  it('runs event_received rules: payment.received moves an awaiting order to packing', async () => {
+    const order = await demoOrder(t, ['awaiting_payment']);
+    const res = await t.request('operator', {
+      method: 'POST',
+      url: `/api/v1/orders/${order.id}/events`,
+      body: { type: 'payment.received', data: { amount: 40 } },
+    });
+    expect(res.statusCode, res.body).toBe(200);
+    expect(json(res).order.state).toBe('packing');
+    expect(json(res).applied).toEqual([
+      expect.objectContaining({ from: 'awaiting_payment', to: 'packing', actor: { type: 'rule', id: 'payment-received' } }),
+    ]);
+    const history = json(await t.request('viewer', { method: 'GET', url: `/api/v1/orders/${order.id}/history` })).items;
+    expect(history.map((h: { type: string }) => h.type).slice(-2)).toEqual(['event', 'transition']);
+    // The same event in another state matches no rule and changes no state.
+    const again = await t.request('operator', {
+      method: 'POST',
+      url: `/api/v1/orders/${order.id}/events`,
+      body: { type: 'payment.received' },
+    });
+    expect(json(again).order.state).toBe('packing');
+  });
+
+  it('creates a linked replacement when the carrier reports a package lost, in the same change', async () => {
+    const order = await demoOrder(t, ['awaiting_payment', 'packing', 'shipping']);
+    const res = await t.request('operator', { method: 'POST', url: `/api/v1/orders/${order.id}/events`, body: { type: 'package.lost' } });
+    expect(res.statusCode, res.body).toBe(200);
+    const body = json(res);
+    expect(body.order.state).toBe('lost_in_transit');
+    const link = body.order.links.find((l: { rel: string }) => l.rel === 'replacement');
+    expect(link).toBeDefined();
+    const replacement = json(await t.request('viewer', { method: 'GET', url: `/api/v1/orders/${link.orderId}` }));
+    expect(replacement).toMatchObject({
+      workflow: 'orders',
+      state: 'order_created',
+      links: [{ rel: 'replacement_of', orderId: order.id }],
+    });
+    expect(body.deliveries.map((d: { type: string }) => d.type)).toContain('notify');
+  });
+
+  it('merges a data patch and refuses a fact the workflow does not know', async () => {
+    const order = await demoOrder(t);
+    const res = await t.request('operator', {
+      method: 'PATCH',
+      url: `/api/v1/orders/${order.id}/data`,
+      payload: JSON.stringify({ total: null, customer: { name: 'Ada L.' }, note: 'gift' }),
+      headers: { 'content-type': 'application/merge-patch+json' },
+    });
+    expect(res.statusCode, res.body).toBe(200);
+    expect(json(res).order.data).toEqual({
+      customer: { email: 'ada@example.com', name: 'Ada L.' },
+      currency: 'EUR',
+      deliveryEstimate: '2026-02-01',
+      note: 'gift',
+    });
+    expect(json(res).order.version).toBe(2);
+    expectProblem(
+      await t.request('operator', { method: 'POST', url: `/api/v1/orders/${order.id}/facts`, body: { fact: 'not_a_criterion' } }),
+      422,
+      'validation_failed',
+    );
+  });
+});
+
 describe('cancellation reasons', () => {
   it('records the state default reason when entering customer_cancelled without one', async () => {
     const order = await demoOrder(t, ['awaiting_payment']);
