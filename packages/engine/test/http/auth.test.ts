@@ -164,6 +164,44 @@ describe('authentication', () => {
   });
 });
 
+describe('secrets', () => {
+  it('never answers the signing secret of a webhook endpoint', async (ctx) => {
+    t = await createTestOrderflow();
+    if (!t.of.app.hasRoute({ method: 'POST', url: '/api/v1/endpoints' })) {
+      ctx.skip('POST /endpoints is not implemented yet');
+      return;
+    }
+    const secret = `whsec_${Buffer.from('endpoint-secret-0123456789abcdef').toString('base64')}`;
+    const bodies: string[] = [];
+    const created = await t.request('designer', {
+      method: 'POST',
+      url: '/api/v1/endpoints',
+      body: { key: 'erp', url: 'https://erp.example.com/hooks', secret },
+    });
+    expect(created.statusCode, created.body).toBe(201);
+    bodies.push(created.body);
+    const rotated = `whsec_${Buffer.from('endpoint-secret-rotated-0123456').toString('base64')}`;
+    const put = await t.request('admin', {
+      method: 'PUT',
+      url: '/api/v1/endpoints/erp',
+      body: { url: 'https://erp.example.com/hooks2', secret: rotated },
+    });
+    expect(put.statusCode, put.body).toBeLessThan(300);
+    bodies.push(put.body);
+    for (const role of ROLES) {
+      for (const url of ['/api/v1/endpoints', '/api/v1/endpoints/erp']) {
+        const res = await t.request(role, { method: 'GET', url });
+        expect(res.statusCode).toBe(200);
+        bodies.push(res.body);
+      }
+    }
+    for (const body of bodies) {
+      for (const s of [secret, rotated, secret.slice(6), rotated.slice(6), ...t.secrets])
+        expect(body.includes(s), body.slice(0, 300)).toBe(false);
+    }
+  });
+});
+
 describe('role matrix: every documented route × every role (G8)', () => {
   it('documents routes', () => {
     expect(OPERATIONS.length).toBeGreaterThan(20);
