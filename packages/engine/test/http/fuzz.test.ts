@@ -9,7 +9,7 @@ import { createTestOrderflow, demoOrder, json, minimalDefinition, type TestOrder
  * (set FUZZ_SEED to replay a seed).
  */
 
-const RUNS = Number(process.env.FUZZ_RUNS ?? 3000);
+const RUNS = Number(process.env.FUZZ_RUNS ?? 2400);
 const SEED = process.env.FUZZ_SEED === undefined ? 20260101 : Number(process.env.FUZZ_SEED);
 
 type Method = 'POST' | 'PUT' | 'PATCH';
@@ -183,8 +183,8 @@ function bodyArbitrary(route: Route): fc.Arbitrary<Body> {
 
 // Schema-plausible definitions: they pass the schema often and the semantic checks sometimes,
 // so generated workflows reach publish, decide() and the rule cascade.
-const DEF_RUNS = Number(process.env.FUZZ_DEF_RUNS ?? 300);
-const URL_RUNS = Number(process.env.FUZZ_URL_RUNS ?? 1000);
+const DEF_RUNS = Number(process.env.FUZZ_DEF_RUNS ?? 200);
+const URL_RUNS = Number(process.env.FUZZ_URL_RUNS ?? 600);
 /** FUZZ_KNOWN_BUGS=0 also generates what reaches the known bugs. */
 const KNOWN_BUGS = process.env.FUZZ_KNOWN_BUGS !== '0';
 const STATE_KEYS = ['s_a', 's_b', 's_c', 's_d', 's_e', 's_f'];
