@@ -800,8 +800,9 @@ export function createWorker(opts: WorkerOptions): Worker {
   async function tick(): Promise<void> {
     if (!running) return;
     wakeAgain = false;
+    let paused = false;
     try {
-      await exclusive(drain);
+      paused = (await exclusive(drain)).paused;
     } catch (e) {
       if (e instanceof SimulatedCrashError) {
         // Like a dead process: no more work, leases left to expire.
@@ -811,7 +812,30 @@ export function createWorker(opts: WorkerOptions): Worker {
       }
       log.error({ err: e }, 'worker pass failed');
     }
-    schedule(wakeAgain ? 0 : pollMs);
+    schedule(wakeAgain ? 0 : paused ? pollMs : await untilNextDue().catch(() => pollMs));
+  }
+
+  /** How long until the next pending delivery or timer falls due, capped at the poll interval. */
+  async function untilNextDue(): Promise<number> {
+    const [d, t] = await Promise.all([
+      store.db
+        .selectFrom('deliveries')
+        .select((eb) => eb.fn.min('next_attempt_at').as('at'))
+        .where('status', '=', 'pending')
+        .executeTakeFirst(),
+      store.db
+        .selectFrom('timers')
+        .select((eb) => eb.fn.min('due_at').as('at'))
+        .where('status', '=', 'pending')
+        .executeTakeFirst(),
+    ]);
+    const now = clock.now().getTime();
+    let wait = pollMs;
+    for (const at of [d?.at, t?.at]) {
+      if (typeof at === 'string') wait = Math.min(wait, Math.max(0, Date.parse(at) - now));
+    }
+    // Rows due now that the pass left alone are held (a paused rule, another worker's lease): look again soon, not at once.
+    return wait === 0 ? Math.min(pollMs, 100) : wait;
   }
 
   function wake(): void {
@@ -823,8 +847,9 @@ export function createWorker(opts: WorkerOptions): Worker {
     schedule(0);
   }
 
-  const onCommitted = (e: { deliveries?: number; timers?: number }) => {
-    if ((e.deliveries ?? 0) > 0 || (e.timers ?? 0) > 0) wake();
+  // New timers are never due at once; the next pass looks at their due times anyway.
+  const onCommitted = (e: { deliveries?: number }) => {
+    if ((e.deliveries ?? 0) > 0) wake();
   };
 
   async function stop(): Promise<void> {
