@@ -621,7 +621,7 @@ export function createWorker(opts: WorkerOptions): Worker {
       case 'delivered':
         counts.delivered++;
         opts.metrics?.deliveryLatency(now.getTime() - Date.parse(row.created_at));
-        log.debug(fields, 'delivered');
+        log.info(fields, 'delivered');
         break;
       case 'retry':
         counts.retried++;
@@ -706,7 +706,7 @@ export function createWorker(opts: WorkerOptions): Worker {
       if (noop) counts.timersSkipped++;
       else counts.timersFired++;
       opts.metrics?.timerFired(noop ? 'skipped' : 'fired', lagMs);
-      log.debug({ ...fields, lagMs, noop }, 'timer fired');
+      log.info({ ...fields, lagMs, noop }, noop ? 'timer fired; the order had moved on' : 'timer fired');
     } catch (e) {
       if (e instanceof LeaseLostError) {
         counts.leaseLost++;
