@@ -9,6 +9,7 @@ import { ApiError } from '../errors.js';
 import * as repo from '../store/repo.js';
 import type { Metrics } from '../worker/metrics.js';
 import { type Notification, type NotificationBus, rowToNotification } from '../worker/notifications.js';
+import { REDACTED, redactHeaders } from '../worker/prepare.js';
 import { generateWebhookSecret, getAutomation, pauseAutomation, resumeAutomation } from '../worker/settings.js';
 import type { Worker, WorkerSenders } from '../worker/worker.js';
 import { type AppDeps, requireRole } from './app.js';
@@ -98,7 +99,8 @@ function endpointView(r: EndpointRow) {
   return {
     key: r.key,
     url: r.url,
-    headers: JSON.parse(r.headers_json) as Record<string, string>,
+    // Header values that look like credentials are as secret as the signing secret.
+    headers: redactHeaders(JSON.parse(r.headers_json) as Record<string, string>),
     enabled: Number(r.enabled) === 1,
     secretSet: true,
     consecutiveFailures: Number(r.consecutive_failures),
@@ -374,13 +376,18 @@ function registerOpsRoutes(api: FastifyInstance, deps: AppDeps, ops: OpsDeps): v
       reply.code(201);
       return endpointView(await loadEndpoint(key));
     }
+    // A redacted value sent back unchanged (an edit form) keeps the stored one.
+    const stored = JSON.parse(existing.headers_json) as Record<string, string>;
+    const headers = Object.fromEntries(
+      Object.entries(body.headers ?? {}).map(([k, v]) => [k, v === REDACTED && stored[k] !== undefined ? stored[k] : v]),
+    );
     const enabled = body.enabled ?? Number(existing.enabled) === 1;
     const reEnabled = enabled && Number(existing.enabled) !== 1;
     await db
       .updateTable('endpoints')
       .set({
         url: body.url,
-        headers_json: JSON.stringify(body.headers ?? {}),
+        headers_json: JSON.stringify(headers),
         enabled: enabled ? 1 : 0,
         updated_at: now,
         ...(body.secret ? { secret: body.secret } : {}),

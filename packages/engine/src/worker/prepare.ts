@@ -142,6 +142,15 @@ function escapeHtml(s: string): string {
   return s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c] as string);
 }
 
+/** Shown instead of the value of a header that looks like a credential. */
+export const REDACTED = '[redacted]';
+const SENSITIVE_HEADER = /authorization|cookie|token|secret|key|password|signature/i;
+
+/** Header values as the API shows them: credentials replaced by {@link REDACTED}. */
+export function redactHeaders(headers: Readonly<Record<string, string>>): Record<string, string> {
+  return Object.fromEntries(Object.entries(headers).map(([k, v]) => [k, SENSITIVE_HEADER.test(k) ? REDACTED : v]));
+}
+
 /** A preview of a delivery as the API shows it (secrets left out). */
 export async function previewDelivery(ctx: PrepareContext, d: DeliverySource): Promise<Record<string, unknown>> {
   const p = await prepareDelivery(ctx, d);
@@ -155,7 +164,13 @@ export async function previewDelivery(ctx: PrepareContext, d: DeliverySource): P
         text: p.message.text,
       };
     case 'webhook':
-      return { url: p.request.url, method: p.request.method, headers: p.request.headers ?? {}, body: p.request.body, endpoint: p.endpoint };
+      return {
+        url: p.request.url,
+        method: p.request.method,
+        headers: redactHeaders(p.request.headers ?? {}),
+        body: p.request.body,
+        endpoint: p.endpoint,
+      };
     case 'notify':
       return { channel: p.channel, severity: p.severity, message: p.message, emailTo: p.email ? p.email.to.join(', ') : null };
     case 'invalid':

@@ -100,7 +100,7 @@ describe('endpoints', () => {
       key: 'billing',
       enabled: true,
       secretSet: true,
-      headers: { 'x-api-key': 'abc' },
+      headers: { 'x-api-key': '[redacted]' },
       consecutiveFailures: 0,
     });
     expect(created.body).not.toContain(secret.slice(6));
@@ -138,18 +138,30 @@ describe('endpoints', () => {
     expect(list.items.map((e: { key: string }) => e.key)).toEqual(['audit', 'billing']);
     expect(JSON.stringify(list)).not.toContain('whsec_');
 
+    // Credential-like header values are redacted; sending the redacted value back keeps the stored one.
+    const shown = await get('/endpoints/billing');
+    expect(shown.headers).toEqual({ 'x-api-key': '[redacted]' });
     const replaced = await t.request('designer', {
       method: 'PUT',
       url: '/api/v1/endpoints/billing',
-      body: { url: `${receiver.url}/v2`, enabled: false },
+      body: { url: `${receiver.url}/v2`, enabled: false, headers: { ...shown.headers, 'x-tenant': 'acme' } },
     });
-    expect(json(replaced)).toMatchObject({ url: `${receiver.url}/v2`, enabled: false, headers: {} });
+    expect(json(replaced)).toMatchObject({
+      url: `${receiver.url}/v2`,
+      enabled: false,
+      headers: { 'x-api-key': '[redacted]', 'x-tenant': 'acme' },
+    });
     // The secret is kept when a replacement does not name one: a test send still verifies with it.
-    await t.request('designer', { method: 'PUT', url: '/api/v1/endpoints/billing', body: { url: `${receiver.url}/v2` } });
+    await t.request('designer', {
+      method: 'PUT',
+      url: '/api/v1/endpoints/billing',
+      body: { url: `${receiver.url}/v2`, headers: shown.headers },
+    });
     const test = json(await t.request('designer', { method: 'POST', url: '/api/v1/endpoints/billing/test' }));
     expect(test).toMatchObject({ ok: true, status: 200, error: null });
     const req = receiver.requests.at(-1);
     expect(req?.url).toBe('/v2');
+    expect(req?.headers['x-api-key']).toBe('abc');
     const payload = new Webhook(secret).verify(req?.body ?? '', {
       'webhook-id': String(req?.headers['webhook-id']),
       'webhook-timestamp': String(req?.headers['webhook-timestamp']),
