@@ -551,12 +551,13 @@ function runAction(s: Session, orderId: string, action: Action, ruleId: string, 
     s.effects.push({ type: 'outbox.enqueue', delivery });
     return 'queued';
   }
+  const maxDepth = s.ctx.maxDepth ?? DEFAULT_MAX_DEPTH;
+  // Every internal action that can trigger more rules counts towards the cascade bound.
+  if (action.type !== 'set_data' && depth + 1 > maxDepth) {
+    throw new RuleFailure('depth_exceeded', `Cascade depth bound ${maxDepth} reached; the ${action.type} action did not run.`);
+  }
   switch (action.type) {
     case 'transition': {
-      const maxDepth = s.ctx.maxDepth ?? DEFAULT_MAX_DEPTH;
-      if (depth + 1 > maxDepth) {
-        throw new RuleFailure('depth_exceeded', `Cascade depth bound ${maxDepth} reached; "${action.to}" was not entered.`);
-      }
       const cap = s.ctx.maxRuleEntriesPerHour;
       if (cap !== undefined) {
         const key = `${orderId}:${action.to}`;

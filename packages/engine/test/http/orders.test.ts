@@ -455,10 +455,7 @@ describe('rule cascades', () => {
     expect(json(res).deliveries).toContainEqual(expect.objectContaining({ type: 'notify' }));
   });
 
-  // BUG: decide() (packages/core/src/decide.ts, recordFact/runAction 'record_fact') never checks the cascade depth,
-  // so a fact_recorded rule that records a fact recurses until "Maximum call stack size exceeded" and the API answers
-  // 500 internal_error instead of stopping at depth 10 with a rule_failed entry (SPEC §2.4). Enable once fixed.
-  it.skip('stops a fact_recorded rule that records its own fact at the depth bound', async () => {
+  it('stops a fact_recorded rule that records its own fact at the depth bound', async () => {
     await publish('facts', [{ trigger: 'fact_recorded', fact: 'delivered', actions: [{ type: 'record_fact', fact: 'delivered' }] }]);
     const order = json(await t.request('operator', { method: 'POST', url: '/api/v1/orders', body: { workflow: 'facts', data: {} } })).order;
     const res = await t.request('operator', { method: 'POST', url: `/api/v1/orders/${order.id}/facts`, body: { fact: 'delivered' } });
@@ -466,10 +463,7 @@ describe('rule cascades', () => {
     expect((await history(order.id)).filter((h: { type: string }) => h.type === 'rule_failed')).toHaveLength(1);
   });
 
-  // BUG: decide() (packages/core/src/decide.ts, runAction 'create_order' → createOrder) never checks the cascade depth,
-  // so an order_created rule whose create_order targets its own workflow recurses without bound: every POST /orders on
-  // that workflow answers 500 internal_error (RangeError: Maximum call stack size exceeded). Enable once fixed.
-  it.skip('stops an order_created rule that creates an order of its own workflow at the depth bound', async () => {
+  it('stops an order_created rule that creates an order of its own workflow at the depth bound', async () => {
     await publish('spawn', [{ trigger: 'order_created', actions: [{ type: 'create_order', workflow: 'spawn', link: 'child' }] }]);
     const res = await t.request('operator', { method: 'POST', url: '/api/v1/orders', body: { workflow: 'spawn', data: {} } });
     expect(res.statusCode, res.body).toBe(201);
