@@ -321,6 +321,8 @@ export function createWorker(opts: WorkerOptions): Worker {
         void store.db
           .updateTable(table)
           .set({ lease_until: until })
+          // Claimed rows are pending: the status narrows the scan to the small pending part of the table.
+          .where('status', '=', 'pending')
           .where('lease_token', '=', token)
           .execute()
           .catch((e: unknown) => log.warn({ err: e, table }, 'could not renew leases'));
