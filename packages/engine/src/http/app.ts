@@ -110,6 +110,15 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     routerOptions: { maxParamLength: 200 },
     return503OnClosing: true,
     genReqId: () => deps.newId('req'),
+    // Errors the router raises before any route runs are problem documents too.
+    frameworkErrors: (err, req, reply) => {
+      const url = req.url.split('?')[0];
+      const e = err as { code?: string; message: string };
+      if (e.code === 'FST_ERR_MAX_PARAM_LENGTH') {
+        return sendProblem(reply, new ApiError('bad_request', 'A path parameter is longer than 200 characters.', {}, 414), url);
+      }
+      return sendProblem(reply, new ApiError('bad_request', `The request URL could not be read: ${e.message.slice(0, 200)}`), url);
+    },
   });
   await app.register(fastifyCookie);
   app.decorateRequest('principal', null);
@@ -149,7 +158,12 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   });
 
   app.addHook('preValidation', async (req) => {
-    if (req.body !== undefined && req.body !== null && typeof req.body === 'object' && jsonDepth(req.body, MAX_JSON_DEPTH) > MAX_JSON_DEPTH) {
+    if (
+      req.body !== undefined &&
+      req.body !== null &&
+      typeof req.body === 'object' &&
+      jsonDepth(req.body, MAX_JSON_DEPTH) > MAX_JSON_DEPTH
+    ) {
       throw new ApiError('bad_request', `JSON nesting deeper than ${MAX_JSON_DEPTH} levels is not accepted.`);
     }
   });

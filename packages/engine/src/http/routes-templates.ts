@@ -32,7 +32,9 @@ export function registerTemplateRoutes(api: FastifyInstance, deps: AppDeps): voi
     const { key } = parse(keyParams, req.params, 'path');
     const body = parse(TemplateBody, req.body);
     if (body.key !== undefined && body.key !== key) {
-      throw new ApiError('validation_failed', 'The body key does not match the URL.', { errors: [{ path: 'body.key', message: `must be "${key}"` }] });
+      throw new ApiError('validation_failed', 'The body key does not match the URL.', {
+        errors: [{ path: 'body.key', message: `must be "${key}"` }],
+      });
     }
     if (deps.validateTemplate) deps.validateTemplate(body);
     await repo.upsertTemplate(deps.store.db, { ...body, key }, deps.clock.now().toISOString());

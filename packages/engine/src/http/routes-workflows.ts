@@ -43,7 +43,11 @@ export function registerWorkflowRoutes(api: FastifyInstance, deps: AppDeps): voi
   api.get('/workflows/:key', async (req) => {
     requireRole(req, 'viewer');
     const { key } = parse(keyParams, req.params, 'path');
-    const q = parse(z.object({ version: z.coerce.number().int().min(1).optional(), draft: z.enum(['true', 'false']).optional() }), req.query, 'query');
+    const q = parse(
+      z.object({ version: z.coerce.number().int().min(1).optional(), draft: z.enum(['true', 'false']).optional() }),
+      req.query,
+      'query',
+    );
     const view = await service.view(key);
     if (q.version !== undefined) {
       const v = await repo.getWorkflowVersion(deps.store.db, key, q.version);
@@ -94,7 +98,8 @@ export function registerWorkflowRoutes(api: FastifyInstance, deps: AppDeps): voi
       const before = current?.states.find((s) => s.key === c.state);
       const after = draft.states.find((s) => s.key === c.state);
       if (!after) ordersInChangedStates.push({ state: c.state, count: c.n, change: 'removed' });
-      else if (JSON.stringify(before) !== JSON.stringify(after)) ordersInChangedStates.push({ state: c.state, count: c.n, change: 'changed' });
+      else if (JSON.stringify(before) !== JSON.stringify(after))
+        ordersInChangedStates.push({ state: c.state, count: c.n, change: 'changed' });
     }
     const idsOf = (d: Definition | null) => new Set((d?.rules ?? []).map((r, i) => r.id ?? `rule-${i + 1}`));
     const beforeRules = idsOf(current);

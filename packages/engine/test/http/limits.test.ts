@@ -134,11 +134,7 @@ describe('malformed URLs', () => {
     expectProblem(await t.request('admin', { method: 'GET', url: `/api/v1/orders/${'x'.repeat(150)}` }), 422, 'validation_failed');
   });
 
-  // BUG: packages/engine/src/http/app.ts does not set Fastify's `frameworkErrors`, so errors the router raises itself
-  // bypass setErrorHandler: a path parameter longer than maxParamLength (200) answers 414 and a malformed
-  // percent-encoding answers 400, both as `application/json` `{ error, code: "FST_ERR_...", message }` instead of
-  // an `application/problem+json` document with a catalog code (issue 2: every error is a problem document).
-  it.skip('answers a problem document for an over-long path parameter and a malformed percent-encoding', async () => {
+  it('answers a problem document for an over-long path parameter and a malformed percent-encoding', async () => {
     t = await createTestOrderflow();
     const long = await t.request('admin', { method: 'GET', url: `/api/v1/orders/${'x'.repeat(300)}` });
     expect(long.statusCode).toBeGreaterThanOrEqual(400);
@@ -178,6 +174,13 @@ describe('page size', () => {
 });
 
 describe('rate limits', () => {
-  // No rate limiter exists in packages/engine/src yet (nothing answers 429 rate_limited); G9 asks for one.
-  it.todo('answers 429 rate_limited with Retry-After when a client exceeds its rate');
+  it('answers 429 rate_limited with Retry-After when a token exceeds its rate, per token', async () => {
+    t = await createTestOrderflow({ env: { ORDERFLOW_RATE_LIMIT: '5' }, demo: false });
+    for (let i = 0; i < 5; i++) expect((await t.request('viewer', { method: 'GET', url: '/api/v1/workflows' })).statusCode).toBe(200);
+    const limited = await t.request('viewer', { method: 'GET', url: '/api/v1/workflows' });
+    expectProblem(limited, 429, 'rate_limited');
+    expect(Number(limited.headers['retry-after'])).toBeGreaterThan(0);
+    // Another token has its own budget.
+    expect((await t.request('operator', { method: 'GET', url: '/api/v1/workflows' })).statusCode).toBe(200);
+  });
 });
