@@ -103,13 +103,25 @@ describe.skipIf(!pgOnly)('2 serve + 2 worker processes on PostgreSQL under SIGKI
     await cleanup?.();
   });
 
+  async function freePort(): Promise<number> {
+    const srv = createServer();
+    await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+    const port = (srv.address() as AddressInfo).port;
+    await new Promise<void>((r) => srv.close(() => r()));
+    return port;
+  }
+
   async function start(p: Proc): Promise<void> {
     const child = spawn(process.execPath, [CLI, ...p.args], { env: { ...process.env, ...p.env }, stdio: ['ignore', 'ignore', 'pipe'] });
-    child.stderr?.resume();
+    let stderr = '';
+    child.stderr?.on('data', (d: Buffer) => {
+      stderr = (stderr + d.toString()).slice(-2000);
+    });
     p.child = child;
     if (p.args[0] !== 'serve') return;
     p.port = Number(p.env.PORT);
-    for (let i = 0; i < 200; i++) {
+    for (let i = 0; i < 600; i++) {
+      if (child.exitCode !== null) throw new Error(`${p.name} exited with ${child.exitCode}: ${stderr}`);
       try {
         const r = await fetch(`http://127.0.0.1:${p.port}/readyz`);
         if (r.ok) return;
@@ -118,7 +130,7 @@ describe.skipIf(!pgOnly)('2 serve + 2 worker processes on PostgreSQL under SIGKI
       }
       await new Promise((r) => setTimeout(r, 50));
     }
-    throw new Error(`${p.name} did not start`);
+    throw new Error(`${p.name} did not start within 30 s: ${stderr}`);
   }
 
   const serves = () => procs.filter((p) => p.args[0] === 'serve');
