@@ -464,6 +464,12 @@ if (process.argv[2] === '--serve') {
     process.stderr.write(`${e.stack ?? e}\n`);
     process.exit(1);
   });
+} else if (process.argv.includes('--db=postgres') || process.argv[process.argv.indexOf('--db') + 1] === 'postgres') {
+  // PostgreSQL next to SQLite, with 1 and 2 API processes: see postgres.js.
+  await import('./postgres.js');
+} else if (process.argv.includes('--outbox')) {
+  // Worker throughput (deliveries/s) and timer lag: see outbox.js.
+  await import('./outbox.js');
 } else {
   main().catch((e) => {
     process.stderr.write(`${e.stack ?? e}\n`);

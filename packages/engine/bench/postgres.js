@@ -1,0 +1,273 @@
+#!/usr/bin/env node
+/**
+ * Orderflow on PostgreSQL next to SQLite, measured in the same run: durable
+ * transitions per second over HTTP (autocannon, 50 connections in all) and
+ * webhook deliveries per second (every transition fires one signed webhook to a
+ * local receiver), with 1 and with 2 `orderflow serve` processes sharing one
+ * PostgreSQL database. Each process also runs its in-process worker.
+ *
+ *   npm run bench -- --db postgres          readable table on stdout
+ *   npm run bench -- --db postgres --json   one JSON object (the last line)
+ *   ORDERFLOW_BENCH_PG_URL=postgres://...   (default postgres://postgres@127.0.0.1:5432/test)
+ *
+ * Progress goes to stderr. Everything listens on 127.0.0.1. It asserts nothing.
+ */
+import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import autocannon from 'autocannon';
+
+const DIST = new URL('../dist/', import.meta.url);
+const CLI = new URL('cli.js', DIST).pathname;
+const { createSqliteStore } = await import(new URL('store/sqlite.js', DIST).href);
+const { createPostgresStore, dropPostgresSchema } = await import(new URL('store/postgres.js', DIST).href);
+const repo = await import(new URL('store/repo.js', DIST).href);
+
+const arg = (name, fallback) => {
+  const i = process.argv.findIndex((a) => a === `--${name}` || a.startsWith(`--${name}=`));
+  if (i < 0) return fallback;
+  const a = process.argv[i];
+  return a.includes('=') ? a.slice(a.indexOf('=') + 1) : true;
+};
+const PG_URL = process.env.ORDERFLOW_BENCH_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+const SECONDS = Number(arg('duration', 4));
+const CONNECTIONS = Number(arg('connections', 50));
+const ORDERS = Number(arg('orders', 1500));
+const JSON_OUT = arg('json', false) === true;
+const TOKEN = `bench-pg-${randomBytes(12).toString('hex')}`;
+const log = (m) => process.stderr.write(`[bench:pg] ${m}\n`);
+
+let received = 0;
+let lastReceivedAt = 0;
+const receiver = createServer((req, res) => {
+  req.resume();
+  req.on('end', () => {
+    received++;
+    lastReceivedAt = performance.now();
+    res.writeHead(204).end();
+  });
+});
+await new Promise((r) => receiver.listen(0, '127.0.0.1', r));
+const HOOK = `http://127.0.0.1:${receiver.address().port}/hook`;
+
+const workflow = {
+  key: 'bench',
+  name: 'Bench',
+  states: [
+    { key: 'placed', name: 'Placed', group: 'new', initial: true },
+    { key: 'a', name: 'A', group: 'processing' },
+    { key: 'b', name: 'B', group: 'processing' },
+    { key: 'dropped', name: 'Dropped', group: 'cancelled', cancellation: { initiator: 'provider', code: 'operational_issue' } },
+    { key: 'done', name: 'Done', group: 'completed' },
+  ],
+  transitions: [
+    { from: 'placed', to: 'a' },
+    { from: 'a', to: 'b' },
+    { from: 'b', to: 'a' },
+    { from: '*', to: 'dropped' },
+    { from: 'b', to: 'done' },
+  ],
+  rules: [{ id: 'hook', trigger: 'state_changed', actions: [{ type: 'webhook', url: HOOK }] }],
+};
+
+async function freePort() {
+  const s = createServer();
+  await new Promise((r) => s.listen(0, '127.0.0.1', r));
+  const { port } = s.address();
+  await new Promise((r) => s.close(r));
+  return port;
+}
+
+/** A fresh database of the dialect with the bench workflow published; returns its URL. */
+async function prepareDatabase(dialect) {
+  if (dialect === 'sqlite') {
+    const dir = mkdtempSync(join(tmpdir(), 'orderflow-bench-'));
+    const path = join(dir, 'bench.db');
+    const store = createSqliteStore({ path });
+    await seed(store);
+    return { url: `sqlite:${path}`, dir, cleanup: async () => rmSync(dir, { recursive: true, force: true }) };
+  }
+  const schema = `bench_${process.pid}_${Date.now().toString(36)}`;
+  const store = createPostgresStore({ connectionString: PG_URL, schema });
+  await seed(store);
+  const dir = mkdtempSync(join(tmpdir(), 'orderflow-bench-'));
+  return {
+    url: `${PG_URL}${PG_URL.includes('?') ? '&' : '?'}options=${encodeURIComponent(`-c search_path=${schema}`)}`,
+    dir,
+    cleanup: async () => {
+      await dropPostgresSchema(PG_URL, schema);
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+async function seed(store) {
+  await store.migrate();
+  const now = new Date().toISOString();
+  await store.transaction(async (tx) => {
+    await repo.insertWorkflow(tx, workflow.key, workflow.name, workflow, now);
+    await repo.publishVersion(tx, workflow.key, workflow, 'bench', now);
+  });
+  await store.close();
+}
+
+async function startServe(url, dir) {
+  const port = await freePort();
+  const child = spawn(process.execPath, [CLI, 'serve'], {
+    env: {
+      ...process.env,
+      PORT: String(port),
+      HOST: '127.0.0.1',
+      ORDERFLOW_DATABASE_URL: url,
+      ORDERFLOW_DATA_DIR: dir,
+      ORDERFLOW_ADMIN_TOKEN: TOKEN,
+      ORDERFLOW_DEMO: 'false',
+      ORDERFLOW_WEBHOOK_ALLOW_HOSTS: '127.0.0.1',
+      ORDERFLOW_WEBHOOK_SECRET: 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw',
+      ORDERFLOW_RATE_LIMIT: '0',
+      LOG_LEVEL: 'silent',
+    },
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
+  for (let i = 0; i < 300; i++) {
+    try {
+      if ((await fetch(`http://127.0.0.1:${port}/readyz`)).ok) return { child, port };
+    } catch {
+      // starting
+    }
+    await sleep(100);
+  }
+  child.kill('SIGKILL');
+  throw new Error('serve did not start');
+}
+
+const headers = { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' };
+
+async function createOrders(port, n) {
+  const ids = [];
+  const batch = 25;
+  for (let i = 0; i < n; i += batch) {
+    const res = await Promise.all(
+      Array.from({ length: Math.min(batch, n - i) }, () =>
+        fetch(`http://127.0.0.1:${port}/api/v1/orders`, {
+          method: 'POST',
+          headers,
+          body: JSON.stringify({ workflow: 'bench', data: {} }),
+        }).then((r) => r.json()),
+      ),
+    );
+    for (const r of res) ids.push(r.order.id);
+  }
+  return ids;
+}
+
+async function waitDrained(expected, timeoutMs) {
+  const until = performance.now() + timeoutMs;
+  while (received < expected && performance.now() < until) await sleep(50);
+}
+
+/** One measurement: `processes` serve processes on a fresh database of `dialect`. */
+async function measure(dialect, processes) {
+  log(`${dialect}, ${processes} API process(es): preparing`);
+  const db = await prepareDatabase(dialect);
+  const servers = [];
+  try {
+    for (let i = 0; i < processes; i++) servers.push(await startServe(db.url, db.dir));
+    const ids = await createOrders(servers[0].port, ORDERS);
+    await waitDrained(0, 0);
+    // Let the creation webhooks (none: only state_changed fires) settle, then count from zero.
+    received = 0;
+    const next = new Map(ids.map((id) => [id, 'a']));
+    let cursor = 0;
+    const share = Math.max(1, Math.floor(CONNECTIONS / processes));
+    log(`${dialect}, ${processes} API process(es): ${SECONDS}s of transitions, ${share} connections per process`);
+    const t0 = performance.now();
+    const results = await Promise.all(
+      servers.map(
+        (s) =>
+          new Promise((resolve, reject) => {
+            autocannon(
+              {
+                url: `http://127.0.0.1:${s.port}`,
+                connections: share,
+                duration: SECONDS,
+                requests: [
+                  {
+                    method: 'POST',
+                    headers,
+                    setupRequest: (req) => {
+                      const id = ids[cursor++ % ids.length];
+                      const to = next.get(id);
+                      next.set(id, to === 'a' ? 'b' : 'a');
+                      return { ...req, path: `/api/v1/orders/${id}/transitions`, body: JSON.stringify({ to }) };
+                    },
+                  },
+                ],
+              },
+              (err, res) => (err ? reject(err) : resolve(res)),
+            );
+          }),
+      ),
+    );
+    const elapsed = (performance.now() - t0) / 1000;
+    const ok = results.reduce((n, r) => n + r['2xx'], 0);
+    const non2xx = results.reduce((n, r) => n + r.non2xx + r.errors, 0);
+    log(`${dialect}, ${processes}: ${ok} transitions; waiting for ${ok} webhooks`);
+    await waitDrained(ok, 120_000);
+    const deliverySeconds = (lastReceivedAt - t0) / 1000;
+    const p50 = Math.max(...results.map((r) => r.latency.p50));
+    const p99 = Math.max(...results.map((r) => r.latency.p99));
+    return {
+      dialect,
+      processes,
+      transitionsPerSec: Math.round(ok / elapsed),
+      deliveriesPerSec: Math.round(received / deliverySeconds),
+      deliveredAll: received >= ok,
+      p50Ms: p50,
+      p99Ms: p99,
+      non2xx,
+    };
+  } finally {
+    for (const s of servers) s.child.kill('SIGTERM');
+    await sleep(300);
+    for (const s of servers) s.child.kill('SIGKILL');
+    await db.cleanup();
+  }
+}
+
+const rows = [];
+rows.push(await measure('sqlite', 1));
+rows.push(await measure('postgres', 1));
+rows.push(await measure('postgres', 2));
+receiver.close();
+
+const base = rows[0];
+const out = {
+  connections: CONNECTIONS,
+  seconds: SECONDS,
+  orders: ORDERS,
+  rows: rows.map((r) => ({
+    ...r,
+    transitionsVsSqlite: Math.round((r.transitionsPerSec / base.transitionsPerSec) * 100) / 100,
+    deliveriesVsSqlite: Math.round((r.deliveriesPerSec / base.deliveriesPerSec) * 100) / 100,
+  })),
+};
+if (JSON_OUT) {
+  console.log(JSON.stringify(out));
+} else {
+  console.log(`\nOrderflow on SQLite and PostgreSQL (${CONNECTIONS} connections, ${SECONDS}s per phase, one webhook per transition)\n`);
+  console.log('store      API procs  transitions/s  deliveries/s   p50 ms  p99 ms  ×SQLite (tr/dl)  non-2xx');
+  for (const r of out.rows) {
+    console.log(
+      `${r.dialect.padEnd(10)} ${String(r.processes).padStart(9)}  ${String(r.transitionsPerSec).padStart(13)}  ${String(r.deliveriesPerSec).padStart(12)}  ${String(r.p50Ms).padStart(7)} ${String(r.p99Ms).padStart(7)}  ${`${r.transitionsVsSqlite} / ${r.deliveriesVsSqlite}`.padStart(15)}  ${String(r.non2xx).padStart(7)}`,
+    );
+  }
+  console.log(
+    '\nEach API process also runs a worker; deliveries/s counts signed webhooks received from the first transition to the last delivery.',
+  );
+}
+process.exit(0);
