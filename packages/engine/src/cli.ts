@@ -4,13 +4,14 @@ import { parseArgs } from 'node:util';
 import { type Problem, ROLES, type Role, validateDefinition } from '@orderflow/core';
 import { createToken } from './bootstrap.js';
 import { ConfigError, loadConfig } from './config.js';
-import { createIdGenerator } from './runtime/ids.js';
-import { systemClock } from './runtime/clock.js';
-import { createOrderflow } from './server.js';
-import * as repo from './store/repo.js';
-import { openStore } from './store/open.js';
-import { createWorkflowService } from './workflows.js';
 import { ApiError } from './errors.js';
+import { systemClock } from './runtime/clock.js';
+import { createIdGenerator } from './runtime/ids.js';
+import { createOrderflow } from './server.js';
+import { openStore } from './store/open.js';
+import * as repo from './store/repo.js';
+import { ensureWebhookSecret } from './worker/settings.js';
+import { createWorkflowService } from './workflows.js';
 
 const USAGE = `Usage: orderflow <command>
 
@@ -23,6 +24,7 @@ Commands:
   workflow pull <key> [--draft]      print a workflow's published definition (or draft) as JSON
   token create --role <admin|designer|operator|viewer> [--name <text>]
   demo [--count N]             seed the demo and move a stream of orders through it
+  webhook-secret               print the global webhook signing secret (whsec_...) receivers verify with
 
 Configuration comes from the environment (see README): PORT, HOST, ORDERFLOW_DATABASE_URL, ...`;
 
@@ -78,6 +80,8 @@ async function main(argv: string[]): Promise<number> {
       } else {
         console.log(`Admin token: see ${of.adminTokenFile}, or create one with: orderflow token create --role admin`);
       }
+      if (!config.webhookSecret)
+        console.log('Webhook signing secret: `npx orderflow webhook-secret` prints it (or set ORDERFLOW_WEBHOOK_SECRET).');
       const stop = async (signal: string) => {
         console.log(`\n${signal}: shutting down`);
         await of.close();
@@ -86,6 +90,14 @@ async function main(argv: string[]): Promise<number> {
       process.once('SIGINT', () => void stop('SIGINT'));
       process.once('SIGTERM', () => void stop('SIGTERM'));
       return -1;
+    }
+    case 'webhook-secret': {
+      const store = await openStore(config.databaseUrl);
+      await store.migrate();
+      const { secret } = await ensureWebhookSecret(store.db, config.webhookSecret);
+      await store.close();
+      console.log(secret);
+      return 0;
     }
     case 'migrate': {
       const store = await openStore(config.databaseUrl);
@@ -118,7 +130,9 @@ async function main(argv: string[]): Promise<number> {
           let view = exists ? await service.saveDraft(key, def) : await service.create(def, false, 'cli');
           if (values.publish) view = await service.publish(view.key, 'cli');
           printProblems(view.problems);
-          console.log(`${exists ? 'updated' : 'created'} workflow ${view.key}${values.publish ? `, published version ${view.publishedVersion}` : ' (draft)'}`);
+          console.log(
+            `${exists ? 'updated' : 'created'} workflow ${view.key}${values.publish ? `, published version ${view.publishedVersion}` : ' (draft)'}`,
+          );
           return 0;
         }
         if (sub === 'pull') {
