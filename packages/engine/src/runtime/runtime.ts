@@ -1,4 +1,5 @@
 import { EventEmitter } from 'node:events';
+import { setTimeout as sleep } from 'node:timers/promises';
 import {
   type AppliedTransition,
   type Command,
@@ -66,7 +67,17 @@ export interface RuntimeOptions {
   maxDepth?: number;
   /** Crash points for the reliability tests; never set in production. */
   crashPoint?: (name: 'after-commit' | 'before-commit') => void;
+  /**
+   * TEST-ONLY faults: deliberately broken behaviour for the reliability harness's negative
+   * control (`ORDERFLOW_TEST_FAULT`, read in server.ts). Never set outside tests.
+   * `outboxOutsideTransaction`: outbox rows are written in a second transaction after the
+   * order's transaction commits, so a crash in between loses them.
+   */
+  faults?: { outboxOutsideTransaction?: boolean };
 }
+
+/** TEST-ONLY: the gap between the order's commit and the separate outbox write (fault above). */
+const OUTBOX_FAULT_GAP_MS = 40;
 
 /** The runtime: the only write path for orders. */
 export type Runtime = ReturnType<typeof createRuntime>;
@@ -78,6 +89,7 @@ export type Runtime = ReturnType<typeof createRuntime>;
  */
 export function createRuntime(opts: RuntimeOptions) {
   const { store, clock, newId } = opts;
+  const outboxOutsideTransaction = opts.faults?.outboxOutsideTransaction === true;
   const events = new EventEmitter();
   events.setMaxListeners(100);
   const versionCache = new Map<string, Definition>();
@@ -175,8 +187,8 @@ export function createRuntime(opts: RuntimeOptions) {
     };
   }
 
-  /** Writes a decision's orders and effects. */
-  async function persist(tx: Kysely<DB>, d: Extract<Decision, { ok: true }>, now: string): Promise<void> {
+  /** Writes a decision's orders and effects; `deferOutbox` only with the test-only fault. */
+  async function persist(tx: Kysely<DB>, d: Extract<Decision, { ok: true }>, now: string, deferOutbox: OutboxEntry[]): Promise<void> {
     for (const { order, previousVersion } of d.orders) {
       if (previousVersion === 0) {
         await repo.insertOrder(tx, order);
@@ -212,15 +224,19 @@ export function createRuntime(opts: RuntimeOptions) {
       }
     }
     for (const [orderId, entries] of history) await repo.appendHistory(tx, orderId, entries);
-    await repo.insertDeliveries(tx, deliveries);
+    if (outboxOutsideTransaction) deferOutbox.push(...deliveries);
+    else await repo.insertDeliveries(tx, deliveries);
     await repo.insertTimers(tx, timers, now);
     await repo.insertRuleRuns(tx, runs);
   }
 
   /** Applies a command through decide() in one transaction. */
   async function applyCommand(input: ApplyInput): Promise<ApplyResult> {
+    // Stays empty unless the test-only fault `outboxOutsideTransaction` is on.
+    const deferredOutbox: OutboxEntry[] = [];
     const attempt = () =>
       store.transaction(async (tx) => {
+        deferredOutbox.length = 0;
         if (input.idempotency) {
           const rec = await repo.getIdempotency(tx, input.idempotency.scope, input.idempotency.key);
           if (rec) {
@@ -243,7 +259,7 @@ export function createRuntime(opts: RuntimeOptions) {
         const primaryId = decision.order.id;
         const body = toResponse(decision, primaryId);
         const status = input.command.type === 'create' ? 201 : 200;
-        if (!decision.noop) await persist(tx, decision, now);
+        if (!decision.noop) await persist(tx, decision, now, deferredOutbox);
         else await persistRunsOnly(tx, decision);
         if (input.alsoInTransaction) await input.alsoInTransaction(tx);
         if (input.idempotency) {
@@ -277,6 +293,11 @@ export function createRuntime(opts: RuntimeOptions) {
         }
         throw e;
       }
+    }
+    if (deferredOutbox.length > 0) {
+      // TEST-ONLY fault (see RuntimeOptions.faults): the bug the crash harness must catch.
+      await sleep(OUTBOX_FAULT_GAP_MS);
+      await store.transaction((tx) => repo.insertDeliveries(tx, deferredOutbox));
     }
     opts.crashPoint?.('after-commit');
     if (!result.replayed && result.decision && !result.decision.noop) {
