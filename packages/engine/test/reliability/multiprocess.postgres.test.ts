@@ -91,8 +91,7 @@ describe.skipIf(!pgOnly)('2 serve + 2 worker processes on PostgreSQL under SIGKI
       LOG_LEVEL: 'silent',
       HOST: '127.0.0.1',
     };
-    for (let i = 0; i < 2; i++)
-      procs.push({ name: `serve-${i}`, args: ['serve'], env: { ...env, PORT: String(41_000 + ((process.pid + i * 7) % 2000)) } });
+    for (let i = 0; i < 2; i++) procs.push({ name: `serve-${i}`, args: ['serve'], env: { ...env, PORT: String(await freePort()) } });
     for (let i = 0; i < 2; i++) procs.push({ name: `worker-${i}`, args: ['worker'], env });
     await Promise.all(procs.map(start));
   }, 60_000);
