@@ -39,10 +39,34 @@ export const DIALECTS: ('sqlite' | 'postgres')[] = (requested ?? ['sqlite', 'pos
   (d): d is 'sqlite' | 'postgres' => d === 'sqlite' || (d === 'postgres' && reachable),
 );
 
+/** A dialect the suites run against. */
+export type Dialect = 'sqlite' | 'postgres';
+
 let counter = 0;
 
+/** The PostgreSQL schema of a `freshStore('postgres')` URL. */
+function schemaOf(url: string): string {
+  const schema = /search_path=([a-z0-9_]+)/.exec(decodeURIComponent(url))?.[1];
+  if (!schema) throw new Error(`no search_path in ${url}`);
+  return schema;
+}
+
+/**
+ * Another store on the database of a `freshStore` URL (its own connections: a second process,
+ * as far as the database can tell). The caller closes it.
+ */
+export function openStoreAt(url: string): Store {
+  if (url.startsWith('sqlite:')) return createSqliteStore({ path: url.slice('sqlite:'.length) });
+  return createPostgresStore({ connectionString: PG_URL, schema: schemaOf(url) });
+}
+
+/** Drops the PostgreSQL schema of a `freshStore` URL (SQLite files go with their directory). */
+export async function dropDatabaseAt(url: string): Promise<void> {
+  if (!url.startsWith('sqlite:')) await dropPostgresSchema(PG_URL, schemaOf(url));
+}
+
 /** A fresh, migrated store of the dialect, and a cleanup that removes it. */
-export async function freshStore(dialect: 'sqlite' | 'postgres'): Promise<{ store: Store; url: string; cleanup: () => Promise<void> }> {
+export async function freshStore(dialect: Dialect): Promise<{ store: Store; url: string; cleanup: () => Promise<void> }> {
   if (dialect === 'sqlite') {
     const dir = mkdtempSync(join(tmpdir(), 'orderflow-test-'));
     const path = join(dir, 'test.db');

@@ -9,6 +9,8 @@ import { loadConfig } from '../../src/config.js';
 import { hashToken } from '../../src/http/app.js';
 import type { Clock } from '../../src/runtime/clock.js';
 import { type CreateOptions, createOrderflow, type Orderflow } from '../../src/server.js';
+import type { Store } from '../../src/store/store.js';
+import { type Dialect, dropDatabaseAt, freshStore, openStoreAt } from '../dialects.js';
 
 /** The fixed bootstrap admin token of every test instance. */
 export const ADMIN_TOKEN = 'test-admin-token-0123456789abcdef';
@@ -17,11 +19,16 @@ export const WEBHOOK_SECRET = 'whsec_dGVzdC13ZWJob29rLXNlY3JldC0wMTIzNDU2Nzg5';
 /** Every role, weakest first. */
 export const ROLES: readonly Role[] = ['viewer', 'operator', 'designer', 'admin'];
 
-/** An Orderflow on its own temp SQLite file, with one token per role. */
+/** An Orderflow on its own database (a temp SQLite file or a PostgreSQL schema), with one token per role. */
 export interface TestOrderflow {
   of: Orderflow;
+  dialect: Dialect;
+  /** The data directory (on SQLite it holds the database file). */
   dir: string;
+  /** The SQLite file (unused on PostgreSQL). */
   file: string;
+  /** ORDERFLOW_DATABASE_URL of this instance (PostgreSQL: its own schema on the search_path). */
+  url: string;
   /** The bearer token of each role (admin is ADMIN_TOKEN). */
   tokens: Record<Role, string>;
   /** Every secret an answer must never contain: tokens, their stored hashes, the webhook secret. */
@@ -29,28 +36,49 @@ export interface TestOrderflow {
   /** `app.inject()` as `role` (`anonymous`: no Authorization header); JSON-encodes `body` unless `payload` is given. */
   request(role: Role | 'anonymous', opts: Omit<InjectOptions, 'body'> & { body?: unknown }): Promise<LightMyRequestResponse>;
   close(): Promise<void>;
+  /** Removes the directory and the PostgreSQL schema (after `close()` of an instance made with `keepDir`). */
+  remove(): Promise<void>;
 }
 
 /** Options of a test instance. */
 export interface TestOptions {
+  /** The database: a temp SQLite file, or a fresh PostgreSQL schema. @default 'sqlite' */
+  dialect?: Dialect;
   /** Seed the demo workflows and templates. @default true */
   demo?: boolean;
   clock?: Clock;
   env?: Record<string, string>;
   /** Reuse this directory (and its `orderflow.db`) instead of a new one, e.g. to restart on the same file. */
   dir?: string;
-  /** Keep the directory on close (the caller removes it). @default false */
+  /** PostgreSQL: reuse this database (the `url` of an earlier instance made with `keepDir`) instead of a new schema. */
+  url?: string;
+  /** Keep the directory and the PostgreSQL schema on close (the caller removes them, e.g. with `remove()`). @default false */
   keepDir?: boolean;
   create?: CreateOptions;
 }
 
-/** Creates a test instance on a fresh temp SQLite file. */
+/** Creates a test instance on a fresh temp SQLite file or PostgreSQL schema (`opts.dialect`). */
 export async function createTestOrderflow(opts: TestOptions = {}): Promise<TestOrderflow> {
+  const dialect = opts.dialect ?? 'sqlite';
   const dir = opts.dir ?? mkdtempSync(join(tmpdir(), 'orderflow-test-'));
   const file = join(dir, 'orderflow.db');
+  let url = `sqlite:${file}`;
+  let store: Store | undefined;
+  if (dialect === 'postgres') {
+    if (opts.url) {
+      url = opts.url;
+      store = openStoreAt(url);
+    } else {
+      ({ store, url } = await freshStore('postgres'));
+    }
+  }
+  const remove = async () => {
+    rmSync(dir, { recursive: true, force: true });
+    await dropDatabaseAt(url);
+  };
   const config = loadConfig(
     {
-      ORDERFLOW_DATABASE_URL: `sqlite:${file}`,
+      ORDERFLOW_DATABASE_URL: url,
       ORDERFLOW_DATA_DIR: dir,
       ORDERFLOW_ADMIN_TOKEN: ADMIN_TOKEN,
       ORDERFLOW_WEBHOOK_SECRET: WEBHOOK_SECRET,
@@ -60,7 +88,14 @@ export async function createTestOrderflow(opts: TestOptions = {}): Promise<TestO
     },
     dir,
   );
-  const of = await createOrderflow(config, { ...opts.create, ...(opts.clock ? { clock: opts.clock } : {}) });
+  let of: Orderflow;
+  try {
+    of = await createOrderflow(config, { ...opts.create, ...(store ? { store } : {}), ...(opts.clock ? { clock: opts.clock } : {}) });
+  } catch (e) {
+    await store?.close().catch(() => undefined);
+    if (!opts.keepDir) await remove();
+    throw e;
+  }
   const now = of.clock.now().toISOString();
   const tokens = { admin: ADMIN_TOKEN } as Record<Role, string>;
   for (const role of ['viewer', 'operator', 'designer'] as const)
@@ -73,8 +108,10 @@ export async function createTestOrderflow(opts: TestOptions = {}): Promise<TestO
   ];
   return {
     of,
+    dialect,
     dir,
     file,
+    url,
     tokens,
     secrets,
     request(role, { body, ...inject }) {
@@ -88,8 +125,9 @@ export async function createTestOrderflow(opts: TestOptions = {}): Promise<TestO
     },
     async close() {
       await of.close();
-      if (!opts.keepDir) rmSync(dir, { recursive: true, force: true });
+      if (!opts.keepDir) await remove();
     },
+    remove,
   };
 }
 

@@ -1,3 +1,4 @@
+// SQLite only: it reopens the same database file and checks SQLite's PRAGMA synchronous and journal mode.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
