@@ -34,13 +34,13 @@ if (requested?.includes('postgres') && !reachable) {
   throw new Error(`DIALECTS requests postgres but ${PG_URL} is not reachable (set ORDERFLOW_TEST_PG_URL or start PostgreSQL)`);
 }
 
-/** Dialects to run. */
-export const DIALECTS: ('sqlite' | 'postgres')[] = (requested ?? ['sqlite', 'postgres']).filter(
-  (d): d is 'sqlite' | 'postgres' => d === 'sqlite' || (d === 'postgres' && reachable),
-);
-
 /** A dialect the suites run against. */
 export type Dialect = 'sqlite' | 'postgres';
+
+/** Dialects to run. */
+export const DIALECTS: Dialect[] = (requested ?? ['sqlite', 'postgres']).filter(
+  (d): d is Dialect => d === 'sqlite' || (d === 'postgres' && reachable),
+);
 
 let counter = 0;
 

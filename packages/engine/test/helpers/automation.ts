@@ -14,6 +14,7 @@ export const offlineLookup: LookupFn = async (host) => {
  * A test instance whose webhook sender resolves no names: the demo seed's webhook to
  * api.example.com fails locally instead of reaching the internet. Loopback receivers are
  * reached by their literal address when ORDERFLOW_WEBHOOK_ALLOW_HOSTS allows them.
+ * `opts.dialect` picks the database as in `createTestOrderflow` (default SQLite; PostgreSQL gets its own schema).
  */
 export async function createAutomationTest(opts: TestOptions = {}): Promise<TestOrderflow> {
   const given = opts.create?.worker?.senders?.webhook;
