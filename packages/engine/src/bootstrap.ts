@@ -6,7 +6,7 @@ import type { Config } from './config.js';
 import { hashToken } from './http/app.js';
 import type { Runtime } from './runtime/runtime.js';
 import * as repo from './store/repo.js';
-import type { Store } from './store/store.js';
+import { isUniqueViolation, type Store } from './store/store.js';
 
 /** Creates a new API token for a role; only its hash is stored. */
 export async function createToken(store: Store, newId: (p: string) => string, role: Role, name: string | null, now: string) {
@@ -21,16 +21,37 @@ export async function createToken(store: Store, newId: (p: string) => string, ro
  * otherwise one is generated on first start and written to `<dataDir>/admin-token`.
  * Returns the token when it is known to this process (to print it), else null.
  */
-export async function ensureAdminToken(store: Store, config: Config, newId: (p: string) => string, now: string): Promise<{ token: string | null; created: boolean; file: string }> {
+export async function ensureAdminToken(
+  store: Store,
+  config: Config,
+  newId: (p: string) => string,
+  now: string,
+): Promise<{ token: string | null; created: boolean; file: string }> {
   const file = join(config.dataDir, 'admin-token');
   if (config.adminToken) {
     if (!(await repo.findTokenByHash(store.db, hashToken(config.adminToken)))) {
-      await repo.insertToken(store.db, { id: newId('tok'), hash: hashToken(config.adminToken), role: 'admin', name: 'bootstrap (ORDERFLOW_ADMIN_TOKEN)', now });
-      return { token: config.adminToken, created: true, file };
+      try {
+        await repo.insertToken(store.db, {
+          id: newId('tok'),
+          hash: hashToken(config.adminToken),
+          role: 'admin',
+          name: 'bootstrap (ORDERFLOW_ADMIN_TOKEN)',
+          now,
+        });
+        return { token: config.adminToken, created: true, file };
+      } catch (e) {
+        // Another process sharing the database stored the same token first.
+        if (!isUniqueViolation(e)) throw e;
+      }
     }
     return { token: config.adminToken, created: false, file };
   }
-  const anyAdmin = await store.db.selectFrom('tokens').select('id').where('role', '=', 'admin').where('revoked_at', 'is', null).executeTakeFirst();
+  const anyAdmin = await store.db
+    .selectFrom('tokens')
+    .select('id')
+    .where('role', '=', 'admin')
+    .where('revoked_at', 'is', null)
+    .executeTakeFirst();
   if (anyAdmin) {
     const saved = existsSync(file) ? readFileSync(file, 'utf8').trim() : null;
     const valid = saved ? await repo.findTokenByHash(store.db, hashToken(saved)) : undefined;
@@ -63,14 +84,23 @@ export async function seedDemo(store: Store, runtime: Runtime, now: () => Date):
   const existing = await repo.listWorkflowRows(store.db);
   if (existing.length > 0 || (await repo.getSetting(store.db, 'demo_seeded'))) return false;
   const at = now().toISOString();
-  for (const t of DEMO_TEMPLATES) await repo.upsertTemplate(store.db, t, at);
-  for (const def of DEMO_WORKFLOWS) {
+  try {
     await store.transaction(async (tx) => {
-      await repo.insertWorkflow(tx, def.key, def.name, def, at);
-      await repo.publishVersion(tx, def.key, def, 'system', at);
+      // The marker first: a second process seeding the same database at once fails here and stops.
+      await tx
+        .insertInto('settings')
+        .values({ key: 'demo_seeded', value_json: JSON.stringify({ at }) })
+        .execute();
+      for (const t of DEMO_TEMPLATES) await repo.upsertTemplate(tx, t, at);
+      for (const def of DEMO_WORKFLOWS) {
+        await repo.insertWorkflow(tx, def.key, def.name, def, at);
+        await repo.publishVersion(tx, def.key, def, 'system', at);
+      }
     });
+  } catch (e) {
+    if (isUniqueViolation(e)) return false;
+    throw e;
   }
-  await repo.putSetting(store.db, 'demo_seeded', { at });
   const caller: Caller = { actor: { type: 'system', id: 'demo' }, roles: ['admin'] };
   const paths: string[][] = [
     [],
