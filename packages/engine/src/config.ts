@@ -37,6 +37,10 @@ export interface Config {
   bodyLimit: number;
   /** API requests per minute per token (or per address when anonymous); 0 disables. @default 60000 */
   rateLimit: number;
+  /** Bound on rule cascades (a rule's transition triggering more rules). @default 10 */
+  maxCascadeDepth: number;
+  /** Times rules may move one order into the same state within an hour (loop guard). @default 20 */
+  ruleReentryLimit: number;
 }
 
 /** A configuration problem naming the variable. */
@@ -82,7 +86,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     problems.push(`ORDERFLOW_DATABASE_URL: "${databaseUrl}" must be sqlite:<path>, sqlite::memory: or postgres://...`);
   }
   const smtpUrl = get('ORDERFLOW_SMTP_URL') ?? null;
-  if (smtpUrl !== null && !/^smtps?:\/\/[^\s]+$/.test(smtpUrl)) problems.push('ORDERFLOW_SMTP_URL: must look like smtp://user:pass@host:port');
+  if (smtpUrl !== null && !/^smtps?:\/\/[^\s]+$/.test(smtpUrl))
+    problems.push('ORDERFLOW_SMTP_URL: must look like smtp://user:pass@host:port');
   const mailFrom = get('ORDERFLOW_MAIL_FROM') ?? 'Orderflow <orderflow@localhost>';
   if (/[\r\n\0]/.test(mailFrom)) problems.push('ORDERFLOW_MAIL_FROM: must not contain line breaks');
   const adminEmails = list(get('ORDERFLOW_ADMIN_EMAILS'));
@@ -96,19 +101,30 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   if (adminToken !== null && adminToken.length < 16) problems.push('ORDERFLOW_ADMIN_TOKEN: must be at least 16 characters');
   const retryBase = get('ORDERFLOW_RETRY_BASE') ?? '10s';
   const retryBaseMs = parseDuration(retryBase);
-  if (retryBaseMs === undefined || retryBaseMs <= 0) problems.push(`ORDERFLOW_RETRY_BASE: "${retryBase}" is not a duration such as 10s or 1m`);
+  if (retryBaseMs === undefined || retryBaseMs <= 0)
+    problems.push(`ORDERFLOW_RETRY_BASE: "${retryBase}" is not a duration such as 10s or 1m`);
   const attempts = Number(get('ORDERFLOW_RETRY_MAX_ATTEMPTS') ?? 18);
-  if (!Number.isInteger(attempts) || attempts < 1 || attempts > 100) problems.push('ORDERFLOW_RETRY_MAX_ATTEMPTS: must be an integer from 1 to 100');
+  if (!Number.isInteger(attempts) || attempts < 1 || attempts > 100)
+    problems.push('ORDERFLOW_RETRY_MAX_ATTEMPTS: must be an integer from 1 to 100');
   const demoRaw = (get('ORDERFLOW_DEMO') ?? 'true').toLowerCase();
   if (!['true', 'false', '1', '0', 'yes', 'no'].includes(demoRaw)) problems.push('ORDERFLOW_DEMO: must be true or false');
   const logLevel = (get('LOG_LEVEL') ?? 'info') as Config['logLevel'];
   if (!LOG_LEVELS.includes(logLevel)) problems.push(`LOG_LEVEL: must be one of ${LOG_LEVELS.join(', ')}`);
   const endpointFailureLimit = Number(get('ORDERFLOW_ENDPOINT_FAILURE_LIMIT') ?? 20);
-  if (!Number.isInteger(endpointFailureLimit) || endpointFailureLimit < 1) problems.push('ORDERFLOW_ENDPOINT_FAILURE_LIMIT: must be a positive integer');
+  if (!Number.isInteger(endpointFailureLimit) || endpointFailureLimit < 1)
+    problems.push('ORDERFLOW_ENDPOINT_FAILURE_LIMIT: must be a positive integer');
   const bodyLimit = Number(get('ORDERFLOW_BODY_LIMIT') ?? 1_048_576);
   if (!Number.isInteger(bodyLimit) || bodyLimit < 1024) problems.push('ORDERFLOW_BODY_LIMIT: must be an integer of at least 1024 (bytes)');
   const rateLimit = Number(get('ORDERFLOW_RATE_LIMIT') ?? 60000);
-  if (!Number.isInteger(rateLimit) || rateLimit < 0) problems.push('ORDERFLOW_RATE_LIMIT: must be a non-negative integer (requests per minute; 0 disables)');
+  if (!Number.isInteger(rateLimit) || rateLimit < 0)
+    problems.push('ORDERFLOW_RATE_LIMIT: must be a non-negative integer (requests per minute; 0 disables)');
+  const maxCascadeDepth = Number(get('ORDERFLOW_MAX_CASCADE_DEPTH') ?? 10);
+  if (!Number.isInteger(maxCascadeDepth) || maxCascadeDepth < 1 || maxCascadeDepth > 100) {
+    problems.push('ORDERFLOW_MAX_CASCADE_DEPTH: must be an integer from 1 to 100');
+  }
+  const ruleReentryLimit = Number(get('ORDERFLOW_RULE_REENTRY_LIMIT') ?? 20);
+  if (!Number.isInteger(ruleReentryLimit) || ruleReentryLimit < 1)
+    problems.push('ORDERFLOW_RULE_REENTRY_LIMIT: must be a positive integer');
   if (problems.length > 0) throw new ConfigError(problems);
   return Object.freeze({
     port,
@@ -128,5 +144,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     endpointFailureLimit,
     bodyLimit,
     rateLimit,
+    maxCascadeDepth,
+    ruleReentryLimit,
   });
 }

@@ -68,7 +68,16 @@ export async function createOrderflow(config: Readonly<Config>, opts: CreateOpti
   };
   // TEST-ONLY: the crash harness's negative control sets this to break the runtime on purpose.
   const faults = { outboxOutsideTransaction: process.env.ORDERFLOW_TEST_FAULT === 'outbox-outside-transaction' };
-  const runtime = createRuntime({ store, clock, newId, renderString, faults, ...opts.runtime });
+  const runtime = createRuntime({
+    store,
+    clock,
+    newId,
+    renderString,
+    faults,
+    maxDepth: config.maxCascadeDepth,
+    maxRuleEntriesPerHour: config.ruleReentryLimit,
+    ...opts.runtime,
+  });
   const admin = await ensureAdminToken(store, config, newId, clock.now().toISOString());
   if (config.demo) await seedDemo(store, runtime, () => clock.now());
   const notifications = createNotificationBus();

@@ -472,6 +472,43 @@ for (const dialect of DIALECTS) {
         expect(json(res).deliveries).toContainEqual(expect.objectContaining({ type: 'notify' }));
       });
 
+      it('takes the depth bound and the loop guard from the configuration', async () => {
+        const cycle = [
+          { trigger: 'state_changed', conditions: { new_state: 's_b' }, actions: [{ type: 'transition', to: 's_c' }] },
+          { trigger: 'state_changed', conditions: { new_state: 's_c' }, actions: [{ type: 'transition', to: 's_b' }] },
+        ];
+        for (const [env, expected, code] of [
+          [{ ORDERFLOW_MAX_CASCADE_DEPTH: '3' }, 4, 'depth_exceeded'],
+          [{ ORDERFLOW_RULE_REENTRY_LIMIT: '2' }, 5, 'loop_guard'],
+        ] as const) {
+          const own = await createTestOrderflow({ dialect, demo: false, env });
+          try {
+            const published = await own.request('designer', {
+              method: 'POST',
+              url: '/api/v1/workflows?publish=true',
+              body: { key: 'cycle', name: 'cycle', states, transitions, rules: cycle },
+            });
+            expect(published.statusCode, published.body).toBe(201);
+            const order = json(
+              await own.request('operator', { method: 'POST', url: '/api/v1/orders', body: { workflow: 'cycle', data: {} } }),
+            ).order;
+            const res = await own.request('operator', {
+              method: 'POST',
+              url: `/api/v1/orders/${order.id}/transitions`,
+              body: { to: 's_b' },
+            });
+            expect(res.statusCode, res.body).toBe(200);
+            expect(json(res).applied).toHaveLength(expected);
+            const items = json(await own.request('viewer', { method: 'GET', url: `/api/v1/orders/${order.id}/history` })).items;
+            expect(
+              items.filter((h: { type: string }) => h.type === 'rule_failed').map((h: { error: { code: string } }) => h.error.code),
+            ).toEqual([code]);
+          } finally {
+            await own.close();
+          }
+        }
+      });
+
       it('stops a fact_recorded rule that records its own fact at the depth bound', async () => {
         await publish('facts', [{ trigger: 'fact_recorded', fact: 'delivered', actions: [{ type: 'record_fact', fact: 'delivered' }] }]);
         const order = json(
