@@ -251,24 +251,30 @@ export function createWorker(opts: WorkerOptions): Worker {
 
   // ---------- claiming ----------
 
-  async function claimDeliveries(pausedRules: string[]): Promise<{ rows: DeliveryRow[]; token: string }> {
+  /**
+   * Claims due pending rows of `table` with a lease and a fresh fencing token.
+   * Both tables share the claim columns (status, lease_until, lease_token, rule_id, id);
+   * the casts only name one of them for the query builder's types.
+   */
+  async function claim<Row>(table: 'deliveries' | 'timers', pausedRules: string[]): Promise<{ rows: Row[]; token: string }> {
+    const due = (table === 'deliveries' ? 'next_attempt_at' : 'due_at') as 'next_attempt_at';
     const now = clock.now();
     const nowIso = now.toISOString();
     const token = newId('lse');
     const rows = await store.transaction(async (tx) => {
       let q = tx
-        .selectFrom('deliveries')
+        .selectFrom(table as 'deliveries')
         .selectAll()
         .where('status', '=', 'pending')
-        .where('next_attempt_at', '<=', nowIso)
+        .where(due, '<=', nowIso)
         .where((eb) => eb.or([eb('lease_until', 'is', null), eb('lease_until', '<=', nowIso)]));
       if (pausedRules.length > 0) q = q.where((eb) => eb.or([eb('rule_id', 'is', null), eb('rule_id', 'not in', pausedRules)]));
-      q = q.orderBy('next_attempt_at').orderBy('id').limit(batchSize);
+      q = q.orderBy(due).orderBy('id').limit(batchSize);
       if (store.dialect === 'postgres') q = q.forUpdate().skipLocked();
       const found = await q.execute();
       if (found.length === 0) return found;
       await tx
-        .updateTable('deliveries')
+        .updateTable(table as 'deliveries')
         .set({ lease_until: new Date(now.getTime() + leaseMs).toISOString(), lease_token: token })
         .where(
           'id',
@@ -278,38 +284,11 @@ export function createWorker(opts: WorkerOptions): Worker {
         .execute();
       return found;
     });
-    return { rows, token };
+    return { rows: rows as Row[], token };
   }
 
-  async function claimTimers(pausedRules: string[]): Promise<{ rows: TimerRow[]; token: string }> {
-    const now = clock.now();
-    const nowIso = now.toISOString();
-    const token = newId('lse');
-    const rows = await store.transaction(async (tx) => {
-      let q = tx
-        .selectFrom('timers')
-        .selectAll()
-        .where('status', '=', 'pending')
-        .where('due_at', '<=', nowIso)
-        .where((eb) => eb.or([eb('lease_until', 'is', null), eb('lease_until', '<=', nowIso)]));
-      if (pausedRules.length > 0) q = q.where((eb) => eb.or([eb('rule_id', 'is', null), eb('rule_id', 'not in', pausedRules)]));
-      q = q.orderBy('due_at').orderBy('id').limit(batchSize);
-      if (store.dialect === 'postgres') q = q.forUpdate().skipLocked();
-      const found = await q.execute();
-      if (found.length === 0) return found;
-      await tx
-        .updateTable('timers')
-        .set({ lease_until: new Date(now.getTime() + leaseMs).toISOString(), lease_token: token })
-        .where(
-          'id',
-          'in',
-          found.map((r) => r.id),
-        )
-        .execute();
-      return found;
-    });
-    return { rows, token };
-  }
+  const claimDeliveries = (pausedRules: string[]) => claim<DeliveryRow>('deliveries', pausedRules);
+  const claimTimers = (pausedRules: string[]) => claim<TimerRow>('timers', pausedRules);
 
   /** Keeps the claims of `token` alive while they are worked on; returns the stop function. */
   function renewWhileBusy(table: 'deliveries' | 'timers', token: string): () => void {
