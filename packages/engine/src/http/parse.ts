@@ -26,3 +26,10 @@ export function decodeCursor(cursor: string, n: number): string[] {
   }
   return parts;
 }
+
+/** One page of a list read with `limit + 1` rows: the items and the cursor of the next page (null on the last). */
+export function pageOf<T>(rows: T[], limit: number, cursorOf: (last: T) => string[]): { items: T[]; nextCursor: string | null } {
+  const items = rows.slice(0, limit);
+  const last = items[items.length - 1];
+  return { items, nextCursor: rows.length > limit && last ? encodeCursor(cursorOf(last)) : null };
+}

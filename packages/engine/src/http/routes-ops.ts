@@ -13,7 +13,7 @@ import { REDACTED, redactHeaders } from '../worker/prepare.js';
 import { generateWebhookSecret, getAutomation, pauseAutomation, resumeAutomation } from '../worker/settings.js';
 import type { Worker, WorkerSenders } from '../worker/worker.js';
 import { type AppDeps, requireRole } from './app.js';
-import { decodeCursor, encodeCursor, limitParam, parse } from './parse.js';
+import { decodeCursor, limitParam, pageOf, parse } from './parse.js';
 
 /** What the operations routes need besides the app's own dependencies. */
 export interface OpsDeps {
@@ -241,9 +241,7 @@ function registerOpsRoutes(api: FastifyInstance, deps: AppDeps, ops: OpsDeps): v
       ...(cursor ? { cursor } : {}),
       limit: q.limit + 1,
     });
-    const page = rows.slice(0, q.limit);
-    const last = page[page.length - 1];
-    return { items: page, nextCursor: rows.length > q.limit && last ? encodeCursor([last.id]) : null };
+    return pageOf(rows, q.limit, (last) => [last.id]);
   });
 
   api.get('/deliveries/:id', async (req) => {
@@ -465,9 +463,8 @@ function registerOpsRoutes(api: FastifyInstance, deps: AppDeps, ops: OpsDeps): v
       .orderBy('id')
       .limit(q.limit + 1)
       .execute();
-    const page = rows.slice(0, q.limit).map((r) => ({ ...repo.rowToTimer(r), createdAt: r.created_at, firedAt: r.fired_at }));
-    const last = page[page.length - 1];
-    return { items: page, nextCursor: rows.length > q.limit && last ? encodeCursor([last.dueAt, last.id]) : null };
+    const timers = rows.map((r) => ({ ...repo.rowToTimer(r), createdAt: r.created_at, firedAt: r.fired_at }));
+    return pageOf(timers, q.limit, (last) => [last.dueAt, last.id]);
   });
 
   async function pendingTimer(id: string) {
@@ -530,9 +527,7 @@ function registerOpsRoutes(api: FastifyInstance, deps: AppDeps, ops: OpsDeps): v
       ...(cursor ? { cursor } : {}),
       limit: q.limit + 1,
     });
-    const page = rows.slice(0, q.limit);
-    const last = page[page.length - 1];
-    return { items: page, nextCursor: rows.length > q.limit && last ? encodeCursor([last.id]) : null };
+    return pageOf(rows, q.limit, (last) => [last.id]);
   });
 
   api.get('/automation', async (req) => {
@@ -585,9 +580,7 @@ function registerOpsRoutes(api: FastifyInstance, deps: AppDeps, ops: OpsDeps): v
       .orderBy('id', 'desc')
       .limit(q.limit + 1)
       .execute();
-    const page = rows.slice(0, q.limit).map(rowToNotification);
-    const last = page[page.length - 1];
-    return { items: page, nextCursor: rows.length > q.limit && last ? encodeCursor([last.readAt === null ? '1' : '0', last.id]) : null };
+    return pageOf(rows.map(rowToNotification), q.limit, (last) => [last.readAt === null ? '1' : '0', last.id]);
   });
 
   api.post('/notifications/:id/read', async (req) => {
@@ -683,9 +676,7 @@ function registerOpsRoutes(api: FastifyInstance, deps: AppDeps, ops: OpsDeps): v
       .orderBy('id', 'desc')
       .limit(q.limit + 1)
       .execute();
-    const page = rows.slice(0, q.limit).map(mailView);
-    const last = page[page.length - 1];
-    return { items: page, nextCursor: rows.length > q.limit && last ? encodeCursor([last.id]) : null };
+    return pageOf(rows.map(mailView), q.limit, (last) => [last.id]);
   });
 
   api.get('/mailbox/:id', async (req) => {

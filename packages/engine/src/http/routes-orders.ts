@@ -6,7 +6,7 @@ import { ApiError } from '../errors.js';
 import type { ApplyInput } from '../runtime/runtime.js';
 import * as repo from '../store/repo.js';
 import { type AppDeps, type Principal, requireRole, rolesOf } from './app.js';
-import { decodeCursor, encodeCursor, limitParam, parse } from './parse.js';
+import { decodeCursor, limitParam, pageOf, parse } from './parse.js';
 
 const idParams = z.object({ id: z.string().min(1).max(64) });
 const jsonObject = z.record(z.string(), z.unknown());
@@ -118,9 +118,7 @@ export function registerOrderRoutes(api: FastifyInstance, deps: AppDeps): void {
       limit: q.limit + 1,
       cursor: cursor ? { createdAt: cursor[0] as string, id: cursor[1] as string } : undefined,
     });
-    const page = items.slice(0, q.limit);
-    const last = page[page.length - 1];
-    return { items: page, nextCursor: items.length > q.limit && last ? encodeCursor([last.createdAt, last.id]) : null };
+    return pageOf(items, q.limit, (last) => [last.createdAt, last.id]);
   });
 
   async function loadOrder(id: string) {
