@@ -1,3 +1,4 @@
+import type { AvailableTransition } from './api.js';
 import { cloneJson } from './clone.js';
 import { readPath, traceCondition } from './condition.js';
 import {
@@ -246,15 +247,6 @@ function guardScope(order: Order, current: State | undefined, target: State, act
     actor,
     kind: order.kind,
   };
-}
-
-/** One entry of `GET /orders/:id/transitions`. */
-export interface AvailableTransition {
-  to: string;
-  name?: string;
-  group: string;
-  allowed: boolean;
-  blocked: BlockedReason[];
 }
 
 /**

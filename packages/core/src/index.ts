@@ -1,3 +1,4 @@
+export * from './api.js';
 export * from './clone.js';
 export * from './condition.js';
 export * from './decide.js';

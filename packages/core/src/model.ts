@@ -1,66 +1,33 @@
-import type { Action, Group, Reason, Role } from './definition.js';
+import type { z } from 'zod';
+import type {
+  ActorSchema,
+  AppliedTransitionSchema,
+  BlockedReasonSchema,
+  ConditionTraceShape,
+  FactSchema,
+  HistoryEntrySchema,
+  OrderLinkSchema,
+  OrderSchema,
+} from './api.js';
+import type { Action, Reason, Role } from './definition.js';
 import type { ErrorCode } from './errors.js';
 
 /** Who made a change. */
-export interface Actor {
-  type: 'user' | 'api' | 'rule' | 'timer' | 'system';
-  id: string;
-}
-
+export type Actor = z.infer<typeof ActorSchema>;
 /** A recorded completion criterion. */
-export interface Fact {
-  at: string;
-  by: Actor;
-  evidence?: unknown;
-}
-
+export type Fact = z.infer<typeof FactSchema>;
 /** A link between two orders. */
-export interface OrderLink {
-  rel: string;
-  orderId: string;
-}
-
-/** An order (SPEC §1.5). `visit` counts state entries; timers are bound to one visit. */
-export interface Order {
-  id: string;
-  workflow: string;
-  workflowVersion: number;
-  kind: string;
-  externalRef: string | null;
-  state: string;
-  group: Group;
-  data: Record<string, unknown>;
-  facts: Record<string, Fact>;
-  cancellation: Reason | null;
-  links: OrderLink[];
-  version: number;
-  visit: number;
-  createdAt: string;
-  updatedAt: string;
-  stateEnteredAt: string;
-}
-
-/** A history entry (SPEC §1.8). `seq` is assigned by the store. */
-export interface HistoryEntry {
-  id: string;
-  seq?: number;
-  /** The order's version after the change that wrote this entry. */
-  version?: number;
-  at: string;
-  type: 'created' | 'transition' | 'data' | 'fact' | 'event' | 'rule_failed' | 'migrated';
-  from?: string;
-  to?: string;
-  actor: Actor;
-  reason?: Reason;
-  ruleId?: string;
-  causedBy?: string;
-  note?: string;
-  forced?: boolean;
-  fact?: string;
-  event?: { type: string; data?: unknown };
-  patch?: unknown;
-  error?: { code: string; message: string };
-}
+export type OrderLink = z.infer<typeof OrderLinkSchema>;
+/** An order. `visit` counts state entries; timers are bound to one visit. */
+export type Order = z.infer<typeof OrderSchema>;
+/** A history entry. `seq` is assigned by the store. */
+export type HistoryEntry = z.infer<typeof HistoryEntrySchema>;
+/** How each part of a condition evaluated. */
+export type ConditionTrace = ConditionTraceShape;
+/** One transition applied by a change; `from` is null for the entry into the initial state. */
+export type AppliedTransition = z.infer<typeof AppliedTransitionSchema>;
+/** Why a transition is blocked. */
+export type BlockedReason = z.infer<typeof BlockedReasonSchema>;
 
 /** The context a rule sees (SPEC §2.2), also the template variables' source. */
 export interface RuleContext {
@@ -142,37 +109,6 @@ export interface RuleRun {
   conditions: ConditionTrace | null;
   actions: { index: number; type: string; outcome: 'applied' | 'queued' | 'scheduled' | 'failed' | 'skipped'; detail?: string }[];
 }
-
-/** How each part of a condition evaluated. */
-export interface ConditionTrace {
-  result: boolean;
-  condition: unknown;
-  children?: ConditionTrace[];
-  actual?: unknown;
-}
-
-/** One transition applied by a change. */
-export interface AppliedTransition {
-  orderId: string;
-  /** `null` for the entry into the initial state on creation. */
-  from: string | null;
-  to: string;
-  actor: Actor;
-  ruleId?: string;
-  forced?: boolean;
-}
-
-/** Why a transition is blocked (SPEC §5.2). */
-export type BlockedReason =
-  | { code: 'no_edge'; message: string }
-  | { code: 'terminal_state'; message: string }
-  | { code: 'guard_failed'; message: string; condition: unknown; trace?: ConditionTrace }
-  | { code: 'role_required'; message: string; roles: Role[] }
-  | { code: 'reason_required'; message: string }
-  | { code: 'criteria_unmet'; message: string; missing: string[] }
-  | { code: 'unknown_state'; message: string }
-  | { code: 'loop_guard'; message: string }
-  | { code: 'depth_exceeded'; message: string };
 
 /** A refused command. */
 export interface Rejection {

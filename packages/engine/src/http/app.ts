@@ -4,7 +4,7 @@ import { resolve } from 'node:path';
 import fastifyCookie from '@fastify/cookie';
 import fastifyRateLimit from '@fastify/rate-limit';
 import fastifyStatic from '@fastify/static';
-import type { Role } from '@orderflow/core';
+import { ROLE_HIERARCHY, type Role, roleSatisfies } from '@orderflow/core';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Config } from '../config.js';
 import { ApiError } from '../errors.js';
@@ -73,25 +73,18 @@ export function jsonDepth(value: unknown, limit: number): number {
   return max;
 }
 
-const ROLE_RANK: Record<Role, Role[]> = {
-  admin: ['admin', 'designer', 'operator', 'viewer'],
-  designer: ['designer', 'viewer'],
-  operator: ['operator', 'viewer'],
-  viewer: ['viewer'],
-};
-
 /** Throws unless the caller holds one of `roles` (admin holds every role). */
 export function requireRole(req: FastifyRequest, ...roles: Role[]): Principal {
   const p = req.principal;
   if (!p) throw new ApiError('unauthorized', 'Send Authorization: Bearer <token> (see `orderflow token create`).');
-  if (!roles.some((r) => ROLE_RANK[p.role].includes(r))) {
+  if (!roleSatisfies(p.role, ...roles)) {
     throw new ApiError('forbidden', `This needs the ${roles.join(' or ')} role; your token has ${p.role}.`);
   }
   return p;
 }
 
 /** The roles a principal effectively has (admin implies all). */
-export const rolesOf = (p: Principal): Role[] => ROLE_RANK[p.role];
+export const rolesOf = (p: Principal): Role[] => [...ROLE_HIERARCHY[p.role]];
 
 /** Sends a problem document. */
 export function sendProblem(reply: FastifyReply, err: ApiError, instance?: string): FastifyReply {
