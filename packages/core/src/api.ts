@@ -165,6 +165,54 @@ export const OrderSchema = z
   .meta({ id: 'Order' });
 
 const EventSchema = z.object({ type: z.string(), data: z.unknown().optional() });
+const TimerKindSchema = z.enum(['timeout', 'time_in_state', 'action']);
+
+/** What happens to pending timers when an order migrates. */
+export const TimerPolicySchema = z.enum(['keep', 'recompute', 'cancel']).meta({ id: 'TimerPolicy' });
+
+/**
+ * What a migration did with one pending timer: `kept` (same due time), `retimed`
+ * (`dueAt` → `newDueAt`), `cancelled` (`why`), or `scheduled` (a timer the target
+ * version newly declares for the order's state; `dueAt` is its due time).
+ */
+export const TimerFateSchema = z
+  .object({
+    timerId: z.string(),
+    kind: TimerKindSchema,
+    /** The state the timer belonged to before the migration. */
+    state: z.string(),
+    ruleId: z.string().optional(),
+    actionIndex: z.number().int().optional(),
+    fate: z.enum(['kept', 'retimed', 'cancelled', 'scheduled']),
+    dueAt: z.string(),
+    newDueAt: z.string().optional(),
+    why: z.string().optional(),
+  })
+  .meta({ id: 'TimerFate' });
+
+/** A timer rescheduled or cancelled by hand. */
+export const TimerEditSchema = z
+  .object({
+    id: z.string(),
+    kind: TimerKindSchema,
+    action: z.enum(['rescheduled', 'cancelled']),
+    dueAt: z.string(),
+    newDueAt: z.string().optional(),
+    ruleId: z.string().optional(),
+  })
+  .meta({ id: 'TimerEdit' });
+
+/** The outcome of migrating one order. */
+export const MigrationResultSchema = z
+  .object({
+    fromVersion: z.number().int(),
+    toVersion: z.number().int(),
+    from: z.string(),
+    to: z.string(),
+    policy: TimerPolicySchema,
+    timers: z.array(TimerFateSchema),
+  })
+  .meta({ id: 'MigrationResult' });
 
 /** A history entry. */
 export const HistoryEntrySchema = z
@@ -173,7 +221,7 @@ export const HistoryEntrySchema = z
     seq: z.number().int().optional(),
     version: z.number().int().optional(),
     at: z.string(),
-    type: z.enum(['created', 'transition', 'data', 'fact', 'event', 'rule_failed', 'migrated']),
+    type: z.enum(['created', 'transition', 'data', 'fact', 'event', 'rule_failed', 'migrated', 'timer']),
     from: z.string().optional(),
     to: z.string().optional(),
     actor: ActorSchema,
@@ -186,6 +234,10 @@ export const HistoryEntrySchema = z
     event: EventSchema.optional(),
     patch: z.unknown().optional(),
     error: z.object({ code: z.string(), message: z.string() }).optional(),
+    /** `migrated`: the fate of every pending timer. */
+    timers: z.array(TimerFateSchema).optional(),
+    /** `timer`: a pending timer rescheduled or cancelled by hand. */
+    timer: TimerEditSchema.optional(),
   })
   .meta({ id: 'HistoryEntry' });
 
@@ -210,6 +262,8 @@ export const ChangeSchema = z
     order: OrderSchema,
     applied: z.array(AppliedTransitionSchema),
     deliveries: z.array(z.object({ id: z.string(), type: DeliveryTypeSchema, status: DeliveryStatusSchema })),
+    /** Migrations only: the target state and every pending timer's fate. */
+    migration: MigrationResultSchema.optional(),
   })
   .meta({ id: 'Change' });
 
@@ -346,7 +400,6 @@ export const OrderQuery = z.object({
   cursor: Cursor.optional(),
 });
 
-export const TimerPolicySchema = z.enum(['keep', 'recompute', 'cancel']);
 /** Body of `POST /orders/:id/migrate`. */
 export const MigrateOrderBody = z
   .strictObject({

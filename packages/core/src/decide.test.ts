@@ -236,16 +236,29 @@ describe('migrate', () => {
     expect(d.order).toMatchObject({ workflowVersion: 2, state: 'shipping', version: o.version + 1 });
   });
 
-  it('recomputes the timers of the current visit from the state entry', () => {
+  it('re-times the pending timeout from the state entry under recompute, and keeps it under keep', () => {
     const ctx = makeCtx();
-    const o = ok(move(create(ctx), 'awaiting_payment', {}, ctx)).order;
+    const moved = ok(move(create(ctx), 'awaiting_payment', {}, ctx));
+    const pending = moved.effects.flatMap((e) => (e.type === 'timer.schedule' ? [e.timer] : []));
+    expect(pending.map((x) => [x.kind, x.dueAt])).toEqual([['timeout', '2026-01-03T00:00:00.000Z']]);
     ctx.tick(3_600_000);
-    const d = ok(decide(DEMO_ORDERS, o, { type: 'migrate', toVersion: 2, toDefinition: v2, caller: admin }, ctx));
-    expect(d.effects.some((e) => e.type === 'timer.cancel')).toBe(true);
-    const t = d.effects.flatMap((e) => (e.type === 'timer.schedule' ? [e.timer] : []));
-    expect(t.map((x) => x.dueAt)).toEqual(['2026-01-02T00:00:00.000Z']);
-    const kept = ok(decide(DEMO_ORDERS, o, { type: 'migrate', toVersion: 2, toDefinition: v2, timers: 'keep', caller: admin }, ctx));
+    const command = { type: 'migrate', toVersion: 2, toDefinition: v2, pending, caller: admin } as const;
+    const d = ok(decide(DEMO_ORDERS, moved.order, command, ctx));
+    expect(d.migration?.timers).toEqual([
+      expect.objectContaining({ fate: 'retimed', dueAt: '2026-01-03T00:00:00.000Z', newDueAt: '2026-01-02T00:00:00.000Z' }),
+    ]);
+    expect(d.effects.filter((e) => e.type.startsWith('timer'))).toEqual([
+      {
+        type: 'timer.update',
+        orderId: moved.order.id,
+        timerId: pending[0]?.id,
+        dueAt: '2026-01-02T00:00:00.000Z',
+        state: 'awaiting_payment',
+      },
+    ]);
+    const kept = ok(decide(DEMO_ORDERS, moved.order, { ...command, timers: 'keep' }, ctx));
     expect(kept.effects.filter((e) => e.type.startsWith('timer'))).toEqual([]);
+    expect(kept.migration?.timers.map((f) => f.fate)).toEqual(['kept']);
   });
 });
 

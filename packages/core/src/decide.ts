@@ -17,8 +17,9 @@ import {
   workflowKinds,
   workflowReasons,
 } from './definition.js';
-import { addMs, parseDuration } from './duration.js';
+import { addMs, formatDuration, parseDuration } from './duration.js';
 import { mergePatch } from './merge-patch.js';
+import { migrateOrder } from './migrate-order.js';
 import type {
   Actor,
   AppliedTransition,
@@ -37,6 +38,7 @@ import type {
   RuleRun,
   Timer,
 } from './model.js';
+import { stateTimers } from './state-timers.js';
 
 /** Default bound on rule cascades (SPEC §2.4). */
 export const DEFAULT_MAX_DEPTH = 10;
@@ -309,43 +311,7 @@ function ruleScope(order: Order, definition: Definition, info: TriggerInfo): Rul
 }
 
 function scheduleStateTimers(s: Session, order: Order, definition: Definition): void {
-  const state = findState(definition, order.state);
-  if (state?.timeout) {
-    const ms = parseDuration(state.timeout.after);
-    if (ms !== undefined) {
-      s.effects.push({
-        type: 'timer.schedule',
-        timer: {
-          id: s.ctx.newId('tmr'),
-          orderId: order.id,
-          kind: 'timeout',
-          dueAt: addMs(s.now, ms),
-          state: order.state,
-          visit: order.visit,
-          scope: 'visit',
-        },
-      });
-    }
-  }
-  (definition.rules ?? []).forEach((rule, index) => {
-    if (rule.trigger !== 'time_in_state' || rule.state !== order.state || rule.enabled === false || !rule.after) return;
-    const ms = parseDuration(rule.after);
-    if (ms === undefined) return;
-    s.effects.push({
-      type: 'timer.schedule',
-      timer: {
-        id: s.ctx.newId('tmr'),
-        orderId: order.id,
-        kind: 'time_in_state',
-        dueAt: addMs(s.now, ms),
-        state: order.state,
-        visit: order.visit,
-        scope: 'visit',
-        ruleId: ruleIdOf(rule, index),
-        payload: { trigger: 'time_in_state', to: order.state },
-      },
-    });
-  });
+  for (const timer of stateTimers(definition, order, s.now, s.ctx.newId)) s.effects.push({ type: 'timer.schedule', timer });
 }
 
 /** Moves an order into `target` and runs the `state_changed` rules it triggers. */
@@ -837,64 +803,8 @@ export function decide(definition: Definition, order: Order | null, command: Com
     case 'timer':
       return fireTimer(s, definition, order, command.timer);
     case 'migrate':
-      return migrate(s, order, command);
+      return migrateOrder(definition, order, command, ctx);
   }
-}
-
-function migrate(s: Session, order: Order, command: Extract<Command, { type: 'migrate' }>): Decision {
-  const target = command.toDefinition;
-  if (command.toVersion <= order.workflowVersion) {
-    return reject({
-      code: 'validation_failed',
-      message: `The order already runs on version ${order.workflowVersion}; migrate only to a newer version.`,
-      errors: [{ path: 'toVersion', message: `must be greater than ${order.workflowVersion}` }],
-    });
-  }
-  const mapped = command.stateMap?.[order.state] ?? order.state;
-  const state = findState(target, mapped);
-  if (!state) {
-    return reject({
-      code: 'validation_failed',
-      message: `State "${order.state}" does not exist in version ${command.toVersion}; map it with stateMap.`,
-      errors: [{ path: `stateMap.${order.state}`, message: `must map "${order.state}" to a state of version ${command.toVersion}` }],
-    });
-  }
-  if (isTerminalGroup(order.group) && state.group !== order.group) {
-    return reject({
-      code: 'transition_not_allowed',
-      message: `The order is ${order.group}; a migration cannot move it to group ${state.group}.`,
-      reasons: [{ code: 'terminal_state', message: 'Orders never leave a terminal group.' }],
-    });
-  }
-  const live = s.touch(order, target);
-  const from = live.state;
-  const policy = command.timers ?? 'recompute';
-  const stateChanged = from !== state.key;
-  live.workflowVersion = command.toVersion;
-  live.state = state.key;
-  live.group = state.group;
-  s.history(live, {
-    type: 'migrated',
-    from,
-    to: state.key,
-    actor: command.caller.actor,
-    note: `Migrated from version ${order.workflowVersion} to ${command.toVersion} (timers: ${policy}).`,
-  });
-  if (policy === 'cancel' || policy === 'recompute' || stateChanged) {
-    s.effects.push({ type: 'timer.cancel', orderId: live.id, visit: live.visit });
-  }
-  if (policy === 'recompute' || (policy === 'keep' && stateChanged)) {
-    // Timers count from the original state entry, under the new definition.
-    const entered = live.stateEnteredAt;
-    const before = s.effects.length;
-    scheduleStateTimers(s, live, target);
-    for (const e of s.effects.slice(before)) {
-      if (e.type !== 'timer.schedule') continue;
-      const original = Date.parse(e.timer.dueAt) - Date.parse(s.now);
-      e.timer.dueAt = addMs(entered, original);
-    }
-  }
-  return finish(s, live.id);
 }
 
 function noop(order: Order): Decision {
@@ -917,7 +827,14 @@ function fireTimer(s: Session, definition: Definition, order: Order, timer: Time
       ruleFailed(s, order.id, `timeout:${order.state}`, new RuleFailure(verdict.code, verdict.reasons.map((r) => r.message).join(' ')));
       return finish(s, order.id);
     }
-    const opts: Parameters<typeof enterState>[4] = { note: `Timed out after ${state.timeout.after} in "${order.state}".` };
+    // The timer may have been rescheduled by hand: say how long the order really waited.
+    const waited = Date.parse(timer.dueAt) - Date.parse(order.stateEnteredAt);
+    const declared = parseDuration(state.timeout.after);
+    const note =
+      declared === undefined || waited === declared
+        ? `Timed out after ${state.timeout.after} in "${order.state}".`
+        : `Timed out after ${formatDuration(waited)} in "${order.state}" (its timer was rescheduled; the state's timeout is ${state.timeout.after}).`;
+    const opts: Parameters<typeof enterState>[4] = { note };
     if (verdict.reason) opts.reason = verdict.reason;
     enterState(s, order.id, verdict.target, actor, opts, 0);
     return finish(s, order.id);

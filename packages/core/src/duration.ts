@@ -47,3 +47,18 @@ export function isDuration(text: string): boolean {
 export function addMs(iso: string, ms: number): string {
   return new Date(Date.parse(iso) + ms).toISOString();
 }
+
+/** A span in milliseconds as short text, largest units first: `1h 30m`, `2d`, `45s`, `250ms`. */
+export function formatDuration(ms: number): string {
+  if (!Number.isFinite(ms) || ms < 0) return `${ms}ms`;
+  if (ms < 1000) return `${Math.round(ms)}ms`;
+  const parts: string[] = [];
+  let rest = Math.round(ms / 1000) * 1000;
+  for (const unit of ['w', 'd', 'h', 'm', 's'] as const) {
+    const size = UNIT_MS[unit] as number;
+    const n = Math.floor(rest / size);
+    if (n > 0) parts.push(`${n}${unit}`);
+    rest -= n * size;
+  }
+  return parts.join(' ');
+}

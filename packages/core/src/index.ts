@@ -1,4 +1,5 @@
 export * from './api.js';
+export * from './canonical-json.js';
 export * from './clone.js';
 export * from './condition.js';
 export * from './decide.js';
@@ -7,6 +8,8 @@ export * from './demo.js';
 export * from './duration.js';
 export * from './errors.js';
 export * from './merge-patch.js';
+export * from './migrate-order.js';
 export * from './model.js';
 export * from './retry-policy.js';
+export * from './state-timers.js';
 export * from './validate-definition.js';

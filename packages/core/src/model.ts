@@ -6,8 +6,12 @@ import type {
   ConditionTraceShape,
   FactSchema,
   HistoryEntrySchema,
+  MigrationResultSchema,
   OrderLinkSchema,
   OrderSchema,
+  TimerEditSchema,
+  TimerFateSchema,
+  TimerPolicySchema,
 } from './api.js';
 import type { Action, Reason, Role } from './definition.js';
 import type { ErrorCode } from './errors.js';
@@ -28,6 +32,14 @@ export type ConditionTrace = ConditionTraceShape;
 export type AppliedTransition = z.infer<typeof AppliedTransitionSchema>;
 /** Why a transition is blocked. */
 export type BlockedReason = z.infer<typeof BlockedReasonSchema>;
+/** What happens to pending timers when an order migrates. */
+export type TimerPolicy = z.infer<typeof TimerPolicySchema>;
+/** What a migration did with one pending timer (or a timer the target version newly declares). */
+export type TimerFate = z.infer<typeof TimerFateSchema>;
+/** A timer rescheduled or cancelled by hand, as its history entry records it. */
+export type TimerEdit = z.infer<typeof TimerEditSchema>;
+/** The outcome of migrating one order: target state and every timer's fate. */
+export type MigrationResult = z.infer<typeof MigrationResultSchema>;
 
 /** The context a rule sees (SPEC §2.2), also the template variables' source. */
 export interface RuleContext {
@@ -95,6 +107,10 @@ export type Effect =
   | { type: 'outbox.enqueue'; delivery: OutboxEntry }
   | { type: 'timer.schedule'; timer: Timer }
   | { type: 'timer.cancel'; orderId: string; visit: number }
+  /** One pending timer gets a new due time and/or state (migration). */
+  | { type: 'timer.update'; orderId: string; timerId: string; dueAt: string; state: string }
+  /** One pending timer is cancelled (migration). */
+  | { type: 'timer.cancel_one'; orderId: string; timerId: string }
   | { type: 'rule.run'; run: RuleRun };
 
 /** The log of one rule evaluation (`GET /runs`). */
@@ -156,8 +172,10 @@ export type Command =
       toDefinition: import('./definition.js').Definition;
       /** Old state key → new state key, for states the new version no longer has. */
       stateMap?: Record<string, string>;
-      /** What happens to pending timers of the current state visit. @default 'recompute' */
-      timers?: 'keep' | 'recompute' | 'cancel';
+      /** What happens to the order's pending timers. @default 'recompute' */
+      timers?: TimerPolicy;
+      /** The order's pending timers (the runtime loads them). */
+      pending?: Timer[];
       caller: Caller;
     };
 
@@ -199,5 +217,7 @@ export type Decision =
       applied: AppliedTransition[];
       /** True when nothing changed (e.g. a stale timer). */
       noop?: boolean;
+      /** A migration's target state and timer fates. */
+      migration?: MigrationResult;
     }
   | { ok: false; rejection: Rejection };

@@ -1,11 +1,12 @@
 import type { ServerResponse } from 'node:http';
 import { type Definition, type EventEnvelope, GROUPS, type Group, type Order } from '@orderflow/core';
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { sql } from 'kysely';
 import { z } from 'zod';
 import { TemplateError, type TemplateRenderer, templateVars } from '../actions/template.js';
 import { decodeWebhookSecret } from '../actions/webhook.js';
 import { ApiError } from '../errors.js';
+import { editTimer } from '../runtime/timer-edits.js';
 import * as repo from '../store/repo.js';
 import type { Metrics } from '../worker/metrics.js';
 import { type Notification, type NotificationBus, rowToNotification } from '../worker/notifications.js';
@@ -14,6 +15,7 @@ import { generateWebhookSecret, getAutomation, pauseAutomation, resumeAutomation
 import type { Worker, WorkerSenders } from '../worker/worker.js';
 import { type AppDeps, requireRole } from './app.js';
 import { decodeCursor, limitParam, pageOf, parse } from './parse.js';
+import { callerOf } from './routes-orders.js';
 
 /** What the operations routes need besides the app's own dependencies. */
 export interface OpsDeps {
@@ -467,25 +469,20 @@ function registerOpsRoutes(api: FastifyInstance, deps: AppDeps, ops: OpsDeps): v
     return pageOf(timers, q.limit, (last) => [last.dueAt, last.id]);
   });
 
-  async function pendingTimer(id: string) {
-    const row = await db.selectFrom('timers').selectAll().where('id', '=', id).executeTakeFirst();
-    if (!row) throw new ApiError('not_found', `Timer ${id} does not exist.`);
-    if (row.status !== 'pending') throw new ApiError('conflict', `Timer ${id} is ${row.status}; only pending timers can be changed.`);
-    return row;
-  }
+  // Edits by hand write a history entry on the order (actor, old and new due time).
+  const timerEdit = (req: FastifyRequest, id: string, dueAt: string | null) =>
+    editTimer(deps.store, {
+      id,
+      dueAt,
+      actor: callerOf(requireRole(req, 'operator')).actor,
+      now: deps.clock.now().toISOString(),
+      newId: deps.newId,
+    });
 
   api.delete('/timers/:id', async (req, reply) => {
     requireRole(req, 'operator');
     const { id } = parse(idParams, req.params, 'path');
-    await pendingTimer(id);
-    // Clearing the lease token fences out a worker that claimed the timer meanwhile.
-    const r = await db
-      .updateTable('timers')
-      .set({ status: 'cancelled', lease_until: null, lease_token: null })
-      .where('id', '=', id)
-      .where('status', '=', 'pending')
-      .executeTakeFirst();
-    if (Number(r.numUpdatedRows) === 0) throw new ApiError('conflict', `Timer ${id} fired or was cancelled meanwhile.`);
+    await timerEdit(req, id, null);
     return reply.code(204).send();
   });
 
@@ -493,17 +490,9 @@ function registerOpsRoutes(api: FastifyInstance, deps: AppDeps, ops: OpsDeps): v
     requireRole(req, 'operator');
     const { id } = parse(idParams, req.params, 'path');
     const body = parse(z.strictObject({ dueAt: isoDate }), req.body);
-    await pendingTimer(id);
-    const r = await db
-      .updateTable('timers')
-      .set({ due_at: body.dueAt, lease_until: null, lease_token: null })
-      .where('id', '=', id)
-      .where('status', '=', 'pending')
-      .executeTakeFirst();
-    if (Number(r.numUpdatedRows) === 0) throw new ApiError('conflict', `Timer ${id} fired or was cancelled meanwhile.`);
+    const timer = await timerEdit(req, id, body.dueAt);
     ops.worker?.wake();
-    const row = await db.selectFrom('timers').selectAll().where('id', '=', id).executeTakeFirstOrThrow();
-    return { ...repo.rowToTimer(row), createdAt: row.created_at, firedAt: row.fired_at };
+    return timer;
   });
 
   // ---------- rule runs and automation ----------

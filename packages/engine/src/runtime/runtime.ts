@@ -9,6 +9,7 @@ import {
   decide,
   type Effect,
   type HistoryEntry,
+  type MigrationResult,
   type Order,
   type OutboxEntry,
   type RuleRun,
@@ -30,6 +31,8 @@ export interface ChangeResponse {
   order: Order;
   applied: (Omit<AppliedTransition, 'orderId'> & { orderId?: string })[];
   deliveries: { id: string; type: string; status: string }[];
+  /** A migration's target state and the fate of every pending timer. */
+  migration?: MigrationResult;
 }
 
 /** Options of one command application. */
@@ -168,7 +171,12 @@ export function createRuntime(opts: RuntimeOptions) {
     if (order && (definition.rules ?? []).some((r) => r.actions.some((a) => a.type === 'transition'))) {
       ctx.ruleEntriesLastHour = await repo.ruleEntriesSince(db, order.id, new Date(Date.parse(now) - 3_600_000).toISOString());
     }
-    const decision = decide(definition, order, input.command, ctx);
+    let command = input.command;
+    if (command.type === 'migrate' && order) {
+      // Every pending timer gets a fate, so the decision needs them all (not only this visit's).
+      command = { ...command, pending: await repo.listTimers(db, { orderId: order.id, limit: 10_000 }) };
+    }
+    const decision = decide(definition, order, command, ctx);
     return { decision, now };
   }
 
@@ -178,13 +186,15 @@ export function createRuntime(opts: RuntimeOptions) {
   }
 
   function toResponse(d: Extract<Decision, { ok: true }>, primaryId: string): ChangeResponse {
-    return {
+    const body: ChangeResponse = {
       order: d.order,
       applied: d.applied.map(({ orderId, ...a }) => (orderId === primaryId ? a : { ...a, orderId })),
       deliveries: d.effects.flatMap((e) =>
         e.type === 'outbox.enqueue' ? [{ id: e.delivery.id, type: e.delivery.type, status: 'pending' }] : [],
       ),
     };
+    if (d.migration) body.migration = d.migration;
+    return body;
   }
 
   /** Writes a decision's orders and effects; `deferOutbox` only with the test-only fault. */
@@ -217,6 +227,13 @@ export function createRuntime(opts: RuntimeOptions) {
         case 'timer.cancel':
           // Cancel before inserting this decision's timers: a later visit's timers must survive.
           await repo.cancelVisitTimers(tx, e.orderId, e.visit);
+          break;
+        case 'timer.update':
+          // The decision saw the timer pending inside this transaction: it cannot have fired meanwhile.
+          if (!(await repo.updatePendingTimer(tx, e.timerId, { dueAt: e.dueAt, state: e.state }))) throw new ConcurrentUpdate();
+          break;
+        case 'timer.cancel_one':
+          if (!(await repo.cancelPendingTimer(tx, e.timerId))) throw new ConcurrentUpdate();
           break;
         case 'rule.run':
           runs.push(e.run);

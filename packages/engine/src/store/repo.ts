@@ -361,6 +361,31 @@ export async function cancelVisitTimers(db: Db, orderId: string, visit: number):
     .execute();
 }
 
+/**
+ * Changes one pending timer's due time and state. Clearing the lease fences out a
+ * worker that claimed it meanwhile. False when it is no longer pending.
+ */
+export async function updatePendingTimer(db: Db, id: string, set: { dueAt: string; state?: string }): Promise<boolean> {
+  const r = await db
+    .updateTable('timers')
+    .set({ due_at: set.dueAt, ...(set.state !== undefined ? { state: set.state } : {}), lease_until: null, lease_token: null })
+    .where('id', '=', id)
+    .where('status', '=', 'pending')
+    .executeTakeFirst();
+  return Number(r.numUpdatedRows) > 0;
+}
+
+/** Cancels one pending timer, fencing out a worker that claimed it. False when it is no longer pending. */
+export async function cancelPendingTimer(db: Db, id: string): Promise<boolean> {
+  const r = await db
+    .updateTable('timers')
+    .set({ status: 'cancelled', lease_until: null, lease_token: null })
+    .where('id', '=', id)
+    .where('status', '=', 'pending')
+    .executeTakeFirst();
+  return Number(r.numUpdatedRows) > 0;
+}
+
 export async function listTimers(
   db: Db,
   f: { orderId?: string; dueBefore?: string; status?: string; limit: number },
