@@ -1,4 +1,4 @@
-import type { Definition, HistoryEntry, Order } from '@orderflow/core';
+import type { Definition, Order } from '@orderflow/core';
 import type {
   AutomationState,
   AvailableTransition,
@@ -12,6 +12,7 @@ import type {
   Impact,
   ListPage,
   MailboxMessage,
+  NamedHistoryEntry,
   Notification,
   OrderQuery,
   ProblemDocument,
@@ -204,7 +205,7 @@ export function createClient(options: ClientOptions) {
       request<Change>('PATCH', `/orders/${enc(id)}/data`, { body: patch, contentType: 'application/merge-patch+json' }),
     recordFact: (id: string, fact: string, evidence?: unknown) => post<Change>(`/orders/${enc(id)}/facts`, { fact, evidence }),
     postEvent: (id: string, type: string, data?: unknown) => post<Change>(`/orders/${enc(id)}/events`, { type, data }),
-    orderHistory: (id: string) => get<ListPage<HistoryEntry>>(`/orders/${enc(id)}/history`),
+    orderHistory: (id: string) => get<ListPage<NamedHistoryEntry>>(`/orders/${enc(id)}/history`),
     orderDeliveries: (id: string) => get<ListPage<Delivery>>(`/orders/${enc(id)}/deliveries`),
 
     // Deliveries

@@ -173,7 +173,12 @@ export interface Delivery {
   ruleId: string | null;
   createdAt: string;
   deliveredAt: string | null;
+  /** Who it goes to and what it is about (`to`, `subject`), as they render now. */
+  summary?: { to?: string; subject?: string; error?: string };
 }
+
+/** A history entry with the name of the token that made it (`actorName`), when there is one. */
+export type NamedHistoryEntry = HistoryEntry & { actorName?: string };
 
 /** One delivery attempt. */
 export interface DeliveryAttempt {

@@ -121,3 +121,59 @@ export function traceCondition(condition: Condition | undefined, scope: Conditio
 export function evaluateCondition(condition: Condition | undefined, scope: ConditionScope): boolean {
   return traceCondition(condition, scope).result;
 }
+
+const OP_WORDS: Record<ConditionOp, string> = {
+  eq: 'must be',
+  neq: 'must not be',
+  in: 'must be one of',
+  nin: 'must not be one of',
+  gt: 'must be >',
+  gte: 'must be ≥',
+  lt: 'must be <',
+  lte: 'must be ≤',
+  contains: 'must contain',
+  startsWith: 'must start with',
+  exists: 'must be set',
+};
+
+function show(value: unknown): string {
+  if (Array.isArray(value)) return value.map(show).join(', ');
+  if (typeof value === 'string') return JSON.stringify(value);
+  const s = JSON.stringify(value);
+  return s === undefined ? String(value) : s.length > 80 ? `${s.slice(0, 77)}…` : s;
+}
+
+/** `order.data.total` reads as `total`: the data is what people filled in. */
+const friendlyPath = (path: string): string => (path.startsWith('order.data.') ? path.slice('order.data.'.length) : path);
+
+/**
+ * Why a traced condition does not hold, in words with the values compared:
+ * `total must be ≤ 500; it is 900`. Only the failing parts are named; an empty
+ * string when the condition holds.
+ */
+export function explainTrace(trace: ConditionTrace): string {
+  if (trace.result) return '';
+  const c = (trace.condition ?? {}) as Record<string, unknown>;
+  const children = trace.children ?? [];
+  if (Array.isArray(c.any)) return children.map(explainTrace).filter(Boolean).join(', or ');
+  if ('not' in c && c.not !== undefined) return `this must not hold: ${show(c.not)}`;
+  if (typeof c.path === 'string' && typeof c.op === 'string') {
+    const path = friendlyPath(c.path);
+    const present = Object.hasOwn(trace, 'actual') && trace.actual !== undefined;
+    const actual = present ? `it is ${show(trace.actual)}` : 'it is not set';
+    if (c.op === 'exists') return c.value === false ? `${path} must not be set; it is ${show(trace.actual)}` : `${path} must be set`;
+    return `${path} ${OP_WORDS[c.op as ConditionOp] ?? c.op} ${show(c.value)}; ${actual}`;
+  }
+  if (!Array.isArray(c.all) && children.every((x) => x.children === undefined)) {
+    // Shorthand leaves: `{ kind: "order" }`.
+    return children
+      .filter((x) => !x.result)
+      .map((x) => {
+        const [key, expected] = Object.entries((x.condition ?? {}) as Record<string, unknown>)[0] ?? ['?', undefined];
+        const word = Array.isArray(expected) ? 'must be one of' : 'must be';
+        return `${key} ${word} ${show(expected)}; ${x.actual === undefined ? 'it is not set' : `it is ${show(x.actual)}`}`;
+      })
+      .join(', and ');
+  }
+  return children.map(explainTrace).filter(Boolean).join(', and ');
+}

@@ -1,5 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { explainTrace, traceCondition } from './condition.js';
 import { availableTransitions, decide } from './decide.js';
 import type { Definition } from './definition.js';
 import { DEMO_ORDERS, DEMO_WORKFLOWS } from './demo.js';
@@ -141,7 +142,35 @@ describe('decide', () => {
     const full = list.find((t) => t.to === 'full_refund');
     expect(full?.allowed).toBe(false);
     expect(full?.blocked[0]?.code).toBe('guard_failed');
+    // The rule and the actual value, not just "does not hold".
+    expect(full?.blocked[0]?.message).toBe('The transition guard does not hold: total must be ≤ 500; it is 900.');
     expect(list.find((t) => t.to === 'packing')?.allowed).toBe(true);
+    // States by name, not by key.
+    const back = move(o, 'awaiting_payment');
+    expect(back.ok ? '' : back.rejection.reasons?.[0]?.message).toBe(
+      'The workflow has no transition from "Damaged" to "Awaiting payment".',
+    );
+  });
+
+  it('explains every kind of failing guard with the values compared', () => {
+    const t = (condition: unknown, scope: Record<string, unknown>) => explainTrace(traceCondition(condition as never, scope));
+    const order = { data: { total: 900, currency: 'EUR' }, kind: 'order' };
+    expect(t({ path: 'order.data.total', op: 'lt', value: 100 }, { order })).toBe('total must be < 100; it is 900');
+    expect(t({ path: 'order.data.coupon', op: 'eq', value: 'X' }, { order })).toBe('coupon must be "X"; it is not set');
+    expect(t({ path: 'order.data.coupon', op: 'exists' }, { order })).toBe('coupon must be set');
+    expect(
+      t(
+        {
+          all: [
+            { path: 'order.data.total', op: 'gt', value: 10 },
+            { path: 'order.data.currency', op: 'in', value: ['USD', 'GBP'] },
+          ],
+        },
+        { order },
+      ),
+    ).toBe('currency must be one of "USD", "GBP"; it is "EUR"');
+    expect(t({ kind: 'subscription' }, { order, kind: 'order' })).toBe('kind must be "subscription"; it is "order"');
+    expect(t({ path: 'order.data.total', op: 'gt', value: 10 }, { order })).toBe('');
   });
 
   it('requires a listed role', () => {

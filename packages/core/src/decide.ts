@@ -1,6 +1,6 @@
 import type { AvailableTransition } from './api.js';
 import { cloneJson } from './clone.js';
-import { readPath, traceCondition } from './condition.js';
+import { explainTrace, readPath, traceCondition } from './condition.js';
 import {
   type Action,
   type Definition,
@@ -122,6 +122,11 @@ export type TransitionVerdict =
   | { allowed: true; target: State; reason?: Reason }
   | { allowed: false; code: Rejection['code']; reasons: BlockedReason[]; missing?: string[]; target?: State };
 
+/** A state as people know it, by its name (`"Awaiting payment"`); the key when it is unknown. */
+function nameOf(state: State | undefined, key: string): string {
+  return `"${state?.name ?? key}"`;
+}
+
 function rolesAllow(required: readonly Role[] | undefined, roles: readonly Role[] | undefined, actor: Actor): boolean {
   if (!required || required.length === 0) return true;
   // Rules and timers act for the workflow itself; role lists restrict people and API clients.
@@ -153,7 +158,7 @@ export function checkTransition(definition: Definition, order: Order, to: string
       reasons: [
         {
           code: 'terminal_state',
-          message: `The order is in "${order.state}", a ${order.group} state; orders never leave the ${order.group} group.`,
+          message: `The order is in ${nameOf(current, order.state)}, a ${order.group} state; orders never leave the ${order.group} group.`,
         },
       ],
     };
@@ -165,7 +170,9 @@ export function checkTransition(definition: Definition, order: Order, to: string
         allowed: false,
         code: 'transition_not_allowed',
         target,
-        reasons: [{ code: 'no_edge', message: `The workflow has no transition from "${order.state}" to "${to}".` }],
+        reasons: [
+          { code: 'no_edge', message: `The workflow has no transition from ${nameOf(current, order.state)} to ${nameOf(target, to)}.` },
+        ],
       };
     }
     const scope = guardScope(order, current, target, opts.actor);
@@ -188,7 +195,7 @@ export function checkTransition(definition: Definition, order: Order, to: string
         if (!trace.result) {
           reasons.push({
             code: 'guard_failed',
-            message: 'The transition guard does not hold for this order.',
+            message: `The transition guard does not hold: ${explainTrace(trace) || 'the condition is false'}.`,
             condition: edge.guard,
             trace,
           });
@@ -217,7 +224,7 @@ export function checkTransition(definition: Definition, order: Order, to: string
         reasons: [
           {
             code: 'reason_required',
-            message: `Entering "${to}" needs a cancellation reason ({ initiator, code }); the state has no default.`,
+            message: `Entering ${nameOf(target, to)} needs a cancellation reason ({ initiator, code }); the state has no default.`,
           },
         ],
       };

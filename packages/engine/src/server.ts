@@ -12,7 +12,7 @@ import { openStore } from './store/open.js';
 import type { Store } from './store/store.js';
 import { createMetrics, type Metrics } from './worker/metrics.js';
 import { createNotificationBus, type NotificationBus } from './worker/notifications.js';
-import { previewDelivery } from './worker/prepare.js';
+import { previewDelivery, summarizeDelivery } from './worker/prepare.js';
 import { createWorker, createWorkerSenders, type Worker, type WorkerOptions, type WorkerSenders } from './worker/worker.js';
 
 /** A running (or ready to run) Orderflow instance. */
@@ -103,6 +103,15 @@ export async function createOrderflow(config: Readonly<Config>, opts: CreateOpti
   });
   let closing: Promise<void> | null = null;
   const loadDefinition = (key: string, version: number) => runtime.loadVersion(key, version).catch(() => undefined);
+  // A preview never shows the signing secret, so it needs no real one.
+  const previewContext = () => ({
+    db: store.db,
+    renderer,
+    adminEmails: config.adminEmails,
+    loadDefinition,
+    webhookSecret: async () => 'whsec_cHJldmlldy1vbmx5LXNlY3JldA==',
+    now: clock.now(),
+  });
   const app = await buildApp({
     store,
     runtime,
@@ -110,19 +119,8 @@ export async function createOrderflow(config: Readonly<Config>, opts: CreateOpti
     clock,
     newId,
     logger: config.logLevel === 'silent' ? false : { level: config.logLevel },
-    renderDelivery: (d) =>
-      previewDelivery(
-        // A preview never shows the signing secret, so it needs no real one.
-        {
-          db: store.db,
-          renderer,
-          adminEmails: config.adminEmails,
-          loadDefinition,
-          webhookSecret: async () => 'whsec_cHJldmlldy1vbmx5LXNlY3JldA==',
-          now: clock.now(),
-        },
-        d,
-      ),
+    renderDelivery: (d) => previewDelivery(previewContext(), d),
+    summarizeDelivery: (d) => summarizeDelivery(previewContext(), d),
     validateTemplate: (t) => validateTemplateSource(renderer, t),
     ...opts.app,
     plugins: [

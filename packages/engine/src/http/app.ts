@@ -44,6 +44,8 @@ export interface AppDeps {
   webDir?: string;
   /** Renders an outbox entry for previews (emails, webhook bodies). */
   renderDelivery?: (d: import('@orderflow/core').OutboxEntry) => Promise<unknown>;
+  /** The recipient and subject of a stored delivery, for lists. */
+  summarizeDelivery?: (d: Pick<import('@orderflow/core').OutboxEntry, 'id' | 'action' | 'envelope'>) => Promise<unknown>;
   /** Checks a template's syntax before it is stored; throws ApiError. */
   validateTemplate?: (t: { subject: string; html: string; text?: string | null }) => void;
   logger?: boolean | Record<string, unknown>;

@@ -204,6 +204,17 @@ function median(values: number[]): number {
 }
 
 /** SPEC §5.3 and §5.5: deliveries, endpoints, timers, runs, automation, notifications, mailbox, template preview, stats. */
+/** Adds each delivery's recipient and subject (`summary`) when the app can render them. */
+export async function withSummaries<T extends repo.Delivery>(deps: AppDeps, items: T[]): Promise<(T & { summary?: unknown })[]> {
+  const summarize = deps.summarizeDelivery;
+  if (!summarize) return items;
+  return Promise.all(
+    items.map(async (d) =>
+      d.action && d.envelope ? { ...d, summary: await summarize({ id: d.id, action: d.action, envelope: d.envelope }) } : d,
+    ),
+  );
+}
+
 export function createOpsRoutes(ops: OpsDeps): (api: FastifyInstance, deps: AppDeps) => void {
   return (api, deps) => registerOpsRoutes(api, deps, ops);
 }
@@ -243,7 +254,8 @@ function registerOpsRoutes(api: FastifyInstance, deps: AppDeps, ops: OpsDeps): v
       ...(cursor ? { cursor } : {}),
       limit: q.limit + 1,
     });
-    return pageOf(rows, q.limit, (last) => [last.id]);
+    const page = pageOf(rows, q.limit, (last) => [last.id]);
+    return { ...page, items: await withSummaries(deps, page.items) };
   });
 
   api.get('/deliveries/:id', async (req) => {
@@ -251,7 +263,8 @@ function registerOpsRoutes(api: FastifyInstance, deps: AppDeps, ops: OpsDeps): v
     const { id } = parse(idParams, req.params, 'path');
     const d = await repo.getDelivery(db, id);
     if (!d) throw new ApiError('not_found', `Delivery ${id} does not exist.`);
-    return { ...d, attemptLog: await repo.listDeliveryAttempts(db, id) };
+    const [withSummary] = await withSummaries(deps, [d]);
+    return { ...withSummary, attemptLog: await repo.listDeliveryAttempts(db, id) };
   });
 
   api.post('/deliveries/:id/retry', async (req) => {
@@ -797,7 +810,13 @@ function registerOpsRoutes(api: FastifyInstance, deps: AppDeps, ops: OpsDeps): v
       durations.set(prev.to, list);
     }
 
-    let fq = db.selectFrom('deliveries').selectAll().where('status', 'in', ['failed', 'dead']);
+    // A delivery still pending after failed attempts is failing too, not fine.
+    let fq = db
+      .selectFrom('deliveries')
+      .selectAll()
+      .where((eb) =>
+        eb.or([eb('status', 'in', ['failed', 'dead']), eb.and([eb('status', '=', 'pending'), eb('last_error', 'is not', null)])]),
+      );
     if (q.workflow) fq = fq.where('workflow', '=', q.workflow);
     const failures = await fq.orderBy('updated_at', 'desc').limit(10).execute();
 

@@ -1,12 +1,23 @@
 import { createHash } from 'node:crypto';
-import { availableTransitions, type Caller, type Command, GROUPS, type OutboxEntry, ReasonSchema } from '@orderflow/core';
+import {
+  availableTransitions,
+  type Caller,
+  type Command,
+  GROUPS,
+  type HistoryEntry,
+  type OutboxEntry,
+  ReasonSchema,
+} from '@orderflow/core';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { Kysely } from 'kysely';
 import { z } from 'zod';
 import { ApiError } from '../errors.js';
 import type { ApplyInput } from '../runtime/runtime.js';
 import * as repo from '../store/repo.js';
+import type { DB } from '../store/schema.js';
 import { type AppDeps, type Principal, requireRole, rolesOf } from './app.js';
 import { decodeCursor, limitParam, pageOf, parse } from './parse.js';
+import { withSummaries } from './routes-ops.js';
 
 const idParams = z.object({ id: z.string().min(1).max(64) });
 const jsonObject = z.record(z.string(), z.unknown());
@@ -314,13 +325,28 @@ export function registerOrderRoutes(api: FastifyInstance, deps: AppDeps): void {
     requireRole(req, 'viewer');
     const { id } = parse(idParams, req.params, 'path');
     await loadOrder(id);
-    return { items: await repo.listHistory(deps.store.db, id), nextCursor: null };
+    return { items: await withActorNames(deps.store.db, await repo.listHistory(deps.store.db, id)), nextCursor: null };
   });
 
   api.get('/orders/:id/deliveries', async (req) => {
     requireRole(req, 'viewer');
     const { id } = parse(idParams, req.params, 'path');
     await loadOrder(id);
-    return { items: await repo.listDeliveries(deps.store.db, { orderId: id, limit: 500 }), nextCursor: null };
+    return { items: await withSummaries(deps, await repo.listDeliveries(deps.store.db, { orderId: id, limit: 500 })), nextCursor: null };
+  });
+}
+
+/**
+ * People read "by Ops desk (operator)", not a token id: entries made with a
+ * token get its name (or its role when it has none) as `actorName`. The id stays for copying.
+ */
+async function withActorNames(db: Kysely<DB>, entries: HistoryEntry[]): Promise<(HistoryEntry & { actorName?: string })[]> {
+  const ids = [...new Set(entries.flatMap((e) => (e.actor && (e.actor.type === 'user' || e.actor.type === 'api') ? [e.actor.id] : [])))];
+  if (ids.length === 0) return entries;
+  const rows = await db.selectFrom('tokens').select(['id', 'name', 'role']).where('id', 'in', ids).execute();
+  const names = new Map(rows.map((r) => [r.id, r.name ? `${r.name} (${r.role})` : `${r.role} token`]));
+  return entries.map((e) => {
+    const name = e.actor ? names.get(e.actor.id) : undefined;
+    return name ? { ...e, actorName: name } : e;
   });
 }

@@ -177,3 +177,51 @@ export async function previewDelivery(ctx: PrepareContext, d: DeliverySource): P
       throw new Error(p.error);
   }
 }
+
+/** Who a delivery goes to and what it is about, for lists (`to`, `subject`); `error` when it cannot be worked out. */
+export interface DeliverySummary {
+  to?: string;
+  subject?: string;
+  error?: string;
+}
+
+/**
+ * The recipient and subject of a delivery as they render now, without the
+ * body: cheap enough for every row of a list.
+ */
+export async function summarizeDelivery(ctx: PrepareContext, d: DeliverySource): Promise<DeliverySummary> {
+  const action = d.action;
+  try {
+    const vars = await varsFor(ctx, d.envelope);
+    const render = (source: string) => ctx.renderer.render(source, vars);
+    switch (action.type) {
+      case 'send_email': {
+        const to = resolveRecipients(action.to, { order: d.envelope.data.order, adminEmails: ctx.adminEmails, render });
+        const template = await repo.getTemplate(ctx.db, action.template);
+        const subject = template
+          ? render(template.subject)
+              .replace(/[\r\n]+/g, ' ')
+              .trim()
+          : undefined;
+        return {
+          to: to.ok ? to.addresses.join(', ') : action.to,
+          ...(subject !== undefined ? { subject } : {}),
+          ...(!to.ok ? { error: to.error } : !template ? { error: `email template "${action.template}" does not exist` } : {}),
+        };
+      }
+      case 'webhook':
+        return { to: action.endpoint !== undefined ? `endpoint ${action.endpoint}` : (action.url ?? ''), subject: d.envelope.type };
+      case 'notify':
+        return {
+          to: `channel ${action.channel}`,
+          subject:
+            render(action.message)
+              .trim()
+              .split(/[\r\n]/, 1)[0] ?? '',
+        };
+    }
+  } catch (err) {
+    return { error: message(err) };
+  }
+  return {};
+}
