@@ -238,6 +238,8 @@ export const HistoryEntrySchema = z
     timers: z.array(TimerFateSchema).optional(),
     /** `timer`: a pending timer rescheduled or cancelled by hand. */
     timer: TimerEditSchema.optional(),
+    /** `GET /orders/:id/history`: the name of the token that acted (its role when it has none). */
+    actorName: z.string().optional(),
   })
   .meta({ id: 'HistoryEntry' });
 
@@ -492,6 +494,8 @@ export const DeliverySchema = z
     createdAt: z.string(),
     updatedAt: z.string(),
     deliveredAt: z.string().nullable(),
+    /** Who it goes to and what it is about, as they render now. */
+    summary: z.object({ to: z.string().optional(), subject: z.string().optional(), error: z.string().optional() }).optional(),
   })
   .meta({ id: 'Delivery' });
 
