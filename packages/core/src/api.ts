@@ -371,7 +371,7 @@ export const CreateOrderBody = z
   })
   .meta({ id: 'CreateOrderBody' });
 
-/** Body of `POST /orders/:id/transitions` and its preview. */
+/** Body of `POST /orders/:id/transitions`. */
 export const TransitionBody = z
   .strictObject({
     to: Slug,
@@ -387,6 +387,18 @@ export const TransitionBody = z
 
 export const FactBody = z.strictObject({ fact: Slug, evidence: z.unknown().optional() }).meta({ id: 'FactBody' });
 export const EventBody = z.strictObject({ type: z.string().min(1).max(200), data: z.unknown().optional() }).meta({ id: 'EventBody' });
+
+/** What a preview may decide under instead of the order's version: a definition, or the stored draft. */
+const PreviewUnder = {
+  definition: z.unknown().optional().describe("A definition of the order's workflow (e.g. an unsaved draft) to decide under"),
+  draft: z.boolean().optional().describe('Decide under the stored draft'),
+};
+/** Body of `POST /orders/:id/transitions/preview`. */
+export const TransitionPreviewBody = TransitionBody.extend(PreviewUnder).meta({ id: 'TransitionPreviewBody' });
+/** Body of `POST /orders/:id/events/preview`. */
+export const EventPreviewBody = EventBody.extend(PreviewUnder).meta({ id: 'EventPreviewBody' });
+/** Body of `POST /orders/:id/facts/preview`. */
+export const FactPreviewBody = FactBody.extend(PreviewUnder).meta({ id: 'FactPreviewBody' });
 
 /** Filters of `GET /orders`. */
 export const OrderQuery = z.object({
@@ -410,18 +422,27 @@ export const MigrateOrderBody = z
     timers: TimerPolicySchema.optional(),
   })
   .meta({ id: 'MigrateOrderBody' });
-/** Body of `POST /workflows/:key/migrate`. */
+/** Body of `POST /workflows/:key/migrate`; `dryRun: true` stores nothing and answers what would happen. */
 export const MigrateWorkflowBody = MigrateOrderBody.extend({
   filter: z
-    .strictObject({ state: Slug.optional(), fromVersion: z.number().int().min(1).optional(), group: GroupSchema.optional() })
+    .strictObject({
+      state: Slug.optional(),
+      fromVersion: z.number().int().min(1).optional(),
+      group: GroupSchema.optional(),
+      ids: z.array(z.string().min(1).max(64)).max(5000).optional(),
+    })
     .optional(),
   limit: z.number().int().min(1).max(5000).optional(),
+  dryRun: z.boolean().optional(),
 }).meta({ id: 'MigrateWorkflowBody' });
 export const MigrateWorkflowResultSchema = z
   .looseObject({
+    dryRun: z.boolean(),
     matched: z.number().int(),
     migrated: z.number().int(),
     failed: z.array(z.object({ orderId: z.string(), code: z.string(), message: z.string() })),
+    /** Per order: the target state and every timer's fate (planned on a dry run). */
+    orders: z.array(MigrationResultSchema.extend({ orderId: z.string() })),
   })
   .meta({ id: 'MigrateWorkflowResult' });
 
@@ -455,15 +476,74 @@ export const ValidationResultSchema = z
   .meta({ id: 'ValidationResult' });
 
 export const WorkflowVersionInfoSchema = z
-  .looseObject({ version: z.number().int(), publishedAt: z.string(), publishedBy: z.string().nullable() })
+  .looseObject({
+    version: z.number().int(),
+    publishedAt: z.string(),
+    /** The publishing token's id. */
+    publishedBy: z.string().nullable(),
+    /** The publishing token's name, when it has one. */
+    publisherName: z.string().nullable().optional(),
+    orders: z.object({ total: z.number().int(), inFlight: z.number().int() }).optional(),
+  })
   .meta({ id: 'WorkflowVersionInfo' });
 
-/** What publishing the draft would change for orders in flight. */
+const OrderIds = z.array(z.string()).describe('The first 100 order ids');
+
+/** What the draft would change for the in-flight orders pinned to one version. */
+export const VersionImpactSchema = z
+  .object({
+    version: z.number().int(),
+    inFlight: z.number().int(),
+    states: z.array(
+      z.object({
+        state: z.string(),
+        change: z.enum(['removed', 'changed']),
+        fields: z.array(z.string()),
+        count: z.number().int(),
+        orderIds: OrderIds,
+      }),
+    ),
+    timers: z.array(
+      z.object({
+        policy: TimerPolicySchema,
+        kind: TimerKindSchema,
+        fate: z.enum(['kept', 'retimed', 'cancelled', 'scheduled']),
+        count: z.number().int(),
+        orderIds: OrderIds,
+      }),
+    ),
+    rules: z.array(
+      z.object({
+        ruleId: z.string(),
+        name: z.string().optional(),
+        change: z.enum(['added', 'removed', 'changed']),
+        fields: z.array(z.enum(['trigger', 'conditions', 'actions', 'enabled'])),
+        orders: z.number().int(),
+        orderIds: OrderIds,
+      }),
+    ),
+    orderIds: OrderIds,
+    affected: z.number().int(),
+  })
+  .meta({ id: 'VersionImpact' });
+
+/** Body of `POST /workflows/:key/impact`: a definition, or `{ definition?, stateMap? }`; empty uses the stored draft. */
+export const ImpactBody = z
+  .union([
+    z.looseObject({ states: z.unknown() }),
+    z.strictObject({ definition: z.unknown().optional(), stateMap: z.record(z.string(), z.string()).optional() }),
+  ])
+  .optional()
+  .meta({ id: 'ImpactBody' });
+
+/** What publishing the draft would change for orders in flight, per pinned version. */
 export const ImpactSchema = z
   .looseObject({
+    draftVersion: z.number().int(),
+    versions: z.array(VersionImpactSchema),
     ordersInChangedStates: z.array(z.looseObject({ state: z.string(), count: z.number().int(), change: z.enum(['removed', 'changed']) })),
     timers: z.looseObject({ count: z.number().int() }),
-    rules: z.looseObject({ added: z.array(z.string()), removed: z.array(z.string()) }),
+    rules: z.looseObject({ added: z.array(z.string()), removed: z.array(z.string()), changed: z.array(z.string()).optional() }),
   })
   .meta({ id: 'Impact' });
 
@@ -910,13 +990,25 @@ export const API_ROUTES: readonly ApiRoute[] = [
     responses: { 200: ok(pageOf(WorkflowVersionInfoSchema)) },
   },
   {
+    operationId: 'discardDraft',
+    method: 'delete',
+    path: `${V1}/workflows/{key}/draft`,
+    tag: 'workflows',
+    summary: 'Discard the draft (the published version stays)',
+    role: 'designer',
+    params: keyPath,
+    responses: { 204: noContent },
+    problems: ['conflict'],
+  },
+  {
     operationId: 'workflowImpact',
     method: 'post',
     path: `${V1}/workflows/{key}/impact`,
     tag: 'workflows',
-    summary: 'What publishing the draft would change for orders in flight',
+    summary: 'What publishing the draft would change for orders in flight, per pinned version',
     role: 'viewer',
     params: keyPath,
+    body: ImpactBody,
     responses: { 200: ok(ImpactSchema) },
     problems: ['conflict'],
   },
@@ -925,7 +1017,7 @@ export const API_ROUTES: readonly ApiRoute[] = [
     method: 'post',
     path: `${V1}/workflows/{key}/migrate`,
     tag: 'workflows',
-    summary: 'Migrate orders in bulk to a newer version',
+    summary: 'Migrate orders in bulk to a newer version (dryRun: true stores nothing)',
     role: 'operator',
     params: keyPath,
     body: MigrateWorkflowBody,
@@ -995,12 +1087,34 @@ export const API_ROUTES: readonly ApiRoute[] = [
     method: 'post',
     path: `${V1}/orders/{id}/transitions/preview`,
     tag: 'orders',
-    summary: 'Everything a transition would do, storing nothing',
+    summary: 'Everything a transition would do, storing nothing (optionally under a draft)',
     role: 'viewer',
     params: idPath,
-    body: TransitionBody,
+    body: TransitionPreviewBody,
     responses: { 200: ok(TransitionPreviewSchema) },
     problems: ['transition_not_allowed', 'reason_required', 'criteria_unmet'],
+  },
+  {
+    operationId: 'previewEvent',
+    method: 'post',
+    path: `${V1}/orders/{id}/events/preview`,
+    tag: 'orders',
+    summary: 'Everything an external event would do, storing nothing (optionally under a draft)',
+    role: 'viewer',
+    params: idPath,
+    body: EventPreviewBody,
+    responses: { 200: ok(TransitionPreviewSchema) },
+  },
+  {
+    operationId: 'previewFact',
+    method: 'post',
+    path: `${V1}/orders/{id}/facts/preview`,
+    tag: 'orders',
+    summary: 'Everything recording a fact would do, storing nothing (optionally under a draft)',
+    role: 'viewer',
+    params: idPath,
+    body: FactPreviewBody,
+    responses: { 200: ok(TransitionPreviewSchema) },
   },
   {
     operationId: 'patchOrderData',
@@ -1429,6 +1543,10 @@ export type WorkflowView = z.infer<typeof WorkflowSchema>;
 export type WorkflowValidation = z.infer<typeof ValidationResultSchema>;
 export type WorkflowVersionInfo = z.infer<typeof WorkflowVersionInfoSchema>;
 export type Impact = z.infer<typeof ImpactSchema>;
+export type ImpactInput = z.input<typeof ImpactBody>;
+export type TransitionPreviewInput = z.input<typeof TransitionPreviewBody>;
+export type EventPreviewInput = z.input<typeof EventPreviewBody>;
+export type FactPreviewInput = z.input<typeof FactPreviewBody>;
 export type DefinitionDiff = z.infer<typeof DefinitionDiffSchema>;
 export type Delivery = z.infer<typeof DeliverySchema>;
 export type DeliveryType = z.infer<typeof DeliveryTypeSchema>;

@@ -7,6 +7,7 @@ export * from './definition.js';
 export * from './demo.js';
 export * from './duration.js';
 export * from './errors.js';
+export * from './impact.js';
 export * from './merge-patch.js';
 export * from './migrate-order.js';
 export * from './model.js';

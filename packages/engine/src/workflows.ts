@@ -86,6 +86,21 @@ export function createWorkflowService(store: Store, now: () => string) {
       });
       return view(key);
     },
+    /** Throws the draft away; the published version stays as it is. */
+    async discardDraft(key: string): Promise<void> {
+      await store.transaction(async (tx) => {
+        const wf = await repo.getWorkflow(tx, key);
+        if (!wf) throw new ApiError('not_found', `Workflow "${key}" does not exist.`);
+        if (!wf.draft) throw new ApiError('not_found', `Workflow "${key}" has no draft.`);
+        if (wf.publishedVersion === null) {
+          throw new ApiError(
+            'conflict',
+            `Workflow "${key}" has no published version; without its draft nothing would be left. Publish or edit it instead.`,
+          );
+        }
+        await repo.saveDraft(tx, key, null, now());
+      });
+    },
     async publish(key: string, by: string): Promise<WorkflowView> {
       await store.transaction(async (tx) => {
         const wf = await repo.getWorkflow(tx, key);

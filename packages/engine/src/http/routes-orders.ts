@@ -3,13 +3,20 @@ import {
   availableTransitions,
   type Caller,
   type Command,
+  type Definition,
+  EventPreviewBody,
+  FactPreviewBody,
   GROUPS,
   type HistoryEntry,
+  MigrateWorkflowBody,
+  type MigrationResult,
   type OutboxEntry,
   ReasonSchema,
+  TransitionPreviewBody,
+  validateDefinition,
 } from '@orderflow/core';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import type { Kysely } from 'kysely';
+import { type Kysely, sql } from 'kysely';
 import { z } from 'zod';
 import { ApiError } from '../errors.js';
 import type { ApplyInput } from '../runtime/runtime.js';
@@ -185,11 +192,26 @@ export function registerOrderRoutes(api: FastifyInstance, deps: AppDeps): void {
     return reply201or200(reply, r.status, r.body, r.replayed);
   });
 
-  api.post('/orders/:id/transitions/preview', async (req) => {
-    const p = requireRole(req, 'viewer');
-    const { id } = parse(idParams, req.params, 'path');
-    const body = parse(TransitionBody, req.body);
-    const d = await runtime.preview({ orderId: id, command: transitionCommand(body, p) });
+  async function previewDefinition(orderId: string, b: { definition?: unknown; draft?: boolean }): Promise<Definition | undefined> {
+    if (b.definition !== undefined) {
+      const checked = validateDefinition(b.definition);
+      if (!checked.definition) {
+        throw new ApiError('validation_failed', 'The definition does not match the schema.', {
+          errors: checked.problems.filter((x) => x.severity === 'error').map((x) => ({ path: `definition.${x.path}`, message: x.message })),
+        });
+      }
+      return checked.definition;
+    }
+    if (!b.draft) return undefined;
+    const order = await loadOrder(orderId);
+    const wf = await repo.getWorkflow(deps.store.db, order.workflow);
+    if (!wf?.draft) throw new ApiError('not_found', `Workflow "${order.workflow}" has no draft.`);
+    return wf.draft;
+  }
+
+  /** Everything a command would cause, storing nothing: the same answer for transitions, events and facts. */
+  async function previewAnswer(id: string, command: Command, definition: Definition | undefined) {
+    const d = await runtime.preview({ orderId: id, command, ...(definition ? { definition } : {}) });
     const deliveries: (OutboxEntry & { rendered?: unknown; renderError?: string })[] = [];
     for (const e of d.effects) {
       if (e.type !== 'outbox.enqueue') continue;
@@ -212,8 +234,41 @@ export function registerOrderRoutes(api: FastifyInstance, deps: AppDeps): void {
       history: d.effects.flatMap((e) => (e.type === 'history.append' ? [{ orderId: e.orderId, ...e.entry }] : [])),
       ruleRuns: d.effects.flatMap((e) => (e.type === 'rule.run' ? [e.run] : [])),
       createdOrders: d.orders.filter((o) => o.previousVersion === 0).map((o) => o.order),
+      ...(definition ? { definition: { key: definition.key, draft: true } } : {}),
       stored: false,
     };
+  }
+
+  api.post('/orders/:id/transitions/preview', async (req) => {
+    const p = requireRole(req, 'viewer');
+    const { id } = parse(idParams, req.params, 'path');
+    const { definition, draft, ...body } = parse(TransitionPreviewBody, req.body);
+    return previewAnswer(id, transitionCommand(body, p), await previewDefinition(id, { definition, draft }));
+  });
+
+  api.post('/orders/:id/events/preview', async (req) => {
+    const p = requireRole(req, 'viewer');
+    const { id } = parse(idParams, req.params, 'path');
+    const b = parse(EventPreviewBody, req.body);
+    const command: Command = {
+      type: 'event',
+      event: b.data === undefined ? { type: b.type } : { type: b.type, data: b.data },
+      caller: callerOf(p),
+    };
+    return previewAnswer(id, command, await previewDefinition(id, b));
+  });
+
+  api.post('/orders/:id/facts/preview', async (req) => {
+    const p = requireRole(req, 'viewer');
+    const { id } = parse(idParams, req.params, 'path');
+    const b = parse(FactPreviewBody, req.body);
+    const command: Command = {
+      type: 'fact',
+      fact: b.fact,
+      caller: callerOf(p),
+      ...(b.evidence !== undefined ? { evidence: b.evidence } : {}),
+    };
+    return previewAnswer(id, command, await previewDefinition(id, b));
   });
 
   async function simple(req: FastifyRequest, reply: FastifyReply, route: string, build: (p: Principal) => Command) {
@@ -277,20 +332,13 @@ export function registerOrderRoutes(api: FastifyInstance, deps: AppDeps): void {
   api.post('/workflows/:key/migrate', async (req) => {
     const p = requireRole(req, 'operator');
     const { key } = parse(z.object({ key: z.string().min(1).max(64) }), req.params, 'path');
-    const body = parse(
-      MigrateBody.extend({
-        filter: z
-          .strictObject({ state: slug.optional(), fromVersion: z.number().int().min(1).optional(), group: z.enum(GROUPS).optional() })
-          .optional(),
-        limit: z.number().int().min(1).max(5000).optional(),
-      }),
-      req.body,
-    );
+    const body = parse(MigrateWorkflowBody, req.body);
     const toDefinition = await runtime.loadVersion(key, body.toVersion);
     let q = deps.store.db.selectFrom('orders').select(['id']).where('workflow', '=', key).where('workflow_version', '<', body.toVersion);
     if (body.filter?.state) q = q.where('state', '=', body.filter.state);
     if (body.filter?.group) q = q.where('grp', '=', body.filter.group);
     if (body.filter?.fromVersion) q = q.where('workflow_version', '=', body.filter.fromVersion);
+    if (body.filter?.ids) q = body.filter.ids.length === 0 ? q.where(sql<boolean>`1 = 0`) : q.where('id', 'in', body.filter.ids);
     const ids = (
       await q
         .orderBy('id')
@@ -298,27 +346,29 @@ export function registerOrderRoutes(api: FastifyInstance, deps: AppDeps): void {
         .execute()
     ).map((r) => r.id);
     const failed: { orderId: string; code: string; message: string }[] = [];
-    let migrated = 0;
+    const orders: (MigrationResult & { orderId: string })[] = [];
     for (const orderId of ids) {
+      const input = {
+        orderId,
+        command: {
+          type: 'migrate' as const,
+          toVersion: body.toVersion,
+          toDefinition,
+          caller: callerOf(p),
+          ...(body.stateMap ? { stateMap: body.stateMap } : {}),
+          ...(body.timers ? { timers: body.timers } : {}),
+        },
+      };
       try {
-        await runtime.applyCommand({
-          orderId,
-          command: {
-            type: 'migrate',
-            toVersion: body.toVersion,
-            toDefinition,
-            caller: callerOf(p),
-            ...(body.stateMap ? { stateMap: body.stateMap } : {}),
-            ...(body.timers ? { timers: body.timers } : {}),
-          },
-        });
-        migrated++;
+        // A dry run decides exactly as the real one does, and stores nothing.
+        const migration = body.dryRun ? (await runtime.preview(input)).migration : (await runtime.applyCommand(input)).body.migration;
+        if (migration) orders.push({ orderId, ...migration });
       } catch (e) {
         if (!(e instanceof ApiError)) throw e;
         failed.push({ orderId, code: e.code, message: e.message });
       }
     }
-    return { matched: ids.length, migrated, failed };
+    return { dryRun: body.dryRun === true, matched: ids.length, migrated: body.dryRun ? 0 : orders.length, failed, orders };
   });
 
   api.get('/orders/:id/history', async (req) => {

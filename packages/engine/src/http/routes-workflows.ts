@@ -1,4 +1,4 @@
-import { type Definition, GROUPS } from '@orderflow/core';
+import { type Definition, GROUPS, ruleChanges, type VersionImpact, validateDefinition, versionImpact } from '@orderflow/core';
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import { ApiError } from '../errors.js';
@@ -84,51 +84,83 @@ export function registerWorkflowRoutes(api: FastifyInstance, deps: AppDeps): voi
     return { items: await repo.listWorkflowVersions(deps.store.db, key), nextCursor: null };
   });
 
+  api.delete('/workflows/:key/draft', async (req, reply) => {
+    requireRole(req, 'designer');
+    const { key } = parse(keyParams, req.params, 'path');
+    await service.discardDraft(key);
+    return reply.code(204).send();
+  });
+
+  const ImpactBody = z
+    .strictObject({ definition: z.unknown().optional(), stateMap: z.record(z.string().max(64), z.string().max(64)).optional() })
+    .optional();
+
   api.post('/workflows/:key/impact', async (req) => {
     requireRole(req, 'viewer');
     const { key } = parse(keyParams, req.params, 'path');
     const wf = await repo.getWorkflow(deps.store.db, key);
     if (!wf) throw new ApiError('not_found', `Workflow "${key}" does not exist.`);
-    const draft: Definition | null = wf.draft;
-    const current = wf.definition;
+    // The body is a definition to compare (as the builder sends it), or { definition?, stateMap? }.
+    const raw = req.body as Record<string, unknown> | null | undefined;
+    const isDefinition = raw !== null && typeof raw === 'object' && 'states' in raw;
+    const body = isDefinition ? { definition: raw } : parse(ImpactBody, raw ?? undefined);
+    let draft: Definition | null = wf.draft;
+    if (body?.definition !== undefined) {
+      const checked = validateDefinition(body.definition);
+      if (!checked.definition) {
+        throw new ApiError('validation_failed', 'The definition does not match the schema.', {
+          errors: checked.problems.filter((p) => p.severity === 'error').map((p) => ({ path: `definition.${p.path}`, message: p.message })),
+        });
+      }
+      draft = checked.definition;
+    }
     if (!draft) throw new ApiError('conflict', `Workflow "${key}" has no draft.`);
-    const counts = (await repo.countOrdersByGroup(deps.store.db, key)).filter((c) => c.grp !== 'cancelled' && c.grp !== 'completed');
-    const ordersInChangedStates: { state: string; count: number; change: 'removed' | 'changed' }[] = [];
-    for (const c of counts) {
-      const before = current?.states.find((s) => s.key === c.state);
-      const after = draft.states.find((s) => s.key === c.state);
-      if (!after) ordersInChangedStates.push({ state: c.state, count: c.n, change: 'removed' });
-      else if (JSON.stringify(before) !== JSON.stringify(after))
-        ordersInChangedStates.push({ state: c.state, count: c.n, change: 'changed' });
+    const orders = await repo.inFlightOrders(deps.store.db, key);
+    const timers = await repo.pendingTimersOfWorkflow(deps.store.db, key);
+    const pinned = [...new Set(orders.map((o) => o.workflowVersion))].sort((a, b) => a - b);
+    const draftVersion = Math.max(wf.publishedVersion ?? 0, ...pinned) + 1;
+    const versions: VersionImpact[] = [];
+    for (const version of pinned) {
+      const mine = orders.filter((o) => o.workflowVersion === version);
+      const ids = new Set(mine.map((o) => o.id));
+      versions.push(
+        versionImpact({
+          version,
+          definition: await deps.runtime.loadVersion(key, version),
+          draft,
+          orders: mine,
+          timers: timers.filter((t) => ids.has(t.orderId)),
+          draftVersion,
+          ...(body?.stateMap ? { stateMap: body.stateMap } : {}),
+        }),
+      );
     }
-    const idsOf = (d: Definition | null) => new Set((d?.rules ?? []).map((r, i) => r.id ?? `rule-${i + 1}`));
-    const beforeRules = idsOf(current);
-    const afterRules = idsOf(draft);
-    const retimed = draft.states.filter((s) => {
-      const before = current?.states.find((b) => b.key === s.key);
-      return JSON.stringify(before?.timeout) !== JSON.stringify(s.timeout);
-    });
-    let timers = 0;
-    if (retimed.length > 0) {
-      const rows = await deps.store.db
-        .selectFrom('timers')
-        .innerJoin('orders', 'orders.id', 'timers.order_id')
-        .select((eb) => eb.fn.countAll<number>().as('n'))
-        .where('orders.workflow', '=', key)
-        .where('timers.status', '=', 'pending')
-        .where('timers.kind', '=', 'timeout')
-        .where(
-          'timers.state',
-          'in',
-          retimed.map((s) => s.key),
-        )
-        .executeTakeFirst();
-      timers = Number(rows?.n ?? 0);
-    }
+    // The summary over every version, for readers of the older answer.
+    const states = new Map<string, { state: string; count: number; change: 'removed' | 'changed' }>();
+    for (const v of versions)
+      for (const st of v.states) {
+        const seen = states.get(st.state);
+        states.set(st.state, {
+          state: st.state,
+          count: (seen?.count ?? 0) + st.count,
+          change: seen?.change === 'removed' ? 'removed' : st.change,
+        });
+      }
+    const current = wf.definition;
+    const changes = current ? ruleChanges(current, draft) : [];
     return {
-      ordersInChangedStates,
-      timers: { count: timers, states: retimed.map((s) => s.key) },
-      rules: { added: [...afterRules].filter((r) => !beforeRules.has(r)), removed: [...beforeRules].filter((r) => !afterRules.has(r)) },
+      draftVersion,
+      versions,
+      ordersInChangedStates: [...states.values()],
+      timers: {
+        count: versions.reduce((n, v) => n + v.timers.filter((t) => t.policy === 'recompute').reduce((m, t) => m + t.count, 0), 0),
+        states: [...new Set(versions.flatMap((v) => v.states.map((st) => st.state)))],
+      },
+      rules: {
+        added: changes.filter((c) => c.change === 'added').map((c) => c.ruleId),
+        removed: changes.filter((c) => c.change === 'removed').map((c) => c.ruleId),
+        changed: changes.filter((c) => c.change === 'changed').map((c) => c.ruleId),
+      },
       note: 'Publishing never changes running orders; they stay on their version until migrated.',
     };
   });

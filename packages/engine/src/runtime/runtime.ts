@@ -45,6 +45,8 @@ export interface ApplyInput {
   /** Conflict status when `expectedVersion` fails (412 with If-Match). */
   conflictStatus?: 409 | 412;
   idempotency?: { scope: string; key: string; hash: string };
+  /** Previews only: decide under this definition (e.g. a draft) instead of the order's version. */
+  definition?: Definition;
   /** Extra writes in the same transaction (e.g. marking the fired timer). */
   alsoInTransaction?: (tx: Kysely<DB>) => Promise<void>;
 }
@@ -147,6 +149,14 @@ export function createRuntime(opts: RuntimeOptions) {
       if (!found) throw new ApiError('not_found', `Order ${input.orderId} does not exist.`);
       order = found;
       definition = await loadVersion(db, order.workflow, order.workflowVersion);
+      if (input.definition && !forWrite) {
+        if (input.definition.key !== order.workflow) {
+          throw new ApiError('validation_failed', `The definition is for workflow "${input.definition.key}", not "${order.workflow}".`, {
+            errors: [{ path: 'definition.key', message: `must be "${order.workflow}"` }],
+          });
+        }
+        definition = input.definition;
+      }
       if (input.expectedVersion !== undefined && input.expectedVersion !== order.version) {
         throw new ApiError(
           'version_conflict',

@@ -500,14 +500,65 @@ export async function getWorkflowVersion(
   return r ? { definition: p(r.definition_json), publishedAt: r.published_at, publishedBy: r.published_by } : undefined;
 }
 
+/** Published versions, newest first, with who published them (the token's name when it has one) and their orders. */
 export async function listWorkflowVersions(db: Db, key: string) {
   const rows = await db
     .selectFrom('workflow_versions')
-    .select(['version', 'published_at', 'published_by'])
-    .where('workflow', '=', key)
-    .orderBy('version', 'desc')
+    .leftJoin('tokens', 'tokens.id', 'workflow_versions.published_by')
+    .select([
+      'workflow_versions.version',
+      'workflow_versions.published_at',
+      'workflow_versions.published_by',
+      'tokens.name as publisher_name',
+    ])
+    .where('workflow_versions.workflow', '=', key)
+    .orderBy('workflow_versions.version', 'desc')
     .execute();
-  return rows.map((r) => ({ version: Number(r.version), publishedAt: r.published_at, publishedBy: r.published_by }));
+  const counts = await db
+    .selectFrom('orders')
+    .select(['workflow_version', 'grp', (eb) => eb.fn.countAll<number>().as('n')])
+    .where('workflow', '=', key)
+    .groupBy(['workflow_version', 'grp'])
+    .execute();
+  return rows.map((r) => {
+    const mine = counts.filter((c) => Number(c.workflow_version) === Number(r.version));
+    const total = mine.reduce((sum, c) => sum + Number(c.n), 0);
+    const inFlight = mine.filter((c) => c.grp !== 'completed' && c.grp !== 'cancelled').reduce((sum, c) => sum + Number(c.n), 0);
+    return {
+      version: Number(r.version),
+      publishedAt: r.published_at,
+      publishedBy: r.published_by,
+      publisherName: r.publisher_name ?? (r.published_by === 'system' ? 'system' : null),
+      orders: { total, inFlight },
+    };
+  });
+}
+
+/** Orders of a workflow that are neither completed nor cancelled. */
+export async function inFlightOrders(db: Db, key: string): Promise<Order[]> {
+  const rows = await db
+    .selectFrom('orders')
+    .selectAll()
+    .where('workflow', '=', key)
+    .where('grp', 'not in', ['completed', 'cancelled'])
+    .orderBy('id')
+    .execute();
+  return rows.map(rowToOrder);
+}
+
+/** Pending timers of a workflow's orders. */
+export async function pendingTimersOfWorkflow(db: Db, key: string): Promise<Timer[]> {
+  const rows = await db
+    .selectFrom('timers')
+    .innerJoin('orders', 'orders.id', 'timers.order_id')
+    .selectAll('timers')
+    .where('orders.workflow', '=', key)
+    .where('timers.status', '=', 'pending')
+    .execute();
+  return rows.map((r) => {
+    const { status: _status, ...timer } = rowToTimer(r);
+    return timer;
+  });
 }
 
 export async function insertWorkflow(db: Db, key: string, name: string, draft: Definition, now: string): Promise<void> {
