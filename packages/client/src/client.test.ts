@@ -26,6 +26,28 @@ describe('createClient', () => {
     expect(calls[1]?.url).toBe('http://127.0.0.1:3000/api/v1/workflows/my%20flow?draft=true');
   });
 
+  it('calls the version and migration routes with their bodies', async () => {
+    const calls: Call[] = [];
+    const client = createClient({ baseUrl: '', token: 't', fetch: fakeFetch(200, {}, calls) });
+    await client.migrateOrders('orders', { toVersion: 2, stateMap: { packing: 'shipping' }, timers: 'keep', dryRun: true });
+    await client.migrateOrder('ord_1', { toVersion: 2 });
+    await client.impact('orders', { stateMap: { packing: 'shipping' } });
+    await client.previewEvent('ord_1', { type: 'scan', draft: true });
+    await client.previewFact('ord_1', { fact: 'delivered' });
+    await client.listVersions('orders');
+    const discard = createClient({ baseUrl: '', token: 't', fetch: fakeFetch(204, undefined, calls) });
+    await discard.discardDraft('orders');
+    expect(calls.map((c) => `${c.init.method} ${c.url} ${c.init.body ?? ''}`.trim())).toEqual([
+      'POST /api/v1/workflows/orders/migrate {"toVersion":2,"stateMap":{"packing":"shipping"},"timers":"keep","dryRun":true}',
+      'POST /api/v1/orders/ord_1/migrate {"toVersion":2}',
+      'POST /api/v1/workflows/orders/impact {"stateMap":{"packing":"shipping"}}',
+      'POST /api/v1/orders/ord_1/events/preview {"type":"scan","draft":true}',
+      'POST /api/v1/orders/ord_1/facts/preview {"fact":"delivered"}',
+      'GET /api/v1/workflows/orders/versions',
+      'DELETE /api/v1/workflows/orders/draft',
+    ]);
+  });
+
   it('accepts a base URL that already ends in /api/v1', () => {
     const client = createClient({ baseUrl: 'http://x/api/v1', fetch: fakeFetch(200, {}, []) });
     expect(client.apiRoot).toBe('http://x/api/v1');

@@ -9,9 +9,15 @@ import type {
   DeliveryQuery,
   Endpoint,
   EndpointInput,
+  EventPreviewInput,
+  FactPreviewInput,
   Impact,
+  ImpactInput,
   ListPage,
   MailboxMessage,
+  MigrateOrderInput,
+  MigrateWorkflowInput,
+  MigrateWorkflowResult,
   NamedHistoryEntry,
   Notification,
   OrderQuery,
@@ -29,6 +35,12 @@ import type {
   WorkflowSummary,
   WorkflowVersionInfo,
 } from './types.js';
+
+/** What a preview may decide under instead of the order's version: a definition, or the stored draft. */
+export interface PreviewUnder {
+  definition?: Definition;
+  draft?: boolean;
+}
 
 /** The header that marks a cookie-authenticated mutation as coming from the UI, not a cross-site form. */
 export const CSRF_HEADER = 'x-orderflow-csrf';
@@ -188,7 +200,12 @@ export function createClient(options: ClientOptions) {
     validateWorkflow: (key: string, definition: unknown) => post<ValidationResult>(`/workflows/${enc(key)}/validate`, definition),
     publishWorkflow: (key: string) => post<Workflow>(`/workflows/${enc(key)}/publish`),
     listVersions: (key: string) => get<ListPage<WorkflowVersionInfo>>(`/workflows/${enc(key)}/versions`),
-    impact: (key: string, definition?: Definition) => post<Impact>(`/workflows/${enc(key)}/impact`, definition),
+    /** What the draft (stored, or `definition`) would change for in-flight orders, per pinned version. */
+    impact: (key: string, definition?: Definition | ImpactInput) => post<Impact>(`/workflows/${enc(key)}/impact`, definition),
+    /** Throws the draft away; the published version stays. */
+    discardDraft: (key: string) => del(`/workflows/${enc(key)}/draft`),
+    /** Migrates orders in bulk; `dryRun: true` stores nothing and answers each order's target state and timer fates. */
+    migrateOrders: (key: string, input: MigrateWorkflowInput) => post<MigrateWorkflowResult>(`/workflows/${enc(key)}/migrate`, input),
 
     // Orders
     createOrder: (input: CreateOrderInput, opts: { idempotencyKey?: string } = {}) =>
@@ -200,7 +217,15 @@ export function createClient(options: ClientOptions) {
     getOrder: (id: string) => get<Order>(`/orders/${enc(id)}`),
     listTransitions: (id: string) => get<ListPage<AvailableTransition>>(`/orders/${enc(id)}/transitions`),
     transition: (id: string, input: TransitionInput) => post<Change>(`/orders/${enc(id)}/transitions`, input),
-    previewTransition: (id: string, input: TransitionInput) => post<TransitionPreview>(`/orders/${enc(id)}/transitions/preview`, input),
+    /** Everything a transition would do, storing nothing; `definition` or `draft: true` decide under a draft. */
+    previewTransition: (id: string, input: TransitionInput & PreviewUnder) =>
+      post<TransitionPreview>(`/orders/${enc(id)}/transitions/preview`, input),
+    /** Everything an external event would do, storing nothing. */
+    previewEvent: (id: string, input: EventPreviewInput) => post<TransitionPreview>(`/orders/${enc(id)}/events/preview`, input),
+    /** Everything recording a fact would do, storing nothing. */
+    previewFact: (id: string, input: FactPreviewInput) => post<TransitionPreview>(`/orders/${enc(id)}/facts/preview`, input),
+    /** Moves one order to a newer version; the answer lists every pending timer's fate. */
+    migrateOrder: (id: string, input: MigrateOrderInput) => post<Change>(`/orders/${enc(id)}/migrate`, input),
     patchOrderData: (id: string, patch: Record<string, unknown>) =>
       request<Change>('PATCH', `/orders/${enc(id)}/data`, { body: patch, contentType: 'application/merge-patch+json' }),
     recordFact: (id: string, fact: string, evidence?: unknown) => post<Change>(`/orders/${enc(id)}/facts`, { fact, evidence }),

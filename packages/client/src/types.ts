@@ -1,4 +1,4 @@
-import type { BlockedReason, Definition, Group, HistoryEntry, Order, Reason, Role } from '@orderflow/core';
+import type { BlockedReason, Definition, Group, HistoryEntry, MigrationResult, Order, Reason, Role } from '@orderflow/core';
 
 /** A validation problem (SPEC §5.1). */
 export interface Problem {
@@ -62,19 +62,20 @@ export interface ValidationResult {
   problems: Problem[];
 }
 
-/** One published version. */
-export interface WorkflowVersionInfo {
-  version: number;
-  publishedAt: string;
-  publishedBy: string | null;
-}
-
-/** What publishing the draft would change for orders in flight (SPEC §5.6). */
-export interface Impact {
-  ordersInChangedStates: { state: string; count: number; change: 'removed' | 'changed' }[];
-  timers: { count: number };
-  rules: { added: string[]; removed: string[] };
-}
+export type {
+  EventPreviewInput,
+  FactPreviewInput,
+  Impact,
+  ImpactInput,
+  MigrateOrderInput,
+  MigrateWorkflowInput,
+  MigrateWorkflowResult,
+  MigrationResult,
+  TimerFate,
+  TimerPolicy,
+  VersionImpact,
+  WorkflowVersionInfo,
+} from '@orderflow/core';
 
 /** Body of `POST /orders`. */
 export interface CreateOrderInput {
@@ -131,6 +132,8 @@ export interface Change {
   order: Order;
   applied: AppliedTransition[];
   deliveries: { id: string; type: DeliveryType; status: DeliveryStatus }[];
+  /** Migrations only: the target state and every pending timer's fate. */
+  migration?: MigrationResult;
 }
 
 /** A rendered email of a preview. */
@@ -154,6 +157,13 @@ export interface TransitionPreview {
   deliveries: { id: string; type: DeliveryType; action: unknown; rendered?: RenderedEmail | RenderedWebhook }[];
   timers: unknown[];
   history: HistoryEntry[];
+  ruleRuns?: {
+    ruleId: string;
+    trigger: string;
+    matched: boolean;
+    actions: { index: number; type: string; outcome: string; detail?: string }[];
+  }[];
+  stored?: false;
 }
 
 /** Delivery kinds. */

@@ -3,7 +3,7 @@
  * Layout changes are ignored: they carry no meaning.
  */
 import type { Definition, Group, Rule, State, Transition } from '@orderflow/core';
-import { GROUP_LABELS, ruleIdOf } from '@orderflow/core';
+import { canonicalJson, GROUP_LABELS, ruleIdOf } from '@orderflow/core';
 
 export interface DiffLine {
   change: 'added' | 'removed' | 'changed';
@@ -14,7 +14,8 @@ export interface DiffLine {
   text: string;
 }
 
-const json = (v: unknown): string => JSON.stringify(v ?? null);
+// Compared by meaning: the order keys were written in never makes a change.
+const json = (v: unknown): string => canonicalJson(v ?? null);
 const transitionKey = (t: Transition): string => `${t.from} → ${t.to}`;
 
 function describeField(field: string, before: unknown, after: unknown): string {
