@@ -258,11 +258,14 @@ export const AppliedTransitionSchema = z
 export const DeliveryTypeSchema = z.enum(['email', 'webhook', 'notify']).meta({ id: 'DeliveryType' });
 export const DeliveryStatusSchema = z.enum(['pending', 'delivered', 'failed', 'dead']).meta({ id: 'DeliveryStatus' });
 
+/** A transition in a change's answer: `orderId` only when it moved another order than the one changed. */
+export const AppliedStepSchema = AppliedTransitionSchema.extend({ orderId: z.string().optional() }).meta({ id: 'AppliedStep' });
+
 /** The answer to every change of an order. */
 export const ChangeSchema = z
   .object({
     order: OrderSchema,
-    applied: z.array(AppliedTransitionSchema),
+    applied: z.array(AppliedStepSchema),
     deliveries: z.array(z.object({ id: z.string(), type: DeliveryTypeSchema, status: DeliveryStatusSchema })),
     /** Migrations only: the target state and every pending timer's fate. */
     migration: MigrationResultSchema.optional(),
@@ -1036,7 +1039,7 @@ export const API_ROUTES: readonly ApiRoute[] = [
     responses: {
       201: ok(ChangeSchema, 'Created', ['Location', 'Idempotent-Replayed']),
     },
-    problems: ['idempotency_conflict', 'transition_not_allowed', 'conflict'],
+    problems: ['idempotency_conflict', 'transition_not_allowed', 'conflict', 'not_found'],
   },
   {
     operationId: 'listOrders',
@@ -1518,9 +1521,6 @@ export function routeProblemStatuses(route: ApiRoute): Map<number, ErrorCode[]> 
   }
   return byStatus;
 }
-
-/** Schemas the OpenAPI document names in `components/schemas` even when no route refers to them yet. */
-export const NAMED_SCHEMAS: readonly z.ZodType[] = [DefinitionDiffSchema, TokenInfoSchema, CreatedTokenSchema, CreateTokenBody];
 
 // ---------------------------------------------------------------- types
 

@@ -94,6 +94,12 @@ export function sendProblem(reply: FastifyReply, err: ApiError, instance?: strin
   return reply.code(err.status).type('application/problem+json').send(err.toProblem(instance));
 }
 
+const ROUTES = new WeakMap<FastifyInstance, { url: string; methods: Set<string> }[]>();
+
+/** Every registered route of an app built by {@link buildApp}: its URL pattern and methods. */
+export const registeredRoutes = (app: FastifyInstance): { url: string; methods: string[] }[] =>
+  (ROUTES.get(app) ?? []).map((r) => ({ url: r.url, methods: [...r.methods] }));
+
 /** Builds the Fastify app (never listens; tests use `inject()`). */
 export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const app = Fastify({
@@ -117,6 +123,24 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   });
   await app.register(fastifyCookie);
   app.decorateRequest('principal', null);
+  // Only JSON bodies are accepted (and merge patches on the data route); plain text answers 415.
+  app.removeContentTypeParser('text/plain');
+
+  // Every route's methods by path pattern, to answer 405 with Allow on a path that exists.
+  const routeMethods: { url: string; pattern: RegExp; methods: Set<string> }[] = [];
+  ROUTES.set(app, routeMethods);
+  app.addHook('onRoute', (route) => {
+    const source = `^${route.url
+      .split('/')
+      .map((seg) => (seg.startsWith(':') ? '[^/]+' : seg === '*' ? '.*' : seg.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')))
+      .join('/')}$`;
+    let entry = routeMethods.find((r) => r.pattern.source === source);
+    if (!entry) {
+      entry = { url: route.url, pattern: new RegExp(source), methods: new Set() };
+      routeMethods.push(entry);
+    }
+    for (const m of Array.isArray(route.method) ? route.method : [route.method]) entry.methods.add(m);
+  });
 
   const tokenCache = new Map<string, { principal: Principal; at: number }>();
   async function authenticate(token: string, via: Principal['via']): Promise<Principal | null> {
@@ -197,6 +221,13 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   });
 
   app.setNotFoundHandler((req, reply) => {
+    const path = req.url.split('?')[0] as string;
+    const allowed = new Set(routeMethods.filter((r) => r.pattern.test(path)).flatMap((r) => [...r.methods]));
+    if (allowed.size > 0 && !allowed.has(req.method)) {
+      const allow = [...allowed].sort().join(', ');
+      reply.header('allow', allow);
+      return sendProblem(reply, new ApiError('method_not_allowed', `${req.method} is not supported on ${path}; use ${allow}.`), path);
+    }
     if (req.url.startsWith('/api/') || !deps.webDir || req.method !== 'GET') {
       return sendProblem(reply, new ApiError('not_found', `No route ${req.method} ${req.url.split('?')[0]}.`));
     }

@@ -1,164 +1,207 @@
 import fastifySwagger from '@fastify/swagger';
 import fastifySwaggerUi from '@fastify/swagger-ui';
-import { definitionJsonSchema } from '@orderflow/core';
+import { API_ROUTES, type ApiRoute, ERROR_TITLE, type RequestHeader, routeProblemStatuses } from '@orderflow/core';
 import type { FastifyInstance } from 'fastify';
+import { z } from 'zod';
 
-type Op = [method: string, path: string, summary: string, role: string, body?: string];
+type Json = Record<string, unknown>;
 
-/** Every public route, documented once. */
-const OPERATIONS: Op[] = [
-  ['post', '/session', 'Sign in with a token (sets an HttpOnly session cookie for the web UI)', 'anonymous', 'Session'],
-  ['get', '/session', 'Who am I', 'viewer'],
-  ['delete', '/session', 'Sign out', 'anonymous'],
-  ['get', '/workflows', 'List workflows with order counts per group', 'viewer'],
-  ['post', '/workflows', 'Create a workflow from a definition (the draft; ?publish=true publishes at once)', 'designer', 'Definition'],
-  ['get', '/workflows/{key}', 'Get a workflow (?version=N, ?draft=true)', 'viewer'],
-  ['put', '/workflows/{key}/draft', 'Replace the draft; answers the stored draft and its problems', 'designer', 'Definition'],
-  ['post', '/workflows/{key}/validate', 'Validate a definition without storing it', 'viewer', 'Definition'],
-  ['post', '/workflows/{key}/publish', 'Publish the draft as a new immutable version (422 when it has errors)', 'designer'],
-  ['get', '/workflows/{key}/versions', 'List published versions', 'viewer'],
-  ['post', '/workflows/{key}/impact', 'What publishing the draft would change for orders in flight', 'viewer'],
-  ['post', '/orders', 'Create an order (honours Idempotency-Key)', 'operator', 'CreateOrder'],
-  [
-    'get',
-    '/orders',
-    'List orders (workflow, state, group, kind, externalRef, q, createdAfter, createdBefore, limit ≤ 500, cursor)',
-    'viewer',
-  ],
-  ['get', '/orders/{id}', 'Get an order (ETag: "<version>")', 'viewer'],
-  ['get', '/orders/{id}/transitions', 'Every transition out of the current state, allowed or blocked with reasons', 'viewer'],
-  ['post', '/orders/{id}/transitions', 'Move the order (If-Match or expectedVersion; Idempotency-Key)', 'operator', 'Transition'],
-  ['post', '/orders/{id}/transitions/preview', 'Everything a transition would do, storing nothing', 'viewer', 'Transition'],
-  ['patch', '/orders/{id}/data', 'JSON merge patch of the order data', 'operator', 'Object'],
-  ['post', '/orders/{id}/facts', 'Record a criterion', 'operator', 'Fact'],
-  ['post', '/orders/{id}/events', 'Post an external event; runs event_received rules', 'operator', 'Event'],
-  ['get', '/orders/{id}/history', 'The order history (append-only)', 'viewer'],
-  ['get', '/orders/{id}/deliveries', 'Deliveries of the order', 'viewer'],
-  [
-    'post',
-    '/orders/{id}/migrate',
-    'Move the order to a newer workflow version ({ toVersion, stateMap?, timers?: keep|recompute|cancel })',
-    'operator',
-  ],
-  ['post', '/workflows/{key}/migrate', 'Migrate orders in bulk ({ toVersion, stateMap?, timers?, filter? })', 'operator'],
-  ['get', '/templates', 'List email templates', 'viewer'],
-  ['get', '/templates/{key}', 'Get a template', 'viewer'],
-  ['put', '/templates/{key}', 'Create or replace a template', 'designer', 'Template'],
-  ['delete', '/templates/{key}', 'Delete a template', 'designer'],
-  ['post', '/templates/{key}/preview', 'Render a template against an order or sample data', 'viewer'],
-  ['get', '/deliveries', 'List deliveries (status, type, orderId)', 'viewer'],
-  ['get', '/deliveries/{id}', 'A delivery with every attempt', 'viewer'],
-  ['post', '/deliveries/{id}/retry', 'Retry one delivery now', 'operator'],
-  ['post', '/deliveries/retry', 'Retry deliveries in bulk by filter', 'operator'],
-  ['get', '/endpoints', 'List webhook endpoints', 'viewer'],
-  ['post', '/endpoints', 'Create a webhook endpoint', 'designer'],
-  ['get', '/endpoints/{key}', 'Get an endpoint', 'viewer'],
-  ['put', '/endpoints/{key}', 'Replace an endpoint', 'designer'],
-  ['delete', '/endpoints/{key}', 'Delete an endpoint', 'designer'],
-  ['post', '/endpoints/{key}/test', 'Send a signed sample event', 'designer'],
-  ['get', '/timers', 'Pending timers (orderId, due_before)', 'viewer'],
-  ['patch', '/timers/{id}', 'Reschedule a timer ({ dueAt })', 'operator'],
-  ['delete', '/timers/{id}', 'Cancel a timer', 'operator'],
-  ['get', '/runs', 'Rule execution log (orderId, rule)', 'viewer'],
-  ['post', '/automation/pause', 'Pause automation (global, or ?rule=)', 'admin'],
-  ['post', '/automation/resume', 'Resume automation (global, or ?rule=)', 'admin'],
-  ['get', '/notifications', 'Notifications, unread first', 'viewer'],
-  ['post', '/notifications/{id}/read', 'Mark a notification read', 'viewer'],
-  ['get', '/notifications/stream', 'Live notifications (Server-Sent Events)', 'viewer'],
-  ['get', '/mailbox', 'The built-in mailbox', 'viewer'],
-  ['get', '/mailbox/{id}', 'One message of the built-in mailbox', 'viewer'],
-  ['get', '/stats', 'Counts per state and group, cancellation reasons, median time in state', 'viewer'],
-];
+const REF_PREFIX = '#/components/schemas/';
 
-const problem = { $ref: '#/components/schemas/Problem' };
+const REQUEST_HEADERS: Record<RequestHeader, Json> = {
+  'Idempotency-Key': {
+    name: 'Idempotency-Key',
+    in: 'header',
+    required: false,
+    description: 'Repeating a request with the same key (within 24 h) answers the first result instead of applying it again.',
+    schema: { type: 'string', minLength: 1, maxLength: 200 },
+  },
+  'If-Match': {
+    name: 'If-Match',
+    in: 'header',
+    required: false,
+    description: 'The ETag of the order (e.g. `"3"`); a different current version answers 412 `version_conflict`.',
+    schema: { type: 'string', maxLength: 40 },
+  },
+  'If-None-Match': {
+    name: 'If-None-Match',
+    in: 'header',
+    required: false,
+    description: 'The ETag the caller holds; an unchanged order answers 304.',
+    schema: { type: 'string', maxLength: 40 },
+  },
+  'Last-Event-ID': {
+    name: 'Last-Event-ID',
+    in: 'header',
+    required: false,
+    description: 'Resume the stream after this notification id.',
+    schema: { type: 'string', maxLength: 64 },
+  },
+};
 
-/** The OpenAPI 3.1 document. */
-export function openApiDocument(): Record<string, unknown> {
-  const paths: Record<string, Record<string, unknown>> = {};
-  for (const [method, path, summary, role, body] of OPERATIONS) {
-    const params = [...path.matchAll(/\{(\w+)\}/g)].map((m) => ({ name: m[1], in: 'path', required: true, schema: { type: 'string' } }));
-    const op: Record<string, unknown> = {
-      summary,
-      description: `Role: ${role}.`,
-      tags: [path.split('/')[1]],
-      parameters: params,
-      responses: {
-        '200': { description: 'OK', content: { 'application/json': { schema: { type: 'object' } } } },
-        '4XX': {
-          description: 'A problem document (RFC 9457) with a stable `code`',
-          content: { 'application/problem+json': { schema: problem } },
-        },
-      },
-    };
-    if (role !== 'anonymous') op.security = [{ bearer: [] }];
-    if (body) op.requestBody = { required: true, content: { 'application/json': { schema: { $ref: `#/components/schemas/${body}` } } } };
-    paths[`/api/v1${path}`] = { ...(paths[`/api/v1${path}`] ?? {}), [method]: op };
+const RESPONSE_HEADERS: Record<string, Json> = {
+  ETag: { description: 'The order version as a strong ETag, e.g. `"3"`', schema: { type: 'string' } },
+  Location: { description: 'URL of the created resource', schema: { type: 'string' } },
+  'Idempotent-Replayed': {
+    description: '`true` when the answer is a replay of an earlier request with this Idempotency-Key',
+    schema: { type: 'string' },
+  },
+  Allow: { description: 'The methods the path supports', schema: { type: 'string' } },
+  'Retry-After': { description: 'Seconds to wait before retrying', schema: { type: 'integer' } },
+};
+
+const convertOptions = { io: 'input', unrepresentable: 'any', target: 'draft-2020-12' } as const;
+
+/** Rewrites `#/$defs/X` references to components, recursively. */
+function rewriteRefs(value: unknown, rename: (name: string) => string): unknown {
+  if (Array.isArray(value)) return value.map((v) => rewriteRefs(v, rename));
+  if (value === null || typeof value !== 'object') return value;
+  const out: Json = {};
+  for (const [k, v] of Object.entries(value)) {
+    if (k === '$ref' && typeof v === 'string' && v.startsWith('#/$defs/')) out[k] = REF_PREFIX + rename(v.slice('#/$defs/'.length));
+    else out[k] = rewriteRefs(v, rename);
   }
-  const definition = definitionJsonSchema();
-  delete definition.$schema;
+  return out;
+}
+
+/** Builds the OpenAPI 3.1 document from the route table of `@orderflow/core`. */
+export function openApiDocument(routes: readonly ApiRoute[] = API_ROUTES): Json {
+  const registry = z.toJSONSchema(z.globalRegistry, { ...convertOptions, uri: (id) => REF_PREFIX + id }) as {
+    schemas: Record<string, Json>;
+  };
+  const schemas: Record<string, Json> = {};
+  for (const [id, s] of Object.entries(registry.schemas)) {
+    const { $schema: _s, $id: _i, ...rest } = s;
+    schemas[id] = rest;
+  }
+
+  /** JSON Schema of a zod schema, with named parts as component references. */
+  const convert = (schema: z.ZodType, owner: string): Json => {
+    const js = z.toJSONSchema(schema, { ...convertOptions, metadata: z.globalRegistry }) as Json;
+    const { $schema: _s, $defs, ...rest } = js as Json & { $defs?: Record<string, Json> };
+    const renamed = new Map<string, string>();
+    const rename = (name: string) => renamed.get(name) ?? name;
+    for (const name of Object.keys($defs ?? {})) {
+      if (!(name in schemas)) renamed.set(name, `${owner}_${name.replace(/^_+/, '')}`);
+    }
+    for (const [name, def] of Object.entries($defs ?? {})) {
+      if (renamed.has(name)) schemas[rename(name)] = rewriteRefs(def, rename) as Json;
+    }
+    return rewriteRefs(rest, rename) as Json;
+  };
+
+  const parametersOf = (route: ApiRoute): Json[] => {
+    const params: Json[] = [];
+    for (const [where, schema] of [
+      ['path', route.params],
+      ['query', route.query],
+    ] as const) {
+      if (!schema) continue;
+      const js = convert(schema, route.operationId) as { properties?: Record<string, Json>; required?: string[] };
+      for (const [name, prop] of Object.entries(js.properties ?? {})) {
+        const { description, ...propSchema } = prop as Json & { description?: string };
+        params.push({
+          name,
+          in: where,
+          required: where === 'path' || (js.required ?? []).includes(name),
+          ...(description ? { description } : {}),
+          schema: propSchema,
+        });
+      }
+    }
+    for (const h of route.headers ?? []) params.push(REQUEST_HEADERS[h]);
+    return params;
+  };
+
+  const paths: Record<string, Record<string, Json>> = {};
+  for (const route of routes) {
+    const responses: Record<string, Json> = {};
+    for (const [status, r] of Object.entries(route.responses)) {
+      const entry: Json = { description: r.description };
+      if (r.schema)
+        entry.content = { [r.contentType ?? 'application/json']: { schema: convert(r.schema, `${route.operationId}${status}`) } };
+      if (r.headers?.length) entry.headers = Object.fromEntries(r.headers.map((h) => [h, { $ref: `#/components/headers/${h}` }]));
+      responses[status] = entry;
+    }
+    for (const [status, codes] of routeProblemStatuses(route)) {
+      if (responses[status]) continue;
+      const entry: Json = {
+        description: codes.map((c) => `\`${c}\` (${ERROR_TITLE[c]})`).join(', '),
+        content: { 'application/problem+json': { schema: { $ref: `${REF_PREFIX}Problem` } } },
+      };
+      if (status === 405) entry.headers = { Allow: { $ref: '#/components/headers/Allow' } };
+      if (status === 429) entry.headers = { 'Retry-After': { $ref: '#/components/headers/Retry-After' } };
+      responses[String(status)] = entry;
+    }
+    const sortedResponses = Object.fromEntries(Object.entries(responses).sort(([a], [b]) => a.localeCompare(b)));
+    const op: Json = {
+      operationId: route.operationId,
+      summary: route.summary,
+      description:
+        route.role === 'anonymous'
+          ? 'No token needed.'
+          : route.role === 'token'
+            ? 'Any token.'
+            : `Role: ${route.role}${route.role === 'admin' ? '' : ' (admin holds every role)'}.`,
+      tags: [route.tag],
+      security: route.role === 'anonymous' ? [] : [{ bearer: [] }, { session: [] }],
+      responses: sortedResponses,
+    };
+    const parameters = parametersOf(route);
+    if (parameters.length > 0) op.parameters = parameters;
+    if (route.body) {
+      const schema = convert(route.body, `${route.operationId}Body`);
+      op.requestBody = {
+        required: !route.bodyOptional,
+        content: Object.fromEntries((route.bodyTypes ?? ['application/json']).map((t) => [t, { schema }])),
+      };
+    }
+    paths[route.path] = { ...(paths[route.path] ?? {}), [route.method]: op };
+  }
+
+  const tags = [...new Set(routes.map((r) => r.tag))].map((name) => ({ name, description: TAG_DESCRIPTIONS[name] ?? name }));
   return {
     openapi: '3.1.0',
     info: {
       title: 'Orderflow API',
       version: '1',
       description:
-        'Workflow engine for orders, subscriptions, reservations and service requests. Authenticate with `Authorization: Bearer <token>`. Roles: admin (everything), designer (workflows, rules, templates), operator (orders), viewer (read only). Errors are `application/problem+json` with a stable `code`.',
+        'Workflow engine for orders, subscriptions, reservations and service requests. Authenticate with `Authorization: Bearer <token>`. Roles: admin (everything), designer (workflows, rules, templates), operator (orders), viewer (read only). Every 4xx is an `application/problem+json` document with a stable `code`.',
+      license: { name: 'Apache-2.0', identifier: 'Apache-2.0' },
     },
-    servers: [{ url: '/' }],
+    servers: [{ url: 'http://127.0.0.1:3000', description: 'A local server (`npm start`)' }],
+    tags,
     paths,
     components: {
-      securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } },
-      schemas: {
-        Problem: {
-          type: 'object',
-          required: ['type', 'title', 'status', 'code'],
-          properties: {
-            type: { type: 'string' },
-            title: { type: 'string' },
-            status: { type: 'integer' },
-            detail: { type: 'string' },
-            code: { type: 'string' },
-            errors: { type: 'array', items: { type: 'object', properties: { path: { type: 'string' }, message: { type: 'string' } } } },
-            missing: { type: 'array', items: { type: 'string' } },
-          },
+      securitySchemes: {
+        bearer: { type: 'http', scheme: 'bearer', description: 'An API token (`orderflow token create`)' },
+        session: {
+          type: 'apiKey',
+          in: 'cookie',
+          name: 'orderflow_session',
+          description: 'The web UI session from `POST /api/v1/session`; changes also need the header `x-orderflow-csrf: 1`.',
         },
-        Definition: definition,
-        Session: { type: 'object', required: ['token'], properties: { token: { type: 'string' } } },
-        CreateOrder: {
-          type: 'object',
-          required: ['workflow'],
-          properties: {
-            workflow: { type: 'string' },
-            kind: { type: 'string' },
-            externalRef: { type: 'string' },
-            data: { type: 'object' },
-            state: { type: 'string' },
-          },
-        },
-        Transition: {
-          type: 'object',
-          required: ['to'],
-          properties: {
-            to: { type: 'string' },
-            reason: { type: 'object', properties: { initiator: { enum: ['customer', 'provider'] }, code: { type: 'string' } } },
-            note: { type: 'string' },
-            facts: { type: 'array', items: { type: 'string' } },
-            force: { type: 'boolean' },
-            expectedVersion: { type: 'integer' },
-          },
-        },
-        Fact: { type: 'object', required: ['fact'], properties: { fact: { type: 'string' }, evidence: {} } },
-        Event: { type: 'object', required: ['type'], properties: { type: { type: 'string' }, data: {} } },
-        Template: {
-          type: 'object',
-          required: ['subject', 'html'],
-          properties: { subject: { type: 'string' }, html: { type: 'string' }, text: { type: 'string' }, description: { type: 'string' } },
-        },
-        Object: { type: 'object' },
       },
+      headers: RESPONSE_HEADERS,
+      schemas: Object.fromEntries(Object.entries(schemas).sort(([a], [b]) => a.localeCompare(b))),
     },
   };
 }
+
+const TAG_DESCRIPTIONS: Record<string, string> = {
+  operations: 'Health, readiness, metrics, this document and dashboard figures',
+  session: 'Sign-in of the web UI',
+  workflows: 'Workflow definitions, drafts, validation, publishing, versions and migration',
+  orders: 'Orders, their transitions, data, facts, events and history',
+  templates: 'Email templates',
+  deliveries: 'Emails, webhooks and notifications leaving through the outbox',
+  endpoints: 'Named webhook endpoints',
+  timers: 'Pending timers',
+  automation: 'Rule runs and the automation kill switch',
+  notifications: 'In-app notifications',
+  mailbox: 'The built-in mailbox',
+  tokens: 'API tokens',
+};
 
 /** Serves the OpenAPI document at `/docs/json` and `/docs/openapi.json`, and a browsable page at `/docs`. */
 export async function registerDocs(app: FastifyInstance): Promise<void> {

@@ -1,7 +1,7 @@
 import { EventEmitter } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
-  type AppliedTransition,
+  type Change,
   type Command,
   type DecideContext,
   type Decision,
@@ -26,14 +26,8 @@ import type { Clock } from './clock.js';
 /** Thrown inside a transaction when the order row no longer has the version that was read. */
 class ConcurrentUpdate extends Error {}
 
-/** The answer to a change (SPEC §5.0). */
-export interface ChangeResponse {
-  order: Order;
-  applied: (Omit<AppliedTransition, 'orderId'> & { orderId?: string })[];
-  deliveries: { id: string; type: string; status: string }[];
-  /** A migration's target state and the fate of every pending timer. */
-  migration?: MigrationResult;
-}
+/** The answer to a change. */
+export type ChangeResponse = Change;
 
 /** Options of one command application. */
 export interface ApplyInput {

@@ -11,6 +11,7 @@ import type { Clock } from '../../src/runtime/clock.js';
 import { type CreateOptions, createOrderflow, type Orderflow } from '../../src/server.js';
 import type { Store } from '../../src/store/store.js';
 import { type Dialect, dropDatabaseAt, freshStore, openStoreAt } from '../dialects.js';
+import { checkInjectedAnswers } from './contract.js';
 
 /** The fixed bootstrap admin token of every test instance. */
 export const ADMIN_TOKEN = 'test-admin-token-0123456789abcdef';
@@ -96,6 +97,8 @@ export async function createTestOrderflow(opts: TestOptions = {}): Promise<TestO
     if (!opts.keepDir) await remove();
     throw e;
   }
+  // Every answer a test sees must match the OpenAPI document.
+  checkInjectedAnswers(of.app);
   const now = of.clock.now().toISOString();
   const tokens = { admin: ADMIN_TOKEN } as Record<Role, string>;
   for (const role of ['viewer', 'operator', 'designer'] as const)

@@ -1,8 +1,9 @@
 import type { Role } from '@orderflow/core';
+import { API_ROUTES } from '@orderflow/core';
 import type { LightMyRequestResponse } from 'fastify';
 import { afterEach, describe, expect, it } from 'vitest';
+import { z } from 'zod';
 import { hashToken } from '../../src/http/app.js';
-import { openApiDocument } from '../../src/http/openapi.js';
 import { DIALECTS } from '../dialects.js';
 import {
   ADMIN_TOKEN,
@@ -20,20 +21,13 @@ afterEach(async () => {
   await t?.close();
 });
 
-/** Every documented operation: method, path, the role it needs and its body schema. */
-const OPERATIONS = Object.entries(
-  openApiDocument().paths as Record<string, Record<string, { description: string; requestBody?: unknown }>>,
-).flatMap(([path, methods]) =>
-  Object.entries(methods).map(([method, op]) => {
-    const role = /Role: (\w+)\./.exec(op.description)?.[1] as Role | 'anonymous';
-    const body = (op.requestBody as { content: { 'application/json': { schema: { $ref: string } } } } | undefined)?.content[
-      'application/json'
-    ].schema.$ref
-      .split('/')
-      .pop();
-    return { method: method.toUpperCase() as 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE', path, role, body };
-  }),
-);
+/** Every documented API operation: method, path, the role it needs and its body schema's name. */
+const OPERATIONS = API_ROUTES.filter((r) => r.path.startsWith('/api/v1/')).map((r) => ({
+  method: r.method.toUpperCase() as 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE',
+  path: r.path,
+  role: (r.role === 'token' ? 'viewer' : r.role) as Role | 'anonymous',
+  body: r.body ? (z.globalRegistry.get(r.body)?.id ?? 'Object') : undefined,
+}));
 
 /** SPEC §5: admin everything, designer workflows/templates, operator orders, viewer read only; every role may read. */
 const allowed = (caller: Role, needed: Role | 'anonymous') =>
@@ -43,17 +37,17 @@ function sampleBody(schema: string | undefined, key: string): unknown {
   switch (schema) {
     case 'Definition':
       return minimalDefinition(key);
-    case 'CreateOrder':
+    case 'CreateOrderBody':
       return { workflow: 'orders', data: { customer: { email: 'ada@example.com' } } };
-    case 'Transition':
+    case 'TransitionBody':
       return { to: 'awaiting_payment' };
-    case 'Fact':
+    case 'FactBody':
       return { fact: 'delivered' };
-    case 'Event':
+    case 'EventBody':
       return { type: 'payment.received' };
-    case 'Template':
+    case 'TemplateBody':
       return { subject: 'Hello', html: '<p>Hello</p>' };
-    case 'Session':
+    case 'SessionBody':
       return { token: ADMIN_TOKEN };
     case undefined:
       return undefined;

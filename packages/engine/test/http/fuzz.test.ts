@@ -362,7 +362,7 @@ describe('fuzzed request bodies (G7, reduced)', () => {
     expect(health.statusCode).toBe(200);
     const order = await t.request('viewer', { method: 'GET', url: `/api/v1/orders/${ids.order}` });
     expect(order.statusCode).toBe(200);
-  });
+  }, 120_000);
 
   it(`answers ${URL_RUNS} fuzzed paths and query strings without a 5xx`, async () => {
     const segment = fc.oneof(

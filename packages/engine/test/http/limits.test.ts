@@ -129,11 +129,40 @@ for (const dialect of DIALECTS) {
       });
     });
 
+    describe('methods and media types', () => {
+      it('answers 405 method_not_allowed with Allow for an unsupported method on an existing path', async () => {
+        t = await createTestOrderflow({ dialect });
+        const put = expectProblem(await t.request('admin', { method: 'PUT', url: '/api/v1/orders' }), 405, 'method_not_allowed');
+        expect(put.detail).toContain('PUT');
+        const res = await t.request('admin', { method: 'PUT', url: '/api/v1/orders' });
+        expect(String(res.headers.allow).split(', ')).toEqual(['GET', 'HEAD', 'POST']);
+        const del = await t.request('admin', { method: 'DELETE', url: '/api/v1/orders/ord_1/transitions' });
+        expectProblem(del, 405, 'method_not_allowed');
+        expect(String(del.headers.allow).split(', ')).toEqual(['GET', 'HEAD', 'POST']);
+        const health = await t.request('anonymous', { method: 'POST', url: '/healthz' });
+        expectProblem(health, 405, 'method_not_allowed');
+        expect(health.headers.allow).toBe('GET, HEAD');
+      });
+
+      it('answers 415 unsupported_media_type for a text/plain body, and changes nothing', async () => {
+        t = await createTestOrderflow({ dialect });
+        const before = json(await t.request('admin', { method: 'GET', url: '/api/v1/orders' })).items.length;
+        const res = await t.request('admin', {
+          method: 'POST',
+          url: '/api/v1/orders',
+          payload: '{"workflow":"orders","data":{}}',
+          headers: { 'content-type': 'text/plain' },
+        });
+        expectProblem(res, 415, 'unsupported_media_type');
+        expect(json(await t.request('admin', { method: 'GET', url: '/api/v1/orders' })).items.length).toBe(before);
+      });
+    });
+
     describe('malformed URLs', () => {
       it('answers a problem document for an unknown route and an over-long id that the route refuses', async () => {
         t = await createTestOrderflow({ dialect });
         expectProblem(await t.request('admin', { method: 'GET', url: '/api/v1/nothing-here' }), 404, 'not_found');
-        expectProblem(await t.request('admin', { method: 'PUT', url: '/api/v1/orders' }), 404, 'not_found');
+        expectProblem(await t.request('admin', { method: 'PUT', url: '/api/v1/nothing-here' }), 404, 'not_found');
         expectProblem(await t.request('admin', { method: 'GET', url: `/api/v1/orders/${'x'.repeat(150)}` }), 422, 'validation_failed');
       });
 
