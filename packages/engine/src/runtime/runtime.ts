@@ -9,7 +9,6 @@ import {
   decide,
   type Effect,
   type HistoryEntry,
-  type MigrationResult,
   type Order,
   type OutboxEntry,
   type RuleRun,
