@@ -7,6 +7,22 @@ type Db = Kysely<DB>;
 const j = (v: unknown): string => JSON.stringify(v);
 const p = <T>(s: string | null): T => (s === null ? (null as T) : (JSON.parse(s) as T));
 
+/**
+ * Bound parameters one statement may carry. SQLite allows 32766 and PostgreSQL 65535; one
+ * multi-row insert past either fails the whole change, so bigger inserts are split.
+ */
+const MAX_PARAMETERS = 30_000;
+
+/** Splits rows into multi-row inserts that stay under both dialects' parameter limits. */
+export function insertBatches<T extends object>(rows: readonly T[]): T[][] {
+  if (rows.length === 0) return [];
+  const columns = Math.max(1, Object.keys(rows[0] as object).length);
+  const size = Math.max(1, Math.min(1000, Math.floor(MAX_PARAMETERS / columns)));
+  const out: T[][] = [];
+  for (let i = 0; i < rows.length; i += size) out.push(rows.slice(i, i + size));
+  return out;
+}
+
 // ---------- orders ----------
 
 /** Maps an orders row to the domain order. */
@@ -151,22 +167,18 @@ export async function appendHistory(db: Db, orderId: string, entries: HistoryEnt
     .executeTakeFirst();
   let seq = Number(last?.m ?? 0);
   const stored = entries.map((e) => ({ ...e, seq: ++seq }));
-  await db
-    .insertInto('history')
-    .values(
-      stored.map((e) => ({
-        order_id: orderId,
-        seq: e.seq,
-        id: e.id,
-        at: e.at,
-        type: e.type,
-        to_state: e.to ?? null,
-        rule_id: e.ruleId ?? null,
-        actor_type: e.actor.type,
-        entry_json: j(e),
-      })),
-    )
-    .execute();
+  const rows = stored.map((e) => ({
+    order_id: orderId,
+    seq: e.seq,
+    id: e.id,
+    at: e.at,
+    type: e.type,
+    to_state: e.to ?? null,
+    rule_id: e.ruleId ?? null,
+    actor_type: e.actor.type,
+    entry_json: j(e),
+  }));
+  for (const batch of insertBatches(rows)) await db.insertInto('history').values(batch).execute();
   return stored;
 }
 
@@ -182,7 +194,8 @@ export async function ruleEntriesSince(db: Db, orderId: string, since: string): 
     .select((eb) => ['to_state', eb.fn.countAll<number>().as('n')])
     .where('order_id', '=', orderId)
     .where('type', '=', 'transition')
-    .where('actor_type', '=', 'rule')
+    // Timeout moves count towards the loop guard exactly like rule moves.
+    .where('actor_type', 'in', ['rule', 'timer'])
     .where('at', '>', since)
     .groupBy('to_state')
     .execute();
@@ -240,30 +253,25 @@ export function rowToDelivery(r: Selectable<DB['deliveries']>): Delivery {
 }
 
 export async function insertDeliveries(db: Db, entries: OutboxEntry[]): Promise<void> {
-  if (entries.length === 0) return;
-  await db
-    .insertInto('deliveries')
-    .values(
-      entries.map((d) => ({
-        id: d.id,
-        order_id: d.orderId,
-        workflow: d.workflow,
-        type: d.type,
-        rule_id: d.ruleId,
-        action_json: j(d.action),
-        envelope_json: j(d.envelope),
-        status: 'pending',
-        attempts: 0,
-        next_attempt_at: d.createdAt,
-        lease_until: null,
-        lease_token: null,
-        last_error: null,
-        created_at: d.createdAt,
-        updated_at: d.createdAt,
-        delivered_at: null,
-      })),
-    )
-    .execute();
+  const rows = entries.map((d) => ({
+    id: d.id,
+    order_id: d.orderId,
+    workflow: d.workflow,
+    type: d.type,
+    rule_id: d.ruleId,
+    action_json: j(d.action),
+    envelope_json: j(d.envelope),
+    status: 'pending',
+    attempts: 0,
+    next_attempt_at: d.createdAt,
+    lease_until: null,
+    lease_token: null,
+    last_error: null,
+    created_at: d.createdAt,
+    updated_at: d.createdAt,
+    delivered_at: null,
+  }));
+  for (const batch of insertBatches(rows)) await db.insertInto('deliveries').values(batch).execute();
 }
 
 export async function getDelivery(db: Db, id: string): Promise<Delivery | undefined> {
@@ -324,29 +332,24 @@ export function rowToTimer(r: Selectable<DB['timers']>): Timer & { status: strin
 }
 
 export async function insertTimers(db: Db, timers: Timer[], now: string): Promise<void> {
-  if (timers.length === 0) return;
-  await db
-    .insertInto('timers')
-    .values(
-      timers.map((t) => ({
-        id: t.id,
-        order_id: t.orderId,
-        kind: t.kind,
-        due_at: t.dueAt,
-        state: t.state,
-        visit: t.visit,
-        scope: t.scope,
-        rule_id: t.ruleId ?? null,
-        action_index: t.actionIndex ?? null,
-        payload_json: t.payload === undefined ? null : j(t.payload),
-        status: 'pending',
-        lease_until: null,
-        lease_token: null,
-        created_at: now,
-        fired_at: null,
-      })),
-    )
-    .execute();
+  const rows = timers.map((t) => ({
+    id: t.id,
+    order_id: t.orderId,
+    kind: t.kind,
+    due_at: t.dueAt,
+    state: t.state,
+    visit: t.visit,
+    scope: t.scope,
+    rule_id: t.ruleId ?? null,
+    action_index: t.actionIndex ?? null,
+    payload_json: t.payload === undefined ? null : j(t.payload),
+    status: 'pending',
+    lease_until: null,
+    lease_token: null,
+    created_at: now,
+    fired_at: null,
+  }));
+  for (const batch of insertBatches(rows)) await db.insertInto('timers').values(batch).execute();
 }
 
 /** Cancels the pending visit-bound timers of one state visit (the order left it). */
@@ -401,22 +404,17 @@ export async function listTimers(
 // ---------- rule runs ----------
 
 export async function insertRuleRuns(db: Db, runs: RuleRun[]): Promise<void> {
-  if (runs.length === 0) return;
-  await db
-    .insertInto('rule_runs')
-    .values(
-      runs.map((r) => ({
-        id: r.id,
-        order_id: r.orderId,
-        workflow: r.workflow,
-        rule_id: r.ruleId,
-        trigger: r.trigger,
-        at: r.at,
-        matched: r.matched ? 1 : 0,
-        run_json: j(r),
-      })),
-    )
-    .execute();
+  const rows = runs.map((r) => ({
+    id: r.id,
+    order_id: r.orderId,
+    workflow: r.workflow,
+    rule_id: r.ruleId,
+    trigger: r.trigger,
+    at: r.at,
+    matched: r.matched ? 1 : 0,
+    run_json: j(r),
+  }));
+  for (const batch of insertBatches(rows)) await db.insertInto('rule_runs').values(batch).execute();
 }
 
 export async function listRuleRuns(db: Db, f: { orderId?: string; rule?: string; limit: number; cursor?: string }): Promise<RuleRun[]> {

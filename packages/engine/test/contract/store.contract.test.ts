@@ -167,5 +167,77 @@ for (const dialect of DIALECTS) {
       const found = await repo.listOrders(store.db, store.dialect, { q: 'a@EXAMPLE', limit: 50 });
       expect(found).toHaveLength(7);
     });
+
+    it("stores any number of rows in one change, past both dialects' parameter limits", async () => {
+      const o = await create();
+      const now = clock.now().toISOString();
+      const n = 5000;
+      const ids = Array.from({ length: n }, (_, i) => String(i).padStart(5, '0'));
+      const envelope = { id: 'evt_big', type: 'order.created', createdAt: now, data: { order: o } };
+      await store.transaction(async (tx) => {
+        await repo.insertDeliveries(
+          tx,
+          ids.map((i) => ({
+            id: `dlv_big${i}`,
+            orderId: o.id,
+            workflow: 'orders',
+            type: 'notify' as const,
+            ruleId: 'big',
+            action: { type: 'notify' as const, channel: 'admins', message: `n${i}` },
+            envelope,
+            createdAt: now,
+          })),
+        );
+        await repo.insertTimers(
+          tx,
+          ids.map((i) => ({
+            id: `tmr_big${i}`,
+            orderId: o.id,
+            kind: 'timeout' as const,
+            dueAt: now,
+            state: o.state,
+            visit: 99,
+            scope: 'visit' as const,
+          })),
+          now,
+        );
+        await repo.appendHistory(
+          tx,
+          o.id,
+          ids.map((i) => ({ id: `hst_big${i}`, version: o.version, at: now, type: 'data' as const, actor: caller.actor, patch: { i } })),
+        );
+        await repo.insertRuleRuns(
+          tx,
+          ids.map((i) => ({
+            id: `run_big${i}`,
+            orderId: o.id,
+            workflow: 'orders',
+            ruleId: 'big',
+            trigger: 'order_created' as const,
+            at: now,
+            matched: false,
+            conditions: null,
+            actions: [],
+          })),
+        );
+      });
+      const counts = await Promise.all(
+        (['deliveries', 'timers', 'history', 'rule_runs'] as const).map(async (table) =>
+          Number(
+            (
+              await store.db
+                .selectFrom(table)
+                .select((eb) => eb.fn.countAll<number>().as('n'))
+                .where('order_id', '=', o.id)
+                .executeTakeFirstOrThrow()
+            ).n,
+          ),
+        ),
+      );
+      // The creation itself added its own history entry, outbox rows and rule runs.
+      expect(counts.map((c) => c >= n)).toEqual([true, true, true, true]);
+      const history = await repo.listHistory(store.db, o.id);
+      expect(history.map((h) => h.seq)).toEqual(history.map((_, i) => i + 1));
+    });
   });
 }
