@@ -98,6 +98,14 @@ const actionBase = {
   delay: duration.optional(),
   onlyIfStillIn: z.boolean().optional(),
 };
+/** Length of a value as JSON text; Infinity when it is not plain JSON. */
+function jsonSize(v: unknown): number {
+  try {
+    return JSON.stringify(v)?.length ?? Number.POSITIVE_INFINITY;
+  } catch {
+    return Number.POSITIVE_INFINITY;
+  }
+}
 const stringMap = z.record(z.string().max(200), z.string().max(2000));
 
 /** `send_email` action. */
@@ -114,8 +122,16 @@ export const WebhookActionSchema = z.strictObject({
   url: z.string().url().max(2000).optional(),
   endpoint: slug.optional(),
   method: z.enum(['POST', 'PUT', 'PATCH']).optional(),
+  /** Header values are Liquid templates. */
   headers: stringMap.optional(),
-  body: z.string().max(20000).optional(),
+  /**
+   * A JSON value whose string leaves are Liquid templates; a leaf that is exactly `{{ expr }}`
+   * keeps the type of the value. A string that holds a JSON object or array is read as that value.
+   */
+  body: z
+    .unknown()
+    .refine((v) => v !== undefined && jsonSize(v) <= 20000, 'must be a JSON value of at most 20000 characters')
+    .optional(),
   ...actionBase,
 });
 /** `notify` action. */

@@ -83,7 +83,8 @@ export type RecipientResult = { ok: true; addresses: string[] } | { ok: false; e
  * Resolves a `to` or `cc` field of a `send_email` action (SPEC §2.3): `customer` is
  * `order.data.customer.email`, `admin` the configured admin addresses, anything else an
  * address or comma-separated addresses. A value containing Liquid (`{{`/`{%`) is rendered
- * with `render` first and must yield addresses (keywords are not expanded in rendered output).
+ * with `render` first and must yield exactly one address (keywords are not expanded, and
+ * nothing is split, in rendered output).
  */
 export function resolveRecipients(
   to: string,
@@ -104,10 +105,18 @@ export function resolveRecipients(
     } catch (err) {
       return { ok: false, error: `recipient template failed: ${err instanceof Error ? err.message : String(err)}` };
     }
-    for (const part of splitList(rendered)) {
-      const problem = add(part, 'a recipient template');
-      if (problem) return { ok: false, error: problem };
+    // Order data must not be able to add recipients: a rendered entry is exactly one address.
+    const one = rendered.trim();
+    // Empty means no address (an optional cc); a `to` without any address fails as "no recipients".
+    if (one === '') return { ok: true, addresses: [] };
+    if (/[,;\s]/.test(one)) {
+      return {
+        ok: false,
+        error: `the recipient template rendered ${JSON.stringify(one.slice(0, 100))}, not exactly one address; each to/cc entry takes one address`,
+      };
     }
+    const problem = add(one, 'a recipient template');
+    if (problem) return { ok: false, error: problem };
   } else {
     for (const token of splitList(to)) {
       if (token === 'customer') {

@@ -58,6 +58,13 @@ export interface TemplateRenderer {
    */
   render(source: string, vars: Record<string, unknown>, opts?: { escape?: boolean }): string;
   /**
+   * Renders a JSON value whose string leaves are Liquid templates (webhook bodies). A leaf that
+   * is exactly `{{ expr }}` keeps the JSON type of what the expression yields; the result is
+   * always plain JSON data.
+   * @throws TemplateError
+   */
+  renderJson(value: unknown, vars: Record<string, unknown>): unknown;
+  /**
    * Renders the three parts of an email. The subject is trimmed; when the template has no
    * text part, it is derived from the HTML.
    * @throws TemplateError
@@ -163,15 +170,57 @@ export function createTemplateRenderer(options: TemplateRendererOptions = {}): T
     return text;
   }
 
+  function evaluate(expression: string, vars: Record<string, unknown>): unknown {
+    if (expression.length > parseLimit) throw new TemplateError(`template is longer than ${parseLimit} characters`);
+    let value: unknown;
+    try {
+      value = raw.evalValueSync(expression, vars);
+    } catch (err) {
+      throw asTemplateError(err);
+    }
+    if (value === undefined) return null;
+    const text = JSON.stringify(value);
+    if (text === undefined) return null;
+    if (text.length > maxOutput) throw new TemplateError(`rendered output is longer than ${maxOutput} characters`);
+    return JSON.parse(text);
+  }
+
+  function renderJson(value: unknown, vars: Record<string, unknown>): unknown {
+    if (typeof value === 'string') {
+      const single = SINGLE_OUTPUT.exec(value);
+      if (single) return evaluate(single[1] as string, vars);
+      return value.includes('{{') || value.includes('{%') ? render(value, vars) : value;
+    }
+    if (Array.isArray(value)) return value.map((v) => renderJson(v, vars));
+    if (value !== null && typeof value === 'object') {
+      const out: Record<string, unknown> = {};
+      for (const [k, v] of Object.entries(value)) {
+        if (k === '__proto__') continue;
+        out[k] = renderJson(v, vars);
+      }
+      return out;
+    }
+    return value;
+  }
+
   return {
     render,
+    renderJson,
     renderEmail(template, vars) {
-      const subject = render(template.subject, vars).trim();
+      const subject = headerValue(render(template.subject, vars)).trim();
       const htmlBody = render(template.html, vars, { escape: true });
       const text = template.text !== undefined ? render(template.text, vars) : htmlToText(htmlBody);
       return { subject, html: htmlBody, text };
     },
   };
+}
+
+/** A string that is exactly one output tag: `{{ expr }}`, with no text around it. */
+const SINGLE_OUTPUT = /^\{\{-?\s*((?:(?!\}\})[\s\S])+?)\s*-?\}\}$/;
+
+/** A rendered header value on one line: CR, LF and NUL become spaces (order data must not drop the message). */
+export function headerValue(value: string): string {
+  return value.replace(/[\r\n\0]+/g, ' ');
 }
 
 function asTemplateError(err: unknown): TemplateError {

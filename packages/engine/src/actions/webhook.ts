@@ -92,26 +92,29 @@ export function signWebhook(secret: string, id: string, timestamp: number, body:
 
 /**
  * The request body of a `webhook` action: the event envelope (SPEC §4) as JSON, or the
- * action's Liquid JSON template rendered raw, which must be valid JSON.
+ * action's body, a JSON value whose string leaves are Liquid templates. A string body that
+ * holds a JSON object or array is read as that value. The result is always valid JSON: data
+ * is placed into the value, never spliced into JSON text.
  */
 export function webhookBody(
   envelope: EventEnvelope,
-  template: string | undefined,
-  render: (source: string) => string,
+  body: unknown,
+  renderJson: (value: unknown) => unknown,
 ): { ok: true; body: string } | { ok: false; error: string } {
-  if (template === undefined) return { ok: true, body: JSON.stringify(envelope) };
-  let body: string;
+  if (body === undefined) return { ok: true, body: JSON.stringify(envelope) };
+  let value = body;
+  if (typeof body === 'string' && /^\s*[[{]/.test(body)) {
+    try {
+      value = JSON.parse(body);
+    } catch {
+      value = body;
+    }
+  }
   try {
-    body = render(template);
+    return { ok: true, body: JSON.stringify(renderJson(value)) ?? 'null' };
   } catch (err) {
     return { ok: false, error: `webhook body template failed: ${errorMessage(err)}` };
   }
-  try {
-    JSON.parse(body);
-  } catch {
-    return { ok: false, error: 'the rendered webhook body is not valid JSON' };
-  }
-  return { ok: true, body };
 }
 
 const IPV6_GLOBAL_UNICAST = ipaddr.IPv6.parse('2000::');

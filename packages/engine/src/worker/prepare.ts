@@ -1,7 +1,7 @@
 import type { Definition, EventEnvelope, OutboxEntry } from '@orderflow/core';
 import type { Kysely } from 'kysely';
 import { type EmailMessage, resolveRecipients } from '../actions/email.js';
-import { type TemplateRenderer, templateVars } from '../actions/template.js';
+import { headerValue, type TemplateRenderer, templateVars } from '../actions/template.js';
 import { type WebhookRequest, webhookBody } from '../actions/webhook.js';
 import * as repo from '../store/repo.js';
 import type { DB } from '../store/schema.js';
@@ -97,8 +97,16 @@ export async function prepareDelivery(ctx: PrepareContext, d: DeliverySource): P
       } else {
         return { type: 'invalid', error: 'the webhook action has neither url nor endpoint' };
       }
-      const body = webhookBody(d.envelope, action.body, render);
+      const body = webhookBody(d.envelope, action.body, (value) => ctx.renderer.renderJson(value, vars));
       if (!body.ok) return { type: 'invalid', error: body.error, ...(action.endpoint ? { endpoint: action.endpoint } : {}) };
+      // Header values of the action are Liquid templates; a line break from order data becomes a space.
+      for (const [name, source] of Object.entries(action.headers ?? {})) {
+        try {
+          headers = { ...headers, [name]: headerValue(render(source)) };
+        } catch (err) {
+          return { type: 'invalid', error: `header ${name}: ${message(err)}`, ...(action.endpoint ? { endpoint: action.endpoint } : {}) };
+        }
+      }
       return {
         type: 'webhook',
         endpoint: action.endpoint ?? null,
@@ -106,7 +114,7 @@ export async function prepareDelivery(ctx: PrepareContext, d: DeliverySource): P
           deliveryId: d.id,
           url,
           method: action.method ?? 'POST',
-          headers: { ...headers, ...(action.headers ?? {}) },
+          headers,
           body: body.body,
           secret,
           timestamp: Math.floor(ctx.now.getTime() / 1000),

@@ -294,10 +294,14 @@ describe('resolveRecipients', () => {
     });
   });
 
-  it('renders Liquid expressions to one or more addresses', () => {
-    const o = { data: { ...order.data, notify: 'a@example.com, b@example.com', team: 'support' } };
-    expect(resolveRecipients('{{ order.data.notify }}', ctx(o))).toEqual({ ok: true, addresses: ['a@example.com', 'b@example.com'] });
+  it('renders a Liquid expression to exactly one address; order data cannot add recipients', () => {
+    const o = { data: { ...order.data, notify: 'a@example.com, b@example.com', semi: 'a@example.com;b@example.com', team: 'support' } };
     expect(resolveRecipients('{{ order.data.team }}@shop.example', ctx(o))).toEqual({ ok: true, addresses: ['support@shop.example'] });
+    for (const field of ['notify', 'semi']) {
+      const r = resolveRecipients(`{{ order.data.${field} }}`, ctx(o));
+      expect(r).toMatchObject({ ok: false });
+      if (!r.ok) expect(r.error).toMatch(/not exactly one address/);
+    }
   });
 
   it('fails for good on missing or invalid addresses', () => {

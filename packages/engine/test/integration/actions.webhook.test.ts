@@ -393,22 +393,49 @@ describe('webhook helpers', () => {
     expect(parseRetryAfter(undefined, now)).toBeUndefined();
   });
 
-  it('builds the body from the envelope or a Liquid JSON template', () => {
+  it('builds the body from the envelope or a JSON value whose string leaves are Liquid templates', () => {
     const renderer = createTemplateRenderer();
-    const order = { id: 'ord_1', state: 'delayed' } as unknown as Order;
+    const order = {
+      id: 'ord_1',
+      state: 'delayed',
+      data: { note: 'say "hi"\nthen }{ leave', total: 42.5, tags: ['a', 'b'], gift: false },
+    } as unknown as Order;
     const envelope: EventEnvelope = {
       id: 'evt_1',
       type: 'order.state_changed',
       createdAt: '2026-03-02T10:00:00Z',
       data: { order, to: 'delayed' },
     };
-    const render = (s: string) => renderer.render(s, { order });
-    expect(webhookBody(envelope, undefined, render)).toEqual({ ok: true, body: JSON.stringify(envelope) });
-    expect(webhookBody(envelope, '{"id": {{ order.id | json }}, "s": "{{ order.state }}"}', render)).toEqual({
-      ok: true,
-      body: '{"id": "ord_1", "s": "delayed"}',
-    });
-    expect(webhookBody(envelope, '{"id": {{ order.id }}}', render)).toMatchObject({ ok: false });
-    expect(webhookBody(envelope, '{% include "x" %}', render)).toMatchObject({ ok: false });
+    const renderJson = (v: unknown) => renderer.renderJson(v, { order });
+    expect(webhookBody(envelope, undefined, renderJson)).toEqual({ ok: true, body: JSON.stringify(envelope) });
+    const body = {
+      id: '{{ order.id }}',
+      text: 'Order {{ order.id }}: {{ order.data.note }}',
+      total: '{{ order.data.total }}',
+      doubled: '{{ order.data.total | times: 2 }}',
+      tags: '{{order.data.tags}}',
+      gift: '{{ order.data.gift }}',
+      missing: '{{ order.data.nothing }}',
+      fixed: [1, true, null, 'plain'],
+    };
+    const out = webhookBody(envelope, body, renderJson);
+    expect(out.ok).toBe(true);
+    if (out.ok) {
+      expect(JSON.parse(out.body)).toEqual({
+        id: 'ord_1',
+        text: 'Order ord_1: say "hi"\nthen }{ leave',
+        total: 42.5,
+        doubled: 85,
+        tags: ['a', 'b'],
+        gift: false,
+        missing: null,
+        fixed: [1, true, null, 'plain'],
+      });
+    }
+    // A string holding a JSON object is read as that object; a quote in the data cannot break it.
+    const fromText = webhookBody(envelope, '{"note": "{{ order.data.note }}"}', renderJson);
+    expect(fromText.ok && JSON.parse(fromText.body)).toEqual({ note: 'say "hi"\nthen }{ leave' });
+    expect(webhookBody(envelope, 'plain {{ order.id }}', renderJson)).toEqual({ ok: true, body: '"plain ord_1"' });
+    expect(webhookBody(envelope, { x: '{% include "x" %}' }, renderJson)).toMatchObject({ ok: false });
   });
 });

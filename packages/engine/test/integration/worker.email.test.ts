@@ -67,7 +67,7 @@ for (const dialect of DIALECTS) {
         expect(json(await t.request('viewer', { method: 'GET', url: '/api/v1/mailbox' })).items).toEqual([]);
       });
 
-      it('fails a delivery whose rendered subject carries CR/LF, and sends nothing (0 injected headers)', async () => {
+      it('replaces CR/LF in a rendered subject by a space and sends it; a recipient from order data stays one address', async () => {
         smtp = await startSmtp();
         t = await createAutomationTest({ dialect, clock: createSimulatedClock(), demo: false, env: { ORDERFLOW_SMTP_URL: smtp.url } });
         const now = new Date().toISOString();
@@ -95,6 +95,8 @@ for (const dialect of DIALECTS) {
                 { type: 'send_email', template: 'greeting', to: 'customer' },
                 { type: 'send_email', template: 'broken', to: 'customer' },
                 { type: 'send_email', template: 'greeting', to: '{{ order.data.sneaky }}' },
+                { type: 'send_email', template: 'greeting', to: '{{ order.data.list }}' },
+                { type: 'send_email', template: 'greeting', to: 'customer', cc: '{{ order.data.list }}' },
               ],
             },
           ],
@@ -103,14 +105,22 @@ for (const dialect of DIALECTS) {
           customer: { email: 'ada@example.com' },
           name: 'Ada\r\nBcc: evil@example.com',
           sneaky: 'ada@example.com\r\nBcc: evil@example.com',
+          list: 'ada@example.com, evil@example.com;evil2@example.com',
         });
         await move(t, order.id, 'working');
         const counts = await t.of.worker.runOnce();
-        expect(counts).toMatchObject({ failed: 3, delivered: 0, retried: 0 });
-        expect(smtp.messages).toHaveLength(0);
+        expect(counts).toMatchObject({ failed: 3, delivered: 2, retried: 0 });
+        expect(smtp.messages).toHaveLength(2);
+        for (const m of smtp.messages) {
+          expect(m.to).toEqual(['ada@example.com']);
+          const { headers } = parseMail(m.raw);
+          expect(headerLines(headers, 'bcc')).toEqual([]);
+          expect(headerLines(headers, 'subject')).toEqual([expect.stringMatching(/^Subject: Hello (Ada )?Bcc: evil@example\.com$/)]);
+        }
+        expect(smtp.messages.flatMap((m) => m.to)).not.toContain('evil@example.com');
         const items = json(await t.request('viewer', { method: 'GET', url: '/api/v1/deliveries?status=failed' })).items;
         expect(items).toHaveLength(3);
-        for (const d of items) expect(d.lastError).toMatch(/line break|invalid email/);
+        for (const d of items) expect(d.lastError).toMatch(/not exactly one address/);
       });
 
       it('puts email in the built-in mailbox when no SMTP server is configured', async () => {

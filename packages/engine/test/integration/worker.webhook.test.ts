@@ -269,25 +269,36 @@ for (const dialect of DIALECTS) {
         expect(d.lastError).toMatch(/redirect/);
       });
 
-      it('signs with the endpoint secret, adds its headers and renders a Liquid body', async () => {
+      it('signs with the endpoint secret, adds its headers and renders a JSON body and header templates', async () => {
         const secret = 'whsec_ZW5kcG9pbnQtc2VjcmV0LW9mLWNybS0wMTIzNDU2';
         const ep = await createEndpoint(secret, { 'x-tenant': 'acme' });
         await publishWorkflow(
           t,
-          endpointWorkflow({ body: '{"order":"{{ order.id }}","state":"{{ new_state.name }}","total":{{ order.data.total }}}' }),
+          endpointWorkflow({
+            body: {
+              order: '{{ order.id }}',
+              state: '{{ new_state.name }}',
+              total: '{{ order.data.total }}',
+              note: '{{ order.data.note }}',
+            },
+            headers: { 'x-order': '{{ order.id }} {{ order.data.note }}' },
+          }),
         );
         expect(JSON.stringify(ep)).not.toContain(secret);
-        const order = await createOrder(t, 'ep', { total: 42 });
+        const note = 'say "hi"\r\nX-Injected: 1';
+        const order = await createOrder(t, 'ep', { total: 42, note });
         await move(t, order.id, 'a');
         await t.of.worker.runOnce();
         const req = receiver.requests[0];
         expect(req?.headers['x-tenant']).toBe('acme');
+        expect(req?.headers['x-order']).toBe(`${order.id} say "hi" X-Injected: 1`);
+        expect(req?.headers['x-injected']).toBeUndefined();
         const payload = new Webhook(secret).verify(req?.body ?? '', {
           'webhook-id': String(req?.headers['webhook-id']),
           'webhook-timestamp': String(req?.headers['webhook-timestamp']),
           'webhook-signature': String(req?.headers['webhook-signature']),
         });
-        expect(payload).toEqual({ order: order.id, state: 'A', total: 42 });
+        expect(payload).toEqual({ order: order.id, state: 'A', total: 42, note });
         expect(() => new Webhook(WEBHOOK_SECRET).verify(req?.body ?? '', req?.headers as Record<string, string>)).toThrow();
       });
     });

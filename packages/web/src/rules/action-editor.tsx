@@ -147,7 +147,7 @@ export function ActionEditor({
             <textarea
               className="mono"
               rows={3}
-              value={action.body ?? ''}
+              value={action.body === undefined ? '' : typeof action.body === 'string' ? action.body : JSON.stringify(action.body, null, 2)}
               disabled={disabled}
               onChange={(e) => set('body', e.target.value)}
             />
