@@ -340,3 +340,123 @@ describe('decide properties', () => {
     );
   });
 });
+
+describe('decide: bounds of one change', () => {
+  const spawnDef = (
+    actions: Definition['rules'] extends (infer R)[] | undefined ? (R extends { actions: infer A } ? A : never) : never,
+  ): Definition => ({
+    key: 'spawn',
+    name: 'Spawn',
+    states: [
+      { key: 'new', name: 'New', group: 'new', initial: true },
+      { key: 'work', name: 'Work', group: 'processing' },
+      { key: 'done', name: 'Done', group: 'completed' },
+      { key: 'dropped', name: 'Dropped', group: 'cancelled', cancellation: { initiator: 'provider', code: 'other' } },
+    ],
+    transitions: [
+      { from: 'new', to: 'work' },
+      { from: 'work', to: 'done' },
+    ],
+    rules: [{ id: 'spawn', trigger: 'order_created', actions }],
+  });
+  function spawnCtx(def: Definition, extra: Partial<DecideContext> = {}) {
+    const ctx = makeCtx();
+    ctx.resolveWorkflow = (key) => (key === def.key ? { key, version: 1, definition: def } : undefined);
+    Object.assign(ctx, extra);
+    return ctx;
+  }
+  function counted(d: Extract<Decision, { ok: true }>) {
+    const deliveries = d.effects.filter((e) => e.type === 'outbox.enqueue');
+    return {
+      effects: d.applied.length + deliveries.length + d.effects.filter((e) => e.type === 'timer.schedule').length,
+      failures: d.effects.filter((e) => e.type === 'history.append' && e.entry.type === 'rule_failed'),
+      critical: deliveries.filter(
+        (e) => e.type === 'outbox.enqueue' && e.delivery.action.type === 'notify' && e.delivery.action.severity === 'critical',
+      ),
+    };
+  }
+
+  it.each([2, 3])('stops a rule with %i create_order actions into its own workflow with one rule_failed entry', (n) => {
+    const def = spawnDef(Array.from({ length: n }, () => ({ type: 'create_order' as const, workflow: 'spawn' })));
+    const d = ok(decide(def, null, { type: 'create', workflow: 'spawn', workflowVersion: 1, caller: api }, spawnCtx(def)));
+    const c = counted(d);
+    expect(c.effects).toBeLessThanOrEqual(500);
+    expect(c.failures).toHaveLength(1);
+    expect(c.critical).toHaveLength(1);
+  });
+
+  it('stops the cascade at the work budget with one rule_failed entry and one critical notification', () => {
+    const notify = { type: 'notify' as const, channel: 'admins', message: 'made one' };
+    const def = spawnDef([
+      ...Array.from({ length: 20 }, () => notify),
+      { type: 'create_order', workflow: 'spawn' },
+      { type: 'create_order', workflow: 'spawn' },
+    ]);
+    const d = ok(
+      decide(
+        def,
+        null,
+        { type: 'create', workflow: 'spawn', workflowVersion: 1, caller: api },
+        spawnCtx(def, { maxDepth: 100, maxEffects: 120 }),
+      ),
+    );
+    const c = counted(d);
+    // The one critical notification is the report of the stop itself.
+    expect(c.effects - c.critical.length).toBeLessThanOrEqual(120);
+    expect(c.effects - c.critical.length).toBeGreaterThan(100);
+    expect(c.failures).toHaveLength(1);
+    expect(c.failures[0]).toMatchObject({ entry: { error: { code: 'budget_exceeded' } } });
+    expect(c.critical).toHaveLength(1);
+  });
+
+  it('counts timeout moves towards the loop guard', () => {
+    const def: Definition = {
+      key: 'pingpong',
+      name: 'Ping-pong',
+      states: [
+        { key: 'a', name: 'A', group: 'new', initial: true, timeout: { after: '1m', to: 'b' } },
+        { key: 'b', name: 'B', group: 'processing', timeout: { after: '1m', to: 'a' } },
+        { key: 'done', name: 'Done', group: 'completed' },
+        { key: 'dropped', name: 'Dropped', group: 'cancelled', cancellation: { initiator: 'provider', code: 'other' } },
+      ],
+      transitions: [{ from: 'b', to: 'done' }],
+    };
+    const ctx = makeCtx();
+    const order = ok(decide(def, null, { type: 'create', workflow: 'pingpong', workflowVersion: 1, caller: api }, ctx)).order;
+    const timer = {
+      id: 'tmr_x',
+      orderId: order.id,
+      kind: 'timeout' as const,
+      dueAt: ctx.now,
+      state: 'a',
+      visit: 1,
+      scope: 'visit' as const,
+    };
+    const allowed = ok(decide(def, order, { type: 'timer', timer }, { ...ctx, maxRuleEntriesPerHour: 3, ruleEntriesLastHour: { b: 2 } }));
+    expect(allowed.order.state).toBe('b');
+    const stopped = ok(decide(def, order, { type: 'timer', timer }, { ...ctx, maxRuleEntriesPerHour: 3, ruleEntriesLastHour: { b: 3 } }));
+    expect(stopped.order.state).toBe('a');
+    const c = counted(stopped);
+    expect(c.failures).toEqual([
+      expect.objectContaining({ entry: expect.objectContaining({ error: expect.objectContaining({ code: 'loop_guard' }) }) }),
+    ]);
+    expect(c.critical).toHaveLength(1);
+  });
+
+  it('runs fact_recorded rules for facts given in a transition body, after the transition rules', () => {
+    const def: Definition = {
+      ...DEMO_ORDERS,
+      rules: [
+        { id: 'on-fact', trigger: 'fact_recorded', fact: 'delivered', actions: [{ type: 'notify', channel: 'admins', message: 'fact' }] },
+        { id: 'on-move', trigger: 'state_changed', actions: [{ type: 'notify', channel: 'admins', message: 'move' }] },
+      ],
+    };
+    const ctx = makeCtx();
+    let order = ok(decide(def, null, { type: 'create', workflow: 'orders', workflowVersion: 1, caller: api }, ctx)).order;
+    for (const to of ['awaiting_payment', 'packing', 'shipping'])
+      order = ok(decide(def, order, { type: 'transition', to, caller: api }, ctx)).order;
+    const d = ok(decide(def, order, { type: 'transition', to: 'delivered', facts: ['delivered'], caller: api }, ctx));
+    const runs = d.effects.flatMap((e) => (e.type === 'rule.run' && e.run.matched ? [e.run.ruleId] : []));
+    expect(runs).toEqual(['on-move', 'on-fact']);
+  });
+});

@@ -42,6 +42,8 @@ import { stateTimers } from './state-timers.js';
 
 /** Default bound on rule cascades (SPEC §2.4). */
 export const DEFAULT_MAX_DEPTH = 10;
+/** Default work budget of one change: effects it may cause in all. */
+export const DEFAULT_MAX_EFFECTS = 500;
 
 type TriggerInfo = {
   trigger: Rule['trigger'];
@@ -57,6 +59,8 @@ class RuleFailure {
   constructor(
     readonly code: string,
     readonly message: string,
+    /** Bounds of the whole change (depth, work budget): once hit, nothing more of the cascade runs. */
+    readonly stopsCascade = false,
   ) {}
 }
 
@@ -66,8 +70,27 @@ class Session {
   readonly effects: Effect[] = [];
   readonly applied: AppliedTransition[] = [];
   readonly ruleEntries = new Map<string, number>();
+  /** Effects caused so far that count towards the work budget. */
+  work = 0;
+  /** Set once the depth bound or the work budget stopped the cascade. */
+  stopped = false;
 
   constructor(readonly ctx: DecideContext) {}
+
+  /**
+   * Refuses an action whose own effects would take the change over its work budget. Effects of
+   * the change itself (the request's move or creation) are counted but never refused.
+   */
+  ensureBudget(cost: number, what: string): void {
+    const max = this.ctx.maxEffects ?? DEFAULT_MAX_EFFECTS;
+    if (this.work + cost > max) {
+      throw new RuleFailure(
+        'budget_exceeded',
+        `Work budget of ${max} effects per change reached (${this.work} so far); the ${what} action did not run.`,
+        true,
+      );
+    }
+  }
 
   get now(): string {
     return this.ctx.now;
@@ -317,8 +340,17 @@ function ruleScope(order: Order, definition: Definition, info: TriggerInfo): Rul
   return scope;
 }
 
+/** Timers entering `stateKey` schedules: its timeout and its `time_in_state` rules. */
+function stateTimerCount(s: Session, definition: Definition, stateKey: string): number {
+  const probe = { id: '', state: stateKey, visit: 0 } as Order;
+  return stateTimers(definition, probe, s.now, () => 'tmr').length;
+}
+
 function scheduleStateTimers(s: Session, order: Order, definition: Definition): void {
-  for (const timer of stateTimers(definition, order, s.now, s.ctx.newId)) s.effects.push({ type: 'timer.schedule', timer });
+  for (const timer of stateTimers(definition, order, s.now, s.ctx.newId)) {
+    s.work += 1;
+    s.effects.push({ type: 'timer.schedule', timer });
+  }
 }
 
 /** Moves an order into `target` and runs the `state_changed` rules it triggers. */
@@ -348,6 +380,7 @@ function enterState(
   const applied: AppliedTransition = { orderId, from, to: target.key, actor };
   if (opts.ruleId !== undefined) applied.ruleId = opts.ruleId;
   if (opts.forced) applied.forced = true;
+  s.work += 1;
   s.applied.push(applied);
   scheduleStateTimers(s, order, definition);
   runRules(s, orderId, { trigger: 'state_changed', from, to: target.key, actor, causedBy: h.id }, depth);
@@ -401,7 +434,7 @@ function ruleMatchesTrigger(rule: Rule, info: TriggerInfo): boolean {
 function runRules(s: Session, orderId: string, info: TriggerInfo, depth: number): void {
   const { definition } = s.get(orderId);
   (definition.rules ?? []).forEach((rule, index) => {
-    if (!ruleMatchesTrigger(rule, info)) return;
+    if (s.stopped || !ruleMatchesTrigger(rule, info)) return;
     if (rule.trigger === 'time_in_state') return; // runs from its timer only
     runRule(s, orderId, rule, index, info, depth);
   });
@@ -409,7 +442,7 @@ function runRules(s: Session, orderId: string, info: TriggerInfo, depth: number)
 
 function runRule(s: Session, orderId: string, rule: Rule, index: number, info: TriggerInfo, depth: number, onlyAction?: number): void {
   const ruleId = ruleIdOf(rule, index);
-  if (rule.enabled === false || s.ctx.pausedRules?.has(ruleId)) return;
+  if (s.stopped || rule.enabled === false || s.ctx.pausedRules?.has(ruleId)) return;
   const { order, definition } = s.get(orderId);
   const scope = ruleScope(order, definition, info);
   const trace = onlyAction === undefined ? traceCondition(rule.conditions, scope) : { result: true, condition: null };
@@ -427,9 +460,18 @@ function runRule(s: Session, orderId: string, rule: Rule, index: number, info: T
   s.effects.push({ type: 'rule.run', run });
   if (!trace.result) return;
   for (let i = 0; i < rule.actions.length; i++) {
+    if (s.stopped) return;
     if (onlyAction !== undefined && i !== onlyAction) continue;
     const action = rule.actions[i] as Action;
     if (action.delay !== undefined && onlyAction === undefined) {
+      try {
+        s.ensureBudget(1, `delayed ${action.type}`);
+      } catch (e) {
+        if (!(e instanceof RuleFailure)) throw e;
+        failRule(s, orderId, ruleId, run, i, action, e, info.causedBy);
+        return;
+      }
+      s.work += 1;
       const ms = parseDuration(action.delay) ?? 0;
       const current = s.get(orderId).order;
       const payload: NonNullable<Timer['payload']> = { trigger: info.trigger };
@@ -460,11 +502,26 @@ function runRule(s: Session, orderId: string, rule: Rule, index: number, info: T
       run.actions.push({ index: i, type: action.type, outcome });
     } catch (e) {
       if (!(e instanceof RuleFailure)) throw e;
-      run.actions.push({ index: i, type: action.type, outcome: 'failed', detail: e.message });
-      ruleFailed(s, orderId, ruleId, e, info.causedBy);
+      failRule(s, orderId, ruleId, run, i, action, e, info.causedBy);
       return; // the cascade stops here; the triggering change still commits
     }
   }
+}
+
+function failRule(
+  s: Session,
+  orderId: string,
+  ruleId: string,
+  run: RuleRun,
+  index: number,
+  action: Action,
+  failure: RuleFailure,
+  causedBy: string | undefined,
+): void {
+  run.actions.push({ index, type: action.type, outcome: 'failed', detail: failure.message });
+  ruleFailed(s, orderId, ruleId, failure, causedBy);
+  // One rule_failed entry and one critical notification per change: the rest of the cascade does not run.
+  if (failure.stopsCascade) s.stopped = true;
 }
 
 function renderValue(s: Session, value: unknown, scope: Record<string, unknown>): unknown {
@@ -492,6 +549,8 @@ function runAction(s: Session, orderId: string, action: Action, ruleId: string, 
   const { order, definition } = s.get(orderId);
   const actor: Actor = { type: 'rule', id: ruleId };
   if (isExternalAction(action)) {
+    s.ensureBudget(1, action.type);
+    s.work += 1;
     const envelope: EventEnvelope = {
       id: s.ctx.newId('evt'),
       type: envelopeType(info.trigger),
@@ -519,7 +578,7 @@ function runAction(s: Session, orderId: string, action: Action, ruleId: string, 
   const maxDepth = s.ctx.maxDepth ?? DEFAULT_MAX_DEPTH;
   // Every internal action that can trigger more rules counts towards the cascade bound.
   if (action.type !== 'set_data' && depth + 1 > maxDepth) {
-    throw new RuleFailure('depth_exceeded', `Cascade depth bound ${maxDepth} reached; the ${action.type} action did not run.`);
+    throw new RuleFailure('depth_exceeded', `Cascade depth bound ${maxDepth} reached; the ${action.type} action did not run.`, true);
   }
   switch (action.type) {
     case 'transition': {
@@ -540,6 +599,7 @@ function runAction(s: Session, orderId: string, action: Action, ruleId: string, 
       if (!verdict.allowed) {
         throw new RuleFailure(verdict.code, verdict.reasons.map((r) => r.message).join(' '));
       }
+      s.ensureBudget(1 + stateTimerCount(s, definition, verdict.target.key), 'transition');
       const opts: Parameters<typeof enterState>[4] = { ruleId };
       if (verdict.reason) opts.reason = verdict.reason;
       if (action.note !== undefined) opts.note = action.note;
@@ -566,6 +626,8 @@ function runAction(s: Session, orderId: string, action: Action, ruleId: string, 
     case 'create_order': {
       const target = s.ctx.resolveWorkflow?.(action.workflow);
       if (!target) throw new RuleFailure('not_found', `Workflow "${action.workflow}" has no published version.`);
+      const initial = target.definition.states.find((st) => st.initial)?.key;
+      s.ensureBudget(1 + (initial === undefined ? 0 : stateTimerCount(s, target.definition, initial)), 'create_order');
       const scope = ruleScope(order, definition, info);
       let data: Record<string, unknown> = {};
       if (typeof action.data === 'string') {
@@ -680,6 +742,7 @@ function createOrder(
   const h = s.history(live, entry);
   const applied: AppliedTransition = { orderId: id, from: null, to: state.key, actor };
   if (ruleId !== undefined) applied.ruleId = ruleId;
+  s.work += 1;
   s.applied.push(applied);
   scheduleStateTimers(s, live, definition);
   runRules(s, id, { trigger: 'order_created', to: state.key, actor, causedBy: h.id }, depth);
@@ -770,17 +833,22 @@ export function decide(definition: Definition, order: Order | null, command: Com
         return reject(rejection);
       }
       const live = s.touch(order, definition);
+      const recorded: { fact: string; entry: HistoryEntry }[] = [];
       for (const f of facts) {
         const fact: Order['facts'][string] = { at: ctx.now, by: caller.actor };
         if (f.evidence !== undefined) fact.evidence = f.evidence;
         live.facts[f.fact] = fact;
-        s.history(live, { type: 'fact', fact: f.fact, actor: caller.actor });
+        recorded.push({ fact: f.fact, entry: s.history(live, { type: 'fact', fact: f.fact, actor: caller.actor }) });
       }
       const opts: Parameters<typeof enterState>[4] = {};
       if (verdict.reason) opts.reason = verdict.reason;
       if (command.note !== undefined) opts.note = command.note;
       if (command.force) opts.forced = true;
       enterState(s, order.id, verdict.target, caller.actor, opts, 0);
+      // "Facts given in a transition body run fact_recorded rules, after the transition's own rules."
+      for (const { fact, entry } of recorded) {
+        runRules(s, order.id, { trigger: 'fact_recorded', fact, actor: caller.actor, causedBy: entry.id }, 0);
+      }
       return finish(s, order.id);
     }
     case 'event': {
@@ -833,6 +901,21 @@ function fireTimer(s: Session, definition: Definition, order: Order, timer: Time
     if (!verdict.allowed) {
       ruleFailed(s, order.id, `timeout:${order.state}`, new RuleFailure(verdict.code, verdict.reasons.map((r) => r.message).join(' ')));
       return finish(s, order.id);
+    }
+    // Moves caused by timers count towards the per-order loop guard exactly like moves caused by rules.
+    const cap = s.ctx.maxRuleEntriesPerHour;
+    if (cap !== undefined) {
+      const to = verdict.target.key;
+      const before = s.ctx.ruleEntriesLastHour?.[to] ?? 0;
+      if (before >= cap) {
+        const failure = new RuleFailure(
+          'loop_guard',
+          `Rules and timeouts moved this order into "${to}" ${before} times in the last hour (limit ${cap}); the timeout of "${order.state}" did not move it.`,
+        );
+        ruleFailed(s, order.id, `timeout:${order.state}`, failure);
+        return finish(s, order.id);
+      }
+      s.ruleEntries.set(`${order.id}:${to}`, 1);
     }
     // The timer may have been rescheduled by hand: say how long the order really waited.
     const waited = Date.parse(timer.dueAt) - Date.parse(order.stateEnteredAt);

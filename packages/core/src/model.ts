@@ -196,7 +196,12 @@ export interface DecideContext {
   resolveWorkflow?: (key: string) => WorkflowVersion | undefined;
   /** Maximum cascade depth (default 10). */
   maxDepth?: number;
-  /** Per-order loop guard: rule-caused entries per state in the last hour, and the cap. */
+  /**
+   * Work budget of one change: applied transitions, created orders, queued deliveries and
+   * timers it may cause in all (default 500).
+   */
+  maxEffects?: number;
+  /** Per-order loop guard: entries per state caused by rules or timeouts in the last hour, and the cap. */
   ruleEntriesLastHour?: Record<string, number>;
   maxRuleEntriesPerHour?: number;
   /** Rules paused by id (`automation pause ?rule=`); they do not match. */

@@ -1,6 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { Definition, Rule, State } from './definition.js';
+import { DEMO_WORKFLOWS } from './demo.js';
 import { hasErrors, PROBLEM_CODES, type Problem, type ValidateOptions, validateDefinition } from './validate-definition.js';
 
 /**
@@ -476,6 +477,87 @@ const cases: Case[] = [
     path: 'rules.0.actions.0',
     message: /packing → packing/,
   },
+  ...[
+    'ftp://files.example.com/drop',
+    'file:///etc/passwd',
+    'https://user:pass@api.example.com/hook',
+    'https://token@api.example.com/hook',
+  ].map(
+    (url): Case => ({
+      name: `a webhook URL ${url}`,
+      edit: withRules({ trigger: 'state_changed', actions: [{ type: 'webhook', url }] }),
+      code: 'webhook_url',
+      path: 'rules.0.actions.0.url',
+    }),
+  ),
+  ...['Authorization', 'cookie', 'X-Api-Key', 'x-auth-token', 'X-Client-Secret', 'db-password', 'Proxy-Authorization'].map(
+    (name): Case => ({
+      name: `an inline webhook header ${name}`,
+      edit: withRules({
+        trigger: 'state_changed',
+        actions: [{ type: 'webhook', url: 'https://api.example.com/hook', headers: { [name]: 'x' } }],
+      }),
+      code: 'webhook_credential_header',
+      path: `rules.0.actions.0.headers.${name}`,
+      message: /named endpoint/,
+    }),
+  ),
+  {
+    name: 'an order_created rule that creates orders of its own workflow',
+    edit: (d) => {
+      d.rules = [
+        {
+          trigger: 'order_created',
+          actions: [
+            { type: 'create_order', workflow: d.key },
+            { type: 'create_order', workflow: d.key },
+          ],
+        },
+      ];
+    },
+    code: 'automated_cycle',
+    path: 'rules.0.actions.0',
+    message: /\(order created\) → \(order created\)/,
+  },
+  {
+    name: "a fact_recorded rule and a state_changed rule that record each other's facts",
+    edit: (d) => {
+      d.criteria = ['checked'];
+      d.transitions.push({ from: '*', to: 'packing' });
+      d.rules = [
+        { trigger: 'fact_recorded', fact: 'checked', actions: [{ type: 'transition', to: 'packing' }] },
+        { trigger: 'state_changed', conditions: { new_state: 'packing' }, actions: [{ type: 'record_fact', fact: 'checked' }] },
+      ];
+    },
+    code: 'automated_cycle',
+    path: 'rules.1.actions.0',
+    message: /packing → \(fact "checked"\) → packing/,
+  },
+  {
+    name: 'an event rule whose webhook posts the same event back to an order',
+    edit: (d) => {
+      d.rules = [
+        {
+          trigger: 'event_received',
+          event: 'ping',
+          actions: [{ type: 'webhook', url: 'https://orders.example.com/api/v1/orders/{{ order.id }}/events', body: { type: 'ping' } }],
+        },
+      ];
+    },
+    code: 'automated_cycle',
+    path: 'rules.0.actions.0',
+    message: /\(event "ping"\) → \(event "ping"\)/,
+  },
+  {
+    name: 'two states whose timeouts point at each other',
+    edit: (d) => {
+      state(d, 'packing').timeout = { after: '1m', to: 'shipping' };
+      state(d, 'shipping').timeout = { after: '1m', to: 'packing' };
+    },
+    code: 'automated_cycle',
+    path: 'states.2.timeout',
+    message: /packing → shipping → packing/,
+  },
 ];
 
 function run(edit: (d: Definition) => void, options?: ValidateOptions) {
@@ -793,5 +875,11 @@ describe('validateDefinition (properties)', () => {
       }),
       { numRuns: 500 },
     );
+  });
+});
+
+describe('the demo workflows', () => {
+  it.each(DEMO_WORKFLOWS.map((d) => [d.key, d] as const))('%s validates without any problem', (_key, d) => {
+    expect(validateDefinition(d).problems).toEqual([]);
   });
 });

@@ -28,6 +28,8 @@
  * | `unknown_endpoint` | error | a `webhook` endpoint is not in `options.endpoints` (only checked when given) | `rules.i.actions.j.endpoint` |
  * | `unknown_workflow` | error | a `create_order` workflow is neither this workflow nor in `options.workflows` (only checked when given) | `rules.i.actions.j.workflow` |
  * | `webhook_target` | error | a `webhook` action has neither or both of `url` and `endpoint` | `rules.i.actions.j` |
+ * | `webhook_url` | error | a `webhook` action's `url` carries credentials (`user:pass@`) or its scheme is not http/https | `rules.i.actions.j.url` |
+ * | `webhook_credential_header` | error | an inline `webhook` header's name looks like a credential (`authorization`, `cookie`, or containing `token`, `secret`, `key`, `password`): answers would show it, so it belongs on a named endpoint | `rules.i.actions.j.headers.<name>` |
  * | `trigger_field_missing` | error | `event_received` without `event`; `time_in_state` without `state` or `after`; `fact_recorded` without `fact` | `rules.i.<field>` |
  * | `duplicate_rule_id` | error | two rules share an id (explicit, or generated `rule-<n>` for rules without one) | `rules.i.id`, or `rules.i` for a generated id |
  * | `trigger_field_unexpected` | warning | `event`, `state`, `after` or `fact` given on a rule whose trigger ignores it | `rules.i.<field>` |
@@ -37,7 +39,7 @@
  * | `timeout_backwards` | warning | a timeout leads into group `new` | `states.i.timeout.to` |
  * | `unreachable_state` | warning | no order can ever enter the state: it cannot be reached from a `new` state (where orders are created) through transitions, timeouts and enabled rules' `transition` actions | `states.i` |
  * | `no_path_to_terminal` | warning | from a non-terminal state, no cancelled/completed state can be reached | `states.i` |
- * | `automated_cycle` | warning | automated moves alone can loop: timeouts and `transition` actions of enabled `state_changed`/`time_in_state` rules form a cycle. Reported once per strongly connected set of states, with one cycle spelled out | the first rule action (else timeout) on the cycle |
+ * | `automated_cycle` | warning | automation alone can loop: state timeouts, and actions of enabled rules that trigger rules again (`transition` → `state_changed`/`time_in_state`, `create_order` into this workflow → `order_created`, `record_fact` → `fact_recorded`, a `webhook` to this server's `/orders/:id/events` → `event_received`) form a cycle. Reported once per strongly connected set, with one cycle spelled out | the first rule action (else timeout) on the cycle |
  *
  * @module
  */
@@ -76,6 +78,8 @@ export const PROBLEM_CODES = {
   unknown_endpoint: 'error',
   unknown_workflow: 'error',
   webhook_target: 'error',
+  webhook_url: 'error',
+  webhook_credential_header: 'error',
   trigger_field_missing: 'error',
   duplicate_rule_id: 'error',
   trigger_field_unexpected: 'warning',
@@ -202,6 +206,27 @@ const ALL_TRIGGER_FIELDS = ['event', 'state', 'after', 'fact'] as const;
 interface Edge {
   to: string;
   origin: string;
+}
+
+/** A directed graph of named nodes; the first declaration of a pair wins. */
+class NodeGraph {
+  private readonly out = new Map<string, Edge[]>();
+  private readonly pairs = new Set<string>();
+  readonly nodes: string[] = [];
+  node(key: string): void {
+    if (this.out.has(key)) return;
+    this.out.set(key, []);
+    this.nodes.push(key);
+  }
+  add(from: string, to: string, origin: string): void {
+    const pair = `${from} ${to}`;
+    if (!this.out.has(from) || !this.out.has(to) || this.pairs.has(pair)) return;
+    this.pairs.add(pair);
+    this.out.get(from)?.push({ to, origin });
+  }
+  from(key: string): readonly Edge[] {
+    return this.out.get(key) ?? [];
+  }
 }
 
 /**
@@ -381,7 +406,18 @@ function checkDefinition(d: Definition, lists: Lists): Problem[] {
   const rules = d.rules ?? [];
   const ruleIds = new Map<string, number>();
   // Moves made by enabled rules' transition actions, for the graph analysis below.
-  const ruleMoves: { sources: State[]; to: string; origin: string; automated: boolean }[] = [];
+  const ruleMoves: { sources: State[]; to: string; origin: string }[] = [];
+  // What triggers rules, and what rules trigger: `state:K` (entering K), `timers:K` (K's timeout and
+  // time_in_state rules), `created`, `fact:F`, `event:E`. A cycle here runs without outside input.
+  const automated = new NodeGraph();
+  for (const s of unique) {
+    automated.node(`state:${s.key}`);
+    automated.node(`timers:${s.key}`);
+  }
+  automated.node('created');
+  for (const c of criteria) automated.node(`fact:${c}`);
+  for (const r of rules) if (r.trigger === 'event_received' && r.event !== undefined) automated.node(`event:${r.event}`);
+  const eventNodes = automated.nodes.filter((n) => n.startsWith('event:'));
   rules.forEach((rule, i) => {
     const at = `rules.${i}`;
     const id = ruleIdOf(rule, i);
@@ -423,6 +459,22 @@ function checkDefinition(d: Definition, lists: Lists): Problem[] {
     if (rule.actions.length === 0) report('rule_no_actions', `${at}.actions`, `Rule ${quote(id)} has no actions; it does nothing.`);
 
     const firing = firingStates(rule, unique, stateOf);
+    const triggeredAt =
+      rule.trigger === 'state_changed'
+        ? firing.states.map((s) => `state:${s.key}`)
+        : rule.trigger === 'time_in_state'
+          ? rule.state !== undefined
+            ? [`timers:${rule.state}`]
+            : []
+          : rule.trigger === 'order_created'
+            ? ['created']
+            : rule.trigger === 'fact_recorded'
+              ? [`fact:${rule.fact ?? ''}`]
+              : [`event:${rule.event ?? ''}`];
+    const triggers = (targets: readonly string[], origin: string): void => {
+      if (rule.enabled === false) return;
+      for (const from of triggeredAt) for (const to of targets) automated.add(from, to, origin);
+    };
     rule.actions.forEach((action, j) => {
       const aat = `${at}.actions.${j}`;
       switch (action.type) {
@@ -444,6 +496,23 @@ function checkDefinition(d: Definition, lists: Lists): Problem[] {
           if (action.endpoint !== undefined && lists.endpoints && !lists.endpoints.includes(action.endpoint)) {
             report('unknown_endpoint', `${aat}.endpoint`, `Webhook endpoint ${quote(action.endpoint)} does not exist.`);
           }
+          if (action.url !== undefined) {
+            const problem = webhookUrlProblem(action.url);
+            if (problem) report('webhook_url', `${aat}.url`, problem);
+          }
+          for (const name of Object.keys(action.headers ?? {})) {
+            if (CREDENTIAL_HEADER.test(name)) {
+              report(
+                'webhook_credential_header',
+                `${aat}.headers.${name}`,
+                `Header ${quote(name)} looks like a credential; rule definitions are shown to every role. Create a named endpoint (/api/v1/endpoints) with this header and use "endpoint" instead: its headers are stored but never returned.`,
+              );
+            }
+          }
+          if (action.url !== undefined && postsOrderEvents(action.url)) {
+            const type = eventTypeOf(action.body);
+            triggers(type === undefined ? eventNodes : [`event:${type}`], aat);
+          }
           break;
         case 'record_fact':
           if (!criteria.includes(action.fact)) {
@@ -453,11 +522,13 @@ function checkDefinition(d: Definition, lists: Lists): Problem[] {
               `Criterion ${quote(action.fact)} is not known; known: ${quoteList(criteria)}. Declare it in criteria.`,
             );
           }
+          triggers([`fact:${action.fact}`], aat);
           break;
         case 'create_order':
           if (lists.workflows && action.workflow !== d.key && !lists.workflows.includes(action.workflow)) {
             report('unknown_workflow', `${aat}.workflow`, `Workflow ${quote(action.workflow)} does not exist.`);
           }
+          if (action.workflow === d.key) triggers(['created'], aat);
           break;
         case 'transition': {
           const target = stateOf(action.to);
@@ -486,12 +557,15 @@ function checkDefinition(d: Definition, lists: Lists): Problem[] {
             );
           }
           if (target && rule.enabled !== false) {
-            ruleMoves.push({
-              sources,
-              to: target.key,
-              origin: aat,
-              automated: rule.trigger === 'state_changed' || rule.trigger === 'time_in_state',
-            });
+            ruleMoves.push({ sources, to: target.key, origin: aat });
+            if (rule.trigger === 'state_changed' || rule.trigger === 'time_in_state') {
+              // Orders never leave a terminal state, so a rule firing there moves nothing.
+              for (const s of sources) {
+                automated.add(rule.trigger === 'state_changed' ? `state:${s.key}` : `timers:${s.key}`, `state:${target.key}`, aat);
+              }
+            } else {
+              triggers([`state:${target.key}`], aat);
+            }
           }
           break;
         }
@@ -509,18 +583,16 @@ function checkDefinition(d: Definition, lists: Lists): Problem[] {
 
   // Graph analysis ----------------------------------------------------------
   const indexOf = (key: string): number => byKey.get(key)?.index ?? -1;
-  const automated = new Graph(unique);
   for (const s of unique) {
+    automated.add(`state:${s.key}`, `timers:${s.key}`, '');
     if (s.timeout && s.timeout.to !== s.key) {
       moves.add(s, s.timeout.to, `states.${indexOf(s.key)}.timeout`);
-      automated.add(s, s.timeout.to, `states.${indexOf(s.key)}.timeout`);
+      if (!isTerminalGroup(s.group)) automated.add(`timers:${s.key}`, `state:${s.timeout.to}`, `states.${indexOf(s.key)}.timeout`);
     }
   }
+  if (firstInitial && byKey.has(firstInitial.s.key)) automated.add('created', `timers:${firstInitial.s.key}`, '');
   for (const m of ruleMoves) {
-    for (const s of m.sources) {
-      moves.add(s, m.to, m.origin);
-      if (m.automated) automated.add(s, m.to, m.origin);
-    }
+    for (const s of m.sources) moves.add(s, m.to, m.origin);
   }
 
   const roots = unique.filter((s) => s.group === 'new').map((s) => s.key);
@@ -553,20 +625,73 @@ function checkDefinition(d: Definition, lists: Lists): Problem[] {
     }
   }
 
-  for (const cycle of automatedCycles(
-    unique.map((s) => s.key),
-    automated,
-  )) {
-    const at = (cycle.find((e) => e.origin.startsWith('rules.')) ?? cycle[0])?.origin ?? 'states';
-    const names = [cycle[0]?.from ?? '', ...cycle.map((e) => e.to)].join(' → ');
-    report(
-      'automated_cycle',
-      at,
-      `Automated moves can loop without outside input: ${names} (via ${[...new Set(cycle.map((e) => e.origin))].join(', ')}).`,
-    );
+  for (const cycle of automatedCycles(automated.nodes, automated)) {
+    const at = (cycle.find((e) => e.origin.startsWith('rules.')) ?? cycle.find((e) => e.origin !== ''))?.origin ?? 'states';
+    const names = [cycle[0]?.from ?? '', ...cycle.map((e) => e.to)].flatMap((n) => nodeLabel(n)).join(' → ');
+    const via = [...new Set(cycle.map((e) => e.origin).filter((o) => o !== ''))].join(', ');
+    report('automated_cycle', at, `Automation can loop without outside input: ${names} (via ${via}).`);
   }
 
   return problems;
+}
+
+/** How a node of the automation graph reads in a message; timer nodes are implied by their state. */
+function nodeLabel(node: string): string[] {
+  const [kind, ...rest] = node.split(':');
+  const key = rest.join(':');
+  switch (kind) {
+    case 'state':
+      return [key];
+    case 'created':
+      return ['(order created)'];
+    case 'fact':
+      return [`(fact ${quote(key)})`];
+    case 'event':
+      return [`(event ${quote(key)})`];
+    default:
+      return [];
+  }
+}
+
+/** Header names that carry credentials. */
+const CREDENTIAL_HEADER = /authorization|cookie|token|secret|key|password/i;
+
+/** The WHATWG URL parser (the core library is typed without DOM or Node globals). */
+interface ParsedUrl {
+  protocol: string;
+  username: string;
+  password: string;
+}
+const UrlParser = (globalThis as unknown as { URL: new (url: string) => ParsedUrl }).URL;
+
+/** Why a rule webhook URL is refused, or undefined when it is fine. */
+function webhookUrlProblem(url: string): string | undefined {
+  let parsed: ParsedUrl;
+  try {
+    parsed = new UrlParser(url);
+  } catch {
+    return `The webhook URL ${quote(url)} is not a valid URL.`;
+  }
+  if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') {
+    return `The webhook URL uses ${quote(parsed.protocol.replace(/:$/, ''))}; only http and https are supported.`;
+  }
+  if (parsed.username !== '' || parsed.password !== '') {
+    return 'The webhook URL carries credentials (user:pass@); rule definitions are shown to every role. Use a named endpoint with an Authorization header instead.';
+  }
+  return undefined;
+}
+
+/** True when a webhook URL posts to an order's events on an Orderflow API (possibly this one). */
+function postsOrderEvents(url: string): boolean {
+  const path = url.split(/[?#]/)[0] ?? '';
+  return /\/orders\/[^/]+\/events\/?$/.test(path);
+}
+
+/** The event type a webhook body posts, when it is a literal. */
+function eventTypeOf(body: unknown): string | undefined {
+  if (body === null || typeof body !== 'object' || Array.isArray(body)) return undefined;
+  const type = (body as Record<string, unknown>).type;
+  return typeof type === 'string' && !type.includes('{') ? type : undefined;
 }
 
 /** Calls `visit` for every shorthand equality value in a condition, with its path. */
@@ -668,7 +793,7 @@ function reachable(roots: readonly string[], next: (key: string) => readonly str
  * One cycle per strongly connected set of states in the automated graph (or
  * per self-loop), starting at its earliest state in `order`.
  */
-function automatedCycles(order: readonly string[], graph: Graph): { from: string; to: string; origin: string }[][] {
+function automatedCycles(order: readonly string[], graph: NodeGraph): { from: string; to: string; origin: string }[][] {
   const components = stronglyConnected(order, graph);
   const position = new Map(order.map((k, i) => [k, i]));
   const cycles: { from: string; to: string; origin: string }[][] = [];
@@ -712,7 +837,7 @@ function automatedCycles(order: readonly string[], graph: Graph): { from: string
 }
 
 /** Tarjan's algorithm, iterative so that long chains of states cannot exhaust the stack. */
-function stronglyConnected(nodes: readonly string[], graph: Graph): string[][] {
+function stronglyConnected(nodes: readonly string[], graph: NodeGraph): string[][] {
   const index = new Map<string, number>();
   const low = new Map<string, number>();
   const onStack = new Set<string>();

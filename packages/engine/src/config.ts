@@ -41,6 +41,10 @@ export interface Config {
   maxCascadeDepth: number;
   /** Times rules may move one order into the same state within an hour (loop guard). @default 20 */
   ruleReentryLimit: number;
+  /** Work budget of one change: transitions, created orders, deliveries and timers it may cause. @default 500 */
+  maxCascadeEffects: number;
+  /** Total Liquid render time one change may spend, in ms. @default 250 */
+  renderBudgetMs: number;
 }
 
 /** A configuration problem naming the variable. */
@@ -125,6 +129,17 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   const ruleReentryLimit = Number(get('ORDERFLOW_RULE_REENTRY_LIMIT') ?? 20);
   if (!Number.isInteger(ruleReentryLimit) || ruleReentryLimit < 1)
     problems.push('ORDERFLOW_RULE_REENTRY_LIMIT: must be a positive integer');
+  const maxCascadeEffects = Number(get('ORDERFLOW_MAX_CASCADE_EFFECTS') ?? 500);
+  if (!Number.isInteger(maxCascadeEffects) || maxCascadeEffects < 1 || maxCascadeEffects > 100_000) {
+    problems.push('ORDERFLOW_MAX_CASCADE_EFFECTS: must be an integer from 1 to 100000');
+  }
+  const renderBudget = get('ORDERFLOW_RENDER_BUDGET') ?? '250';
+  const renderBudgetMs = /^\d+$/.test(renderBudget) ? Number(renderBudget) : parseDuration(renderBudget);
+  if (renderBudgetMs === undefined || !Number.isInteger(renderBudgetMs) || renderBudgetMs < 1 || renderBudgetMs > 60_000) {
+    problems.push(
+      `ORDERFLOW_RENDER_BUDGET: "${renderBudget}" must be a number of milliseconds from 1 to 60000 (or a duration such as 250ms)`,
+    );
+  }
   if (problems.length > 0) throw new ConfigError(problems);
   return Object.freeze({
     port,
@@ -146,5 +161,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     rateLimit,
     maxCascadeDepth,
     ruleReentryLimit,
+    maxCascadeEffects,
+    renderBudgetMs: renderBudgetMs as number,
   });
 }

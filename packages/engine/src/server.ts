@@ -75,6 +75,7 @@ export async function createOrderflow(config: Readonly<Config>, opts: CreateOpti
     renderString,
     faults,
     maxDepth: config.maxCascadeDepth,
+    maxEffects: config.maxCascadeEffects,
     maxRuleEntriesPerHour: config.ruleReentryLimit,
     ...opts.runtime,
   });

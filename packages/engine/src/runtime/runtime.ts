@@ -63,6 +63,8 @@ export interface RuntimeOptions {
   maxRuleEntriesPerHour?: number;
   /** Cascade depth bound. @default 10 */
   maxDepth?: number;
+  /** Work budget per change (effects in all). @default 500 */
+  maxEffects?: number;
   /** Crash points for the reliability tests; never set in production. */
   crashPoint?: (name: 'after-commit' | 'before-commit') => void;
   /**
@@ -163,6 +165,7 @@ export function createRuntime(opts: RuntimeOptions) {
       now,
       newId,
       maxDepth: opts.maxDepth ?? 10,
+      maxEffects: opts.maxEffects ?? 500,
       maxRuleEntriesPerHour: opts.maxRuleEntriesPerHour ?? 20,
       pausedRules: await pausedRules(db),
     };
@@ -171,7 +174,9 @@ export function createRuntime(opts: RuntimeOptions) {
       const map = await publishedVersions(db);
       ctx.resolveWorkflow = (key) => map.get(key);
     }
-    if (order && (definition.rules ?? []).some((r) => r.actions.some((a) => a.type === 'transition'))) {
+    const automatedMoves =
+      definition.states.some((st) => st.timeout) || (definition.rules ?? []).some((r) => r.actions.some((a) => a.type === 'transition'));
+    if (order && automatedMoves) {
       ctx.ruleEntriesLastHour = await repo.ruleEntriesSince(db, order.id, new Date(Date.parse(now) - 3_600_000).toISOString());
     }
     let command = input.command;
