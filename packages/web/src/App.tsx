@@ -12,12 +12,14 @@ import { DashboardPage } from './pages/DashboardPage';
 import { DeliveriesPage } from './pages/DeliveriesPage';
 import { EndpointsPage } from './pages/EndpointsPage';
 import { MailboxPage } from './pages/MailboxPage';
+import { MigratePage } from './pages/MigratePage';
 import { NotificationsPage } from './pages/NotificationsPage';
 import { OrderPage } from './pages/OrderPage';
 import { OrdersPage } from './pages/OrdersPage';
 import { RulesPage } from './pages/RulesPage';
 import { SignInPage } from './pages/SignInPage';
 import { TemplatesPage } from './pages/TemplatesPage';
+import { VersionsPage } from './pages/VersionsPage';
 import { WorkflowsPage } from './pages/WorkflowsPage';
 
 type SessionState = { status: 'loading' } | { status: 'signed-out' } | { status: 'error'; error: unknown } | { status: 'in'; role: Role };
@@ -141,6 +143,8 @@ const ROUTES: [string, (params: Record<string, string>) => ReactNode][] = [
   ['/workflows', () => <WorkflowsPage />],
   ['/workflows/:key', (p) => <BuilderPage key={p.key} workflowKey={p.key ?? ''} />],
   ['/workflows/:key/rules', (p) => <RulesPage key={p.key} workflowKey={p.key ?? ''} />],
+  ['/workflows/:key/versions', (p) => <VersionsPage key={p.key} workflowKey={p.key ?? ''} />],
+  ['/workflows/:key/migrate', (p) => <MigratePage key={p.key} workflowKey={p.key ?? ''} />],
   ['/board', () => <BoardPage />],
   ['/orders', () => <OrdersPage />],
   ['/orders/:id', (p) => <OrderPage key={p.id} orderId={p.id ?? ''} />],

@@ -2,6 +2,7 @@ import type { Impact } from '@orderflow/client';
 import type { Definition } from '@orderflow/core';
 import { useEffect, useMemo, useState } from 'react';
 import { Dialog } from '../components/common';
+import { ImpactView } from '../components/impact-view';
 import { api, errorText } from '../lib/api';
 import { diffDefinitions } from './diff';
 import type { Problem } from './flow-mapping';
@@ -92,17 +93,9 @@ export function PublishDialog({
           {impactError && <p className="muted small">Impact not available: {impactError}</p>}
           {!impact && !impactError && <p className="muted">Computing impact…</p>}
           {impact && (
-            <ul data-testid="publish-impact">
-              {impact.ordersInChangedStates.length === 0 && <li>No running order sits in a removed or changed state.</li>}
-              {impact.ordersInChangedStates.map((o) => (
-                <li key={o.state}>
-                  {o.count} order(s) in <span className="mono">{o.state}</span> ({o.change})
-                </li>
-              ))}
-              <li>{impact.timers.count} pending timer(s) would be re-timed.</li>
-              {impact.rules.added.length > 0 && <li>Rules newly matching: {impact.rules.added.join(', ')}</li>}
-              {impact.rules.removed.length > 0 && <li>Rules no longer present: {impact.rules.removed.join(', ')}</li>}
-            </ul>
+            <div data-testid="publish-impact">
+              <ImpactView impact={impact} />
+            </div>
           )}
           <p className="muted small">Publishing never changes running orders: they stay on their version until migrated.</p>
         </>

@@ -1,6 +1,6 @@
 import type { Order, State } from '@orderflow/core';
 import { GROUP_LABELS, GROUPS } from '@orderflow/core';
-import { type DragEvent, useCallback, useEffect, useMemo, useState } from 'react';
+import { type DragEvent, useCallback, useEffect, useMemo, useRef, useState } from 'react';
 import { Empty, ErrorBox, Loaded, Loading, PageHeader, useToast } from '../components/common';
 import { useMoveOrder } from '../components/move-order';
 import { NewOrderDialog } from '../components/new-order-dialog';
@@ -47,6 +47,9 @@ function Board({ workflowKey, picker }: { workflowKey: string; picker: React.Rea
   const workflow = useResource(() => api.getWorkflow(workflowKey), [workflowKey]);
   const orders = useResource(() => api.listOrders({ workflow: workflowKey, limit: 500 }), [workflowKey]);
   const [refusal, setRefusal] = useState<string | null>(null);
+  // The order being moved: a refusal names the version it runs on when that is not the board's.
+  const moving = useRef<Order | null>(null);
+  const [migrateHint, setMigrateHint] = useState<Order | null>(null);
   const [creating, setCreating] = useState(false);
   const [dragging, setDragging] = useState<string | null>(null);
   const [over, setOver] = useState<string | null>(null);
@@ -62,7 +65,21 @@ function Board({ workflowKey, picker }: { workflowKey: string; picker: React.Rea
     setRefusal(null);
     reload();
   }, [reload]);
-  const mover = useMoveOrder(onMoved, setRefusal);
+  const latest = workflow.data?.publishedVersion ?? null;
+  const onRefused = useCallback(
+    (message: string) => {
+      const o = moving.current;
+      const old = o && latest !== null && o.workflowVersion !== latest;
+      setMigrateHint(old ? o : null);
+      setRefusal(
+        old
+          ? `${message} (order ${o.externalRef ?? o.id} runs on version ${o.workflowVersion}; this board shows version ${latest}.)`
+          : message,
+      );
+    },
+    [latest],
+  );
+  const mover = useMoveOrder(onMoved, onRefused);
 
   const definition = workflow.data?.definition ?? null;
   const byState = useMemo(() => {
@@ -93,8 +110,32 @@ function Board({ workflowKey, picker }: { workflowKey: string; picker: React.Rea
     const id = e.dataTransfer.getData('text/plain') || dragging;
     setDragging(null);
     const order = orders.data?.items.find((o) => o.id === id);
-    if (order && can.operate) mover.request(order, state, definition);
+    if (!order || !can.operate) return;
+    moving.current = order;
+    setMigrateHint(null);
+    const latestVersion = workflow.data?.publishedVersion ?? null;
+    if (latestVersion !== null && order.workflowVersion !== latestVersion) {
+      // The board draws the newest version; the order moves under its own.
+      void api.getWorkflow(workflowKey, { version: order.workflowVersion }).then(
+        (own) => {
+          const ownState = own.definition?.states.find((s) => s.key === state.key);
+          if (own.definition && ownState) mover.request(order, ownState, own.definition);
+          else {
+            setMigrateHint(order);
+            setRefusal(
+              `Order ${order.externalRef ?? order.id} runs on version ${order.workflowVersion}, which has no state “${state.name}”: that state is new in version ${latestVersion}. Migrate the order to version ${latestVersion} first.`,
+            );
+          }
+        },
+        (err: unknown) => setRefusal(String(err)),
+      );
+      return;
+    }
+    mover.request(order, state, definition);
   };
+  const older = (orders.data?.items ?? []).filter(
+    (o) => latest !== null && o.workflowVersion < latest && o.group !== 'completed' && o.group !== 'cancelled',
+  );
 
   return (
     <div className="page board-page">
@@ -111,6 +152,11 @@ function Board({ workflowKey, picker }: { workflowKey: string; picker: React.Rea
         <button type="button" onClick={reload}>
           Refresh
         </button>
+        {older.length > 0 && (
+          <Link to={`/workflows/${encodeURIComponent(workflowKey)}/migrate`} data-testid="board-migrate">
+            Migrate {older.length} order(s) on older versions…
+          </Link>
+        )}
         {can.operate && (
           <button type="button" className="primary" onClick={() => setCreating(true)} data-testid="new-order">
             New order
@@ -120,6 +166,17 @@ function Board({ workflowKey, picker }: { workflowKey: string; picker: React.Rea
       {refusal && (
         <div className="banner banner-error" role="alert" data-testid="board-error">
           {refusal}
+          {migrateHint && (
+            <>
+              {' '}
+              <Link
+                to={withQuery(`/workflows/${encodeURIComponent(workflowKey)}/migrate`, { from: String(migrateHint.workflowVersion) })}
+                data-testid="board-error-migrate"
+              >
+                Migrate orders of version {migrateHint.workflowVersion}…
+              </Link>
+            </>
+          )}
           <button type="button" className="icon" aria-label="Dismiss" onClick={() => setRefusal(null)}>
             ×
           </button>
@@ -161,7 +218,7 @@ function Board({ workflowKey, picker }: { workflowKey: string; picker: React.Rea
                       <div className="cards">
                         {cards.length === 0 && <p className="muted small column-empty">No orders</p>}
                         {cards.map((o) => (
-                          <OrderCard key={o.id} order={o} draggable={can.operate} onDrag={setDragging} />
+                          <OrderCard key={o.id} order={o} latest={latest} draggable={can.operate} onDrag={setDragging} />
                         ))}
                       </div>
                     </div>
@@ -180,7 +237,7 @@ function Board({ workflowKey, picker }: { workflowKey: string; picker: React.Rea
                   <h3>{k}</h3>
                   <div className="cards">
                     {(byState.get(k) ?? []).map((o) => (
-                      <OrderCard key={o.id} order={o} draggable={false} onDrag={setDragging} />
+                      <OrderCard key={o.id} order={o} latest={latest} draggable={false} onDrag={setDragging} />
                     ))}
                   </div>
                 </div>
@@ -205,7 +262,17 @@ function Board({ workflowKey, picker }: { workflowKey: string; picker: React.Rea
   );
 }
 
-function OrderCard({ order, draggable, onDrag }: { order: Order; draggable: boolean; onDrag: (id: string | null) => void }) {
+function OrderCard({
+  order,
+  latest,
+  draggable,
+  onDrag,
+}: {
+  order: Order;
+  latest: number | null;
+  draggable: boolean;
+  onDrag: (id: string | null) => void;
+}) {
   const customer = (order.data.customer ?? {}) as { name?: unknown; email?: unknown };
   const label = typeof customer.name === 'string' ? customer.name : typeof customer.email === 'string' ? customer.email : '';
   return (
@@ -227,6 +294,13 @@ function OrderCard({ order, draggable, onDrag }: { order: Order; draggable: bool
       <div className="order-card-meta muted small">
         <span>{formatMoney(order.data.total, order.data.currency)}</span>
         <span title={order.stateEnteredAt}>{relativeTime(order.stateEnteredAt)}</span>
+        <span
+          className={`pill version-pill${latest !== null && order.workflowVersion < latest ? ' old' : ''}`}
+          title={`Runs on version ${order.workflowVersion}`}
+          data-testid="card-version"
+        >
+          v{order.workflowVersion}
+        </span>
       </div>
       {order.cancellation && (
         <div className="small muted">

@@ -338,7 +338,10 @@ function Builder({ workflow, start, onWorkflow }: { workflow: Workflow; start: D
             <Link to={`/workflows/${encodeURIComponent(workflow.key)}/rules`} data-testid="open-rules">
               Rules ({definition.rules?.length ?? 0})
             </Link>{' '}
-            · <Link to={withQuery('/board', { workflow: workflow.key })}>Board</Link>
+            · <Link to={withQuery('/board', { workflow: workflow.key })}>Board</Link> ·{' '}
+            <Link to={`/workflows/${encodeURIComponent(workflow.key)}/versions`} data-testid="open-versions">
+              Versions
+            </Link>
           </>
         }
       >

@@ -1,15 +1,16 @@
-import type { TransitionPreview, Workflow } from '@orderflow/client';
-import type { Action, Definition, Order, Rule, Trigger } from '@orderflow/core';
+import type { Workflow } from '@orderflow/client';
+import type { Action, Definition, Rule, Trigger } from '@orderflow/core';
 import { RuleSchema, ruleIdOf, TRIGGERS, validateDefinition, workflowCriteria } from '@orderflow/core';
 import { useCallback, useEffect, useMemo, useState } from 'react';
 import { type Problem, problemTarget } from '../builder/flow-mapping';
 import { Empty, ErrorBox, JsonField, Loading, PageHeader, useToast } from '../components/common';
-import { PreviewView } from '../components/preview-view';
 import { api, errorText } from '../lib/api';
 import { Link } from '../lib/router';
 import { useAbilities } from '../lib/session';
 import { ACTION_TYPES, ActionEditor, newAction } from '../rules/action-editor';
 import { ConditionEditor } from '../rules/condition-editor';
+import { DraftRuleTest } from '../rules/draft-test';
+import { PublishConfirm } from '../rules/publish-confirm';
 
 const TRIGGER_LABELS: Record<Trigger, string> = {
   state_changed: 'State changed',
@@ -134,6 +135,7 @@ function RulesEditor({
     setSelected(null);
   };
 
+  const [confirming, setConfirming] = useState(false);
   const save = async (publish: boolean) => {
     setBusy(true);
     try {
@@ -173,7 +175,7 @@ function RulesEditor({
             <button
               type="button"
               className="primary"
-              onClick={() => save(true)}
+              onClick={() => setConfirming(true)}
               disabled={busy || errorCount > 0}
               data-testid="publish-rules"
             >
@@ -182,6 +184,19 @@ function RulesEditor({
           </>
         )}
       </PageHeader>
+      {confirming && (
+        <PublishConfirm
+          workflowKey={workflow.key}
+          published={workflow.definition}
+          draft={definition}
+          busy={busy}
+          onClose={() => setConfirming(false)}
+          onConfirm={async () => {
+            await save(true);
+            setConfirming(false);
+          }}
+        />
+      )}
       {errorCount > 0 && (
         <p className="error-text small" data-testid="rules-errors">
           {errorCount} error(s) in this workflow’s draft: {validation.problems.find((p) => p.severity === 'error')?.message}
@@ -460,7 +475,7 @@ function RuleForm({
             Delete rule
           </button>
         )}
-        <RuleTest rule={rule} definition={definition} workflowKey={workflowKey} />
+        <DraftRuleTest rule={rule} definition={definition} workflowKey={workflowKey} />
       </div>
       <div className="rule-json">
         <h4>JSON</h4>
@@ -489,95 +504,5 @@ function RuleForm({
         <p className="muted small">Edits here update the form as soon as they are valid JSON (rule {index + 1}).</p>
       </div>
     </div>
-  );
-}
-
-/** The state a state_changed rule reacts to, to prefill the test. */
-function targetOf(rule: Rule): string {
-  const c = rule.conditions as Record<string, unknown> | undefined;
-  const v = c?.new_state;
-  if (typeof v === 'string') return v;
-  if (Array.isArray(v) && typeof v[0] === 'string') return v[0];
-  const to = rule.actions.find((a) => a.type === 'transition');
-  return to?.type === 'transition' ? to.to : '';
-}
-
-function RuleTest({ rule, definition, workflowKey }: { rule: Rule; definition: Definition; workflowKey: string }) {
-  const [orders, setOrders] = useState<Order[] | null>(null);
-  const [orderId, setOrderId] = useState('');
-  const [to, setTo] = useState(() => targetOf(rule));
-  const [result, setResult] = useState<TransitionPreview | null>(null);
-  const [error, setError] = useState<unknown>(undefined);
-  const [busy, setBusy] = useState(false);
-  const [open, setOpen] = useState(false);
-  useEffect(() => {
-    if (!open || orders) return;
-    api.listOrders({ workflow: workflowKey, limit: 50 }).then(
-      (r) => {
-        setOrders(r.items);
-        const first = r.items.find((o) => o.group === 'new' || o.group === 'processing');
-        if (first) setOrderId(first.id);
-      },
-      (err: unknown) => setError(err),
-    );
-  }, [open, orders, workflowKey]);
-  if (!open)
-    return (
-      <button type="button" onClick={() => setOpen(true)} data-testid="rule-test">
-        Test against an order…
-      </button>
-    );
-  return (
-    <fieldset className="rule-test" data-testid="rule-test-panel">
-      <legend>Test against an order</legend>
-      <p className="muted small">
-        Previews moving a real order, with the published rules of this workflow: nothing is stored. Publish your changes to test them.
-      </p>
-      {!orders && !error && <Loading />}
-      {orders && orders.length === 0 && <p className="muted">This workflow has no orders yet.</p>}
-      {orders && orders.length > 0 && (
-        <div className="row">
-          <select value={orderId} onChange={(e) => setOrderId(e.target.value)} data-testid="rule-test-order">
-            {orders.map((o) => (
-              <option key={o.id} value={o.id}>
-                {o.id} · {o.state}
-                {o.externalRef ? ` · ${o.externalRef}` : ''}
-              </option>
-            ))}
-          </select>
-          <span className="muted">moves to</span>
-          <select value={to} onChange={(e) => setTo(e.target.value)} data-testid="rule-test-to">
-            <option value="">— state —</option>
-            {definition.states.map((s) => (
-              <option key={s.key} value={s.key}>
-                {s.name}
-              </option>
-            ))}
-          </select>
-          <button
-            type="button"
-            className="primary"
-            disabled={!orderId || !to || busy}
-            data-testid="rule-test-run"
-            onClick={async () => {
-              setBusy(true);
-              setError(undefined);
-              setResult(null);
-              try {
-                setResult(await api.previewTransition(orderId, { to }));
-              } catch (err) {
-                setError(err);
-              } finally {
-                setBusy(false);
-              }
-            }}
-          >
-            {busy ? 'Running…' : 'Preview'}
-          </button>
-        </div>
-      )}
-      {error !== undefined && <ErrorBox error={error} />}
-      {result && <PreviewView preview={result} />}
-    </fieldset>
   );
 }

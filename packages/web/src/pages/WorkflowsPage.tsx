@@ -97,6 +97,7 @@ export function WorkflowsPage() {
                       <Link to={`/workflows/${encodeURIComponent(w.key)}`}>{can.design ? 'Design' : 'View'}</Link>
                       <Link to={`/workflows/${encodeURIComponent(w.key)}/rules`}>Rules</Link>
                       <Link to={withQuery('/board', { workflow: w.key })}>Board</Link>
+                      <Link to={`/workflows/${encodeURIComponent(w.key)}/versions`}>Versions</Link>
                     </td>
                   </tr>
                 ))}
