@@ -5,7 +5,10 @@
  * latency, next to two baselines measured in the same run on the same file
  * system: the raw SQL transaction the runtime must at least perform
  * (better-sqlite3, BEGIN IMMEDIATE; update order; insert history; insert outbox;
- * COMMIT; synchronous=FULL) and a bare Fastify POST.
+ * COMMIT; synchronous=FULL) and a bare Fastify POST. Also: 50 concurrent callers
+ * in-process (inProcessConcurrent), the event-loop delay p99 of the server during
+ * the HTTP phase, and the outbox drain (webhooks to a local receiver: deliveries/s
+ * of a backlog, and commit-to-send p50/p99 while changes keep coming).
  *
  *   npm run bench                 readable table on stdout
  *   npm run bench -- --json       one JSON object (the last line of stdout)
@@ -17,8 +20,11 @@
 import { fork } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, statfsSync } from 'node:fs';
+import { createServer } from 'node:http';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 
 const HERE = fileURLToPath(import.meta.url);
@@ -105,6 +111,14 @@ async function serveOrderflow(dir, orders) {
   const of = await createOrderflow(await benchConfig(dir), { startWorker: false });
   const ids = await prepareOrders(of.runtime, orders);
   const address = await of.listen();
+  // The parent resets the histogram after the warm-up and reads it after the measured run.
+  const delay = monitorEventLoopDelay({ resolution: 10 });
+  delay.enable();
+  process.on('message', (msg) => {
+    if (msg === 'loop-delay-reset') delay.reset();
+    if (msg === 'loop-delay-reset' || msg === 'loop-delay-read')
+      process.send({ loopDelay: { p99Ms: round(delay.percentile(99) / 1e6, 1), maxMs: round(delay.max / 1e6, 1) } });
+  });
   process.send({ address, ids });
   process.on('disconnect', () => void of.close().finally(() => process.exit(0)));
 }
@@ -151,9 +165,24 @@ async function autocannon(opts) {
  * Runs autocannon once unmeasured (connections opened, tokens looked up, code warmed by the JIT), then
  * measured. Requests cut off at the end of the warm-up never answer; the order pool simply skips them.
  */
-async function autocannonWarm(opts) {
+async function autocannonWarm(opts, beforeMeasuring = async () => undefined) {
   await autocannon({ ...opts, duration: Math.min(1, opts.duration / 2) });
+  await beforeMeasuring();
   return autocannon(opts);
+}
+
+/** Sends `msg` to a server child and waits for its answer carrying `key`. */
+function ask(child, msg, key) {
+  return new Promise((resolve) => {
+    const on = (answer) => {
+      if (answer && typeof answer === 'object' && key in answer) {
+        child.off('message', on);
+        resolve(answer[key]);
+      }
+    };
+    child.on('message', on);
+    child.send(msg);
+  });
 }
 
 function httpSummary(result) {
@@ -289,6 +318,158 @@ async function inProcess(seconds, orders) {
   }
 }
 
+/** Orderflow in-process with `callers` concurrent callers, each moving its own share of the orders. */
+async function inProcessConcurrent(seconds, orders, callers) {
+  const dir = mkdtempSync(join(tmpdir(), 'orderflow-bench-concurrent-'));
+  try {
+    const { createOrderflow } = await import(new URL('server.js', DIST).href);
+    const of = await createOrderflow(await benchConfig(dir), { startWorker: false });
+    log(`  preparing ${orders} orders in shipping`);
+    const ids = await prepareOrders(of.runtime, orders);
+    const state = ids.map(() => 'shipping');
+    const latencies = [];
+    let failed = 0;
+    log(`  running ${seconds} s with ${callers} callers`);
+    const end = performance.now() + seconds * 1000;
+    const caller = async (c) => {
+      // Caller c owns orders c, c + callers, c + 2·callers, ...: never two changes of one order at once.
+      for (let idx = c; performance.now() < end; idx = idx + callers < ids.length ? idx + callers : c) {
+        const to = state[idx] === 'shipping' ? 'delayed' : 'shipping';
+        const t0 = performance.now();
+        try {
+          await of.runtime.applyCommand({ orderId: ids[idx], command: { type: 'transition', to, caller: CALLER } });
+          latencies.push(performance.now() - t0);
+          state[idx] = to;
+        } catch {
+          failed++;
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: callers }, (_, c) => caller(c)));
+    await of.close();
+    return { ...summarize(latencies, seconds), callers, failed };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** A workflow whose every move between `a` and `b` sends one webhook to `url`. */
+const drainWorkflow = (url) => ({
+  key: 'drain',
+  name: 'Drain',
+  states: [
+    { key: 'a', name: 'A', group: 'new', initial: true },
+    { key: 'b', name: 'B', group: 'processing' },
+    { key: 'done', name: 'Done', group: 'completed' },
+    { key: 'dropped', name: 'Dropped', group: 'cancelled', cancellation: { initiator: 'provider', code: 'operational_issue' } },
+  ],
+  transitions: [
+    { from: 'a', to: 'b' },
+    { from: 'b', to: 'a' },
+    { from: 'b', to: 'done' },
+    { from: '*', to: 'dropped' },
+  ],
+  rules: [{ id: 'hook', trigger: 'state_changed', conditions: { new_state: 'b' }, actions: [{ type: 'webhook', url }] }],
+});
+
+/**
+ * The outbox drain: (1) a backlog of `backlog` webhook deliveries committed while the worker is
+ * stopped, then sent to a local receiver (deliveries/s); (2) for `seconds`, `callers` concurrent
+ * in-process callers keep committing changes that each queue a webhook while the worker runs:
+ * commit-to-send is the receiver's clock minus the event's `createdAt` (ms resolution).
+ */
+async function drain(seconds, backlog, callers) {
+  const dir = mkdtempSync(join(tmpdir(), 'orderflow-bench-drain-'));
+  let received = 0;
+  const lags = [];
+  let measureLag = false;
+  const receiver = createServer((req, res) => {
+    const chunks = [];
+    req.on('data', (c) => chunks.push(c));
+    req.on('end', () => {
+      received++;
+      if (measureLag) {
+        try {
+          lags.push(Date.now() - Date.parse(JSON.parse(Buffer.concat(chunks).toString()).createdAt));
+        } catch {
+          // Not an event envelope; not counted.
+        }
+      }
+      res.writeHead(204).end();
+    });
+  });
+  await new Promise((r) => receiver.listen(0, '127.0.0.1', r));
+  const url = `http://127.0.0.1:${receiver.address().port}/hook`;
+  try {
+    const { loadConfig } = await import(new URL('config.js', DIST).href);
+    const { createOrderflow } = await import(new URL('server.js', DIST).href);
+    const { createWorkflowService } = await import(new URL('workflows.js', DIST).href);
+    const config = loadConfig(
+      {
+        ORDERFLOW_DATABASE_URL: `sqlite:${join(dir, 'orderflow.db')}`,
+        ORDERFLOW_DATA_DIR: dir,
+        ORDERFLOW_ADMIN_TOKEN: ADMIN_TOKEN,
+        ORDERFLOW_DEMO: 'false',
+        ORDERFLOW_WEBHOOK_ALLOW_HOSTS: '127.0.0.1',
+        ORDERFLOW_WEBHOOK_SECRET: 'whsec_YmVuY2gtd2ViaG9vay1zZWNyZXQtMDEyMzQ1Njc4OQ==',
+        LOG_LEVEL: 'silent',
+      },
+      dir,
+    );
+    const of = await createOrderflow(config, { startWorker: false });
+    await createWorkflowService(of.store, () => new Date().toISOString()).create(drainWorkflow(url), true, 'bench');
+    const ids = [];
+    for (let i = 0; i < Math.max(callers, 200); i++) {
+      const created = await of.runtime.applyCommand({
+        command: { type: 'create', workflow: 'drain', workflowVersion: 0, data: { i }, caller: CALLER },
+      });
+      ids.push(created.body.order.id);
+    }
+    const state = ids.map(() => 'a');
+    const move = async (idx) => {
+      const to = state[idx] === 'a' ? 'b' : 'a';
+      await of.runtime.applyCommand({ orderId: ids[idx], command: { type: 'transition', to, caller: CALLER } });
+      state[idx] = to;
+      return to === 'b' ? 1 : 0;
+    };
+    log(`  queueing ${backlog} webhook deliveries`);
+    let queued = 0;
+    for (let i = 0; queued < backlog; i++) queued += await move(i % ids.length);
+    log('  draining the backlog');
+    const t0 = performance.now();
+    of.worker.start();
+    while (received < queued) await sleep(5);
+    const backlogSeconds = (performance.now() - t0) / 1000;
+    log(`  ${seconds} s of changes with the worker running (${callers} callers)`);
+    measureLag = true;
+    const end = performance.now() + seconds * 1000;
+    let sent = queued;
+    const caller = async (c) => {
+      for (let idx = c; performance.now() < end; idx = idx + callers < ids.length ? idx + callers : c) {
+        const queuedNow = await move(idx);
+        sent += queuedNow;
+      }
+    };
+    await Promise.all(Array.from({ length: callers }, (_, c) => caller(c)));
+    const until = performance.now() + 30_000;
+    while (received < sent && performance.now() < until) await sleep(5);
+    await of.close();
+    const sorted = Float64Array.from(lags).sort();
+    return {
+      deliveries: queued,
+      deliveriesPerSec: Math.round(queued / backlogSeconds),
+      commitToSendP50Ms: percentile(sorted, 50),
+      commitToSendP99Ms: percentile(sorted, 99),
+      liveDeliveries: lags.length,
+      allArrived: received >= sent,
+    };
+  } finally {
+    receiver.closeAllConnections();
+    receiver.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 /** Baseline 2: a bare Fastify POST with a small JSON body, autocannon on loopback. */
 async function bareFastify(seconds, connections) {
   const server = await startServer('bare');
@@ -321,47 +502,51 @@ async function overHttp(seconds, connections, orders) {
     let next = 0;
     const samples = [];
     log(`  running ${seconds} s with ${connections} connections`);
-    const result = await autocannonWarm({
-      url: server.address,
-      connections,
-      duration: seconds,
-      requests: [
-        {
-          method: 'POST',
-          setupRequest: (req) => {
-            // Never two requests for one order at once: a slow answer must not make the next move stale.
-            let idx = next++ % ids.length;
-            while (inFlight.has(idx)) idx = next++ % ids.length;
-            inFlight.add(idx);
-            const to = state[idx] === 'shipping' ? 'delayed' : 'shipping';
-            return {
-              ...req,
-              path: `/api/v1/orders/${ids[idx]}/transitions`,
-              headers: { 'content-type': 'application/json', authorization: `Bearer ${ADMIN_TOKEN}` },
-              body: JSON.stringify({ to }),
-            };
+    const result = await autocannonWarm(
+      {
+        url: server.address,
+        connections,
+        duration: seconds,
+        requests: [
+          {
+            method: 'POST',
+            setupRequest: (req) => {
+              // Never two requests for one order at once: a slow answer must not make the next move stale.
+              let idx = next++ % ids.length;
+              while (inFlight.has(idx)) idx = next++ % ids.length;
+              inFlight.add(idx);
+              const to = state[idx] === 'shipping' ? 'delayed' : 'shipping';
+              return {
+                ...req,
+                path: `/api/v1/orders/${ids[idx]}/transitions`,
+                headers: { 'content-type': 'application/json', authorization: `Bearer ${ADMIN_TOKEN}` },
+                body: JSON.stringify({ to }),
+              };
+            },
+            // The answer names the order (a problem document in its `instance`) and, on success, its new state.
+            onResponse: (status, body) => {
+              let answer = {};
+              try {
+                answer = JSON.parse(body);
+              } catch {
+                // Counted by autocannon as non-2xx or an error anyway.
+              }
+              const id = answer.order?.id ?? String(answer.instance ?? '').split('/')[4];
+              const idx = indexOf.get(id);
+              if (idx !== undefined) {
+                inFlight.delete(idx);
+                if (status === 200) state[idx] = answer.order.state;
+              }
+              if (status !== 200 && samples.length < 3) samples.push(`${status} ${String(body).slice(0, 300)}`);
+            },
           },
-          // The answer names the order (a problem document in its `instance`) and, on success, its new state.
-          onResponse: (status, body) => {
-            let answer = {};
-            try {
-              answer = JSON.parse(body);
-            } catch {
-              // Counted by autocannon as non-2xx or an error anyway.
-            }
-            const id = answer.order?.id ?? String(answer.instance ?? '').split('/')[4];
-            const idx = indexOf.get(id);
-            if (idx !== undefined) {
-              inFlight.delete(idx);
-              if (status === 200) state[idx] = answer.order.state;
-            }
-            if (status !== 200 && samples.length < 3) samples.push(`${status} ${String(body).slice(0, 300)}`);
-          },
-        },
-      ],
-    });
+        ],
+      },
+      () => ask(server.child, 'loop-delay-reset', 'loopDelay'),
+    );
+    const loopDelay = await ask(server.child, 'loop-delay-read', 'loopDelay');
     for (const s of samples) log(`  a failed request: ${s}`);
-    return httpSummary(result);
+    return { ...httpSummary(result), eventLoopDelayP99Ms: loopDelay.p99Ms, eventLoopDelayMaxMs: loopDelay.maxMs };
   } finally {
     await stopServer(server.child);
     rmSync(dir, { recursive: true, force: true });
@@ -402,27 +587,38 @@ async function main() {
     fileSystem: fileSystemOf(tmpdir()),
   };
   log(`node ${env.node}, ${env.cpus}, files in ${env.tmpdir} (${env.fileSystem})`);
-  log(`1/4 raw SQL transaction (better-sqlite3, synchronous=FULL), ${seconds} s`);
+  log(`1/6 raw SQL transaction (better-sqlite3, synchronous=FULL), ${seconds} s`);
   const raw = await rawSql(seconds, orders);
   log(`    ${raw.opsPerSec} tx/s`);
-  log('2/4 Orderflow in-process (runtime.applyCommand)');
+  log('2/6 Orderflow in-process (runtime.applyCommand)');
   const runtime = await inProcess(seconds, orders);
   log(`    ${runtime.opsPerSec} transitions/s`);
-  log(`3/4 bare Fastify POST (autocannon, ${connections} connections), ${seconds} s`);
+  log(`3/6 Orderflow in-process, ${connections} concurrent callers`);
+  const concurrent = await inProcessConcurrent(seconds, orders, connections);
+  log(`    ${concurrent.opsPerSec} transitions/s`);
+  log(`4/6 bare Fastify POST (autocannon, ${connections} connections), ${seconds} s`);
   const bare = await bareFastify(seconds, connections);
   log(`    ${bare.opsPerSec} req/s`);
-  log('4/4 Orderflow over HTTP (POST /orders/:id/transitions)');
+  log('5/6 Orderflow over HTTP (POST /orders/:id/transitions)');
   const http = await overHttp(seconds, connections, orders);
-  log(`    ${http.opsPerSec} transitions/s (${http.non2xx} non-2xx, ${http.errors} errors)`);
+  log(
+    `    ${http.opsPerSec} transitions/s (${http.non2xx} non-2xx, ${http.errors} errors), event-loop delay p99 ${http.eventLoopDelayP99Ms} ms`,
+  );
+  log('6/6 outbox drain (webhooks to a local receiver)');
+  const outbox = await drain(seconds, Number(arg('deliveries', 2000)), connections);
+  log(`    ${outbox.deliveriesPerSec} deliveries/s; commit-to-send p50 ${outbox.commitToSendP50Ms} ms, p99 ${outbox.commitToSendP99Ms} ms`);
 
   const ratio = (a, b) => (b > 0 ? round(a / b, 3) : null);
   const report = {
     env,
     settings: { durationSeconds: seconds, connections, orders },
-    phases: { rawSql: raw, inProcess: runtime, bareFastify: bare, http },
+    phases: { rawSql: raw, inProcess: runtime, inProcessConcurrent: concurrent, bareFastify: bare, http, drain: outbox },
     ratios: {
       inProcessOverRawSql: ratio(runtime.opsPerSec, raw.opsPerSec),
+      inProcessConcurrentOverRawSql: ratio(concurrent.opsPerSec, raw.opsPerSec),
       httpOverRawSql: ratio(http.opsPerSec, raw.opsPerSec),
+      httpP99OverP50: ratio(http.p99Ms, http.p50Ms),
+      drainOverHttp: ratio(outbox.deliveriesPerSec, http.opsPerSec),
       httpOverBareFastify: ratio(http.opsPerSec, bare.opsPerSec),
       httpOverInProcess: ratio(http.opsPerSec, runtime.opsPerSec),
     },
@@ -435,6 +631,7 @@ async function main() {
   const rows = [
     ['raw SQL transaction (better-sqlite3, FULL)', raw, 'tx/s'],
     ['Orderflow in-process (applyCommand)', runtime, 'transitions/s'],
+    [`Orderflow in-process (${connections} callers)`, concurrent, 'transitions/s'],
     [`bare Fastify POST (${connections} conns)`, bare, 'req/s'],
     [`Orderflow HTTP transition (${connections} conns)`, http, 'transitions/s'],
   ];
@@ -449,10 +646,15 @@ async function main() {
     '',
     'ratios',
     `  in-process / raw SQL     ${report.ratios.inProcessOverRawSql}`,
+    `  in-process ${connections} callers / raw SQL ${report.ratios.inProcessConcurrentOverRawSql}`,
     `  HTTP / raw SQL           ${report.ratios.httpOverRawSql}`,
+    `  HTTP p99 / p50           ${report.ratios.httpP99OverP50}`,
+    `  drain / HTTP             ${report.ratios.drainOverHttp}`,
     `  HTTP / in-process        ${report.ratios.httpOverInProcess}`,
     `  HTTP / bare Fastify      ${report.ratios.httpOverBareFastify}`,
     '',
+    `HTTP event-loop delay p99 ${http.eventLoopDelayP99Ms} ms (max ${http.eventLoopDelayMaxMs} ms)`,
+    `outbox drain: ${outbox.deliveriesPerSec} deliveries/s (backlog of ${outbox.deliveries}); commit-to-send p50 ${outbox.commitToSendP50Ms} ms, p99 ${outbox.commitToSendP99Ms} ms over ${outbox.liveDeliveries} live deliveries`,
     `synchronous: raw ${raw.synchronous}, orderflow ${runtime.synchronous} (2 = FULL); HTTP non-2xx ${http.non2xx}, errors ${http.errors}, timeouts ${http.timeouts}; in-process failures ${runtime.failed}`,
   ];
   process.stdout.write(`${lines.join('\n')}\n`);
