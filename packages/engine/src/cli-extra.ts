@@ -1,15 +1,9 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Caller, Order } from '@orderflow/core';
-import { pino } from 'pino';
-import { createTemplateRenderer } from './actions/template.js';
 import type { Config } from './config.js';
-import { systemClock } from './runtime/clock.js';
-import { createIdGenerator } from './runtime/ids.js';
-import { createRuntime } from './runtime/runtime.js';
+import { createEngine } from './engine.js';
 import { createOrderflow } from './server.js';
-import { openStore } from './store/open.js';
 import * as repo from './store/repo.js';
-import { createWorker } from './worker/worker.js';
 
 /** Commands added by the automation runtime (`worker`, `demo`); undefined when unknown. */
 export async function run(
@@ -30,31 +24,12 @@ export async function run(
 
 /** `orderflow worker`: deliveries and timers only, until SIGINT/SIGTERM. */
 async function runWorker(config: Readonly<Config>): Promise<number> {
-  const store = await openStore(config.databaseUrl);
-  await store.migrate();
-  const clock = systemClock;
-  const newId = createIdGenerator(clock);
-  const renderer = createTemplateRenderer();
-  const runtime = createRuntime({
-    store,
-    clock,
-    newId,
-    renderString: (source, scope) => {
-      try {
-        return renderer.render(source, scope);
-      } catch {
-        return source;
-      }
-    },
-  });
-  const logger = pino({ level: config.logLevel, base: { component: 'worker' } });
-  const worker = createWorker({ store, runtime, clock, newId, config, renderer, logger });
-  worker.start();
+  const engine = await createEngine(config);
+  engine.worker.start();
   console.error(`Orderflow worker running on ${config.databaseUrl.replace(/\/\/[^@/]*@/, '//***@')} (Ctrl+C stops it)`);
   const stop = async (signal: string) => {
     console.error(`\n${signal}: finishing in-flight deliveries`);
-    await worker.close();
-    await store.close();
+    await engine.close();
     process.exit(0);
   };
   process.once('SIGINT', () => void stop('SIGINT'));

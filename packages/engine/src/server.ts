@@ -1,19 +1,17 @@
 import type { FastifyInstance } from 'fastify';
-import { pino } from 'pino';
-import { createTemplateRenderer, type TemplateRenderer } from './actions/template.js';
+import type { TemplateRenderer } from './actions/template.js';
 import { ensureAdminToken, seedDemo } from './bootstrap.js';
 import type { Config } from './config.js';
+import { createEngine, type EngineOptions } from './engine.js';
 import { type AppDeps, buildApp } from './http/app.js';
 import { createOpsRoutes, type OpsDeps, validateTemplateSource } from './http/routes-ops.js';
-import { type Clock, systemClock } from './runtime/clock.js';
-import { createIdGenerator } from './runtime/ids.js';
-import { createRuntime, type Runtime, type RuntimeOptions } from './runtime/runtime.js';
-import { openStore } from './store/open.js';
+import type { Clock } from './runtime/clock.js';
+import type { Runtime } from './runtime/runtime.js';
 import type { Store } from './store/store.js';
-import { createMetrics, type Metrics } from './worker/metrics.js';
-import { createNotificationBus, type NotificationBus } from './worker/notifications.js';
+import type { Metrics } from './worker/metrics.js';
+import type { NotificationBus } from './worker/notifications.js';
 import { previewDelivery, summarizeDelivery } from './worker/prepare.js';
-import { createWorker, createWorkerSenders, type Worker, type WorkerOptions, type WorkerSenders } from './worker/worker.js';
+import type { Worker, WorkerSenders } from './worker/worker.js';
 
 /** A running (or ready to run) Orderflow instance. */
 export interface Orderflow {
@@ -38,70 +36,20 @@ export interface Orderflow {
 }
 
 /** Options for embedding and tests. */
-export interface CreateOptions {
-  clock?: Clock;
-  store?: Store;
-  runtime?: Partial<RuntimeOptions>;
+export interface CreateOptions extends EngineOptions {
   app?: Partial<AppDeps>;
-  /** Worker settings (senders, crash points, lease, poll interval). */
-  worker?: Partial<Omit<WorkerOptions, 'store' | 'runtime' | 'clock' | 'newId' | 'config'>>;
   /** Start the worker in `listen()`. @default true */
   startWorker?: boolean;
   /** Operations routes settings (notification stream poll and heartbeat intervals). */
   ops?: Partial<Pick<OpsDeps, 'streamPollMs' | 'heartbeatMs'>>;
 }
 
-/** Opens the store, migrates, seeds (first start), and builds the runtime and HTTP app. */
+/** Opens the store, migrates, seeds (first start), and builds the runtime, worker and HTTP app. */
 export async function createOrderflow(config: Readonly<Config>, opts: CreateOptions = {}): Promise<Orderflow> {
-  const clock = opts.clock ?? systemClock;
-  const newId = createIdGenerator(clock);
-  const store = opts.store ?? (await openStore(config.databaseUrl));
-  await store.migrate();
-  const renderer = createTemplateRenderer();
-  // A value that fails to render is kept as written rather than failing the whole change.
-  const renderString = (source: string, scope: Record<string, unknown>) => {
-    try {
-      return renderer.render(source, scope);
-    } catch {
-      return source;
-    }
-  };
-  // TEST-ONLY: the crash harness's negative control sets this to break the runtime on purpose.
-  const faults = { outboxOutsideTransaction: process.env.ORDERFLOW_TEST_FAULT === 'outbox-outside-transaction' };
-  const runtime = createRuntime({
-    store,
-    clock,
-    newId,
-    renderString,
-    faults,
-    maxDepth: config.maxCascadeDepth,
-    maxEffects: config.maxCascadeEffects,
-    maxRuleEntriesPerHour: config.ruleReentryLimit,
-    ...opts.runtime,
-  });
+  const engine = await createEngine(config, opts);
+  const { store, runtime, clock, newId, renderer, notifications, metrics, senders, worker } = engine;
   const admin = await ensureAdminToken(store, config, newId, clock.now().toISOString());
   if (config.demo) await seedDemo(store, runtime, () => clock.now());
-  const notifications = createNotificationBus();
-  const metrics = createMetrics({ store, runtime, clock });
-  const ownSenders =
-    opts.worker?.senders?.email && opts.worker.senders.webhook ? null : createWorkerSenders({ store, clock, newId, config });
-  const senders: WorkerSenders = {
-    email: opts.worker?.senders?.email ?? (ownSenders as WorkerSenders).email,
-    webhook: opts.worker?.senders?.webhook ?? (ownSenders as WorkerSenders).webhook,
-  };
-  const worker = createWorker({
-    store,
-    runtime,
-    clock,
-    newId,
-    config,
-    renderer,
-    notifications,
-    metrics,
-    logger: pino({ level: config.logLevel, base: { component: 'worker' } }),
-    ...opts.worker,
-    senders,
-  });
   let closing: Promise<void> | null = null;
   const loadDefinition = (key: string, version: number) => runtime.loadVersion(key, version).catch(() => undefined);
   // A preview never shows the signing secret, so it needs no real one.
@@ -157,12 +105,7 @@ export async function createOrderflow(config: Readonly<Config>, opts: CreateOpti
       closing ??= (async () => {
         await worker.close();
         await app.close();
-        metrics.close();
-        if (ownSenders) {
-          ownSenders.email.close();
-          await ownSenders.webhook.close().catch(() => undefined);
-        }
-        await store.close();
+        await engine.close();
       })();
       return closing;
     },

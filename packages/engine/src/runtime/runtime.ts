@@ -17,6 +17,7 @@ import {
 } from '@orderflow/core';
 import type { Kysely } from 'kysely';
 import { ApiError } from '../errors.js';
+import { configEpoch } from '../store/config-epoch.js';
 import * as repo from '../store/repo.js';
 import type { DB } from '../store/schema.js';
 import { isUniqueViolation, type Store } from '../store/store.js';
@@ -24,6 +25,30 @@ import type { Clock } from './clock.js';
 
 /** Thrown inside a transaction when the order row no longer has the version that was read. */
 class ConcurrentUpdate extends Error {}
+
+/** The loop guard's window: automated entries (rules, timeouts) into one state are counted over the last hour. */
+const RULE_ENTRY_WINDOW_MS = 3_600_000;
+
+/** The entries of `entries` newer than `since`, per state; states left without any are dropped. */
+function recentRuleEntries(entries: Record<string, string[]>, since: string): Record<string, string[]> {
+  const out: Record<string, string[]> = {};
+  for (const [state, at] of Object.entries(entries)) {
+    const recent = at.filter((t) => t > since);
+    if (recent.length > 0) out[state] = recent;
+  }
+  return out;
+}
+
+/** The counters of an order after appending `entries` to its history. */
+function nextCounters(c: repo.OrderCounters, entries: HistoryEntry[], since: string): repo.OrderCounters {
+  const ruleEntries = recentRuleEntries(c.ruleEntries ?? {}, since);
+  for (const e of entries) {
+    // Timeout moves count towards the loop guard exactly like rule moves.
+    if (e.type === 'transition' && (e.actor.type === 'rule' || e.actor.type === 'timer') && e.to !== undefined)
+      ruleEntries[e.to] = [...(ruleEntries[e.to] ?? []), e.at];
+  }
+  return { historySeq: c.historySeq + entries.length, ruleEntries };
+}
 
 /** The answer to a change. */
 export type ChangeResponse = Change;
@@ -104,45 +129,71 @@ export function createRuntime(opts: RuntimeOptions) {
     return v.definition;
   }
 
-  async function publishedVersions(db: Kysely<DB>): Promise<Map<string, WorkflowVersion>> {
-    const rows = await repo.listWorkflowRows(db);
-    const out = new Map<string, WorkflowVersion>();
-    for (const r of rows) {
-      if (r.published_version === null) continue;
-      const version = Number(r.published_version);
-      out.set(r.key, { key: r.key, version, definition: await loadVersion(db, r.key, version) });
-    }
-    return out;
+  /**
+   * Published workflows and paused rules, cached between changes. Reloaded (outside any write
+   * transaction, so only committed data is cached) when the config epoch or the store's config
+   * version moved: a publish or a settings write here, or a change by another process.
+   */
+  interface ConfigSnapshot {
+    key: string;
+    workflows: Map<string, WorkflowVersion>;
+    paused: Set<string>;
+  }
+  let config: ConfigSnapshot | null = null;
+  let configLoading: Promise<ConfigSnapshot> | null = null;
+
+  async function currentConfig(): Promise<ConfigSnapshot> {
+    const key = `${configEpoch()}:${await store.configVersion()}`;
+    if (config?.key === key) return config;
+    if (configLoading) return configLoading;
+    configLoading = (async () => {
+      const db = store.db;
+      const workflows = new Map<string, WorkflowVersion>();
+      for (const r of await repo.listWorkflowRows(db)) {
+        if (r.published_version === null) continue;
+        const version = Number(r.published_version);
+        workflows.set(r.key, { key: r.key, version, definition: await loadVersion(db, r.key, version) });
+      }
+      const paused = await repo.getSetting<{ rules?: string[] }>(db, 'automation');
+      config = { key, workflows, paused: new Set(paused?.rules ?? []) };
+      return config;
+    })().finally(() => {
+      configLoading = null;
+    });
+    return configLoading;
   }
 
   const needsWorkflows = (d: Definition) => (d.rules ?? []).some((r) => r.actions.some((a) => a.type === 'create_order'));
 
-  async function pausedRules(db: Kysely<DB>): Promise<Set<string>> {
-    const paused = await repo.getSetting<{ rules?: string[] }>(db, 'automation');
-    return new Set(paused?.rules ?? []);
-  }
-
   /** Loads what decide() needs and runs it. Reads only. */
-  async function prepare(db: Kysely<DB>, input: ApplyInput, forWrite: boolean) {
+  async function prepare(db: Kysely<DB>, input: ApplyInput, forWrite: boolean, cfg: ConfigSnapshot) {
     const now = clock.now().toISOString();
     let order: Order | null = null;
+    let counters: repo.OrderCounters | null = null;
     let definition: Definition;
     if (input.command.type === 'create') {
-      const wf = await repo.getWorkflow(db, input.command.workflow);
-      if (!wf) throw new ApiError('not_found', `Workflow "${input.command.workflow}" does not exist.`);
-      if (wf.publishedVersion === null || !wf.definition) {
-        throw new ApiError('validation_failed', `Workflow "${wf.key}" has no published version yet; publish it first.`, {
-          errors: [{ path: 'workflow', message: 'has no published version' }],
-        });
+      const cached = cfg.workflows.get(input.command.workflow);
+      if (cached) {
+        input.command.workflowVersion = cached.version;
+        definition = cached.definition;
+      } else {
+        const wf = await repo.getWorkflow(db, input.command.workflow);
+        if (!wf) throw new ApiError('not_found', `Workflow "${input.command.workflow}" does not exist.`);
+        if (wf.publishedVersion === null || !wf.definition) {
+          throw new ApiError('validation_failed', `Workflow "${wf.key}" has no published version yet; publish it first.`, {
+            errors: [{ path: 'workflow', message: 'has no published version' }],
+          });
+        }
+        input.command.workflowVersion = wf.publishedVersion;
+        definition = wf.definition;
+        versionCache.set(`${wf.key}@${wf.publishedVersion}`, wf.definition);
       }
-      input.command.workflowVersion = wf.publishedVersion;
-      definition = wf.definition;
-      versionCache.set(`${wf.key}@${wf.publishedVersion}`, wf.definition);
     } else {
       if (!input.orderId) throw new ApiError('not_found', 'Order not found.');
-      const found = forWrite ? await repo.getOrderForWrite(db, store.dialect, input.orderId) : await repo.getOrder(db, input.orderId);
+      const found = await repo.getOrderWithCounters(db, input.orderId, forWrite && store.capabilities.rowLocks);
       if (!found) throw new ApiError('not_found', `Order ${input.orderId} does not exist.`);
-      order = found;
+      order = found.order;
+      counters = found.counters;
       definition = await loadVersion(db, order.workflow, order.workflowVersion);
       if (input.definition && !forWrite) {
         if (input.definition.key !== order.workflow) {
@@ -167,17 +218,20 @@ export function createRuntime(opts: RuntimeOptions) {
       maxDepth: opts.maxDepth ?? 10,
       maxEffects: opts.maxEffects ?? 500,
       maxRuleEntriesPerHour: opts.maxRuleEntriesPerHour ?? 20,
-      pausedRules: await pausedRules(db),
+      pausedRules: cfg.paused,
     };
     if (opts.renderString) ctx.renderString = opts.renderString;
-    if (needsWorkflows(definition)) {
-      const map = await publishedVersions(db);
-      ctx.resolveWorkflow = (key) => map.get(key);
-    }
-    const automatedMoves =
-      definition.states.some((st) => st.timeout) || (definition.rules ?? []).some((r) => r.actions.some((a) => a.type === 'transition'));
-    if (order && automatedMoves) {
-      ctx.ruleEntriesLastHour = await repo.ruleEntriesSince(db, order.id, new Date(Date.parse(now) - 3_600_000).toISOString());
+    if (needsWorkflows(definition)) ctx.resolveWorkflow = (key) => cfg.workflows.get(key);
+    const since = new Date(Date.parse(now) - RULE_ENTRY_WINDOW_MS).toISOString();
+    if (order && counters) {
+      // Rows from before the counters existed: the history says it once, the row keeps it from now on.
+      counters.ruleEntries ??= await repo.ruleEntriesSince(db, order.id, since);
+      counters.ruleEntries = recentRuleEntries(counters.ruleEntries, since);
+      const automatedMoves =
+        definition.states.some((st) => st.timeout) || (definition.rules ?? []).some((r) => r.actions.some((a) => a.type === 'transition'));
+      if (automatedMoves) {
+        ctx.ruleEntriesLastHour = Object.fromEntries(Object.entries(counters.ruleEntries).map(([state, at]) => [state, at.length]));
+      }
     }
     let command = input.command;
     if (command.type === 'migrate' && order) {
@@ -185,7 +239,7 @@ export function createRuntime(opts: RuntimeOptions) {
       command = { ...command, pending: await repo.listTimers(db, { orderId: order.id, limit: 10_000 }) };
     }
     const decision = decide(definition, order, command, ctx);
-    return { decision, now };
+    return { decision, now, counters };
   }
 
   function rejectionToError(d: Extract<Decision, { ok: false }>): ApiError {
@@ -206,26 +260,39 @@ export function createRuntime(opts: RuntimeOptions) {
   }
 
   /** Writes a decision's orders and effects; `deferOutbox` only with the test-only fault. */
-  async function persist(tx: Kysely<DB>, d: Extract<Decision, { ok: true }>, now: string, deferOutbox: OutboxEntry[]): Promise<void> {
+  async function persist(
+    tx: Kysely<DB>,
+    d: Extract<Decision, { ok: true }>,
+    now: string,
+    primary: { id: string; counters: repo.OrderCounters | null },
+    deferOutbox: OutboxEntry[],
+  ): Promise<void> {
+    const history = new Map<string, HistoryEntry[]>();
+    for (const e of d.effects as Effect[]) {
+      if (e.type !== 'history.append') continue;
+      const list = history.get(e.orderId) ?? [];
+      list.push(e.entry);
+      history.set(e.orderId, list);
+    }
+    // The seq each order's new entries continue from; orders without known counters look it up.
+    const afterSeq = new Map<string, number>();
+    const since = new Date(Date.parse(now) - RULE_ENTRY_WINDOW_MS).toISOString();
     for (const { order, previousVersion } of d.orders) {
+      const entries = history.get(order.id) ?? [];
+      const known = previousVersion === 0 ? { historySeq: 0, ruleEntries: {} } : order.id === primary.id ? primary.counters : null;
+      const counters = known ? nextCounters(known, entries, since) : undefined;
+      if (known) afterSeq.set(order.id, known.historySeq);
       if (previousVersion === 0) {
-        await repo.insertOrder(tx, order);
-      } else if (!(await repo.updateOrder(tx, order, previousVersion))) {
+        await repo.insertOrder(tx, order, counters);
+      } else if (!(await repo.updateOrder(tx, order, previousVersion, counters))) {
         throw new ConcurrentUpdate();
       }
     }
-    const history = new Map<string, HistoryEntry[]>();
     const deliveries: OutboxEntry[] = [];
     const timers: Timer[] = [];
     const runs: RuleRun[] = [];
     for (const e of d.effects as Effect[]) {
       switch (e.type) {
-        case 'history.append': {
-          const list = history.get(e.orderId) ?? [];
-          list.push(e.entry);
-          history.set(e.orderId, list);
-          break;
-        }
         case 'outbox.enqueue':
           deliveries.push(e.delivery);
           break;
@@ -248,7 +315,7 @@ export function createRuntime(opts: RuntimeOptions) {
           break;
       }
     }
-    for (const [orderId, entries] of history) await repo.appendHistory(tx, orderId, entries);
+    for (const [orderId, entries] of history) await repo.appendHistory(tx, orderId, entries, afterSeq.get(orderId));
     if (outboxOutsideTransaction) deferOutbox.push(...deliveries);
     else await repo.insertDeliveries(tx, deliveries);
     await repo.insertTimers(tx, timers, now);
@@ -259,8 +326,9 @@ export function createRuntime(opts: RuntimeOptions) {
   async function applyCommand(input: ApplyInput): Promise<ApplyResult> {
     // Stays empty unless the test-only fault `outboxOutsideTransaction` is on.
     const deferredOutbox: OutboxEntry[] = [];
-    const attempt = () =>
-      store.transaction(async (tx) => {
+    const attempt = async () => {
+      const cfg = await currentConfig();
+      return store.transaction(async (tx) => {
         deferredOutbox.length = 0;
         if (input.idempotency) {
           const rec = await repo.getIdempotency(tx, input.idempotency.scope, input.idempotency.key);
@@ -271,7 +339,7 @@ export function createRuntime(opts: RuntimeOptions) {
             return { status: Number(rec.response_status), body: JSON.parse(rec.response_json) as ChangeResponse, replayed: true };
           }
         }
-        const { decision, now } = await prepare(tx, input, true);
+        const { decision, now, counters } = await prepare(tx, input, true, cfg);
         if (!decision.ok) throw rejectionToError(decision);
         if (input.command.type === 'create' && input.command.externalRef) {
           const existing = await repo.findOrderByExternalRef(tx, input.command.workflow, input.command.externalRef);
@@ -284,7 +352,7 @@ export function createRuntime(opts: RuntimeOptions) {
         const primaryId = decision.order.id;
         const body = toResponse(decision, primaryId);
         const status = input.command.type === 'create' ? 201 : 200;
-        if (!decision.noop) await persist(tx, decision, now, deferredOutbox);
+        if (!decision.noop) await persist(tx, decision, now, { id: primaryId, counters }, deferredOutbox);
         else await persistRunsOnly(tx, decision);
         if (input.alsoInTransaction) await input.alsoInTransaction(tx);
         if (input.idempotency) {
@@ -293,6 +361,7 @@ export function createRuntime(opts: RuntimeOptions) {
         opts.crashPoint?.('before-commit');
         return { status, body, replayed: false, decision };
       });
+    };
     let result: ApplyResult | undefined;
     for (let tries = 1; result === undefined; tries++) {
       try {
@@ -345,7 +414,7 @@ export function createRuntime(opts: RuntimeOptions) {
 
   /** Computes what a command would do, storing nothing. */
   async function preview(input: ApplyInput): Promise<Extract<Decision, { ok: true }>> {
-    const { decision } = await prepare(store.db, input, false);
+    const { decision } = await prepare(store.db, input, false, await currentConfig());
     if (!decision.ok) throw rejectionToError(decision);
     return decision;
   }
@@ -355,6 +424,9 @@ export function createRuntime(opts: RuntimeOptions) {
     preview,
     events,
     loadVersion: (key: string, version: number) => loadVersion(store.db, key, version),
-    clearCache: () => versionCache.clear(),
+    clearCache: () => {
+      versionCache.clear();
+      config = null;
+    },
   };
 }

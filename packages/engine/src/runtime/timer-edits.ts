@@ -19,7 +19,7 @@ export async function editTimer(
     const row = await tx.selectFrom('timers').selectAll().where('id', '=', opts.id).executeTakeFirst();
     if (!row) throw new ApiError('not_found', `Timer ${opts.id} does not exist.`);
     // Lock the order first: its history is appended in sequence with every other change to it.
-    const order = await repo.getOrderForWrite(tx, store.dialect, row.order_id);
+    const order = (await repo.getOrderWithCounters(tx, row.order_id, store.capabilities.rowLocks))?.order;
     const fresh = await tx.selectFrom('timers').selectAll().where('id', '=', opts.id).executeTakeFirstOrThrow();
     if (fresh.status !== 'pending')
       throw new ApiError('conflict', `Timer ${opts.id} is ${fresh.status}; only pending timers can be changed.`);

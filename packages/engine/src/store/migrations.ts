@@ -1,10 +1,11 @@
 import { type Kysely, sql } from 'kysely';
 import type { DB } from './schema.js';
+import type { DialectName } from './store.js';
 
 /** One migration: an id (applied in order) and its schema change, written once for every dialect. */
 interface Migration {
   id: string;
-  up: (db: Kysely<DB>) => Promise<void>;
+  up: (db: Kysely<DB>, dialect: DialectName) => Promise<void>;
 }
 
 // Kysely's schema builder renders each dialect's own types; text, integer and bigint are common ground.
@@ -202,10 +203,32 @@ export const MIGRATIONS: Migration[] = [
         .execute();
     },
   },
+  {
+    id: '0003_order_counters',
+    async up(db, dialect) {
+      // The last history seq and the recent rule-caused entries live on the order row, which every
+      // change reads anyway: no max(seq) and no count over the history per change.
+      await db.schema
+        .alterTable('orders')
+        .addColumn('history_seq', 'integer', (c) => c.notNull().defaultTo(0))
+        .execute();
+      await db.schema.alterTable('orders').addColumn('rule_entries_json', 'text').execute();
+      await sql`update orders set history_seq = coalesce((select max(h.seq) from history h where h.order_id = orders.id), 0)`.execute(db);
+      if (dialect === 'postgres') {
+        // Other processes cache workflows and settings; a commit that changes them tells them so.
+        await sql`create or replace function orderflow_config_changed() returns trigger language plpgsql as $$
+          begin perform pg_notify('orderflow_config', ''); return null; end $$`.execute(db);
+        await sql`create trigger settings_changed after insert or update or delete on settings
+          for each statement execute function orderflow_config_changed()`.execute(db);
+        await sql`create trigger workflows_changed after insert or update or delete on workflows
+          for each statement execute function orderflow_config_changed()`.execute(db);
+      }
+    },
+  },
 ];
 
 /** Applies pending migrations in order, each in its own transaction. Safe to call on every start. */
-export async function migrate(db: Kysely<DB>): Promise<string[]> {
+export async function migrate(db: Kysely<DB>, dialect: DialectName): Promise<string[]> {
   await db.schema
     .createTable('schema_migrations')
     .ifNotExists()
@@ -217,7 +240,7 @@ export async function migrate(db: Kysely<DB>): Promise<string[]> {
   for (const m of MIGRATIONS) {
     if (done.has(m.id)) continue;
     await db.transaction().execute(async (tx) => {
-      await m.up(tx);
+      await m.up(tx, dialect);
       await tx.insertInto('schema_migrations').values({ id: m.id, applied_at: new Date().toISOString() }).execute();
     });
     applied.push(m.id);

@@ -1,5 +1,6 @@
 import { Kysely, PostgresDialect, sql } from 'kysely';
 import pg from 'pg';
+import { createGroupCommit } from './group-commit.js';
 import { migrate, migrationsDone } from './migrations.js';
 import type { DB } from './schema.js';
 import type { Store } from './store.js';
@@ -11,9 +12,48 @@ export interface PostgresStoreOptions {
   schema?: string;
   /** @default 10 */
   poolSize?: number;
+  /** Called with the number of changes each shared transaction committed. */
+  onBatch?: (size: number) => void;
 }
 
 const WAKE_CHANNEL = 'orderflow_wake';
+/** Notified by triggers on `settings` and `workflows` (migration 0003). */
+const CONFIG_CHANNEL = 'orderflow_config';
+/** Distinct statement texts given a name (prepared once per connection); later ones run unnamed. */
+const NAMED_STATEMENTS = 2000;
+/** How long a change in a shared transaction waits for another transaction's row lock before it is retried. */
+const LOCK_WAIT_MS = 100;
+const PREPARABLE = /^\s*(select|insert|update|delete|with)\b/i;
+
+/**
+ * A pool whose clients run every query as a named prepared statement: PostgreSQL parses and
+ * plans each distinct text once per connection instead of on every call.
+ */
+function preparedPool(pool: pg.Pool) {
+  const names = new Map<string, string>();
+  const nameOf = (text: string): string | undefined => {
+    let name = names.get(text);
+    if (name === undefined && names.size < NAMED_STATEMENTS && PREPARABLE.test(text)) {
+      name = `of${names.size}`;
+      names.set(text, name);
+    }
+    return name;
+  };
+  return {
+    async connect() {
+      const client = await pool.connect();
+      return {
+        query(text: unknown, values?: unknown[]) {
+          const name = typeof text === 'string' ? nameOf(text) : undefined;
+          if (name !== undefined) return client.query({ name, text: text as string, values: values ?? [] });
+          return client.query(text as string, values);
+        },
+        release: () => client.release(),
+      };
+    },
+    end: () => pool.end(),
+  };
+}
 // Any constant shared by every Orderflow process: serialises migrations across them.
 const MIGRATION_LOCK = 7_210_421_337;
 
@@ -34,7 +74,7 @@ export function createPostgresStore(opts: PostgresStoreOptions): Store {
   const pool = new pg.Pool({ ...clientConfig, max: opts.poolSize ?? 10 });
   // An idle client that dies (server restart) must not crash the process.
   pool.on('error', () => undefined);
-  const db = new Kysely<DB>({ dialect: new PostgresDialect({ pool }) });
+  const db = new Kysely<DB>({ dialect: new PostgresDialect({ pool: preparedPool(pool) as unknown as pg.Pool }) });
   let schemaReady: Promise<void> | undefined;
   const ensureSchema = () => {
     if (!opts.schema) return Promise.resolve();
@@ -45,20 +85,63 @@ export function createPostgresStore(opts: PostgresStoreOptions): Store {
     return schemaReady;
   };
   const listeners: pg.Client[] = [];
+  const groupCommit = createGroupCommit(db, {
+    begin: 'begin',
+    // Batches hold their row locks until the shared commit, so two of them can wait on each other
+    // (deadlock) or on a twin's unique key. Waiting briefly and retrying the one change in a later
+    // batch beats PostgreSQL's one-second deadlock detection holding up every change of both.
+    afterBegin: [`set local lock_timeout = '${LOCK_WAIT_MS}ms'`],
+    // Half the pool writes; the other half stays free for reads and LISTEN-driven work.
+    runners: Math.max(1, Math.floor((opts.poolSize ?? 10) / 2)),
+    retryable: (e) => ['40P01', '40001', '55P03'].includes((e as { code?: string })?.code ?? ''),
+    ...(opts.onBatch ? { onBatch: opts.onBatch } : {}),
+  });
+
+  // Workflow and settings caches are valid while no change notification arrived.
+  let configCounter = 0;
+  let configListening: Promise<boolean> | null = null;
+  const listenConfig = async (): Promise<boolean> => {
+    const client = new pg.Client(clientConfig);
+    const lost = () => {
+      configListening = null;
+      configCounter++;
+    };
+    client.on('error', lost);
+    client.on('end', lost);
+    client.on('notification', (n) => {
+      if (n.channel === CONFIG_CHANNEL) configCounter++;
+    });
+    try {
+      await client.connect();
+      await client.query(`listen ${CONFIG_CHANNEL}`);
+    } catch {
+      lost();
+      await client.end().catch(() => undefined);
+      return false;
+    }
+    listeners.push(client);
+    return true;
+  };
 
   return {
     dialect: 'postgres',
+    capabilities: { rowLocks: true, caseInsensitiveLike: 'ilike' },
     db,
     async transaction(fn) {
       await ensureSchema();
-      return db.transaction().execute(fn);
+      return groupCommit(fn);
+    },
+    async configVersion() {
+      configListening ??= listenConfig();
+      // Without a listener nothing would say when the cache goes stale: never reuse it then.
+      return (await configListening) ? configCounter : ++configCounter;
     },
     async migrate() {
       await ensureSchema();
       return db.connection().execute(async (conn) => {
         await sql`select pg_advisory_lock(${MIGRATION_LOCK})`.execute(conn);
         try {
-          return await migrate(conn);
+          return await migrate(conn, 'postgres');
         } finally {
           await sql`select pg_advisory_unlock(${MIGRATION_LOCK})`.execute(conn);
         }

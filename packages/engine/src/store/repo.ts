@@ -1,7 +1,8 @@
 import type { Definition, HistoryEntry, Order, OutboxEntry, RuleRun, Timer } from '@orderflow/core';
-import type { Kysely, Selectable } from 'kysely';
+import type { Insertable, Kysely, Selectable } from 'kysely';
+import { bumpConfigEpoch } from './config-epoch.js';
 import type { DB } from './schema.js';
-import type { DialectName } from './store.js';
+import type { DialectName, StoreCapabilities } from './store.js';
 
 type Db = Kysely<DB>;
 const j = (v: unknown): string => JSON.stringify(v);
@@ -47,7 +48,7 @@ export function rowToOrder(r: Selectable<DB['orders']>): Order {
   };
 }
 
-function orderToRow(o: Order): DB['orders'] {
+function orderToRow(o: Order): Insertable<DB['orders']> {
   return {
     id: o.id,
     workflow: o.workflow,
@@ -74,15 +75,32 @@ export async function getOrder(db: Db, id: string): Promise<Order | undefined> {
 }
 
 /**
- * Reads an order inside a write transaction, locking its row where the dialect has row locks
- * (PostgreSQL `FOR UPDATE`), so concurrent writers of one order queue instead of conflicting.
- * SQLite's `BEGIN IMMEDIATE` already serialises writers.
+ * What a change keeps on the order row besides the order: the seq of its last history entry
+ * and, per state, when rules moved it there within the last hour (the loop guard). Both are
+ * read with the order and written with it, so a change needs no history query.
  */
-export async function getOrderForWrite(db: Db, dialect: DialectName, id: string): Promise<Order | undefined> {
+export interface OrderCounters {
+  historySeq: number;
+  /** `null` on rows written before the counters existed: the guard then counts the history once. */
+  ruleEntries: Record<string, string[]> | null;
+}
+
+/** An order read for writing, with its counters. */
+export interface OrderForWrite {
+  order: Order;
+  counters: OrderCounters;
+}
+
+/**
+ * Reads an order with its counters. With `lock` (inside a write transaction, where the dialect
+ * has row locks: PostgreSQL `FOR UPDATE`) concurrent writers of one order queue instead of
+ * conflicting; SQLite's `BEGIN IMMEDIATE` already serialises writers.
+ */
+export async function getOrderWithCounters(db: Db, id: string, lock: boolean): Promise<OrderForWrite | undefined> {
   let q = db.selectFrom('orders').selectAll().where('id', '=', id);
-  if (dialect === 'postgres') q = q.forUpdate();
+  if (lock) q = q.forUpdate();
   const r = await q.executeTakeFirst();
-  return r ? rowToOrder(r) : undefined;
+  return r ? { order: rowToOrder(r), counters: { historySeq: Number(r.history_seq), ruleEntries: p(r.rule_entries_json) } } : undefined;
 }
 
 export async function findOrderByExternalRef(db: Db, workflow: string, externalRef: string): Promise<Order | undefined> {
@@ -95,14 +113,30 @@ export async function findOrderByExternalRef(db: Db, workflow: string, externalR
   return r ? rowToOrder(r) : undefined;
 }
 
-export async function insertOrder(db: Db, o: Order): Promise<void> {
-  await db.insertInto('orders').values(orderToRow(o)).execute();
+const countersToRow = (c: OrderCounters) => ({
+  history_seq: c.historySeq,
+  rule_entries_json: c.ruleEntries === null ? null : j(c.ruleEntries),
+});
+
+export async function insertOrder(db: Db, o: Order, counters?: OrderCounters): Promise<void> {
+  await db
+    .insertInto('orders')
+    .values({ ...orderToRow(o), ...(counters ? countersToRow(counters) : {}) })
+    .execute();
 }
 
-/** Updates an order only if it still has `previousVersion`; false when someone else changed it first. */
-export async function updateOrder(db: Db, o: Order, previousVersion: number): Promise<boolean> {
+/**
+ * Updates an order only if it still has `previousVersion`; false when someone else changed it first.
+ * With `counters`, they are written too (the caller appends the history with the seq they imply).
+ */
+export async function updateOrder(db: Db, o: Order, previousVersion: number, counters?: OrderCounters): Promise<boolean> {
   const { id: _id, ...row } = orderToRow(o);
-  const r = await db.updateTable('orders').set(row).where('id', '=', o.id).where('version', '=', previousVersion).executeTakeFirst();
+  const r = await db
+    .updateTable('orders')
+    .set({ ...row, ...(counters ? countersToRow(counters) : {}) })
+    .where('id', '=', o.id)
+    .where('version', '=', previousVersion)
+    .executeTakeFirst();
   return Number(r.numUpdatedRows) === 1;
 }
 
@@ -121,7 +155,7 @@ export interface OrderFilter {
   cursor?: { createdAt: string; id: string };
 }
 
-export async function listOrders(db: Db, dialect: DialectName, f: OrderFilter): Promise<Order[]> {
+export async function listOrders(db: Db, dialect: DialectName | StoreCapabilities, f: OrderFilter): Promise<Order[]> {
   let q = db.selectFrom('orders').selectAll();
   if (f.workflow) q = q.where('workflow', '=', f.workflow);
   if (f.state) q = q.where('state', '=', f.state);
@@ -133,7 +167,7 @@ export async function listOrders(db: Db, dialect: DialectName, f: OrderFilter): 
   if (f.q) {
     const pattern = `%${f.q.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
     // SQLite's LIKE is case-insensitive for ASCII; PostgreSQL needs ILIKE.
-    const op = dialect === 'postgres' ? 'ilike' : 'like';
+    const op = typeof dialect === 'string' ? (dialect === 'postgres' ? 'ilike' : 'like') : dialect.caseInsensitiveLike;
     q = q.where((eb) =>
       eb.or([eb(eb.ref('data_json'), op, pattern), eb(eb.ref('external_ref'), op, pattern), eb('id', '=', f.q as string)]),
     );
@@ -158,14 +192,26 @@ export async function countOrdersByGroup(
 
 // ---------- history ----------
 
-export async function appendHistory(db: Db, orderId: string, entries: HistoryEntry[]): Promise<HistoryEntry[]> {
+/**
+ * Appends history entries after `afterSeq` (the order row's `history_seq`, which the caller
+ * writes with the order). Without it, the last seq is looked up and the row's counter set.
+ */
+export async function appendHistory(db: Db, orderId: string, entries: HistoryEntry[], afterSeq?: number): Promise<HistoryEntry[]> {
   if (entries.length === 0) return [];
-  const last = await db
-    .selectFrom('history')
-    .select((eb) => eb.fn.max('seq').as('m'))
-    .where('order_id', '=', orderId)
-    .executeTakeFirst();
-  let seq = Number(last?.m ?? 0);
+  let seq = afterSeq ?? -1;
+  if (afterSeq === undefined) {
+    const last = await db
+      .selectFrom('history')
+      .select((eb) => eb.fn.max('seq').as('m'))
+      .where('order_id', '=', orderId)
+      .executeTakeFirst();
+    seq = Number(last?.m ?? 0);
+    await db
+      .updateTable('orders')
+      .set({ history_seq: seq + entries.length })
+      .where('id', '=', orderId)
+      .execute();
+  }
   const stored = entries.map((e) => ({ ...e, seq: ++seq }));
   const rows = stored.map((e) => ({
     order_id: orderId,
@@ -187,19 +233,24 @@ export async function listHistory(db: Db, orderId: string): Promise<HistoryEntry
   return rows.map((r) => p<HistoryEntry>(r.entry_json));
 }
 
-/** Rule-caused entries into each state since `since` (the per-order loop guard). */
-export async function ruleEntriesSince(db: Db, orderId: string, since: string): Promise<Record<string, number>> {
+/** When rules moved the order into each state since `since` (the per-order loop guard), from the history. */
+export async function ruleEntriesSince(db: Db, orderId: string, since: string): Promise<Record<string, string[]>> {
   const rows = await db
     .selectFrom('history')
-    .select((eb) => ['to_state', eb.fn.countAll<number>().as('n')])
+    .select(['to_state', 'at'])
     .where('order_id', '=', orderId)
     .where('type', '=', 'transition')
     // Timeout moves count towards the loop guard exactly like rule moves.
     .where('actor_type', 'in', ['rule', 'timer'])
     .where('at', '>', since)
-    .groupBy('to_state')
+    .orderBy('seq')
     .execute();
-  return Object.fromEntries(rows.map((r) => [r.to_state ?? '', Number(r.n)]));
+  const out: Record<string, string[]> = {};
+  for (const r of rows) {
+    const state = r.to_state ?? '';
+    out[state] = [...(out[state] ?? []), r.at];
+  }
+  return out;
 }
 
 // ---------- outbox deliveries ----------
@@ -588,6 +639,7 @@ export async function publishVersion(db: Db, key: string, definition: Definition
     .set({ published_version: version, name: definition.name, draft_json: null, draft_updated_at: null, updated_at: now })
     .where('key', '=', key)
     .execute();
+  bumpConfigEpoch();
   return version;
 }
 
@@ -677,4 +729,5 @@ export async function putSetting(db: Db, key: string, value: unknown): Promise<v
     .values({ key, value_json: j(value) })
     .onConflict((oc) => oc.column('key').doUpdateSet({ value_json: j(value) }))
     .execute();
+  bumpConfigEpoch();
 }

@@ -35,6 +35,10 @@ export interface DB {
     created_at: string;
     updated_at: string;
     state_entered_at: string;
+    /** seq of the order's last history entry; `appendHistory` continues from it. */
+    history_seq: Generated<number>;
+    /** Per state, the times rules moved the order there within the last hour (JSON). */
+    rule_entries_json: string | null;
   };
   history: {
     order_id: string;

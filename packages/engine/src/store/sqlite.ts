@@ -1,7 +1,8 @@
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
-import { type DatabaseConnection, type Driver, Kysely, SqliteDialect, type SqliteDialectConfig, sql } from 'kysely';
+import { CompiledQuery, type DatabaseConnection, type Driver, Kysely, type QueryResult, SqliteDialect, sql } from 'kysely';
+import { createGroupCommit } from './group-commit.js';
 import { migrate, migrationsDone } from './migrations.js';
 import type { DB } from './schema.js';
 import type { Store } from './store.js';
@@ -15,13 +16,16 @@ export interface SqliteStoreOptions {
    * @default 'FULL'
    */
   synchronous?: 'FULL' | 'NORMAL';
+  /** Called with the number of changes each shared transaction committed. */
+  onBatch?: (size: number) => void;
 }
 
 /**
  * Opens the embedded SQLite store: WAL, `synchronous=FULL` set explicitly on
  * every open (a WAL database otherwise reopens at NORMAL), a busy timeout for
  * other processes (CLI, worker), and `BEGIN IMMEDIATE` write transactions so a
- * transaction never upgrades a read lock mid-way.
+ * transaction never upgrades a read lock mid-way. Concurrent changes share a
+ * transaction (group commit), so one flush at FULL acknowledges many of them.
  */
 export function createSqliteStore(opts: SqliteStoreOptions): Store {
   if (opts.path !== ':memory:') mkdirSync(dirname(opts.path), { recursive: true });
@@ -30,26 +34,20 @@ export function createSqliteStore(opts: SqliteStoreOptions): Store {
   database.pragma(`synchronous = ${opts.synchronous ?? 'FULL'}`);
   database.pragma('busy_timeout = 10000');
   database.pragma('foreign_keys = ON');
-  const db = new Kysely<DB>({ dialect: new FairSqliteDialect({ database }) });
+  const db = new Kysely<DB>({ dialect: new PreparedSqliteDialect({ database }) });
+  const dataVersion = database.prepare('pragma data_version').pluck();
   return {
     dialect: 'sqlite',
     db,
-    transaction(fn) {
-      // One connection, handed out in arrival order: nothing interleaves with a transaction.
-      return db.connection().execute(async (conn) => {
-        await sql`begin immediate`.execute(conn);
-        try {
-          const result = await fn(conn);
-          await sql`commit`.execute(conn);
-          return result;
-        } catch (e) {
-          await sql`rollback`.execute(conn).catch(() => undefined);
-          throw e;
-        }
-      });
-    },
-    migrate: () => migrate(db),
+    capabilities: { rowLocks: false, caseInsensitiveLike: 'like' },
+    // One writer: one batch at a time on the single connection, handed out in arrival order.
+    transaction: createGroupCommit(db, { begin: 'begin immediate', runners: 1, ...(opts.onBatch ? { onBatch: opts.onBatch } : {}) }),
+    migrate: () => migrate(db, 'sqlite'),
     ready: () => migrationsDone(db),
+    // Changes when another connection (another process) commits; this connection's own commits leave it alone.
+    async configVersion() {
+      return Number(dataVersion.get());
+    },
     async close() {
       await db.destroy();
     },
@@ -57,50 +55,84 @@ export function createSqliteStore(opts: SqliteStoreOptions): Store {
 }
 
 /**
- * Kysely's SQLite driver guards its single connection with a mutex that wakes every waiter
- * at once and lets them race; under load some callers lose for seconds. This dialect puts a
- * first-come-first-served queue in front of it, so the inner mutex is never contended.
+ * Kysely's own SQLite driver prepares every statement again on each call, and guards its
+ * single connection with a mutex that wakes every waiter at once and lets them race (under
+ * load some callers lose for seconds). This dialect keeps the statements it has prepared
+ * (the hot ones are a few dozen texts) and hands the connection out first come, first served.
  */
-class FairSqliteDialect extends SqliteDialect {
-  readonly #config: SqliteDialectConfig;
-  constructor(config: SqliteDialectConfig) {
+class PreparedSqliteDialect extends SqliteDialect {
+  readonly #database: Database.Database;
+  constructor(config: { database: Database.Database }) {
     super(config);
-    this.#config = config;
+    this.#database = config.database;
   }
   override createDriver(): Driver {
-    return new FairDriver(new SqliteDialect(this.#config).createDriver());
+    return new PreparedSqliteDriver(this.#database);
   }
 }
 
-class FairDriver implements Driver {
+const STATEMENT_CACHE = 500;
+
+class PreparedSqliteConnection implements DatabaseConnection {
+  readonly #statements = new Map<string, Database.Statement>();
+  constructor(readonly database: Database.Database) {}
+
+  prepared(text: string): Database.Statement {
+    let stmt = this.#statements.get(text);
+    if (stmt) {
+      // Most recently used last: the first entry is the one to drop when full.
+      this.#statements.delete(text);
+    } else {
+      stmt = this.database.prepare(text);
+      if (this.#statements.size >= STATEMENT_CACHE) this.#statements.delete(this.#statements.keys().next().value as string);
+    }
+    this.#statements.set(text, stmt);
+    return stmt;
+  }
+
+  executeQuery<R>(query: CompiledQuery): Promise<QueryResult<R>> {
+    const stmt = this.prepared(query.sql);
+    const params = query.parameters as unknown[];
+    if (stmt.reader) return Promise.resolve({ rows: stmt.all(params) as R[] });
+    const { changes, lastInsertRowid } = stmt.run(params);
+    return Promise.resolve({ numAffectedRows: BigInt(changes), insertId: BigInt(lastInsertRowid), rows: [] });
+  }
+
+  async *streamQuery<R>(query: CompiledQuery): AsyncIterableIterator<QueryResult<R>> {
+    const stmt = this.prepared(query.sql);
+    for (const row of stmt.iterate(query.parameters as unknown[])) yield { rows: [row as R] };
+  }
+}
+
+class PreparedSqliteDriver implements Driver {
+  readonly #connection: PreparedSqliteConnection;
   #waiters: (() => void)[] = [];
   #held = false;
-  constructor(readonly inner: Driver) {}
-  init() {
-    return this.inner.init();
+  constructor(database: Database.Database) {
+    this.#connection = new PreparedSqliteConnection(database);
   }
+  async init(): Promise<void> {}
   async acquireConnection(): Promise<DatabaseConnection> {
     if (this.#held) await new Promise<void>((resolve) => this.#waiters.push(resolve));
     this.#held = true;
-    return this.inner.acquireConnection();
+    return this.#connection;
   }
-  async releaseConnection(connection: DatabaseConnection): Promise<void> {
-    await this.inner.releaseConnection(connection);
+  async releaseConnection(): Promise<void> {
     const next = this.#waiters.shift();
     if (next) next();
     else this.#held = false;
   }
-  beginTransaction(connection: DatabaseConnection, settings: Parameters<Driver['beginTransaction']>[1]) {
-    return this.inner.beginTransaction(connection, settings);
+  async beginTransaction(connection: DatabaseConnection): Promise<void> {
+    await connection.executeQuery(CompiledQuery.raw('begin'));
   }
-  commitTransaction(connection: DatabaseConnection) {
-    return this.inner.commitTransaction(connection);
+  async commitTransaction(connection: DatabaseConnection): Promise<void> {
+    await connection.executeQuery(CompiledQuery.raw('commit'));
   }
-  rollbackTransaction(connection: DatabaseConnection) {
-    return this.inner.rollbackTransaction(connection);
+  async rollbackTransaction(connection: DatabaseConnection): Promise<void> {
+    await connection.executeQuery(CompiledQuery.raw('rollback'));
   }
-  destroy() {
-    return this.inner.destroy();
+  async destroy(): Promise<void> {
+    this.#connection.database.close();
   }
 }
 

@@ -4,15 +4,33 @@ import type { DB } from './schema.js';
 /** Which SQL dialect a store speaks. */
 export type DialectName = 'sqlite' | 'postgres';
 
+/** What the dialect can do, for the shared query code to branch on instead of the dialect's name. */
+export interface StoreCapabilities {
+  /** `SELECT … FOR UPDATE [SKIP LOCKED]` locks rows (PostgreSQL); SQLite's single writer needs no row locks. */
+  rowLocks: boolean;
+  /** The operator of a case-insensitive LIKE (SQLite's LIKE already is, for ASCII). */
+  caseInsensitiveLike: 'like' | 'ilike';
+}
+
 /**
  * A store: one Kysely instance plus the few things that differ per dialect.
  * Everything else (queries, mappers) is shared and lives in `repo.ts`.
  */
 export interface Store {
   readonly dialect: DialectName;
+  readonly capabilities: StoreCapabilities;
   readonly db: Kysely<DB>;
-  /** Runs `fn` in one write transaction (SQLite: `BEGIN IMMEDIATE`; PostgreSQL: READ COMMITTED). */
+  /**
+   * Runs `fn` as one change in a write transaction (SQLite: `BEGIN IMMEDIATE`; PostgreSQL:
+   * READ COMMITTED). Concurrent changes share a transaction, each in its own savepoint
+   * (group commit); the promise settles only after the shared COMMIT.
+   */
   transaction<T>(fn: (tx: Kysely<DB>) => Promise<T>): Promise<T>;
+  /**
+   * A number that moves when workflows or settings may have been changed by another process
+   * (SQLite: `data_version`; PostgreSQL: change notifications). Caches of them compare it.
+   */
+  configVersion(): Promise<number>;
   /** Applies pending migrations (serialised across processes where the dialect needs it). */
   migrate(): Promise<string[]>;
   /** Database reachable and migrated. */

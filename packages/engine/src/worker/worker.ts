@@ -270,7 +270,7 @@ export function createWorker(opts: WorkerOptions): Worker {
         .where((eb) => eb.or([eb('lease_until', 'is', null), eb('lease_until', '<=', nowIso)]));
       if (pausedRules.length > 0) q = q.where((eb) => eb.or([eb('rule_id', 'is', null), eb('rule_id', 'not in', pausedRules)]));
       q = q.orderBy(due).orderBy('id').limit(batchSize);
-      if (store.dialect === 'postgres') q = q.forUpdate().skipLocked();
+      if (store.capabilities.rowLocks) q = q.forUpdate().skipLocked();
       const found = await q.execute();
       if (found.length === 0) return found;
       await tx

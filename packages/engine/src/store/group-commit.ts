@@ -1,0 +1,131 @@
+import { type Kysely, sql } from 'kysely';
+import { bumpConfigEpoch, configEpoch } from './config-epoch.js';
+import type { DB } from './schema.js';
+
+/** How one dialect runs a shared transaction. */
+export interface GroupCommitOptions {
+  /** Statement that opens the shared transaction (`begin immediate` on SQLite). */
+  begin: string;
+  /** Statements run right after `begin` (session settings local to the transaction). */
+  afterBegin?: string[];
+  /** Batches running at once, each on its own connection (1 on SQLite: it has one writer). */
+  runners: number;
+  /** Most changes in one transaction. @default 64 */
+  maxBatch?: number;
+  /** Errors after which a change is run again in a later batch (PostgreSQL deadlocks between batches). */
+  retryable?: (e: unknown) => boolean;
+  /** Called with the size of each committed batch (metrics, tests). */
+  onBatch?: (size: number) => void;
+}
+
+interface Pending {
+  fn: (tx: Kysely<DB>) => Promise<unknown>;
+  resolve: (value: unknown) => void;
+  reject: (error: unknown) => void;
+  tries: number;
+}
+
+type Outcome = { item: Pending; ok: true; value: unknown } | { item: Pending; ok: false; error: unknown };
+
+const MAX_TRIES = 5;
+
+/**
+ * Group commit: changes that arrive while a transaction is being written wait and then
+ * share the next one, so one disk flush acknowledges many changes. Each change runs in its
+ * own SAVEPOINT, so a change that throws rolls back alone and the others still commit.
+ * Every change is answered only after the shared COMMIT; if the COMMIT fails, all of them
+ * fail and none was acknowledged. An idle store starts a transaction on the next turn of
+ * the event loop (after the I/O callbacks of that turn have queued their changes), so a
+ * lone change waits for nothing.
+ */
+export function createGroupCommit(db: Kysely<DB>, opts: GroupCommitOptions) {
+  const maxBatch = opts.maxBatch ?? 64;
+  const queue: Pending[] = [];
+  let active = 0;
+  let scheduled = false;
+
+  function kick(): void {
+    if (scheduled || active >= opts.runners || queue.length === 0) return;
+    scheduled = true;
+    // setImmediate, not a microtask: the requests read in this turn of the loop join the batch.
+    setImmediate(() => {
+      scheduled = false;
+      while (active < opts.runners && queue.length > 0) {
+        const batch = queue.splice(0, maxBatch);
+        active++;
+        void runBatch(batch).finally(() => {
+          active--;
+          kick();
+        });
+      }
+    });
+  }
+
+  async function runBatch(batch: Pending[]): Promise<void> {
+    const outcomes: Outcome[] = [];
+    const again: Pending[] = [];
+    const epoch = configEpoch();
+    try {
+      await db.connection().execute(async (conn) => {
+        await sql.raw(opts.begin).execute(conn);
+        try {
+          for (const stmt of opts.afterBegin ?? []) await sql.raw(stmt).execute(conn);
+          if (batch.length === 1) {
+            // Alone in the transaction: a failure rolls the whole transaction back, no savepoint needed.
+            const item = batch[0] as Pending;
+            try {
+              outcomes.push({ item, ok: true, value: await item.fn(conn) });
+            } catch (error) {
+              await sql.raw('rollback').execute(conn);
+              if (opts.retryable?.(error) && ++item.tries < MAX_TRIES) again.push(item);
+              else outcomes.push({ item, ok: false, error });
+              return;
+            }
+          } else {
+            for (const item of batch) {
+              await sql.raw('savepoint change').execute(conn);
+              try {
+                const value = await item.fn(conn);
+                await sql.raw('release savepoint change').execute(conn);
+                outcomes.push({ item, ok: true, value });
+              } catch (error) {
+                // If this fails too, the transaction itself is broken: the whole batch fails below.
+                await sql.raw('rollback to savepoint change').execute(conn);
+                await sql.raw('release savepoint change').execute(conn);
+                if (opts.retryable?.(error) && ++item.tries < MAX_TRIES) again.push(item);
+                else outcomes.push({ item, ok: false, error });
+              }
+            }
+          }
+          await sql.raw('commit').execute(conn);
+        } catch (e) {
+          await sql
+            .raw('rollback')
+            .execute(conn)
+            .catch(() => undefined);
+          throw e;
+        }
+      });
+    } catch (error) {
+      // Nothing of this batch committed: every change in it fails, none is acknowledged.
+      for (const item of batch) item.reject(error);
+      return;
+    } finally {
+      // A change to workflows or settings is visible (or gone) only now: caches made meanwhile reload.
+      if (configEpoch() !== epoch) bumpConfigEpoch();
+    }
+    opts.onBatch?.(outcomes.filter((o) => o.ok).length);
+    for (const o of outcomes) {
+      if (o.ok) o.item.resolve(o.value);
+      else o.item.reject(o.error);
+    }
+    if (again.length > 0) queue.unshift(...again);
+  }
+
+  return function transaction<T>(fn: (tx: Kysely<DB>) => Promise<T>): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      queue.push({ fn, resolve: resolve as (v: unknown) => void, reject, tries: 0 });
+      kick();
+    });
+  };
+}
