@@ -128,6 +128,13 @@ describe.skipIf(missing !== null)('versions and migration in the UI', { timeout:
     expect(await page.getByTestId(`board-card-${placed.id}`).getByTestId('card-version').textContent()).toBe('v1');
     await page.getByTestId('board-migrate').waitFor();
     await screenshot(page, 'v04-board-versions');
+    // A v1 order dragged where v1 has no edge: the refusal names the version the order runs on, with the migration at hand.
+    await page.dragAndDrop(`[data-testid="board-card-${placed.id}"]`, '[data-testid="board-column-held"]');
+    await page.getByTestId('board-error').waitFor();
+    expect(await page.getByTestId('board-error').textContent()).toMatch(/runs on version 1; this board shows version 2/);
+    await page.getByTestId('board-error-migrate').waitFor();
+    await screenshot(page, 'v04b-board-refused-across-versions');
+    expect((await api<OrderDto>('GET', `/orders/${placed.id}`)).state).toBe('placed');
     await page.getByTestId('board-migrate').click();
 
     // 4. Migrate: map the removed state, keep the default policy, read the dry run, then run it.
