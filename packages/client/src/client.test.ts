@@ -1,3 +1,4 @@
+import { API_ROUTES, type Definition } from '@orderflow/core';
 import { describe, expect, it } from 'vitest';
 import { ApiError, buildQuery, createClient } from './client.js';
 
@@ -151,5 +152,84 @@ describe('buildQuery', () => {
   it('omits undefined, null and empty values', () => {
     expect(buildQuery({ a: 1, b: undefined, c: null, d: '', e: true })).toBe('?a=1&e=true');
     expect(buildQuery({})).toBe('');
+  });
+});
+
+/** Client method of each operation whose method name differs from its operationId. */
+const METHOD_OF: Record<string, string> = {
+  healthz: 'health',
+  readyz: 'ready',
+  getOpenApi: 'openApi',
+  getSession: 'session',
+  listWorkflowVersions: 'listVersions',
+  workflowImpact: 'impact',
+  migrateWorkflowOrders: 'migrateOrders',
+  listOrderTransitions: 'listTransitions',
+  transitionOrder: 'transition',
+  getAutomation: 'automation',
+  notificationStream: 'notificationStreamUrl',
+};
+
+type AnyClient = Record<string, (...args: unknown[]) => Promise<unknown>>;
+const OPTS = { idempotencyKey: 'key-1', ifMatch: 3 };
+const def = { key: 'orders', name: 'Orders', states: [], transitions: [] } as Definition;
+
+/** One call of every changing operation, each given the change options. */
+const CHANGES: Record<string, (c: AnyClient) => Promise<unknown>> = {
+  createWorkflow: (c) => c.createWorkflow?.(def, OPTS) as Promise<unknown>,
+  saveDraft: (c) => c.saveDraft?.('orders', def, OPTS) as Promise<unknown>,
+  publishWorkflow: (c) => c.publishWorkflow?.('orders', OPTS) as Promise<unknown>,
+  discardDraft: (c) => c.discardDraft?.('orders', OPTS) as Promise<unknown>,
+  migrateWorkflowOrders: (c) => c.migrateOrders?.('orders', { toVersion: 2 }, OPTS) as Promise<unknown>,
+  createOrder: (c) => c.createOrder?.({ workflow: 'orders' }, OPTS) as Promise<unknown>,
+  transitionOrder: (c) => c.transition?.('o', { to: 'x' }, OPTS) as Promise<unknown>,
+  patchOrderData: (c) => c.patchOrderData?.('o', { a: 1 }, OPTS) as Promise<unknown>,
+  recordFact: (c) => c.recordFact?.('o', 'delivered', undefined, OPTS) as Promise<unknown>,
+  postEvent: (c) => c.postEvent?.('o', 'scan', undefined, OPTS) as Promise<unknown>,
+  migrateOrder: (c) => c.migrateOrder?.('o', { toVersion: 2 }, OPTS) as Promise<unknown>,
+  saveTemplate: (c) => c.saveTemplate?.('t', { subject: 's', html: 'h' }, OPTS) as Promise<unknown>,
+  deleteTemplate: (c) => c.deleteTemplate?.('t', OPTS) as Promise<unknown>,
+  retryDelivery: (c) => c.retryDelivery?.('d', {}, OPTS) as Promise<unknown>,
+  retryDeliveries: (c) => c.retryDeliveries?.({ status: 'dead' }, OPTS) as Promise<unknown>,
+  createEndpoint: (c) => c.createEndpoint?.({ key: 'e', url: 'http://x' }, OPTS) as Promise<unknown>,
+  saveEndpoint: (c) => c.saveEndpoint?.('e', { url: 'http://x' }, OPTS) as Promise<unknown>,
+  deleteEndpoint: (c) => c.deleteEndpoint?.('e', OPTS) as Promise<unknown>,
+  testEndpoint: (c) => c.testEndpoint?.('e', OPTS) as Promise<unknown>,
+  rescheduleTimer: (c) => c.rescheduleTimer?.('t', '2030-01-01T00:00:00Z', OPTS) as Promise<unknown>,
+  cancelTimer: (c) => c.cancelTimer?.('t', OPTS) as Promise<unknown>,
+  pauseAutomation: (c) => c.pauseAutomation?.(undefined, OPTS) as Promise<unknown>,
+  resumeAutomation: (c) => c.resumeAutomation?.(undefined, OPTS) as Promise<unknown>,
+  markNotificationRead: (c) => c.markNotificationRead?.('n', OPTS) as Promise<unknown>,
+  createToken: (c) => c.createToken?.({ name: 'ci', role: 'viewer' }, OPTS) as Promise<unknown>,
+  revokeToken: (c) => c.revokeToken?.('tok', OPTS) as Promise<unknown>,
+};
+/** Operations that change nothing stored although they are not GETs: validation, previews, impact, sign-in. */
+const NOT_CHANGES = new Set([
+  'signIn',
+  'signOut',
+  'validateWorkflow',
+  'workflowImpact',
+  'previewTransition',
+  'previewEvent',
+  'previewFact',
+  'previewTemplate',
+]);
+
+describe('client parity with the API', () => {
+  it('has a method for every route of the contract', () => {
+    const client = createClient({ baseUrl: '', token: 't', fetch: fakeFetch(200, {}, []) }) as unknown as AnyClient;
+    const missing = API_ROUTES.map((r) => METHOD_OF[r.operationId] ?? r.operationId).filter((m) => typeof client[m] !== 'function');
+    expect(missing).toEqual([]);
+  });
+
+  it('sends Idempotency-Key and If-Match on every change', async () => {
+    const changes = API_ROUTES.filter((r) => r.method !== 'get' && !NOT_CHANGES.has(r.operationId)).map((r) => r.operationId);
+    expect(changes.filter((id) => !CHANGES[id])).toEqual([]);
+    for (const [id, call] of Object.entries(CHANGES)) {
+      const calls: Call[] = [];
+      await call(createClient({ baseUrl: '', token: 't', fetch: fakeFetch(200, {}, calls) }) as unknown as AnyClient);
+      expect(headersOf(calls[0])['idempotency-key'], id).toBe('key-1');
+      expect(headersOf(calls[0])['if-match'], id).toBe('"3"');
+    }
   });
 });

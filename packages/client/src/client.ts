@@ -1,9 +1,12 @@
 import type { Definition, Order } from '@orderflow/core';
 import type {
   AutomationState,
-  AvailableTransition,
+  AutomationTarget,
+  AvailableTransitions,
   Change,
+  CreatedToken,
   CreateOrderInput,
+  CreateTokenInput,
   Delivery,
   DeliveryDetail,
   DeliveryQuery,
@@ -20,14 +23,21 @@ import type {
   MigrateWorkflowResult,
   NamedHistoryEntry,
   Notification,
+  NotificationFilter,
   OrderQuery,
   ProblemDocument,
   RenderedTemplate,
+  RetryDeliveriesInput,
   RuleRunInfo,
+  RunFilter,
   Session,
   Stats,
   Template,
+  TemplateInput,
+  TemplatePreviewInput,
+  TimerFilter,
   TimerInfo,
+  TokenInfo,
   TransitionInput,
   TransitionPreview,
   ValidationResult,
@@ -35,6 +45,14 @@ import type {
   WorkflowSummary,
   WorkflowVersionInfo,
 } from './types.js';
+
+/** Options of every change: replay protection and optimistic concurrency. */
+export interface ChangeOptions {
+  /** Sent as `Idempotency-Key`: a retry with the same key answers the first result instead of applying it again. */
+  idempotencyKey?: string;
+  /** Sent as `If-Match`: the version (or ETag) the caller last saw; another current version answers 412. */
+  ifMatch?: number | string;
+}
 
 /** What a preview may decide under instead of the order's version: a definition, or the stored draft. */
 export interface PreviewUnder {
@@ -99,6 +117,10 @@ interface RequestOptions {
   body?: unknown;
   headers?: Record<string, string> | undefined;
   contentType?: string;
+  /** The path is from the server origin (operations routes), not from `/api/v1`. */
+  absolute?: boolean;
+  /** The answer is text, not JSON. */
+  text?: boolean;
 }
 
 /** Builds a query string from defined values only. */
@@ -127,7 +149,8 @@ function statusTitle(status: number): { code: string; title: string } {
 
 /** Creates a typed client of the Orderflow HTTP API (SPEC §5). */
 export function createClient(options: ClientOptions) {
-  const root = `${options.baseUrl.replace(/\/+$/, '').replace(/\/api\/v1$/, '')}/api/v1`;
+  const origin = options.baseUrl.replace(/\/+$/, '').replace(/\/api\/v1$/, '');
+  const root = `${origin}/api/v1`;
   const doFetch: typeof fetch = options.fetch ?? ((input, init) => globalThis.fetch(input, init));
   const cookieMode = !options.token;
   const credentials: RequestCredentials = options.credentials ?? (cookieMode ? 'same-origin' : 'omit');
@@ -143,9 +166,10 @@ export function createClient(options: ClientOptions) {
     }
     let res: Response;
     try {
-      res = await doFetch(`${root}${path}${buildQuery(opts.query)}`, { method, headers, body, credentials });
+      res = await doFetch(`${opts.absolute ? origin : root}${path}${buildQuery(opts.query)}`, { method, headers, body, credentials });
     } catch (err) {
       throw new ApiError({
+        type: 'urn:orderflow:problem:network_error',
         status: 0,
         code: 'network_error',
         title: 'The server could not be reached',
@@ -154,6 +178,7 @@ export function createClient(options: ClientOptions) {
     }
     const text = await res.text();
     let parsed: unknown;
+    if (opts.text && res.ok) return text as T;
     if (text) {
       try {
         parsed = JSON.parse(text);
@@ -175,9 +200,23 @@ export function createClient(options: ClientOptions) {
   }
 
   const get = <T>(path: string, query?: Query) => request<T>('GET', path, { query });
-  const post = <T>(path: string, body?: unknown, query?: Query) => request<T>('POST', path, { body: body ?? {}, query });
-  const put = <T>(path: string, body: unknown) => request<T>('PUT', path, { body });
-  const del = <T = void>(path: string) => request<T>('DELETE', path);
+  /** Sends a change with its Idempotency-Key and If-Match, when given. */
+  const change = <T>(
+    method: string,
+    path: string,
+    body: unknown,
+    opts: ChangeOptions = {},
+    extra: Omit<RequestOptions, 'body' | 'headers'> = {},
+  ) => {
+    const headers: Record<string, string> = {};
+    if (opts.idempotencyKey) headers['idempotency-key'] = opts.idempotencyKey;
+    if (opts.ifMatch !== undefined) headers['if-match'] = typeof opts.ifMatch === 'number' ? `"${opts.ifMatch}"` : opts.ifMatch;
+    return request<T>(method, path, { ...extra, ...(body === undefined ? {} : { body }), headers });
+  };
+  const post = <T>(path: string, body: unknown = {}, opts?: ChangeOptions, query?: Query) => change<T>('POST', path, body, opts, { query });
+  const put = <T>(path: string, body: unknown, opts?: ChangeOptions) => change<T>('PUT', path, body, opts);
+  const del = <T = void>(path: string, opts?: ChangeOptions) => change<T>('DELETE', path, undefined, opts);
+  const target = (t: string | AutomationTarget | undefined): Query => (typeof t === 'string' ? { rule: t } : { ...(t ?? {}) });
 
   return {
     /** The API root this client talks to, e.g. `http://host/api/v1`. */
@@ -185,38 +224,53 @@ export function createClient(options: ClientOptions) {
     /** Low-level request for endpoints without a method here. */
     request,
 
+    // Operations outside /api/v1
+    /** `GET /healthz`: the process is up. */
+    health: () => request<{ status: string }>('GET', '/healthz', { absolute: true }),
+    /** `GET /readyz`: the database is reachable and migrated. */
+    ready: () => request<{ status: string }>('GET', '/readyz', { absolute: true }),
+    /** `GET /metrics`: the Prometheus text. */
+    metrics: () => request<string>('GET', '/metrics', { absolute: true, text: true }),
+    /** `GET /docs/openapi.json`: the OpenAPI 3.1 document. */
+    openApi: () => request<Record<string, unknown>>('GET', '/docs/openapi.json', { absolute: true }),
+
     // Session
     signIn: (token: string) => post<Session>('/session', { token }),
     session: () => get<Session>('/session'),
     signOut: () => del('/session'),
 
+    // Tokens
+    /** Creates a token; its secret is in the answer once. */
+    createToken: (input: CreateTokenInput, opts?: ChangeOptions) => post<CreatedToken>('/tokens', input, opts),
+    listTokens: () => get<ListPage<TokenInfo>>('/tokens'),
+    /** Revokes a token at once. */
+    revokeToken: (id: string, opts?: ChangeOptions) => del(`/tokens/${enc(id)}`, opts),
+
     // Workflows
     listWorkflows: () => get<ListPage<WorkflowSummary>>('/workflows'),
-    createWorkflow: (definition: Definition, opts: { publish?: boolean } = {}) =>
-      post<Workflow>('/workflows', definition, { publish: opts.publish ? 'true' : undefined }),
+    createWorkflow: (definition: Definition, opts: ChangeOptions & { publish?: boolean } = {}) =>
+      post<Workflow>('/workflows', definition, opts, { publish: opts.publish ? 'true' : undefined }),
     getWorkflow: (key: string, opts: { version?: number; draft?: boolean } = {}) =>
       get<Workflow>(`/workflows/${enc(key)}`, { version: opts.version, draft: opts.draft ? 'true' : undefined }),
-    saveDraft: (key: string, definition: Definition) => put<Workflow>(`/workflows/${enc(key)}/draft`, definition),
+    saveDraft: (key: string, definition: Definition, opts?: ChangeOptions) =>
+      put<Workflow>(`/workflows/${enc(key)}/draft`, definition, opts),
     validateWorkflow: (key: string, definition: unknown) => post<ValidationResult>(`/workflows/${enc(key)}/validate`, definition),
-    publishWorkflow: (key: string) => post<Workflow>(`/workflows/${enc(key)}/publish`),
+    publishWorkflow: (key: string, opts?: ChangeOptions) => post<Workflow>(`/workflows/${enc(key)}/publish`, {}, opts),
     listVersions: (key: string) => get<ListPage<WorkflowVersionInfo>>(`/workflows/${enc(key)}/versions`),
     /** What the draft (stored, or `definition`) would change for in-flight orders, per pinned version. */
     impact: (key: string, definition?: Definition | ImpactInput) => post<Impact>(`/workflows/${enc(key)}/impact`, definition),
     /** Throws the draft away; the published version stays. */
-    discardDraft: (key: string) => del(`/workflows/${enc(key)}/draft`),
+    discardDraft: (key: string, opts?: ChangeOptions) => del(`/workflows/${enc(key)}/draft`, opts),
     /** Migrates orders in bulk; `dryRun: true` stores nothing and answers each order's target state and timer fates. */
-    migrateOrders: (key: string, input: MigrateWorkflowInput) => post<MigrateWorkflowResult>(`/workflows/${enc(key)}/migrate`, input),
+    migrateOrders: (key: string, input: MigrateWorkflowInput, opts?: ChangeOptions) =>
+      post<MigrateWorkflowResult>(`/workflows/${enc(key)}/migrate`, input, opts),
 
     // Orders
-    createOrder: (input: CreateOrderInput, opts: { idempotencyKey?: string } = {}) =>
-      request<Change>('POST', '/orders', {
-        body: input,
-        headers: opts.idempotencyKey ? { 'idempotency-key': opts.idempotencyKey } : undefined,
-      }),
+    createOrder: (input: CreateOrderInput, opts?: ChangeOptions) => post<Change>('/orders', input, opts),
     listOrders: (query: OrderQuery = {}) => get<ListPage<Order>>('/orders', { ...query }),
     getOrder: (id: string) => get<Order>(`/orders/${enc(id)}`),
-    listTransitions: (id: string) => get<ListPage<AvailableTransition>>(`/orders/${enc(id)}/transitions`),
-    transition: (id: string, input: TransitionInput) => post<Change>(`/orders/${enc(id)}/transitions`, input),
+    listTransitions: (id: string) => get<AvailableTransitions>(`/orders/${enc(id)}/transitions`),
+    transition: (id: string, input: TransitionInput, opts?: ChangeOptions) => post<Change>(`/orders/${enc(id)}/transitions`, input, opts),
     /** Everything a transition would do, storing nothing; `definition` or `draft: true` decide under a draft. */
     previewTransition: (id: string, input: TransitionInput & PreviewUnder) =>
       post<TransitionPreview>(`/orders/${enc(id)}/transitions/preview`, input),
@@ -225,57 +279,63 @@ export function createClient(options: ClientOptions) {
     /** Everything recording a fact would do, storing nothing. */
     previewFact: (id: string, input: FactPreviewInput) => post<TransitionPreview>(`/orders/${enc(id)}/facts/preview`, input),
     /** Moves one order to a newer version; the answer lists every pending timer's fate. */
-    migrateOrder: (id: string, input: MigrateOrderInput) => post<Change>(`/orders/${enc(id)}/migrate`, input),
-    patchOrderData: (id: string, patch: Record<string, unknown>) =>
-      request<Change>('PATCH', `/orders/${enc(id)}/data`, { body: patch, contentType: 'application/merge-patch+json' }),
-    recordFact: (id: string, fact: string, evidence?: unknown) => post<Change>(`/orders/${enc(id)}/facts`, { fact, evidence }),
-    postEvent: (id: string, type: string, data?: unknown) => post<Change>(`/orders/${enc(id)}/events`, { type, data }),
+    migrateOrder: (id: string, input: MigrateOrderInput, opts?: ChangeOptions) => post<Change>(`/orders/${enc(id)}/migrate`, input, opts),
+    patchOrderData: (id: string, patch: Record<string, unknown>, opts?: ChangeOptions) =>
+      change<Change>('PATCH', `/orders/${enc(id)}/data`, patch, opts, { contentType: 'application/merge-patch+json' }),
+    recordFact: (id: string, fact: string, evidence?: unknown, opts?: ChangeOptions) =>
+      post<Change>(`/orders/${enc(id)}/facts`, evidence === undefined ? { fact } : { fact, evidence }, opts),
+    postEvent: (id: string, type: string, data?: unknown, opts?: ChangeOptions) =>
+      post<Change>(`/orders/${enc(id)}/events`, data === undefined ? { type } : { type, data }, opts),
     orderHistory: (id: string) => get<ListPage<NamedHistoryEntry>>(`/orders/${enc(id)}/history`),
     orderDeliveries: (id: string) => get<ListPage<Delivery>>(`/orders/${enc(id)}/deliveries`),
 
     // Deliveries
     listDeliveries: (query: DeliveryQuery = {}) => get<ListPage<Delivery>>('/deliveries', { ...query }),
     getDelivery: (id: string) => get<DeliveryDetail>(`/deliveries/${enc(id)}`),
-    retryDelivery: (id: string) => post<Delivery>(`/deliveries/${enc(id)}/retry`),
-    retryDeliveries: (filter: { ids?: string[]; status?: string; type?: string }) => post<unknown>('/deliveries/retry', filter),
+    /** Retries one delivery now; a delivered one only with `force: true` (admin). */
+    retryDelivery: (id: string, input: { force?: boolean } = {}, opts?: ChangeOptions) =>
+      post<Delivery>(`/deliveries/${enc(id)}/retry`, input, opts),
+    retryDeliveries: (filter: RetryDeliveriesInput, opts?: ChangeOptions) => post<{ retried: number }>('/deliveries/retry', filter, opts),
 
     // Timers
-    listTimers: (query: { orderId?: string } = {}) => get<ListPage<TimerInfo>>('/timers', query),
-    cancelTimer: (id: string) => del(`/timers/${enc(id)}`),
-    rescheduleTimer: (id: string, dueAt: string) => request<TimerInfo>('PATCH', `/timers/${enc(id)}`, { body: { dueAt } }),
+    listTimers: (query: TimerFilter = {}) => get<ListPage<TimerInfo>>('/timers', { ...query }),
+    cancelTimer: (id: string, opts?: ChangeOptions) => del(`/timers/${enc(id)}`, opts),
+    rescheduleTimer: (id: string, dueAt: string, opts?: ChangeOptions) => change<TimerInfo>('PATCH', `/timers/${enc(id)}`, { dueAt }, opts),
 
     // Notifications
-    listNotifications: () => get<ListPage<Notification>>('/notifications'),
-    markNotificationRead: (id: string) => post<Notification>(`/notifications/${enc(id)}/read`),
+    listNotifications: (query: NotificationFilter = {}) => get<ListPage<Notification>>('/notifications', { ...query }),
+    markNotificationRead: (id: string, opts?: ChangeOptions) => post<Notification>(`/notifications/${enc(id)}/read`, {}, opts),
     /** URL of the Server-Sent Events stream of new notifications. */
     notificationStreamUrl: () => `${root}/notifications/stream`,
 
     // Mailbox
-    listMailbox: () => get<ListPage<MailboxMessage>>('/mailbox'),
+    listMailbox: (query: { limit?: number; cursor?: string; deliveryId?: string } = {}) => get<ListPage<MailboxMessage>>('/mailbox', query),
     getMail: (id: string) => get<MailboxMessage>(`/mailbox/${enc(id)}`),
 
     // Templates
     listTemplates: () => get<ListPage<Template>>('/templates'),
     getTemplate: (key: string) => get<Template>(`/templates/${enc(key)}`),
-    saveTemplate: (key: string, template: Omit<Template, 'key'> & { key?: string }) => put<Template>(`/templates/${enc(key)}`, template),
-    deleteTemplate: (key: string) => del(`/templates/${enc(key)}`),
-    previewTemplate: (key: string, input: { orderId?: string; sample?: unknown; template?: Omit<Template, 'key'> }) =>
-      post<RenderedTemplate>(`/templates/${enc(key)}/preview`, input),
+    saveTemplate: (key: string, template: TemplateInput, opts?: ChangeOptions) => put<Template>(`/templates/${enc(key)}`, template, opts),
+    deleteTemplate: (key: string, opts?: ChangeOptions) => del(`/templates/${enc(key)}`, opts),
+    previewTemplate: (key: string, input: TemplatePreviewInput) => post<RenderedTemplate>(`/templates/${enc(key)}/preview`, input),
 
     // Endpoints
     listEndpoints: () => get<ListPage<Endpoint>>('/endpoints'),
     getEndpoint: (key: string) => get<Endpoint>(`/endpoints/${enc(key)}`),
-    createEndpoint: (input: EndpointInput & { key: string }) => post<Endpoint>('/endpoints', input),
-    saveEndpoint: (key: string, input: EndpointInput) => put<Endpoint>(`/endpoints/${enc(key)}`, input),
-    deleteEndpoint: (key: string) => del(`/endpoints/${enc(key)}`),
-    testEndpoint: (key: string) => post<unknown>(`/endpoints/${enc(key)}/test`),
+    createEndpoint: (input: EndpointInput & { key: string }, opts?: ChangeOptions) => post<Endpoint>('/endpoints', input, opts),
+    saveEndpoint: (key: string, input: EndpointInput, opts?: ChangeOptions) => put<Endpoint>(`/endpoints/${enc(key)}`, input, opts),
+    deleteEndpoint: (key: string, opts?: ChangeOptions) => del(`/endpoints/${enc(key)}`, opts),
+    testEndpoint: (key: string, opts?: ChangeOptions) => post<Record<string, unknown>>(`/endpoints/${enc(key)}/test`, {}, opts),
 
     // Operations
     stats: (query: { workflow?: string } = {}) => get<Stats>('/stats', query),
-    listRuns: (query: { orderId?: string; rule?: string } = {}) => get<ListPage<RuleRunInfo>>('/runs', query),
+    listRuns: (query: RunFilter = {}) => get<ListPage<RuleRunInfo>>('/runs', { ...query }),
     automation: () => get<AutomationState>('/automation'),
-    pauseAutomation: (rule?: string) => post<AutomationState>('/automation/pause', {}, { rule }),
-    resumeAutomation: (rule?: string) => post<AutomationState>('/automation/resume', {}, { rule }),
+    /** Pauses automation: everything, a workflow (`{ workflow }`) or one rule (`'rule'` or `{ rule: 'workflow:rule' }`). */
+    pauseAutomation: (on?: string | AutomationTarget, opts?: ChangeOptions) =>
+      post<AutomationState>('/automation/pause', {}, opts, target(on)),
+    resumeAutomation: (on?: string | AutomationTarget, opts?: ChangeOptions) =>
+      post<AutomationState>('/automation/resume', {}, opts, target(on)),
   };
 }
 

@@ -50,7 +50,7 @@ export const Timestamp = z.iso.datetime({ offset: true });
 /** A JSON object. */
 export const JsonObject = z.record(z.string(), z.unknown());
 /** Page size: 1..500, default 50. */
-export const Limit = z.coerce.number().int().min(1).max(500).default(50);
+export const Limit = z.coerce.number<string | number>().int().min(1).max(500).default(50);
 /** An opaque cursor from `nextCursor`. */
 export const Cursor = z.string().max(400);
 const boolString = z.enum(['true', 'false']);
@@ -277,7 +277,8 @@ export const AvailableTransitionSchema = z
   .object({
     to: z.string(),
     name: z.string().optional(),
-    group: z.string(),
+    /** The target's group; `unknown` when the definition names no such state. */
+    group: z.union([GroupSchema, z.literal('unknown')]),
     allowed: z.boolean(),
     blocked: z.array(BlockedReasonSchema),
   })
@@ -338,6 +339,25 @@ export const RuleRunSchema = z
   .meta({ id: 'RuleRun' });
 
 /** Everything a transition would cause, storing nothing. */
+/** An email of a preview, rendered as it would be sent. */
+export const RenderedEmailSchema = z
+  .object({ to: z.string(), cc: z.string().nullable(), subject: z.string(), html: z.string(), text: z.string() })
+  .meta({ id: 'RenderedEmail' });
+/** A webhook of a preview, rendered as it would be sent (credential-like headers redacted). */
+export const RenderedWebhookSchema = z
+  .object({
+    url: z.string(),
+    method: z.string(),
+    headers: z.record(z.string(), z.string()),
+    body: z.string(),
+    endpoint: z.string().nullable().optional(),
+  })
+  .meta({ id: 'RenderedWebhook' });
+/** A notification of a preview. */
+export const RenderedNotificationSchema = z
+  .object({ channel: z.string(), severity: z.string(), message: z.string(), emailTo: z.string().nullable() })
+  .meta({ id: 'RenderedNotification' });
+
 export const TransitionPreviewSchema = z
   .object({
     order: OrderSchema,
@@ -348,7 +368,7 @@ export const TransitionPreviewSchema = z
         orderId: z.string(),
         type: DeliveryTypeSchema,
         action: z.unknown(),
-        rendered: z.unknown().optional(),
+        rendered: z.union([RenderedEmailSchema, RenderedWebhookSchema, RenderedNotificationSchema]).optional(),
         renderError: z.string().optional(),
       }),
     ),
@@ -1530,6 +1550,8 @@ export type Change = z.infer<typeof ChangeSchema>;
 export type AvailableTransition = z.infer<typeof AvailableTransitionSchema>;
 export type AvailableTransitions = z.infer<typeof AvailableTransitionsSchema>;
 export type TransitionPreview = z.infer<typeof TransitionPreviewSchema>;
+export type RenderedEmail = z.infer<typeof RenderedEmailSchema>;
+export type RenderedWebhook = z.infer<typeof RenderedWebhookSchema>;
 export type CreateOrderInput = z.input<typeof CreateOrderBody>;
 export type TransitionInput = z.input<typeof TransitionBody>;
 export type FactInput = z.input<typeof FactBody>;

@@ -298,7 +298,7 @@ export function availableTransitions(definition: Definition, order: Order, calle
   }
   return targets.map((to) => {
     const v = checkTransition(definition, order, to, { roles: caller.roles, actor: caller.actor });
-    const group = findState(definition, to)?.group ?? 'unknown';
+    const group = findState(definition, to)?.group ?? ('unknown' as const);
     const name = names.get(to);
     const base = name === undefined ? { to, group } : { to, name, group };
     return v.allowed ? { ...base, allowed: true, blocked: [] } : { ...base, allowed: false, blocked: v.reasons };

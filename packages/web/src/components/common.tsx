@@ -85,8 +85,8 @@ export function PageHeader({ title, children, subtitle }: { title: ReactNode; su
   );
 }
 
-export function GroupBadge({ group }: { group: Group }) {
-  return <span className={`group-badge group-${group}`}>{GROUP_LABELS[group] ?? group}</span>;
+export function GroupBadge({ group }: { group: Group | 'unknown' }) {
+  return <span className={`group-badge group-${group}`}>{group === 'unknown' ? group : GROUP_LABELS[group]}</span>;
 }
 
 export function StateBadge({ name, color }: { name: string; color?: string | undefined }) {
