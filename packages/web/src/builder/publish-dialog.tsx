@@ -5,6 +5,7 @@ import { Dialog } from '../components/common';
 import { ImpactView } from '../components/impact-view';
 import { api, errorText } from '../lib/api';
 import { diffDefinitions } from './diff';
+import { DiffList } from './diff-list';
 import type { Problem } from './flow-mapping';
 
 export function PublishDialog({
@@ -79,13 +80,7 @@ export function PublishDialog({
       {lines.length === 0 ? (
         <p className="muted">No changes in meaning (only layout, if anything).</p>
       ) : (
-        <ul className="diff" data-testid="publish-diff">
-          {lines.map((l) => (
-            <li key={`${l.subject}-${l.change}-${l.text}`} className={`diff-${l.change}`}>
-              <span className="diff-mark">{l.change === 'added' ? '+' : l.change === 'removed' ? '−' : '~'}</span> {l.text}
-            </li>
-          ))}
-        </ul>
+        <DiffList lines={lines} testId="publish-diff" />
       )}
       {published && (
         <>

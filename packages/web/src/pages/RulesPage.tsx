@@ -3,6 +3,7 @@ import type { Action, Definition, Rule, Trigger } from '@orderflow/core';
 import { RuleSchema, ruleIdOf, TRIGGERS, validateDefinition, workflowCriteria } from '@orderflow/core';
 import { useCallback, useEffect, useMemo, useState } from 'react';
 import { type Problem, problemTarget } from '../builder/flow-mapping';
+import { PublishDialog } from '../builder/publish-dialog';
 import { Empty, ErrorBox, JsonField, Loading, PageHeader, useToast } from '../components/common';
 import { api, errorText } from '../lib/api';
 import { Link } from '../lib/router';
@@ -10,7 +11,6 @@ import { useAbilities } from '../lib/session';
 import { ACTION_TYPES, ActionEditor, newAction } from '../rules/action-editor';
 import { ConditionEditor } from '../rules/condition-editor';
 import { DraftRuleTest } from '../rules/draft-test';
-import { PublishConfirm } from '../rules/publish-confirm';
 
 const TRIGGER_LABELS: Record<Trigger, string> = {
   state_changed: 'State changed',
@@ -185,13 +185,14 @@ function RulesEditor({
         )}
       </PageHeader>
       {confirming && (
-        <PublishConfirm
+        <PublishDialog
           workflowKey={workflow.key}
           published={workflow.definition}
+          publishedVersion={workflow.publishedVersion}
           draft={definition}
-          busy={busy}
+          problems={validation.problems as Problem[]}
           onClose={() => setConfirming(false)}
-          onConfirm={async () => {
+          onPublish={async () => {
             await save(true);
             setConfirming(false);
           }}

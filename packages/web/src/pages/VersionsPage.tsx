@@ -2,6 +2,7 @@ import type { Workflow, WorkflowVersionInfo } from '@orderflow/client';
 import type { Definition } from '@orderflow/core';
 import { useState } from 'react';
 import { diffDefinitions } from '../builder/diff';
+import { DiffList } from '../builder/diff-list';
 import { ErrorBox, Loading, PageHeader, useToast } from '../components/common';
 import { api, errorText } from '../lib/api';
 import { formatTime } from '../lib/format';
@@ -157,17 +158,7 @@ function VersionView({ workflow, version, compare }: { workflow: Workflow; versi
           <h3>
             What {otherLabel} changes compared with version {version}
           </h3>
-          {lines.length === 0 ? (
-            <p className="muted">No difference.</p>
-          ) : (
-            <ul className="diff">
-              {lines.map((l) => (
-                <li key={`${l.subject}-${l.change}-${l.text}`} className={`diff-${l.change}`}>
-                  <span className="diff-mark">{l.change === 'added' ? '+' : l.change === 'removed' ? '−' : '~'}</span> {l.text}
-                </li>
-              ))}
-            </ul>
-          )}
+          {lines.length === 0 ? <p className="muted">No difference.</p> : <DiffList lines={lines} />}
         </div>
       )}
       {view === 'canvas' ? (

@@ -188,12 +188,12 @@ describe.skipIf(missing !== null)('versions and migration in the UI', { timeout:
 
     // 6. Publishing rules shows the diff and the impact first, and publishes only when confirmed.
     await page.getByTestId('publish-rules').click();
-    await page.getByTestId('rules-publish-diff').waitFor();
-    expect(await page.getByTestId('rules-publish-diff').textContent()).toContain('scan');
+    await page.getByTestId('publish-diff').waitFor();
+    expect(await page.getByTestId('publish-diff').textContent()).toContain('scan');
     await page.getByTestId('impact-v2').waitFor();
     await screenshot(page, 'v08-rules-publish-confirm');
     expect((await api<{ publishedVersion: number }>('GET', '/workflows/parcels')).publishedVersion).toBe(2);
-    await page.getByTestId('rules-publish-confirm').click();
+    await page.getByTestId('publish-confirm').click();
     await expect.poll(async () => (await api<{ publishedVersion: number }>('GET', '/workflows/parcels')).publishedVersion).toBe(3);
 
     expect(pageErrors).toEqual([]);
