@@ -1,169 +1,133 @@
 #!/usr/bin/env node
-import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { type Problem, ROLES, type Role, validateDefinition } from '@orderflow/core';
-import { createToken } from './bootstrap.js';
-import { ConfigError, loadConfig } from './config.js';
-import { ApiError } from './errors.js';
-import { systemClock } from './runtime/clock.js';
-import { createIdGenerator } from './runtime/ids.js';
-import { createOrderflow } from './server.js';
-import { openStore } from './store/open.js';
-import * as repo from './store/repo.js';
-import { ensureWebhookSecret } from './worker/settings.js';
-import { createWorkflowService } from './workflows.js';
+import { ApiError as ClientError } from '@orderflow/client';
+import * as deliveries from './cli/commands/deliveries.js';
+import { runDemo } from './cli/commands/demo.js';
+import * as migrate from './cli/commands/migrate.js';
+import { serve, webhookSecret } from './cli/commands/serve.js';
+import * as token from './cli/commands/token.js';
+import { runWorker } from './cli/commands/worker.js';
+import * as workflow from './cli/commands/workflow.js';
+import { type Api, type CliValues, openApi, printProblems, UsageError } from './cli/context.js';
+import { type Config, ConfigError, loadConfig } from './config.js';
 
-const USAGE = `Usage: orderflow <command>
+const USAGE = `Usage: orderflow <command> [options]
 
-Commands:
-  serve                        API, web UI and worker in one process
-  worker                       only the worker (deliveries and timers)
-  migrate                      apply database migrations and exit
-  workflow validate <file>     validate a workflow definition file (JSON)
-  workflow push <file> [--publish]   store a definition as the draft (creating the workflow if new)
+Server:
+  serve                              API, web UI and worker in one process
+  worker                             only the worker (deliveries and timers)
+  migrate                            apply database migrations and exit
+  demo [--count N]                   seed the demo and move a stream of orders through it
+  webhook-secret                     print the global webhook signing secret (whsec_...) receivers verify with
+
+Workflows and orders (on the local database, or on a server with --url and --token):
+  workflow validate <file>           validate a workflow definition file (JSON)
+  workflow push <file> [--publish] [--yes]
+                                     store a definition as the draft (creating the workflow if new);
+                                     --publish shows the impact on orders in flight and asks first
   workflow pull <key> [--draft]      print a workflow's published definition (or draft) as JSON
-  token create --role <admin|designer|operator|viewer> [--name <text>]
-  demo [--count N]             seed the demo and move a stream of orders through it
-  webhook-secret               print the global webhook signing secret (whsec_...) receivers verify with
+  workflow versions <key>            list published versions with publisher and time
+  migrate <workflow> --to <N> [--timers keep|recompute|cancel] [--state S] [--dry-run]
+                                     move orders to a newer version
+  token create --role <admin|designer|operator|viewer> [--name <text>] [--expires-at <ISO time>]
+  token list                         list tokens (id, name, role, created, last used, expiry)
+  token revoke <id>                  revoke a token at once
+  deliveries retry <id> [--force]    send a delivery again (--status failed|dead for all of them)
 
-Configuration comes from the environment (see README): PORT, HOST, ORDERFLOW_DATABASE_URL, ...`;
+Remote server:
+  --url <http://host:port>           the server (or ORDERFLOW_URL)
+  --token <token>                    an API token of that server (or ORDERFLOW_TOKEN)
 
-function printProblems(problems: Problem[]): void {
-  for (const p of problems) console.log(`${p.severity.padEnd(7)} ${p.code.padEnd(24)} ${p.path || '(root)'}  ${p.message}`);
-}
+Configuration of the local database comes from the environment (see README): ORDERFLOW_DATABASE_URL, ...`;
 
-function readJson(file: string | undefined): unknown {
-  if (!file) throw new UsageError('missing <file>');
+/** Runs a command against the API: the server of --url, or the local database. */
+async function withApi(values: CliValues, config: () => Readonly<Config>, fn: (api: Api) => Promise<number>): Promise<number> {
+  const api = await openApi(values, config);
   try {
-    return JSON.parse(readFileSync(file, 'utf8'));
-  } catch (e) {
-    throw new UsageError(`${file}: ${(e as Error).message}`);
+    return await fn(api);
+  } finally {
+    await api.close();
   }
 }
-
-class UsageError extends Error {}
 
 async function main(argv: string[]): Promise<number> {
   const { positionals, values } = parseArgs({
     args: argv,
     allowPositionals: true,
     options: {
+      url: { type: 'string' },
+      token: { type: 'string' },
       role: { type: 'string' },
       name: { type: 'string' },
       publish: { type: 'boolean' },
       draft: { type: 'boolean' },
+      yes: { type: 'boolean', short: 'y' },
       count: { type: 'string' },
+      to: { type: 'string' },
+      timers: { type: 'string' },
+      state: { type: 'string' },
+      'dry-run': { type: 'boolean' },
+      status: { type: 'string' },
+      force: { type: 'boolean' },
+      'expires-at': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
   const [cmd, sub, arg] = positionals;
   if (!cmd || values.help) {
     console.log(USAGE);
-    return cmd ? 0 : 1;
+    return cmd || values.help ? 0 : 1;
   }
-  if (cmd === 'workflow' && sub === 'validate') {
-    const result = validateDefinition(readJson(arg));
-    printProblems(result.problems);
-    console.log(result.ok ? `valid (${result.problems.length} warning(s))` : 'invalid');
-    return result.ok ? 0 : 1;
-  }
+  const v = values as CliValues;
+  let loaded: Readonly<Config> | undefined;
+  const config = () => {
+    loaded ??= loadConfig();
+    return loaded;
+  };
+  const remote = v.url !== undefined || process.env.ORDERFLOW_URL !== undefined;
+  const api = (fn: (api: Api) => Promise<number>) => withApi(v, config, fn);
 
-  const config = loadConfig();
   switch (cmd) {
-    case 'serve': {
-      const of = await createOrderflow(config);
-      const address = await of.listen();
-      const shown = address.replace('[::1]', 'localhost').replace('127.0.0.1', '127.0.0.1');
-      console.log(`\nOrderflow is running at ${shown}/  (API: ${shown}/api/v1, docs: ${shown}/docs)`);
-      if (of.adminToken) {
-        console.log(`Admin token: ${of.adminToken}${of.adminTokenCreated ? `  (saved to ${of.adminTokenFile})` : ''}`);
-      } else {
-        console.log(`Admin token: see ${of.adminTokenFile}, or create one with: orderflow token create --role admin`);
+    case 'serve':
+      return serve(config());
+    case 'worker':
+      return runWorker(config());
+    case 'demo':
+      return runDemo(config(), v);
+    case 'webhook-secret':
+      return webhookSecret(config());
+    case 'migrate':
+      if (!sub) return migrate.database(config());
+      return api((a) => migrate.orders(a, sub, v));
+    case 'workflow':
+      switch (sub) {
+        case 'validate':
+          return workflow.validate(arg, remote ? () => openApi(v, config) : undefined);
+        case 'push':
+          return api((a) => workflow.push(a, arg, v));
+        case 'pull':
+          return api((a) => workflow.pull(a, arg, v));
+        case 'versions':
+          return api((a) => workflow.versions(a, arg));
+        default:
+          throw new UsageError('workflow validate|push|pull|versions');
       }
-      if (!config.webhookSecret)
-        console.log('Webhook signing secret: `npx orderflow webhook-secret` prints it (or set ORDERFLOW_WEBHOOK_SECRET).');
-      const stop = async (signal: string) => {
-        console.log(`\n${signal}: shutting down`);
-        await of.close();
-        process.exit(0);
-      };
-      process.once('SIGINT', () => void stop('SIGINT'));
-      process.once('SIGTERM', () => void stop('SIGTERM'));
-      return -1;
-    }
-    case 'webhook-secret': {
-      const store = await openStore(config.databaseUrl);
-      await store.migrate();
-      const { secret } = await ensureWebhookSecret(store.db, config.webhookSecret);
-      await store.close();
-      console.log(secret);
-      return 0;
-    }
-    case 'migrate': {
-      const store = await openStore(config.databaseUrl);
-      const applied = await store.migrate();
-      console.log(applied.length ? `applied: ${applied.join(', ')}` : 'database is up to date');
-      await store.close();
-      return 0;
-    }
-    case 'token': {
-      if (sub !== 'create') throw new UsageError('token create --role <role>');
-      const role = values.role as Role | undefined;
-      if (!role || !ROLES.includes(role)) throw new UsageError(`--role must be one of ${ROLES.join(', ')}`);
-      const store = await openStore(config.databaseUrl);
-      await store.migrate();
-      const t = await createToken(store, createIdGenerator(systemClock), role, values.name ?? null, new Date().toISOString());
-      await store.close();
-      console.log(t.token);
-      console.error(`created ${t.role} token ${t.id}; it is shown only once`);
-      return 0;
-    }
-    case 'workflow': {
-      const store = await openStore(config.databaseUrl);
-      await store.migrate();
-      const service = createWorkflowService(store, () => new Date().toISOString());
-      try {
-        if (sub === 'push') {
-          const def = readJson(arg) as { key?: unknown };
-          const key = typeof def?.key === 'string' ? def.key : '';
-          const exists = key ? await repo.getWorkflow(store.db, key) : undefined;
-          let view = exists ? await service.saveDraft(key, def) : await service.create(def, false, 'cli');
-          if (values.publish) view = await service.publish(view.key, 'cli');
-          printProblems(view.problems);
-          console.log(
-            `${exists ? 'updated' : 'created'} workflow ${view.key}${values.publish ? `, published version ${view.publishedVersion}` : ' (draft)'}`,
-          );
-          return 0;
-        }
-        if (sub === 'pull') {
-          if (!arg) throw new UsageError('workflow pull <key>');
-          const view = await service.view(arg);
-          const def = values.draft ? view.draft : view.definition;
-          if (!def) throw new UsageError(`workflow ${arg} has no ${values.draft ? 'draft' : 'published version'}`);
-          console.log(JSON.stringify(def, null, 2));
-          return 0;
-        }
-        throw new UsageError('workflow validate|push|pull');
-      } catch (e) {
-        if (e instanceof ApiError) {
-          console.error(`${e.code}: ${e.message}`);
-          const problems = (e.extra.problems ?? []) as Problem[];
-          printProblems(problems);
-          return 1;
-        }
-        throw e;
-      } finally {
-        await store.close();
+    case 'token':
+      switch (sub) {
+        case 'create':
+          return token.create(v, remote ? () => openApi(v, config) : undefined, config);
+        case 'list':
+          return api((a) => token.list(a));
+        case 'revoke':
+          return api((a) => token.revoke(a, arg));
+        default:
+          throw new UsageError('token create|list|revoke');
       }
-    }
-    default: {
-      const extra = await import('./cli-extra.js').catch(() => null);
-      if (extra) {
-        const code = await extra.run(cmd, positionals.slice(1), values, config);
-        if (code !== undefined) return code;
-      }
+    case 'deliveries':
+      if (sub !== 'retry') throw new UsageError('deliveries retry <id>');
+      return api((a) => deliveries.retry(a, arg, v));
+    default:
       throw new UsageError(`unknown command "${cmd}"`);
-    }
   }
 }
 
@@ -176,9 +140,16 @@ main(process.argv.slice(2)).then(
       console.error(e.message);
       process.exit(78);
     }
-    if (e instanceof UsageError) {
-      console.error(`orderflow: ${e.message}\n\n${USAGE}`);
+    if (e instanceof UsageError || (e as { code?: string }).code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION') {
+      console.error(`orderflow: ${(e as Error).message}\n\n${USAGE}`);
       process.exit(64);
+    }
+    if (e instanceof ClientError) {
+      // A refusal of the API: its code and message, and the definition's problems when there are any.
+      console.error(`${e.code}: ${e.detail ?? e.title}${e.status === 0 ? '' : ` (HTTP ${e.status})`}`);
+      if (e.problems) printProblems(e.problems);
+      for (const err of e.errors ?? []) console.error(`  ${err.path}: ${err.message}`);
+      process.exit(1);
     }
     console.error(e);
     process.exit(1);

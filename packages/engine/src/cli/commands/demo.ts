@@ -1,41 +1,8 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Caller, Order } from '@orderflow/core';
-import type { Config } from './config.js';
-import { createEngine } from './engine.js';
-import { createOrderflow } from './server.js';
-import * as repo from './store/repo.js';
-
-/** Commands added by the automation runtime (`worker`, `demo`); undefined when unknown. */
-export async function run(
-  cmd: string,
-  _args: string[],
-  values: Record<string, unknown>,
-  config: Readonly<Config>,
-): Promise<number | undefined> {
-  switch (cmd) {
-    case 'worker':
-      return runWorker(config);
-    case 'demo':
-      return runDemo(config, values);
-    default:
-      return undefined;
-  }
-}
-
-/** `orderflow worker`: deliveries and timers only, until SIGINT/SIGTERM. */
-async function runWorker(config: Readonly<Config>): Promise<number> {
-  const engine = await createEngine(config);
-  engine.worker.start();
-  console.error(`Orderflow worker running on ${config.databaseUrl.replace(/\/\/[^@/]*@/, '//***@')} (Ctrl+C stops it)`);
-  const stop = async (signal: string) => {
-    console.error(`\n${signal}: finishing in-flight deliveries`);
-    await engine.close();
-    process.exit(0);
-  };
-  process.once('SIGINT', () => void stop('SIGINT'));
-  process.once('SIGTERM', () => void stop('SIGTERM'));
-  return -1;
-}
+import type { Config } from '../../config.js';
+import { createOrderflow } from '../../server.js';
+import * as repo from '../../store/repo.js';
 
 const CUSTOMERS = [
   { name: 'Ada Lovelace', email: 'ada@example.com' },
@@ -77,7 +44,7 @@ function pickPath(i: number): Step[] {
  * `orderflow demo [--count N]`: seeds the demo (if needed) and moves a bounded stream of
  * orders through the `orders` workflow, with the worker sending what the rules queue.
  */
-async function runDemo(config: Readonly<Config>, values: Record<string, unknown>): Promise<number> {
+export async function runDemo(config: Readonly<Config>, values: { count?: string | undefined }): Promise<number> {
   const count = values.count === undefined ? 20 : Number(values.count);
   if (!Number.isInteger(count) || count < 1 || count > 10_000) {
     console.error('orderflow demo: --count must be an integer from 1 to 10000');

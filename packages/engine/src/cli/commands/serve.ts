@@ -1,0 +1,40 @@
+import type { Config } from '../../config.js';
+import { createOrderflow } from '../../server.js';
+import { openStore } from '../../store/open.js';
+import { ensureWebhookSecret } from '../../worker/settings.js';
+
+/** `serve`: API, web UI and worker in one process, until SIGINT/SIGTERM. */
+export async function serve(config: Readonly<Config>): Promise<number> {
+  const of = await createOrderflow(config);
+  const address = await of.listen();
+  const shown = address.replace('[::1]', 'localhost');
+  console.log(`\nOrderflow is running at ${shown}/  (API: ${shown}/api/v1, docs: ${shown}/docs)`);
+  if (of.adminToken) {
+    console.log(`Admin token: ${of.adminToken}${of.adminTokenCreated ? `  (saved to ${of.adminTokenFile})` : ''}`);
+  } else {
+    console.log(`Admin token: see ${of.adminTokenFile}, or create one with: orderflow token create --role admin`);
+  }
+  if (!config.webhookSecret)
+    console.log('Webhook signing secret: `npx orderflow webhook-secret` prints it (or set ORDERFLOW_WEBHOOK_SECRET).');
+  const stop = async (signal: string) => {
+    console.log(`\n${signal}: shutting down`);
+    await of.close();
+    process.exit(0);
+  };
+  process.once('SIGINT', () => void stop('SIGINT'));
+  process.once('SIGTERM', () => void stop('SIGTERM'));
+  return -1;
+}
+
+/** `webhook-secret`: the global signing secret receivers verify with. */
+export async function webhookSecret(config: Readonly<Config>): Promise<number> {
+  const store = await openStore(config.databaseUrl);
+  try {
+    await store.migrate();
+    const { secret } = await ensureWebhookSecret(store.db, config.webhookSecret);
+    console.log(secret);
+    return 0;
+  } finally {
+    await store.close();
+  }
+}

@@ -1,0 +1,112 @@
+import { execFile, execFileSync } from 'node:child_process';
+import { statSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ADMIN_TOKEN, createTestOrderflow, type TestOrderflow } from '../helpers/orderflow.js';
+
+const run = promisify(execFile);
+const ENGINE = resolve(import.meta.dirname, '../..');
+const BIN = join(ENGINE, 'bin/orderflow.js');
+
+/** Runs the CLI as a user would (through the committed bin), never throwing; stdin is not a terminal. */
+async function cli(args: string[], env: Record<string, string> = {}) {
+  const r = await run(process.execPath, [BIN, ...args], {
+    env: { PATH: process.env.PATH ?? '', LOG_LEVEL: 'silent', ...env },
+    timeout: 60_000,
+  }).then(
+    (o) => ({ code: 0, stdout: o.stdout, stderr: o.stderr }),
+    (e: { code: number; stdout: string; stderr: string }) => ({ code: e.code, stdout: e.stdout, stderr: e.stderr }),
+  );
+  return r;
+}
+
+describe('the orderflow bin', () => {
+  it('is a committed, executable file, so npm ci links it before anything is built', () => {
+    const pkg = JSON.parse(execFileSync('git', ['show', 'HEAD:packages/engine/package.json'], { cwd: ENGINE, encoding: 'utf8' }));
+    expect(pkg.bin.orderflow).toBe('./bin/orderflow.js');
+    expect(execFileSync('git', ['ls-files', 'bin/orderflow.js'], { cwd: ENGINE, encoding: 'utf8' }).trim()).toBe('bin/orderflow.js');
+    expect(statSync(BIN).mode & 0o111).not.toBe(0);
+  });
+});
+
+describe('CLI against a remote server (--url, --token)', () => {
+  let t: TestOrderflow;
+  let url: string;
+  beforeAll(async () => {
+    t = await createTestOrderflow({ env: { PORT: '0', HOST: '127.0.0.1' } });
+    url = await t.of.listen();
+  });
+  afterAll(async () => {
+    await t?.close();
+  });
+
+  it('prints help', async () => {
+    const r = await cli(['--help']);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain('--url');
+  });
+
+  it('pulls, lists versions, and refuses without a token', async () => {
+    const pulled = await cli(['workflow', 'pull', 'orders', '--url', url, '--token', ADMIN_TOKEN]);
+    expect(pulled.code, pulled.stderr).toBe(0);
+    expect(JSON.parse(pulled.stdout).key).toBe('orders');
+    const viaEnv = await cli(['workflow', 'versions', 'orders'], { ORDERFLOW_URL: url, ORDERFLOW_TOKEN: ADMIN_TOKEN });
+    expect(viaEnv.code, viaEnv.stderr).toBe(0);
+    expect(viaEnv.stdout).toMatch(/^v1 /);
+    const noToken = await cli(['workflow', 'pull', 'orders', '--url', url]);
+    expect(noToken.code).toBe(64);
+    const wrong = await cli(['workflow', 'pull', 'orders', '--url', url, '--token', 'nope']);
+    expect(wrong.code).toBe(1);
+    expect(wrong.stderr).toContain('unauthorized');
+  });
+
+  it('push --publish shows the impact and asks; without an answer it does not publish, --yes does', async () => {
+    const pulled = JSON.parse((await cli(['workflow', 'pull', 'orders', '--url', url, '--token', ADMIN_TOKEN])).stdout);
+    const file = join(t.dir, 'orders.json');
+    writeFileSync(file, JSON.stringify({ ...pulled, name: 'Orders (edited)' }));
+    const asked = await cli(['workflow', 'push', file, '--publish', '--url', url, '--token', ADMIN_TOKEN]);
+    expect(asked.code).toBe(1);
+    expect(asked.stdout).toContain('Impact of publishing');
+    expect(asked.stderr).toContain('not published');
+    const before = await t.request('admin', { method: 'GET', url: '/api/v1/workflows/orders' });
+    expect(JSON.parse(before.body).publishedVersion).toBe(1);
+    const yes = await cli(['workflow', 'push', file, '--publish', '--yes', '--url', url, '--token', ADMIN_TOKEN]);
+    expect(yes.code, yes.stderr).toBe(0);
+    expect(yes.stdout).toContain('published orders version 2');
+    const after = await t.request('admin', { method: 'GET', url: '/api/v1/workflows/orders' });
+    expect(JSON.parse(after.body).publishedVersion).toBe(2);
+  });
+
+  it('migrates (dry run) and retries deliveries through the API, and reports a refusal with its code', async () => {
+    const dry = await cli(['migrate', 'orders', '--to', '2', '--dry-run', '--url', url, '--token', ADMIN_TOKEN]);
+    expect(dry.stdout + dry.stderr).toMatch(/dry run|version_conflict|not_found|validation_failed/);
+    const retry = await cli(['deliveries', 'retry', 'dlv_missing', '--url', url, '--token', ADMIN_TOKEN]);
+    expect(retry.code).toBe(1);
+    expect(retry.stderr).toContain('not_found');
+  });
+});
+
+describe('CLI on the local database (no --url)', () => {
+  it('runs the same commands in-process and leaves no token behind', async () => {
+    const t = await createTestOrderflow({ keepDir: true });
+    const env = { ORDERFLOW_DATABASE_URL: t.url, ORDERFLOW_DATA_DIR: t.dir };
+    const tokensBefore = (await t.of.store.db.selectFrom('tokens').select('id').execute()).length;
+    await t.close();
+    try {
+      const pulled = await cli(['workflow', 'pull', 'orders'], env);
+      expect(pulled.code, pulled.stderr).toBe(0);
+      expect(JSON.parse(pulled.stdout).key).toBe('orders');
+      const versions = await cli(['workflow', 'versions', 'orders'], env);
+      expect(versions.stdout).toMatch(/^v1 /);
+      const reopened = await createTestOrderflow({ dir: t.dir, url: t.url, keepDir: true });
+      // The local API's own token is removed when the command ends (the test instance adds its role tokens).
+      const names = (await reopened.of.store.db.selectFrom('tokens').select('name').execute()).map((r) => r.name);
+      expect(names.filter((n) => n?.startsWith('cli (local'))).toEqual([]);
+      expect(tokensBefore).toBeGreaterThan(0);
+      await reopened.close();
+    } finally {
+      await t.remove();
+    }
+  });
+});
