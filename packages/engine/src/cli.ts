@@ -1,15 +1,19 @@
 #!/usr/bin/env node
 import { parseArgs } from 'node:util';
 import { ApiError as ClientError } from '@orderflow/client';
-import * as deliveries from './cli/commands/deliveries.js';
-import { runDemo } from './cli/commands/demo.js';
-import * as migrate from './cli/commands/migrate.js';
-import { serve, webhookSecret } from './cli/commands/serve.js';
-import * as token from './cli/commands/token.js';
-import { runWorker } from './cli/commands/worker.js';
-import * as workflow from './cli/commands/workflow.js';
 import { type Api, type CliValues, openApi, printProblems, UsageError } from './cli/context.js';
 import { type Config, ConfigError, loadConfig } from './config.js';
+
+// Each command loads only what it needs, so `--help` and remote commands start quickly.
+const commands = {
+  deliveries: () => import('./cli/commands/deliveries.js'),
+  demo: () => import('./cli/commands/demo.js'),
+  migrate: () => import('./cli/commands/migrate.js'),
+  serve: () => import('./cli/commands/serve.js'),
+  token: () => import('./cli/commands/token.js'),
+  worker: () => import('./cli/commands/worker.js'),
+  workflow: () => import('./cli/commands/workflow.js'),
+};
 
 const USAGE = `Usage: orderflow <command> [options]
 
@@ -89,17 +93,20 @@ async function main(argv: string[]): Promise<number> {
 
   switch (cmd) {
     case 'serve':
-      return serve(config());
+      return (await commands.serve()).serve(config());
     case 'worker':
-      return runWorker(config());
+      return (await commands.worker()).runWorker(config());
     case 'demo':
-      return runDemo(config(), v);
+      return (await commands.demo()).runDemo(config(), v);
     case 'webhook-secret':
-      return webhookSecret(config());
-    case 'migrate':
+      return (await commands.serve()).webhookSecret(config());
+    case 'migrate': {
+      const migrate = await commands.migrate();
       if (!sub) return migrate.database(config());
       return api((a) => migrate.orders(a, sub, v));
-    case 'workflow':
+    }
+    case 'workflow': {
+      const workflow = await commands.workflow();
       switch (sub) {
         case 'validate':
           return workflow.validate(arg, remote ? () => openApi(v, config) : undefined);
@@ -112,7 +119,9 @@ async function main(argv: string[]): Promise<number> {
         default:
           throw new UsageError('workflow validate|push|pull|versions');
       }
-    case 'token':
+    }
+    case 'token': {
+      const token = await commands.token();
       switch (sub) {
         case 'create':
           return token.create(v, remote ? () => openApi(v, config) : undefined, config);
@@ -123,9 +132,12 @@ async function main(argv: string[]): Promise<number> {
         default:
           throw new UsageError('token create|list|revoke');
       }
-    case 'deliveries':
+    }
+    case 'deliveries': {
       if (sub !== 'retry') throw new UsageError('deliveries retry <id>');
+      const deliveries = await commands.deliveries();
       return api((a) => deliveries.retry(a, arg, v));
+    }
     default:
       throw new UsageError(`unknown command "${cmd}"`);
   }

@@ -2,9 +2,7 @@ import { readFileSync } from 'node:fs';
 import { type Client, createClient } from '@orderflow/client';
 import type { ValidationProblem } from '@orderflow/core';
 import type { FastifyInstance } from 'fastify';
-import { createToken } from '../bootstrap.js';
 import type { Config } from '../config.js';
-import { createOrderflow } from '../server.js';
 
 /** A mistake in the command line; printed with the usage. */
 export class UsageError extends Error {}
@@ -81,6 +79,8 @@ export async function openApi(values: CliValues, config: () => Readonly<Config>)
     return { client: createClient({ baseUrl: url, token }), where: url, close: async () => undefined };
   }
   // Silent: the answer goes to stdout (e.g. a pulled definition), logs would mix into it.
+  const { createOrderflow } = await import('../server.js');
+  const { createToken } = await import('../bootstrap.js');
   const of = await createOrderflow({ ...config(), logLevel: 'silent' }, { startWorker: false });
   // A short-lived admin token for this command only: the local user owns the database file anyway.
   const t = await createToken(of.store, of.newId, 'admin', 'cli (local, removed on exit)', of.clock.now().toISOString());
