@@ -4,7 +4,12 @@
  * transitions per second over HTTP (autocannon, 50 connections in all) and
  * webhook deliveries per second (every transition fires one signed webhook to a
  * local receiver), with 1 and with 2 `orderflow serve` processes sharing one
- * PostgreSQL database. Each process also runs its in-process worker.
+ * PostgreSQL database. Each process also runs its in-process worker. The baseline
+ * (rawPostgres) is the bare 3-statement transaction of one change (update order,
+ * insert history, insert outbox row) on the same schema over the same number of
+ * connections, with pg directly.
+ *
+ *   --processes=1                           skip the two-process measurement
  *
  *   npm run bench -- --db postgres          readable table on stdout
  *   npm run bench -- --db postgres --json   one JSON object (the last line)
@@ -239,10 +244,107 @@ async function measure(dialect, processes) {
   }
 }
 
+/** Baseline: BEGIN; update order; insert history; insert outbox row; COMMIT, over CONNECTIONS pg connections. */
+async function rawPostgres() {
+  const { default: pg } = await import('pg');
+  const schema = `bench_raw_${process.pid}_${Date.now().toString(36)}`;
+  const store = createPostgresStore({ connectionString: PG_URL, schema });
+  await store.migrate();
+  await store.close();
+  const pool = new pg.Pool({ connectionString: PG_URL, options: `-c search_path=${schema}`, max: CONNECTIONS });
+  try {
+    const data = JSON.stringify({ customer: { name: 'Customer', email: 'customer@example.com' }, total: 40 });
+    const ids = Array.from({ length: ORDERS }, (_, i) => `ord_raw${String(i).padStart(8, '0')}`);
+    const t = new Date().toISOString();
+    for (let i = 0; i < ids.length; i += 500) {
+      const slice = ids.slice(i, i + 500);
+      await pool.query(
+        `insert into orders (id, workflow, workflow_version, kind, external_ref, state, grp, data_json, facts_json, cancellation_json, links_json, version, visit, created_at, updated_at, state_entered_at)
+         select id, 'bench', 1, 'order', null, 'a', 'processing', $2, '{}', null, '[]', 1, 1, $3, $3, $3 from unnest($1::text[]) as id`,
+        [slice, data, t],
+      );
+    }
+    const state = ids.map(() => ({ state: 'a', version: 1, seq: 0 }));
+    const latencies = [];
+    let cursor = 0;
+    let n = 0;
+    log(`raw PostgreSQL transaction: ${SECONDS}s over ${CONNECTIONS} connections`);
+    const end = performance.now() + SECONDS * 1000;
+    const lane = async () => {
+      const client = await pool.connect();
+      try {
+        while (performance.now() < end) {
+          const idx = cursor++ % ids.length;
+          const s = state[idx];
+          if (s.busy) continue;
+          s.busy = true;
+          const to = s.state === 'a' ? 'b' : 'a';
+          const at = new Date().toISOString();
+          const k = ++n;
+          const t0 = performance.now();
+          await client.query('begin');
+          await client.query({
+            name: 'raw-update',
+            text: 'update orders set state = $1, version = version + 1, visit = visit + 1, data_json = $2, updated_at = $3, state_entered_at = $3 where id = $4 and version = $5',
+            values: [to, data, at, ids[idx], s.version],
+          });
+          await client.query({
+            name: 'raw-history',
+            text: "insert into history (order_id, seq, id, at, type, to_state, rule_id, actor_type, entry_json) values ($1, $2, $3, $4, 'transition', $5, null, 'api', $6)",
+            values: [
+              ids[idx],
+              s.seq + 1,
+              `hst_raw${k}`,
+              at,
+              to,
+              JSON.stringify({ id: `hst_raw${k}`, at, type: 'transition', from: s.state, to }),
+            ],
+          });
+          await client.query({
+            name: 'raw-outbox',
+            text: `insert into deliveries (id, order_id, workflow, type, rule_id, action_json, envelope_json, status, attempts, next_attempt_at, lease_until, lease_token, last_error, created_at, updated_at, delivered_at)
+                   values ($1, $2, 'bench', 'webhook', 'hook', $3, $4, 'pending', 0, $5, null, null, null, $5, $5, null)`,
+            values: [
+              `dlv_raw${k}`,
+              ids[idx],
+              JSON.stringify({ type: 'webhook', url: HOOK }),
+              JSON.stringify({
+                id: `evt_raw${k}`,
+                type: 'order.state_changed',
+                createdAt: at,
+                data: { order: { id: ids[idx], state: to } },
+              }),
+              at,
+            ],
+          });
+          await client.query('commit');
+          latencies.push(performance.now() - t0);
+          s.state = to;
+          s.version++;
+          s.seq++;
+          s.busy = false;
+        }
+      } finally {
+        client.release();
+      }
+    };
+    await Promise.all(Array.from({ length: CONNECTIONS }, lane));
+    const sorted = Float64Array.from(latencies).sort();
+    const pick = (p) => Math.round((sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? 0) * 1000) / 1000;
+    return { connections: CONNECTIONS, transactionsPerSec: Math.round(latencies.length / SECONDS), p50Ms: pick(50), p99Ms: pick(99) };
+  } finally {
+    await pool.end();
+    await dropPostgresSchema(PG_URL, schema);
+  }
+}
+
+const PROCESSES = Number(arg('processes', 2));
+const rawPg = await rawPostgres();
+log(`raw PostgreSQL: ${rawPg.transactionsPerSec} tx/s`);
 const rows = [];
 rows.push(await measure('sqlite', 1));
 rows.push(await measure('postgres', 1));
-rows.push(await measure('postgres', 2));
+if (PROCESSES >= 2) rows.push(await measure('postgres', 2));
 receiver.close();
 
 const base = rows[0];
@@ -250,10 +352,14 @@ const out = {
   connections: CONNECTIONS,
   seconds: SECONDS,
   orders: ORDERS,
+  rawPostgres: rawPg,
   rows: rows.map((r) => ({
     ...r,
     transitionsVsSqlite: Math.round((r.transitionsPerSec / base.transitionsPerSec) * 100) / 100,
     deliveriesVsSqlite: Math.round((r.deliveriesPerSec / base.deliveriesPerSec) * 100) / 100,
+    ...(r.dialect === 'postgres'
+      ? { transitionsVsRawPostgres: Math.round((r.transitionsPerSec / rawPg.transactionsPerSec) * 100) / 100 }
+      : {}),
   })),
 };
 if (JSON_OUT) {
@@ -266,6 +372,12 @@ if (JSON_OUT) {
       `${r.dialect.padEnd(10)} ${String(r.processes).padStart(9)}  ${String(r.transitionsPerSec).padStart(13)}  ${String(r.deliveriesPerSec).padStart(12)}  ${String(r.p50Ms).padStart(7)} ${String(r.p99Ms).padStart(7)}  ${`${r.transitionsVsSqlite} / ${r.deliveriesVsSqlite}`.padStart(15)}  ${String(r.non2xx).padStart(7)}`,
     );
   }
+  console.log(
+    `\nraw PostgreSQL 3-statement transaction over ${CONNECTIONS} connections: ${rawPg.transactionsPerSec} tx/s (p50 ${rawPg.p50Ms} ms, p99 ${rawPg.p99Ms} ms); Orderflow on PostgreSQL over HTTP: ${out.rows
+      .filter((r) => r.dialect === 'postgres')
+      .map((r) => `${r.transitionsVsRawPostgres}× with ${r.processes} process(es)`)
+      .join(', ')}`,
+  );
   console.log(
     '\nEach API process also runs a worker; deliveries/s counts signed webhooks received from the first transition to the last delivery.',
   );

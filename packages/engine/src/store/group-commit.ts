@@ -29,6 +29,9 @@ type Outcome = { item: Pending; ok: true; value: unknown } | { item: Pending; ok
 
 const MAX_TRIES = 5;
 
+/** Committed shared transactions of this process and the changes they carried (for metrics). */
+export const groupCommitStats = { batches: 0, changes: 0, largest: 0 };
+
 /**
  * Group commit: changes that arrive while a transaction is being written wait and then
  * share the next one, so one disk flush acknowledges many changes. Each change runs in its
@@ -114,7 +117,11 @@ export function createGroupCommit(db: Kysely<DB>, opts: GroupCommitOptions) {
       // A change to workflows or settings is visible (or gone) only now: caches made meanwhile reload.
       if (configEpoch() !== epoch) bumpConfigEpoch();
     }
-    opts.onBatch?.(outcomes.filter((o) => o.ok).length);
+    const committed = outcomes.filter((o) => o.ok).length;
+    groupCommitStats.batches++;
+    groupCommitStats.changes += committed;
+    groupCommitStats.largest = Math.max(groupCommitStats.largest, committed);
+    opts.onBatch?.(committed);
     for (const o of outcomes) {
       if (o.ok) o.item.resolve(o.value);
       else o.item.reject(o.error);

@@ -3,6 +3,7 @@ import { sql } from 'kysely';
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 import type { Clock } from '../runtime/clock.js';
 import type { Runtime } from '../runtime/runtime.js';
+import { groupCommitStats } from '../store/group-commit.js';
 import type { Store } from '../store/store.js';
 
 /** Prometheus metrics of one Orderflow instance, on a registry of its own. */
@@ -43,6 +44,33 @@ export function createMetrics(opts: MetricsOptions): Metrics {
   const registry = new Registry();
   if (opts.processMetrics !== false) collectDefaultMetrics({ register: registry, prefix: 'orderflow_' });
   const registers = [registry];
+
+  new Counter({
+    name: 'orderflow_commit_transactions_total',
+    help: 'Write transactions this process committed (group commit: one may carry many changes)',
+    registers,
+    collect() {
+      this.reset();
+      this.inc(groupCommitStats.batches);
+    },
+  });
+  new Counter({
+    name: 'orderflow_commit_changes_total',
+    help: 'Changes committed by this process through shared write transactions',
+    registers,
+    collect() {
+      this.reset();
+      this.inc(groupCommitStats.changes);
+    },
+  });
+  new Gauge({
+    name: 'orderflow_commit_largest_batch',
+    help: 'Most changes one write transaction of this process carried',
+    registers,
+    collect() {
+      this.set(groupCommitStats.largest);
+    },
+  });
 
   const transitions = new Counter({
     name: 'orderflow_transitions_total',
