@@ -1,10 +1,10 @@
 import type { Role } from '@orderflow/core';
 import { type ReactNode, useCallback, useEffect, useState } from 'react';
 import { useAutomation } from './components/automation';
-import { ErrorBoundary, ErrorBox, Loading, ToastProvider } from './components/common';
+import { Dialog, ErrorBoundary, ErrorBox, Loading, ToastProvider } from './components/common';
 import { NotificationProvider, useNotifications } from './components/notifications';
 import { api, UNAUTHORIZED_EVENT } from './lib/api';
-import { Link, matchPath, navigate, useLocation } from './lib/router';
+import { Link, matchPath, navigate, useLocation, usePendingNavigation } from './lib/router';
 import { abilitiesOf, SessionContext } from './lib/session';
 import { BoardPage } from './pages/BoardPage';
 import { BuilderPage } from './pages/BuilderPage';
@@ -60,7 +60,7 @@ export function App() {
             onSignOut={() => {
               api.signOut().finally(() => {
                 setSession({ status: 'signed-out' });
-                navigate('/', { replace: true });
+                navigate('/', { replace: true, force: true });
               });
             }}
           />
@@ -86,16 +86,32 @@ function Shell({ role, onSignOut }: { role: Role; onSignOut: () => void }) {
   const { path } = useLocation();
   const { unread, disabledEndpoints } = useNotifications();
   const [automation] = useAutomation();
+  const pendingNavigation = usePendingNavigation();
+  // On a phone the navigation folds into a "Menu" button; it folds again after each move.
+  const [navOpen, setNavOpen] = useState(false);
+  // biome-ignore lint/correctness/useExhaustiveDependencies: closing on every path change is the point
+  useEffect(() => setNavOpen(false), [path]);
   return (
     <div className="shell">
-      <nav className="sidebar" aria-label="Main">
+      <nav className={`sidebar${navOpen ? ' open' : ''}`} aria-label="Main">
         <div className="brand">
-          <span className="logo" aria-hidden="true">
-            ◆
-          </span>{' '}
-          Orderflow
+          <span>
+            <span className="logo" aria-hidden="true">
+              ◆
+            </span>{' '}
+            Orderflow
+          </span>
+          <button
+            type="button"
+            className="menu-toggle"
+            aria-expanded={navOpen}
+            aria-controls="main-nav-list"
+            onClick={() => setNavOpen((o) => !o)}
+          >
+            {unread > 0 && !navOpen ? `Menu (${unread})` : 'Menu'}
+          </button>
         </div>
-        <ul>
+        <ul id="main-nav-list">
           {NAV.map((item) => (
             <li key={item.id}>
               <Link to={item.to} className={item.match(path) ? 'active' : undefined} data-testid={`nav-${item.id}`}>
@@ -134,6 +150,25 @@ function Shell({ role, onSignOut }: { role: Role; onSignOut: () => void }) {
           <Route path={path} />
         </ErrorBoundary>
       </main>
+      {pendingNavigation && (
+        <Dialog
+          title="Unsaved changes"
+          onClose={pendingNavigation.stay}
+          testId="leave-dialog"
+          footer={
+            <>
+              <button type="button" onClick={pendingNavigation.stay}>
+                Stay
+              </button>
+              <button type="button" className="primary danger" onClick={pendingNavigation.leave}>
+                Leave without saving
+              </button>
+            </>
+          }
+        >
+          <p>This page has changes that are not saved. If you leave now, they are lost.</p>
+        </Dialog>
+      )}
     </div>
   );
 }

@@ -59,6 +59,8 @@ export interface TransitionEdgeData extends Record<string, unknown> {
   index: number;
   problems: Problem[];
   severity: Severity;
+  /** The cards edges must not pass under (see {@link routeEdge}). */
+  obstacles: Rect[];
 }
 
 export type StateNode = Node<StateNodeData, 'state'>;
@@ -205,6 +207,9 @@ export function definitionToFlow(
     });
   }
 
+  const obstacles: Rect[] = nodes
+    .filter((n) => n.type === 'state')
+    .map((n) => ({ x: n.position.x, y: n.position.y, width: NODE_WIDTH, height: NODE_HEIGHT }));
   const edges: TransitionEdge[] = definition.transitions.map((transition, index) => {
     const own = transitionProblems.get(index) ?? [];
     const severity = worst(own);
@@ -214,7 +219,7 @@ export function definitionToFlow(
       source: sourceOf(transition.from),
       target: transition.to,
       label: transition.name,
-      data: { transition, index, problems: own, severity },
+      data: { transition, index, problems: own, severity, obstacles },
       selected: selection.edge === id,
       className: severity ? `edge-${severity}` : undefined,
       zIndex: 1,
@@ -290,4 +295,83 @@ export function snapLayout(definition: Definition): Definition {
     layout[state.key] = slotPosition(state.group, i);
   }
   return { ...definition, layout };
+}
+
+/** A card's box on the canvas. */
+export interface Rect {
+  x: number;
+  y: number;
+  width: number;
+  height: number;
+}
+
+/** Keep this far from a card when passing it. */
+const CLEARANCE = 6;
+/** Vertical tracks in a gap between lanes, one per edge slot, so parallel edges stay apart. */
+const TRACKS = 6;
+const TRACK_STEP = 8;
+
+const laneIndexAt = (x: number): number => Math.max(0, Math.min(GROUPS.length - 1, Math.floor(x / (LANE_WIDTH + LANE_GAP))));
+
+/** A horizontal line free of cards in every lane from `fromLane` to `toLane`, as near to `near` as possible. */
+function freeChannel(obstacles: readonly Rect[], fromLane: number, toLane: number, near: number, slot: number): number {
+  const lo = Math.min(fromLane, toLane);
+  const hi = Math.max(fromLane, toLane);
+  const blocked = obstacles
+    .filter((r) => {
+      const i = laneIndexAt(r.x + r.width / 2);
+      return i >= lo && i <= hi;
+    })
+    .map((r) => [r.y - CLEARANCE, r.y + r.height + CLEARANCE] as const)
+    .sort((a, b) => a[0] - b[0]);
+  // Free bands: between blocked spans, and below the lowest one.
+  const bands: [number, number][] = [];
+  let top = LANE_HEADER;
+  for (const [a, b] of blocked) {
+    if (a > top) bands.push([top, a]);
+    top = Math.max(top, b);
+  }
+  const jitter = ((slot % 3) - 1) * 4;
+  // Below every card there is always room; each slot gets its own line there.
+  let best = top + 10 + (slot % TRACKS) * TRACK_STEP;
+  let bestDistance = Math.abs(best - near);
+  for (const [a, b] of bands) {
+    if (b - a < 6) continue;
+    const y = Math.min(Math.max((a + b) / 2 + jitter, a + 2), b - 2);
+    const d = Math.abs(y - near);
+    if (d < bestDistance) {
+      bestDistance = d;
+      best = y;
+    }
+  }
+  return best;
+}
+
+/**
+ * An orthogonal route from a source handle to a target handle that never
+ * passes under a card: vertical runs only in the gaps between lanes, and
+ * horizontal runs across lanes only along a line free of cards.
+ */
+export function routeEdge(source: { x: number; y: number }, target: { x: number; y: number }, obstacles: readonly Rect[], slot: number) {
+  const from = laneIndexAt(source.x - 1);
+  const to = laneIndexAt(target.x + 1);
+  const track = (slot % TRACKS) * TRACK_STEP;
+  // Leave to the right of the source lane, arrive from the left of the target lane.
+  const out = from * (LANE_WIDTH + LANE_GAP) + LANE_WIDTH + 12 + track;
+  const inn = to * (LANE_WIDTH + LANE_GAP) - 12 - track;
+  let points: { x: number; y: number }[];
+  if (to === from + 1) {
+    const x = Math.max(out, source.x + 8);
+    points = [source, { x, y: source.y }, { x, y: target.y }, target];
+  } else {
+    const y = freeChannel(obstacles, to > from ? from + 1 : to, to > from ? to - 1 : from, (source.y + target.y) / 2, slot);
+    const x1 = Math.max(out, source.x + 8);
+    points = [source, { x: x1, y: source.y }, { x: x1, y }, { x: inn, y }, { x: inn, y: target.y }, target];
+  }
+  const segments = points.slice(1).map((p, i) => ({ a: points[i] as { x: number; y: number }, b: p }));
+  // The label sits on the longest vertical run, which lies in a gap between lanes.
+  const vertical = segments.filter((s) => s.a.x === s.b.x).sort((s1, s2) => Math.abs(s2.b.y - s2.a.y) - Math.abs(s1.b.y - s1.a.y))[0];
+  const label = vertical ? { x: vertical.a.x, y: (vertical.a.y + vertical.b.y) / 2 } : { x: (source.x + target.x) / 2, y: source.y };
+  const path = points.map((p, i) => `${i === 0 ? 'M' : 'L'} ${Math.round(p.x * 10) / 10} ${Math.round(p.y * 10) / 10}`).join(' ');
+  return { path, points, label };
 }

@@ -1,7 +1,16 @@
 import type { Group } from '@orderflow/core';
-import { Handle, type NodeProps, type NodeTypes, Position } from '@xyflow/react';
+import {
+  BaseEdge,
+  EdgeLabelRenderer,
+  type EdgeProps,
+  type EdgeTypes,
+  Handle,
+  type NodeProps,
+  type NodeTypes,
+  Position,
+} from '@xyflow/react';
 import { createContext, memo, useContext } from 'react';
-import type { AnyNode, LaneNode, StateNode } from './flow-mapping';
+import { type AnyNode, type LaneNode, routeEdge, type StateNode, type TransitionEdge } from './flow-mapping';
 
 /** Callbacks the canvas nodes need; provided by the builder page. */
 export interface BuilderActions {
@@ -41,15 +50,14 @@ const StateNodeView = memo(function StateNodeView({ data, selected }: NodeProps<
           {severity === 'error' ? '!' : '?'}
         </span>
       )}
-      {!terminal && (
-        <Handle
-          type="source"
-          position={Position.Right}
-          className="handle handle-source"
-          isConnectable={editable}
-          data-testid={`handle-source-${state.key}`}
-        />
-      )}
+      {/* Terminal states get no visible handle, but keep an anchor so wrong edges out of them still show, in red. */}
+      <Handle
+        type="source"
+        position={Position.Right}
+        className={terminal ? 'handle handle-anchor' : 'handle handle-source'}
+        isConnectable={editable && !terminal}
+        data-testid={terminal ? undefined : `handle-source-${state.key}`}
+      />
     </div>
   );
 });
@@ -99,3 +107,38 @@ const AnyNodeView = memo(function AnyNodeView({ data }: NodeProps<AnyNode>) {
 
 /** Node renderers, at module scope so the canvas never re-mounts them. */
 export const nodeTypes: NodeTypes = { state: StateNodeView, lane: LaneNodeView, any: AnyNodeView };
+
+/** A transition drawn around the cards, never under one (see routeEdge). */
+const RoutedEdge = memo(function RoutedEdge({
+  id,
+  sourceX,
+  sourceY,
+  targetX,
+  targetY,
+  markerEnd,
+  style,
+  label,
+  data,
+  interactionWidth,
+}: EdgeProps<TransitionEdge>) {
+  const route = routeEdge({ x: sourceX, y: sourceY }, { x: targetX, y: targetY }, data?.obstacles ?? [], data?.index ?? 0);
+  return (
+    <>
+      <BaseEdge id={id} path={route.path} markerEnd={markerEnd} style={style} interactionWidth={interactionWidth ?? 16} />
+      {label ? (
+        <EdgeLabelRenderer>
+          <div
+            className="edge-label"
+            style={{ transform: `translate(-50%, -50%) translate(${route.label.x}px, ${route.label.y}px)` }}
+            title={String(label)}
+          >
+            {label}
+          </div>
+        </EdgeLabelRenderer>
+      ) : null}
+    </>
+  );
+});
+
+/** Edge renderers, at module scope like the node renderers. */
+export const edgeTypes: EdgeTypes = { routed: RoutedEdge };

@@ -1,6 +1,6 @@
 import type { Group } from '@orderflow/core';
 import { GROUP_LABELS } from '@orderflow/core';
-import { Component, createContext, type ReactNode, useCallback, useContext, useEffect, useRef, useState } from 'react';
+import { Component, createContext, type ReactNode, useCallback, useContext, useEffect, useId, useRef, useState } from 'react';
 import { describeError } from '../lib/api';
 import type { Resource } from '../lib/use-resource';
 
@@ -119,14 +119,18 @@ export function Dialog({
   wide?: boolean;
 }) {
   const ref = useRef<HTMLDivElement>(null);
+  const titleId = useId();
+  const closeRef = useRef(onClose);
+  closeRef.current = onClose;
+  // Focus moves in once, when the dialog opens; a re-render of the page behind must not pull it back.
   useEffect(() => {
     const onKey = (e: KeyboardEvent) => {
-      if (e.key === 'Escape') onClose();
+      if (e.key === 'Escape') closeRef.current();
     };
     window.addEventListener('keydown', onKey);
-    ref.current?.querySelector<HTMLElement>('input, select, textarea, button')?.focus();
+    ref.current?.querySelector<HTMLElement>('input, select, textarea, button:not([aria-label="Close"])')?.focus();
     return () => window.removeEventListener('keydown', onKey);
-  }, [onClose]);
+  }, []);
   return (
     // biome-ignore lint/a11y/noStaticElementInteractions: a click on the backdrop closes; Escape does the same for keyboards
     <div
@@ -136,9 +140,16 @@ export function Dialog({
         if (e.target === e.currentTarget) onClose();
       }}
     >
-      <div className={`dialog${wide ? ' wide' : ''}`} role="dialog" aria-modal="true" data-testid={testId} ref={ref}>
+      <div
+        className={`dialog${wide ? ' wide' : ''}`}
+        role="dialog"
+        aria-modal="true"
+        aria-labelledby={titleId}
+        data-testid={testId}
+        ref={ref}
+      >
         <header>
-          <h2>{title}</h2>
+          <h2 id={titleId}>{title}</h2>
           <button type="button" className="icon" aria-label="Close" onClick={onClose}>
             ×
           </button>

@@ -1,7 +1,7 @@
 import type { Change } from '@orderflow/client';
 import type { Definition, Order, Reason, State } from '@orderflow/core';
 import { workflowReasons } from '@orderflow/core';
-import { type ReactNode, useCallback, useState } from 'react';
+import { type ReactNode, useCallback, useEffect, useRef, useState } from 'react';
 import { api, errorText } from '../lib/api';
 import { Dialog, useToast } from './common';
 
@@ -16,14 +16,17 @@ interface Pending {
  * criteria when entering Completed, then calls the API. A refusal is reported
  * with the API's own explanation and nothing moves.
  */
-export function useMoveOrder(onMoved: (change: Change) => void, onRefused?: (message: string) => void) {
+export function useMoveOrder(onMoved: (change: Change) => void, onRefused?: (message: string, order: Order) => void) {
   const toast = useToast();
   const [pending, setPending] = useState<Pending | null>(null);
   const [busy, setBusy] = useState(false);
+  // A refusal of a move asked for in a dialog is shown in that dialog, where the person is looking.
+  const [dialogError, setDialogError] = useState<string | null>(null);
 
   const send = useCallback(
-    async (order: Order, state: State, body: { reason?: Reason; note?: string; facts?: string[] }) => {
+    async (order: Order, state: State, body: { reason?: Reason; note?: string; facts?: string[] }, fromDialog = false) => {
       setBusy(true);
+      setDialogError(null);
       try {
         const change = await api.transition(order.id, { to: state.key, expectedVersion: order.version, ...body });
         setPending(null);
@@ -39,7 +42,8 @@ export function useMoveOrder(onMoved: (change: Change) => void, onRefused?: (mes
         return true;
       } catch (err) {
         const message = `Cannot move to ${state.name}: ${errorText(err)}`;
-        if (onRefused) onRefused(message);
+        if (fromDialog) setDialogError(message);
+        else if (onRefused) onRefused(message, order);
         else toast(message, 'error');
         return false;
       } finally {
@@ -52,6 +56,7 @@ export function useMoveOrder(onMoved: (change: Change) => void, onRefused?: (mes
   const request = useCallback(
     (order: Order, state: State, definition: Definition) => {
       if (order.state === state.key) return;
+      setDialogError(null);
       const missing = (state.requires ?? []).filter((c) => !order.facts?.[c]);
       if (state.group === 'cancelled' || (state.group === 'completed' && missing.length > 0)) setPending({ order, state, definition });
       else void send(order, state, {});
@@ -65,8 +70,9 @@ export function useMoveOrder(onMoved: (change: Change) => void, onRefused?: (mes
       <ReasonDialog
         pending={pending}
         busy={busy}
+        error={dialogError}
         onCancel={() => setPending(null)}
-        onSubmit={(body) => send(pending.order, pending.state, body)}
+        onSubmit={(body) => send(pending.order, pending.state, body, true)}
       />
     );
   else if (pending?.state.group === 'completed')
@@ -74,21 +80,38 @@ export function useMoveOrder(onMoved: (change: Change) => void, onRefused?: (mes
       <CriteriaDialog
         pending={pending}
         busy={busy}
+        error={dialogError}
         onCancel={() => setPending(null)}
-        onSubmit={(body) => send(pending.order, pending.state, body)}
+        onSubmit={(body) => send(pending.order, pending.state, body, true)}
       />
     );
   return { request, dialog, busy };
 }
 
+/** The server's refusal, inside the dialog just above its buttons. */
+function Refusal({ error }: { error: string | null }) {
+  const ref = useRef<HTMLParagraphElement>(null);
+  useEffect(() => {
+    if (error) ref.current?.scrollIntoView({ block: 'nearest' });
+  }, [error]);
+  if (!error) return null;
+  return (
+    <p className="field-error refusal" role="alert" data-testid="move-refusal" ref={ref}>
+      {error}
+    </p>
+  );
+}
+
 function ReasonDialog({
   pending,
   busy,
+  error,
   onCancel,
   onSubmit,
 }: {
   pending: Pending;
   busy: boolean;
+  error: string | null;
   onCancel: () => void;
   onSubmit: (body: { reason: Reason; note?: string }) => void;
 }) {
@@ -158,6 +181,7 @@ function ReasonDialog({
             <input className="short mono" value={currency} maxLength={3} onChange={(e) => setCurrency(e.target.value)} />
           </label>
         </div>
+        <Refusal error={error} />
         <footer>
           <button type="button" onClick={onCancel}>
             Keep the order
@@ -174,11 +198,13 @@ function ReasonDialog({
 function CriteriaDialog({
   pending,
   busy,
+  error,
   onCancel,
   onSubmit,
 }: {
   pending: Pending;
   busy: boolean;
+  error: string | null;
   onCancel: () => void;
   onSubmit: (body: { facts: string[]; note?: string }) => void;
 }) {
@@ -211,6 +237,7 @@ function CriteriaDialog({
             {c.replaceAll('_', ' ')}
           </label>
         ))}
+        <Refusal error={error} />
         <footer>
           <button type="button" onClick={onCancel}>
             Not yet

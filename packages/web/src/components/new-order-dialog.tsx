@@ -1,43 +1,79 @@
-import type { Change } from '@orderflow/client';
+import type { Change, WorkflowSummary } from '@orderflow/client';
 import type { Definition } from '@orderflow/core';
 import { workflowKinds } from '@orderflow/core';
-import { useState } from 'react';
+import { useId, useState } from 'react';
 import { api, errorText } from '../lib/api';
-import { Dialog, JsonField } from './common';
+import { useResource } from '../lib/use-resource';
+import { Dialog } from './common';
 
-const SAMPLE = {
-  customer: { email: 'ada@example.com', name: 'Ada Lovelace' },
-  items: [{ sku: 'BOOK-1', qty: 1 }],
-  total: 42,
-  currency: 'EUR',
-  deliveryEstimate: '3 days',
-};
-
+/**
+ * A new order from a form: workflow, kind, external reference, customer,
+ * total and currency, plus JSON for anything else. Nothing is prefilled that
+ * could pass for a real customer.
+ */
 export function NewOrderDialog({
-  definition,
+  definition: initial,
+  workflows,
   onClose,
   onCreated,
 }: {
   definition: Definition;
+  workflows?: WorkflowSummary[];
   onClose: () => void;
   onCreated: (c: Change) => void;
 }) {
+  const [workflowKey, setWorkflowKey] = useState(initial.key);
+  const other = useResource(
+    () => (workflowKey === initial.key ? Promise.resolve(initial) : api.getWorkflow(workflowKey).then((w) => w.definition ?? initial)),
+    [workflowKey],
+  );
+  const definition = other.data ?? initial;
   const kinds = workflowKinds(definition);
   const entry = definition.states.filter((s) => s.group === 'new');
-  const [kind, setKind] = useState(kinds[0] ?? 'order');
+  const [kind, setKind] = useState('');
   const [state, setState] = useState('');
   const [externalRef, setExternalRef] = useState('');
-  const [data, setData] = useState<unknown>(SAMPLE);
+  const [name, setName] = useState('');
+  const [email, setEmail] = useState('');
+  const [total, setTotal] = useState('');
+  const [currency, setCurrency] = useState('EUR');
+  const [extra, setExtra] = useState('{}');
   const [error, setError] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);
+  const id = useId();
+  const choices = workflows && workflows.length > 0 ? workflows : [{ key: initial.key, name: initial.name }];
+
+  const buildData = (): Record<string, unknown> | string => {
+    let rest: unknown;
+    try {
+      rest = extra.trim() ? JSON.parse(extra) : {};
+    } catch (err) {
+      return `Other data is not valid JSON: ${(err as Error).message}`;
+    }
+    if (!rest || typeof rest !== 'object' || Array.isArray(rest)) return 'Other data must be a JSON object, like {"giftWrap": true}.';
+    const data: Record<string, unknown> = { ...(rest as Record<string, unknown>) };
+    const customer: Record<string, string> = {};
+    if (name.trim()) customer.name = name.trim();
+    if (email.trim()) customer.email = email.trim();
+    if (Object.keys(customer).length > 0) data.customer = { ...((data.customer as object | undefined) ?? {}), ...customer };
+    if (total.trim()) {
+      const n = Number(total);
+      if (!Number.isFinite(n)) return 'Total must be a number.';
+      data.total = n;
+      if (currency.trim()) data.currency = currency.trim().toUpperCase();
+    }
+    return data;
+  };
+
   return (
     <Dialog title={`New order in ${definition.name}`} onClose={onClose} testId="new-order-dialog">
       <form
         className="form"
         onSubmit={async (e) => {
           e.preventDefault();
-          if (!data || typeof data !== 'object' || Array.isArray(data)) {
-            setError('Data must be a JSON object.');
+          const data = buildData();
+          if (typeof data === 'string') {
+            setError(data);
             return;
           }
           setBusy(true);
@@ -45,8 +81,8 @@ export function NewOrderDialog({
           try {
             const change = await api.createOrder({
               workflow: definition.key,
-              kind,
-              data: data as Record<string, unknown>,
+              kind: kind || kinds[0] || 'order',
+              data,
               ...(externalRef.trim() ? { externalRef: externalRef.trim() } : {}),
               ...(state ? { state } : {}),
             });
@@ -58,15 +94,33 @@ export function NewOrderDialog({
           }
         }}
       >
-        <div className="row">
-          <label className="grow">
-            Kind
-            <select value={kind} onChange={(e) => setKind(e.target.value)}>
+        <div className="row wrap">
+          <div className="field grow">
+            <label htmlFor={`${id}-workflow`}>Workflow</label>
+            <select
+              id={`${id}-workflow`}
+              value={workflowKey}
+              onChange={(e) => {
+                setWorkflowKey(e.target.value);
+                setKind('');
+                setState('');
+              }}
+            >
+              {choices.map((w) => (
+                <option key={w.key} value={w.key}>
+                  {w.name}
+                </option>
+              ))}
+            </select>
+          </div>
+          <div className="field grow">
+            <label htmlFor={`${id}-kind`}>Kind</label>
+            <select id={`${id}-kind`} value={kind || kinds[0] || ''} onChange={(e) => setKind(e.target.value)}>
               {kinds.map((k) => (
                 <option key={k}>{k}</option>
               ))}
             </select>
-          </label>
+          </div>
           <label className="grow">
             Entry state
             <select value={state} onChange={(e) => setState(e.target.value)}>
@@ -84,14 +138,41 @@ export function NewOrderDialog({
           <input
             value={externalRef}
             onChange={(e) => setExternalRef(e.target.value)}
-            placeholder="e.g. shop order number"
+            placeholder="e.g. the shop's order number"
             data-testid="new-order-ref"
           />
         </label>
-        <div className="field">
-          Data (JSON)
-          <JsonField value={data} onChange={setData} rows={10} testId="new-order-data" />
+        <div className="row wrap">
+          <label className="grow">
+            Customer name
+            <input value={name} onChange={(e) => setName(e.target.value)} autoComplete="off" />
+          </label>
+          <label className="grow">
+            Customer email
+            <input type="email" value={email} onChange={(e) => setEmail(e.target.value)} autoComplete="off" />
+          </label>
         </div>
+        <div className="row wrap">
+          <label className="grow">
+            Total
+            <input type="number" step="0.01" min="0" inputMode="decimal" value={total} onChange={(e) => setTotal(e.target.value)} />
+          </label>
+          <label>
+            Currency
+            <input className="short mono" value={currency} maxLength={3} onChange={(e) => setCurrency(e.target.value)} />
+          </label>
+        </div>
+        <label>
+          Other data (JSON)
+          <textarea
+            className="mono"
+            rows={4}
+            spellCheck={false}
+            value={extra}
+            onChange={(e) => setExtra(e.target.value)}
+            data-testid="new-order-data"
+          />
+        </label>
         {error && (
           <p className="field-error" role="alert">
             {error}

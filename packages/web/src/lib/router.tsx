@@ -2,8 +2,16 @@ import { type AnchorHTMLAttributes, type MouseEvent, useEffect, useState } from 
 
 const NAV_EVENT = 'orderflow:navigate';
 
-/** Goes to an in-app path without reloading. */
-export function navigate(to: string, options: { replace?: boolean } = {}): void {
+const BLOCKED_EVENT = 'orderflow:navigation-blocked';
+/** Screens with unsaved changes; while any is registered, leaving asks first. */
+const leaveGuards = new Set<symbol>();
+
+/** Goes to an in-app path without reloading; with unsaved changes on screen, asks first (see {@link useLeaveGuard}). */
+export function navigate(to: string, options: { replace?: boolean; force?: boolean } = {}): void {
+  if (leaveGuards.size > 0 && !options.force) {
+    window.dispatchEvent(new CustomEvent(BLOCKED_EVENT, { detail: { to, replace: !!options.replace } }));
+    return;
+  }
   if (options.replace) window.history.replaceState(null, '', to);
   else window.history.pushState(null, '', to);
   window.dispatchEvent(new Event(NAV_EVENT));
@@ -59,4 +67,46 @@ export function withQuery(path: string, query: Record<string, string | undefined
   for (const [k, v] of Object.entries(query)) if (v) params.set(k, v);
   const s = params.toString();
   return s ? `${path}?${s}` : path;
+}
+
+/**
+ * While `dirty`, leaving the screen asks first: an in-app link shows the
+ * "Unsaved changes" dialog ({@link usePendingNavigation}), a reload or a closed
+ * tab the browser's own prompt.
+ */
+export function useLeaveGuard(dirty: boolean): void {
+  useEffect(() => {
+    if (!dirty) return;
+    const id = Symbol('unsaved');
+    leaveGuards.add(id);
+    const warn = (e: BeforeUnloadEvent) => {
+      e.preventDefault();
+      // Older Chromium shows the prompt only with a return value.
+      e.returnValue = '';
+    };
+    window.addEventListener('beforeunload', warn);
+    return () => {
+      leaveGuards.delete(id);
+      window.removeEventListener('beforeunload', warn);
+    };
+  }, [dirty]);
+}
+
+/** A navigation held back by unsaved changes: where to, and how to go anyway or stay. */
+export function usePendingNavigation(): { to: string; leave: () => void; stay: () => void } | null {
+  const [pending, setPending] = useState<{ to: string; replace: boolean } | null>(null);
+  useEffect(() => {
+    const onBlocked = (e: Event) => setPending((e as CustomEvent<{ to: string; replace: boolean }>).detail);
+    window.addEventListener(BLOCKED_EVENT, onBlocked);
+    return () => window.removeEventListener(BLOCKED_EVENT, onBlocked);
+  }, []);
+  if (!pending) return null;
+  return {
+    to: pending.to,
+    leave: () => {
+      setPending(null);
+      navigate(pending.to, { replace: pending.replace, force: true });
+    },
+    stay: () => setPending(null),
+  };
 }

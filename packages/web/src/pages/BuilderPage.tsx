@@ -27,13 +27,13 @@ import {
   snapLayout,
 } from '../builder/flow-mapping';
 import { canRedo, canUndo, createHistory, type History, historyKey, push, redo, reset, undo } from '../builder/history';
-import { BuilderActionsContext, nodeTypes } from '../builder/nodes';
+import { BuilderActionsContext, edgeTypes, nodeTypes } from '../builder/nodes';
 import { PublishDialog } from '../builder/publish-dialog';
 import { type Selection, SidePanel } from '../builder/side-panel';
 import { TableView } from '../builder/table-view';
-import { ErrorBox, Loading, PageHeader, useToast } from '../components/common';
+import { Dialog, ErrorBox, Loading, PageHeader, useToast } from '../components/common';
 import { api, errorText } from '../lib/api';
-import { Link, withQuery } from '../lib/router';
+import { Link, useLeaveGuard, withQuery } from '../lib/router';
 import { useAbilities } from '../lib/session';
 
 interface ValidationContext {
@@ -61,6 +61,9 @@ function useValidationContext(workflowKey: string): ValidationContext {
   }, [workflowKey]);
   return ctx;
 }
+
+/** From this many states on, the canvas offers the table view. */
+const LARGE_WORKFLOW = 20;
 
 const isTyping = (el: EventTarget | null) =>
   el instanceof HTMLElement && (el.tagName === 'INPUT' || el.tagName === 'TEXTAREA' || el.tagName === 'SELECT' || el.isContentEditable);
@@ -91,7 +94,10 @@ function Builder({ workflow, start, onWorkflow }: { workflow: Workflow; start: D
   const [history, setHistory] = useState<History<Definition>>(() => createHistory(start));
   const [savedJson, setSavedJson] = useState(() => JSON.stringify(start));
   const [selection, setSelection] = useState<Selection>(null);
-  const [view, setView] = useState<'canvas' | 'table'>('canvas');
+  const [view, setView] = useState<'canvas' | 'table'>(() =>
+    new URLSearchParams(window.location.search).get('view') === 'table' ? 'table' : 'canvas',
+  );
+  const [deleting, setDeleting] = useState<{ state: State; live: number } | null>(null);
   const [publishing, setPublishing] = useState(false);
   const [saving, setSaving] = useState(false);
   const validationContext = useValidationContext(workflow.key);
@@ -132,7 +138,7 @@ function Builder({ workflow, start, onWorkflow }: { workflow: Workflow; start: D
       flow.edges.map((e) => ({
         ...e,
         markerEnd: { type: MarkerType.ArrowClosed, width: 18, height: 18 },
-        type: 'default',
+        type: 'routed',
         focusable: true,
         data: e.data,
       })),
@@ -148,15 +154,29 @@ function Builder({ workflow, start, onWorkflow }: { workflow: Workflow; start: D
     );
   }, []);
 
+  // Moving a state out of Cancelled would drop its default reason: ask first.
+  const [droppingReason, setDroppingReason] = useState<{ next: Definition; states: State[] } | null>(null);
+  const commitMove = useCallback(
+    (next: Definition) => {
+      const losing = definition.states.filter((s) => s.cancellation && next.states.some((n) => n.key === s.key && n.group !== 'cancelled'));
+      if (losing.length > 0) setDroppingReason({ next, states: losing });
+      else commit(next);
+    },
+    [definition, commit],
+  );
+
   const onNodeDragStop = useCallback(
     (_: unknown, node: BuilderNode) => {
       if (node.type !== 'state') return;
       const positioned = nodes.map((n) => (n.id === node.id ? { ...n, position: node.position } : n));
       const next = snapLayout(flowToDefinition(definition, positioned));
       if (JSON.stringify(next) === JSON.stringify(definition)) setNodes(flow.nodes);
-      else commit(next);
+      else {
+        setNodes(flow.nodes);
+        commitMove(next);
+      }
     },
-    [nodes, definition, flow.nodes, commit],
+    [nodes, definition, flow.nodes, commitMove],
   );
 
   const isValidConnection = useCallback(
@@ -222,12 +242,7 @@ function Builder({ workflow, start, onWorkflow }: { workflow: Workflow; start: D
     return () => window.removeEventListener('keydown', onKey);
   }, [editable, selection, doUndo, doRedo, removeTransition]);
 
-  useEffect(() => {
-    if (!dirty) return;
-    const warn = (e: BeforeUnloadEvent) => e.preventDefault();
-    window.addEventListener('beforeunload', warn);
-    return () => window.removeEventListener('beforeunload', warn);
-  }, [dirty]);
+  useLeaveGuard(editable && dirty);
 
   // Selections that no longer exist (after undo, delete) are dropped.
   useEffect(() => {
@@ -310,9 +325,20 @@ function Builder({ workflow, start, onWorkflow }: { workflow: Workflow; start: D
       setSelection({ type: 'state', key: to });
     },
     setInitial: (key: string) => commit(edits.setInitial(definition, key)),
-    removeState: (key: string) => {
-      commit(edits.removeState(definition, key));
-      setSelection(null);
+    removeState: async (key: string) => {
+      const state = definition.states.find((s) => s.key === key);
+      // Orders live in the published version's states; deleting one that holds orders deserves a second thought.
+      const live = workflow.definition?.states.some((s) => s.key === key)
+        ? await api.listOrders({ workflow: workflow.key, state: key, limit: 100 }).then(
+            (r) => r.items.length,
+            () => 0,
+          )
+        : 0;
+      if (live > 0 && state) setDeleting({ state, live });
+      else {
+        commit(edits.removeState(definition, key));
+        setSelection(null);
+      }
     },
     updateTransition: (index: number, patch: Partial<Transition>, coalesceKey?: string) =>
       commit(edits.updateTransition(definition, index, patch), coalesceKey),
@@ -398,6 +424,14 @@ function Builder({ workflow, start, onWorkflow }: { workflow: Workflow; start: D
       </div>
       <div className="builder">
         <div className="builder-main">
+          {view === 'canvas' && definition.states.length >= LARGE_WORKFLOW && (
+            <div className="banner banner-info large-offer" role="status">
+              {definition.states.length} states: the table view lists them all, readable at any size.{' '}
+              <button type="button" className="primary small" onClick={() => setView('table')}>
+                Switch to the table view
+              </button>
+            </div>
+          )}
           {view === 'canvas' ? (
             <BuilderActionsContext.Provider value={actions}>
               <div className="canvas" data-testid="builder-canvas">
@@ -405,6 +439,7 @@ function Builder({ workflow, start, onWorkflow }: { workflow: Workflow; start: D
                   nodes={nodes}
                   edges={edges}
                   nodeTypes={nodeTypes}
+                  edgeTypes={edgeTypes}
                   onNodesChange={onNodesChange}
                   onNodeDragStop={onNodeDragStop}
                   onConnect={onConnect}
@@ -417,8 +452,8 @@ function Builder({ workflow, start, onWorkflow }: { workflow: Workflow; start: D
                   elementsSelectable
                   deleteKeyCode={null}
                   connectionRadius={36}
-                  fitView
-                  fitViewOptions={{ padding: 0.08 }}
+                  // Opens at full size, text readable (≥ 12 px), from the first lane; pan or "fit view" for the rest.
+                  defaultViewport={{ x: 24, y: 16, zoom: 1 }}
                   minZoom={0.2}
                   proOptions={{ hideAttribution: true }}
                 >
@@ -434,7 +469,7 @@ function Builder({ workflow, start, onWorkflow }: { workflow: Workflow; start: D
               editable={editable}
               selection={selection}
               onSelect={setSelection}
-              moveState={(key, group, index) => commit(snapLayout(edits.moveState(definition, key, group, index)))}
+              moveState={(key, group, index) => commitMove(snapLayout(edits.moveState(definition, key, group, index)))}
               addTransition={(from, to) => commit(edits.addTransition(definition, from, to).definition)}
               removeTransition={removeTransition}
             />
@@ -444,6 +479,71 @@ function Builder({ workflow, start, onWorkflow }: { workflow: Workflow; start: D
           <SidePanel {...panelProps} />
         </aside>
       </div>
+      {droppingReason && (
+        <Dialog
+          title="Default cancellation reason"
+          onClose={() => setDroppingReason(null)}
+          testId="drop-reason-dialog"
+          footer={
+            <>
+              <button type="button" className="primary" onClick={() => setDroppingReason(null)}>
+                Keep it in Cancelled
+              </button>
+              <button
+                type="button"
+                className="danger"
+                onClick={() => {
+                  commit(droppingReason.next);
+                  setDroppingReason(null);
+                }}
+              >
+                Move and drop the reason
+              </button>
+            </>
+          }
+        >
+          {droppingReason.states.map((s) => (
+            <p key={s.key}>
+              <strong>{s.name}</strong> has a default cancellation reason:{' '}
+              <strong>
+                {s.cancellation?.initiator} · {s.cancellation?.code.replaceAll('_', ' ')}
+              </strong>
+              . Only cancelled states can have one, so moving it out of Cancelled drops the reason.
+            </p>
+          ))}
+        </Dialog>
+      )}
+      {deleting && (
+        <Dialog
+          title={`Delete ${deleting.state.name}?`}
+          onClose={() => setDeleting(null)}
+          testId="delete-state-dialog"
+          footer={
+            <>
+              <button type="button" className="primary" onClick={() => setDeleting(null)}>
+                Keep the state
+              </button>
+              <button
+                type="button"
+                className="danger"
+                onClick={() => {
+                  commit(edits.removeState(definition, deleting.state.key));
+                  setSelection(null);
+                  setDeleting(null);
+                }}
+              >
+                Delete the state
+              </button>
+            </>
+          }
+        >
+          <p>
+            {deleting.live >= 100 ? '100 or more' : deleting.live} live order{deleting.live === 1 ? ' is' : 's are'} in{' '}
+            {deleting.state.name}. Once this version is published, they stay on the current version until they are migrated, and a migration
+            must map {deleting.state.name} to another state.
+          </p>
+        </Dialog>
+      )}
       {publishing && (
         <PublishDialog
           workflowKey={workflow.key}

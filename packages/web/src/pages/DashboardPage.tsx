@@ -2,7 +2,7 @@ import { GROUPS } from '@orderflow/core';
 import { Empty, GroupBadge, Loaded, PageHeader, StatusBadge } from '../components/common';
 import { useWorkflows, WorkflowPicker } from '../components/workflow-picker';
 import { api } from '../lib/api';
-import { formatDuration, formatTime } from '../lib/format';
+import { formatDuration, formatTime, relativeTime } from '../lib/format';
 import { Link, navigate, useLocation, withQuery } from '../lib/router';
 import { useResource } from '../lib/use-resource';
 
@@ -10,8 +10,9 @@ function Bars({ rows, testId }: { rows: { label: string; value: number; hint?: s
   const max = Math.max(1, ...rows.map((r) => r.value));
   return (
     <ul className="bars" data-testid={testId}>
-      {rows.map((r) => (
-        <li key={r.label}>
+      {rows.map((r, i) => (
+        // biome-ignore lint/suspicious/noArrayIndexKey: two workflows may share a state name; the rows never reorder in place
+        <li key={`${r.label}-${i}`}>
           <span className="bar-label" title={r.hint}>
             {r.label}
           </span>
@@ -25,6 +26,19 @@ function Bars({ rows, testId }: { rows: { label: string; value: number; hint?: s
   );
 }
 
+/** State names of the given workflows: `names('awaiting_payment', 'orders')` → "Awaiting payment"; the key until they load. */
+function useStateNames(keys: string[]): (state: string, workflow?: string) => string {
+  const defs = useResource(() => Promise.all(keys.map((k) => api.getWorkflow(k).catch(() => null))), [keys.join(',')]);
+  return (state, workflow) => {
+    for (const w of defs.data ?? []) {
+      if (!w || (workflow && w.key !== workflow)) continue;
+      const found = (w.definition ?? w.draft)?.states.find((x) => x.key === state);
+      if (found) return found.name;
+    }
+    return state;
+  };
+}
+
 const GROUP_COLOR: Record<string, string> = { new: '#64748b', processing: '#3b82f6', cancelled: '#9ca3af', completed: '#16a34a' };
 
 export function DashboardPage() {
@@ -32,6 +46,7 @@ export function DashboardPage() {
   const workflow = query.get('workflow') ?? '';
   const workflows = useWorkflows();
   const stats = useResource(() => api.stats({ workflow: workflow || undefined }), [workflow]);
+  const names = useStateNames(workflow ? [workflow] : (workflows.data ?? []).map((w) => w.key));
   return (
     <div className="page dashboard" data-testid="dashboard">
       <PageHeader title="Dashboard">
@@ -74,7 +89,11 @@ export function DashboardPage() {
                       testId="state-counts"
                       rows={[...s.states]
                         .sort((a, b) => GROUPS.indexOf(a.group) - GROUPS.indexOf(b.group) || b.count - a.count)
-                        .map((x) => ({ label: x.state, value: x.count, color: GROUP_COLOR[x.group] }))}
+                        .map((x) => ({
+                          label: names(x.state, (x as { workflow?: string }).workflow ?? workflow),
+                          value: x.count,
+                          color: GROUP_COLOR[x.group],
+                        }))}
                     />
                   )}
                 </section>
@@ -108,7 +127,7 @@ export function DashboardPage() {
                   ) : (
                     <Bars
                       testId="time-in-state"
-                      rows={s.medianTimeInState.map((m) => ({ label: m.state, value: m.ms, hint: formatDuration(m.ms) }))}
+                      rows={s.medianTimeInState.map((m) => ({ label: names(m.state, workflow), value: m.ms, hint: formatDuration(m.ms) }))}
                     />
                   )}
                 </section>
@@ -124,15 +143,24 @@ export function DashboardPage() {
                             <td>{d.type}</td>
                             <td>
                               <StatusBadge status={d.status} />
+                              <div className="small muted">
+                                {d.attempts} attempt{d.attempts === 1 ? '' : 's'}
+                                {d.status === 'pending' && d.nextAttemptAt ? `, next ${relativeTime(d.nextAttemptAt)}` : ''}
+                              </div>
                             </td>
                             <td className="small error-text">{d.lastError}</td>
-                            <td className="small">{formatTime(d.createdAt)}</td>
+                            <td className="small">
+                              <Link to={`/orders/${encodeURIComponent(d.orderId)}`}>order</Link> · {formatTime(d.createdAt)}
+                            </td>
                           </tr>
                         ))}
                       </tbody>
                     </table>
                   )}
-                  <Link to={withQuery('/deliveries', { status: 'dead' })}>All dead deliveries</Link>
+                  <p className="small">
+                    <Link to={withQuery('/deliveries', { status: 'pending' })}>Pending deliveries</Link> ·{' '}
+                    <Link to={withQuery('/deliveries', { status: 'dead' })}>Dead deliveries</Link>
+                  </p>
                 </section>
               </div>
             </>

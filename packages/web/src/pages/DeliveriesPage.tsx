@@ -2,6 +2,7 @@ import type { Delivery, DeliveryStatus, DeliveryType } from '@orderflow/client';
 import { useState } from 'react';
 import { AutomationSwitch } from '../components/automation';
 import { Empty, ErrorBox, Loaded, Loading, PageHeader, StatusBadge, useToast } from '../components/common';
+import { DeliverySummaryText } from '../components/delivery-summary';
 import { api, errorText } from '../lib/api';
 import { formatTime, relativeTime } from '../lib/format';
 import { Link, navigate, useLocation, withQuery } from '../lib/router';
@@ -98,51 +99,54 @@ export function DeliveriesPage() {
           r.items.length === 0 ? (
             <Empty>No deliveries{status ? ` with status ${status}` : ''}.</Empty>
           ) : (
-            <table className="table" data-testid="deliveries-table">
-              <thead>
-                <tr>
-                  {can.operate && (
-                    <th>
-                      <input
-                        type="checkbox"
-                        aria-label="Select all retryable"
-                        checked={selected.size > 0 && r.items.filter(retryable).every((d) => selected.has(d.id))}
-                        onChange={(e) => setSelected(e.target.checked ? new Set(r.items.filter(retryable).map((d) => d.id)) : new Set())}
-                      />
-                    </th>
-                  )}
-                  <th>Delivery</th>
-                  <th>Type</th>
-                  <th>Status</th>
-                  <th className="num">Attempts</th>
-                  <th>Order</th>
-                  <th>Rule</th>
-                  <th>Created</th>
-                  <th>Next attempt / delivered</th>
-                  <th />
-                </tr>
-              </thead>
-              <tbody>
-                {r.items.map((d) => (
-                  <DeliveryRow
-                    key={d.id}
-                    delivery={d}
-                    canRetry={can.operate}
-                    selectable={can.operate && retryable(d)}
-                    selected={selected.has(d.id)}
-                    onSelect={(on) => {
-                      const next = new Set(selected);
-                      if (on) next.add(d.id);
-                      else next.delete(d.id);
-                      setSelected(next);
-                    }}
-                    open={open === d.id}
-                    onToggle={() => setOpen(open === d.id ? null : d.id)}
-                    onRetry={() => retry([d.id])}
-                  />
-                ))}
-              </tbody>
-            </table>
+            <div className="table-scroll">
+              <table className="table" data-testid="deliveries-table">
+                <thead>
+                  <tr>
+                    {can.operate && (
+                      <th>
+                        <input
+                          type="checkbox"
+                          aria-label="Select all retryable"
+                          checked={selected.size > 0 && r.items.filter(retryable).every((d) => selected.has(d.id))}
+                          onChange={(e) => setSelected(e.target.checked ? new Set(r.items.filter(retryable).map((d) => d.id)) : new Set())}
+                        />
+                      </th>
+                    )}
+                    <th>Delivery</th>
+                    <th>To / subject</th>
+                    <th>Type</th>
+                    <th>Status</th>
+                    <th className="num">Attempts</th>
+                    <th>Order</th>
+                    <th>Rule</th>
+                    <th>Created</th>
+                    <th>Next attempt / delivered</th>
+                    <th />
+                  </tr>
+                </thead>
+                <tbody>
+                  {r.items.map((d) => (
+                    <DeliveryRow
+                      key={d.id}
+                      delivery={d}
+                      canRetry={can.operate}
+                      selectable={can.operate && retryable(d)}
+                      selected={selected.has(d.id)}
+                      onSelect={(on) => {
+                        const next = new Set(selected);
+                        if (on) next.add(d.id);
+                        else next.delete(d.id);
+                        setSelected(next);
+                      }}
+                      open={open === d.id}
+                      onToggle={() => setOpen(open === d.id ? null : d.id)}
+                      onRetry={() => retry([d.id])}
+                    />
+                  ))}
+                </tbody>
+              </table>
+            </div>
           )
         }
       </Loaded>
@@ -185,6 +189,9 @@ function DeliveryRow({
           </button>
           {d.lastError && <div className="small error-text">{d.lastError}</div>}
         </td>
+        <td className="small">
+          <DeliverySummaryText delivery={d} />
+        </td>
         <td>{d.type}</td>
         <td>
           <StatusBadge status={d.status} />
@@ -208,7 +215,7 @@ function DeliveryRow({
       </tr>
       {open && (
         <tr className="detail-row">
-          <td colSpan={10}>
+          <td colSpan={11}>
             <Attempts id={d.id} />
           </td>
         </tr>

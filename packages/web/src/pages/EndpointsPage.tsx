@@ -18,6 +18,28 @@ export function EndpointsPage() {
   const can = useAbilities();
   const toast = useToast();
   const [editing, setEditing] = useState<{ form: Form; isNew: boolean } | null>(null);
+  // What the server said about each "Send test", shown in the endpoint's row.
+  const [tests, setTests] = useState<Record<string, { ok: boolean; text: string } | 'sending'>>({});
+  const sendTest = async (key: string) => {
+    setTests((t) => ({ ...t, [key]: 'sending' }));
+    let result: { ok: boolean; text: string };
+    try {
+      const r = (await api.testEndpoint(key)) as {
+        ok?: boolean;
+        status?: number | null;
+        durationMs?: number;
+        error?: string | null;
+        responseBody?: string | null;
+      };
+      const status = r.status ? `HTTP ${r.status}` : 'no HTTP answer';
+      result = r.ok
+        ? { ok: true, text: `Test delivered: ${status} in ${r.durationMs ?? 0} ms.` }
+        : { ok: false, text: `Test failed: ${r.error || status}${r.responseBody ? ` — ${r.responseBody.slice(0, 200)}` : ''}` };
+    } catch (err) {
+      result = { ok: false, text: `Test failed: ${errorText(err)}` };
+    }
+    setTests((t) => ({ ...t, [key]: result }));
+  };
 
   const open = (e?: Endpoint) =>
     setEditing({
@@ -95,25 +117,15 @@ export function EndpointsPage() {
                         </span>
                       )}
                       {e.disabledReason && <div className="small error-text">{e.disabledReason}</div>}
+                      <TestResult result={tests[e.key]} />
                     </td>
                     <td className="num">{e.consecutiveFailures ?? 0}</td>
                     <td>{e.secretSet ? 'own secret' : <span className="muted">global</span>}</td>
                     <td className="row-actions">
                       {can.design && (
                         <>
-                          <button
-                            type="button"
-                            className="small"
-                            onClick={async () => {
-                              try {
-                                await api.testEndpoint(e.key);
-                                toast(`Test event sent to ${e.key}`, 'success');
-                              } catch (err) {
-                                toast(errorText(err), 'error');
-                              }
-                            }}
-                          >
-                            Send test
+                          <button type="button" className="small" disabled={tests[e.key] === 'sending'} onClick={() => sendTest(e.key)}>
+                            {tests[e.key] === 'sending' ? 'Sending…' : 'Send test'}
                           </button>
                           <button type="button" className="small" onClick={() => open(e)}>
                             Edit
@@ -208,6 +220,19 @@ export function EndpointsPage() {
           </div>
         </Dialog>
       )}
+    </div>
+  );
+}
+
+function TestResult({ result }: { result: { ok: boolean; text: string } | 'sending' | undefined }) {
+  if (!result || result === 'sending') return null;
+  return result.ok ? (
+    <div className="small ok-text" role="status" data-testid="endpoint-test-result">
+      {result.text}
+    </div>
+  ) : (
+    <div className="small error-text" role="alert" data-testid="endpoint-test-result">
+      {result.text}
     </div>
   );
 }

@@ -1,7 +1,7 @@
-import type { AvailableTransition } from '@orderflow/client';
-import type { HistoryEntry, Order } from '@orderflow/core';
+import type { AvailableTransition, NamedHistoryEntry } from '@orderflow/client';
+import type { Order } from '@orderflow/core';
 import { workflowCriteria } from '@orderflow/core';
-import { useCallback, useState } from 'react';
+import { type ReactNode, useCallback, useEffect, useState } from 'react';
 import {
   Empty,
   ErrorBox,
@@ -14,6 +14,7 @@ import {
   StatusBadge,
   useToast,
 } from '../components/common';
+import { DeliverySummaryText } from '../components/delivery-summary';
 import { useMoveOrder } from '../components/move-order';
 import { api, errorText } from '../lib/api';
 import { formatMoney, formatTime, pretty, relativeTime } from '../lib/format';
@@ -50,6 +51,16 @@ function OrderView({ order, reload: reloadOrder }: { order: Order; reload: () =>
   const mover = useMoveOrder(reload, setRefusal);
   const current = stateOf(order.state);
   const customer = (order.data.customer ?? {}) as { name?: unknown; email?: unknown };
+  // People know an order by its reference and customer; the id stays below, for copying.
+  const who = typeof customer.name === 'string' ? customer.name : typeof customer.email === 'string' ? customer.email : '';
+  const title = [order.externalRef ?? `Order …${order.id.slice(-8)}`, who].filter(Boolean).join(' · ');
+  useEffect(() => {
+    const before = document.title;
+    document.title = `${title} — Orderflow`;
+    return () => {
+      document.title = before;
+    };
+  }, [title]);
 
   const move = (t: AvailableTransition) => {
     const state = stateOf(t.to);
@@ -59,15 +70,25 @@ function OrderView({ order, reload: reloadOrder }: { order: Order; reload: () =>
   return (
     <div className="page order-page" data-testid="order-page">
       <PageHeader
-        title={
-          <>
-            Order <span className="mono">{order.id}</span>
-          </>
-        }
+        title={title}
         subtitle={
           <>
-            <Link to={withQuery('/board', { workflow: order.workflow })}>{order.workflow}</Link> v{order.workflowVersion} · {order.kind}
-            {order.externalRef ? ` · ref ${order.externalRef}` : ''} · created {formatTime(order.createdAt)}
+            <Link to={withQuery('/board', { workflow: order.workflow })}>{definition?.name ?? order.workflow}</Link> v
+            {order.workflowVersion} · {order.kind} · created {formatTime(order.createdAt)} · id <span className="mono">{order.id}</span>{' '}
+            <button
+              type="button"
+              className="small"
+              aria-label="Copy order id"
+              title="Copy order id"
+              onClick={() => {
+                navigator.clipboard?.writeText(order.id).then(
+                  () => toast('Order id copied', 'success'),
+                  () => toast(`Order id: ${order.id}`, 'info'),
+                );
+              }}
+            >
+              Copy
+            </button>
           </>
         }
       >
@@ -249,6 +270,9 @@ function OrderView({ order, reload: reloadOrder }: { order: Order; reload: () =>
                         <td>
                           <span className="pill">{d.type}</span>
                         </td>
+                        <td className="small">
+                          <DeliverySummaryText delivery={d} />
+                        </td>
                         <td>
                           <StatusBadge status={d.status} />
                         </td>
@@ -347,7 +371,22 @@ function OrderView({ order, reload: reloadOrder }: { order: Order; reload: () =>
   );
 }
 
-function TimelineItem({ entry, nameOf }: { entry: HistoryEntry; nameOf: (k: string) => string }) {
+/** "bootstrap (admin)", "rule delay-apology", "timer": a name where there is one; the token id only on hover. */
+function actorText(entry: NamedHistoryEntry): ReactNode {
+  const a = entry.actor;
+  if (!a) return 'someone';
+  if (entry.actorName)
+    return (
+      <span title={`${a.type} ${a.id}`} data-actor-id={a.id}>
+        {entry.actorName}
+      </span>
+    );
+  if (a.type === 'rule') return `rule ${a.id}`;
+  if (a.type === 'user' || a.type === 'api') return <span title={a.id}>{a.type === 'user' ? 'a signed-in user' : 'an API client'}</span>;
+  return a.type;
+}
+
+function TimelineItem({ entry, nameOf }: { entry: NamedHistoryEntry; nameOf: (k: string) => string }) {
   let what: string;
   switch (entry.type) {
     case 'created':
@@ -378,8 +417,7 @@ function TimelineItem({ entry, nameOf }: { entry: HistoryEntry; nameOf: (k: stri
         <strong>{what}</strong>
         <span className="muted small">
           {' '}
-          by {entry.actor?.type}
-          {entry.actor?.id ? ` ${entry.actor.id}` : ''}
+          by {actorText(entry)}
           {entry.ruleId && entry.type !== 'rule_failed' ? ` · rule ${entry.ruleId}` : ''}
         </span>
         {entry.reason && (

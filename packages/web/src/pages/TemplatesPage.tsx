@@ -4,7 +4,7 @@ import { useEffect, useState } from 'react';
 import { Empty, ErrorBox, Loaded, PageHeader, useToast } from '../components/common';
 import { EmailFrame } from '../components/email-frame';
 import { api, errorText } from '../lib/api';
-import { navigate, useLocation, withQuery } from '../lib/router';
+import { navigate, useLeaveGuard, useLocation, withQuery } from '../lib/router';
 import { useAbilities } from '../lib/session';
 import { useResource } from '../lib/use-resource';
 
@@ -66,11 +66,11 @@ export function TemplatesPage() {
                   onSaved={(k) => {
                     setCreating(false);
                     list.reload();
-                    navigate(withQuery('/templates', { key: k }));
+                    navigate(withQuery('/templates', { key: k }), { force: true });
                   }}
                   onDeleted={() => {
                     list.reload();
-                    navigate('/templates');
+                    navigate('/templates', { force: true });
                   }}
                 />
               ) : (
@@ -105,6 +105,7 @@ function TemplateEditor({
   const [previewError, setPreviewError] = useState<unknown>(undefined);
   const [previewNote, setPreviewNote] = useState<string | null>(null);
   const dirty = JSON.stringify(draft) !== JSON.stringify(template);
+  useLeaveGuard(editable && dirty);
 
   useEffect(() => {
     api.listOrders({ limit: 30 }).then(
@@ -126,16 +127,17 @@ function TemplateEditor({
         setPreviewError(undefined);
         setPreviewNote(null);
       } catch (err) {
+        // The draft's own error (a Liquid syntax error, say) is what the author needs to see.
+        setPreviewError(err);
         if (isNew) {
-          setPreviewError(err);
+          setPreview(null);
           return;
         }
         try {
           setPreview(await api.previewTemplate(key, source));
-          setPreviewError(undefined);
-          setPreviewNote(dirty ? 'Showing the saved version: save to preview your changes.' : null);
-        } catch (err2) {
-          setPreviewError(err2);
+          setPreviewNote(dirty ? 'Below: the saved version, until the draft renders.' : null);
+        } catch {
+          setPreview(null);
         }
       }
     }, 400);
@@ -236,7 +238,7 @@ function TemplateEditor({
           </div>
         )}
       </div>
-      <div className="template-preview">
+      <div className="template-preview" data-testid="template-preview">
         <div className="row">
           <h3>Preview</h3>
           <select
@@ -253,8 +255,8 @@ function TemplateEditor({
             ))}
           </select>
         </div>
-        {previewNote && <p className="muted small">{previewNote}</p>}
         {previewError !== undefined && <ErrorBox error={previewError} />}
+        {previewNote && <p className="muted small">{previewNote}</p>}
         {preview && (
           <>
             <p data-testid="template-preview-subject">

@@ -13,10 +13,11 @@ export const ACTION_TYPES: { type: Action['type']; label: string }[] = [
 ];
 
 /** A fresh action of a type, with the fields it requires. */
-export function newAction(type: Action['type'], definition: Definition, templates: string[]): Action {
+export function newAction(type: Action['type'], definition: Definition, _templates: string[]): Action {
   switch (type) {
     case 'send_email':
-      return { type, template: templates[0] ?? 'order_confirmation', to: 'customer' };
+      // No template is picked for the author: the first one alphabetically is rarely the right one.
+      return { type, template: '', to: 'customer' };
     case 'webhook':
       return { type, url: 'https://example.com/hook' };
     case 'notify':
@@ -78,7 +79,14 @@ export function ActionEditor({
               onChange={(e) => set('template', e.target.value)}
               data-testid={`${id}-template`}
             >
-              {!templates.includes(action.template) && <option value={action.template}>{action.template} (unknown)</option>}
+              {action.template === '' && (
+                <option value="" disabled>
+                  Choose a template…
+                </option>
+              )}
+              {action.template !== '' && !templates.includes(action.template) && (
+                <option value={action.template}>{action.template} (unknown)</option>
+              )}
               {templates.map((t) => (
                 <option key={t} value={t}>
                   {t}

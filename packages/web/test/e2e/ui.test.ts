@@ -226,6 +226,9 @@ describe.skipIf(missing !== null)('web UI end to end', { timeout: 180_000 }, () 
     await page.getByTestId('state-node-created').waitFor();
     await page.getByTestId('add-state-processing').click();
     await page.getByTestId('state-name').fill('Testing');
+    // The canvas opens at full size from the first lane; show all four lanes to reach Completed.
+    await page.getByRole('button', { name: 'fit view' }).click();
+    await page.waitForTimeout(300);
     await dragTo(page, '[data-testid="handle-source-in_progress"]', '[data-testid="handle-target-testing"]');
     await dragTo(page, '[data-testid="handle-source-testing"]', '[data-testid="handle-target-done"]');
     await expect.poll(async () => Number(await page.getByTestId('problem-summary').getAttribute('data-errors'))).toBe(0);
