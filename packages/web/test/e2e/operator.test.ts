@@ -492,6 +492,8 @@ describe.skipIf(missing !== null)('operator UI tells the truth (issue 11)', { ti
       ['builder', '/workflows/orders', 'builder-canvas'],
       ['builder-table', '/workflows/orders?view=table', 'side-panel'],
       ['rules', '/workflows/orders/rules', 'rule-form'],
+      ['versions', '/workflows/orders/versions', 'versions-page'],
+      ['migrate', '/workflows/orders/migrate', 'migrate-page'],
       ['board', '/board?workflow=orders', 'board'],
       ['orders', '/orders', 'orders-table'],
       ['order', `/orders/${order.id}`, 'order-timeline'],

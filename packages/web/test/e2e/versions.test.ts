@@ -96,6 +96,8 @@ describe.skipIf(missing !== null)('versions and migration in the UI', { timeout:
     // 1. The designer removes "Packing" on the canvas and publishes v2, reading the diff and the impact first.
     await page.getByTestId('state-node-packing').click();
     await page.getByTestId('delete-state').click();
+    // Packing holds live orders: the builder asks first.
+    await page.getByRole('dialog', { name: 'Delete Packing?' }).getByRole('button', { name: 'Delete the state' }).click();
     await page.getByTestId('save-draft').click();
     await expect
       .poll(async () => (await api<{ draft: { states: { key: string }[] } | null }>('GET', '/workflows/parcels')).draft?.states.length)
