@@ -524,14 +524,26 @@ function failRule(
   if (failure.stopsCascade) s.stopped = true;
 }
 
-function renderValue(s: Session, value: unknown, scope: Record<string, unknown>): unknown {
+/**
+ * Renders one Liquid string. A template that fails or runs past its limits or the change's
+ * render budget fails the action with the reason; its raw text is never stored.
+ */
+function renderText(s: Session, source: string, scope: Record<string, unknown>): string {
   const render = s.ctx.renderString;
+  if (!render) return source;
+  try {
+    return render(source, scope);
+  } catch (e) {
+    throw new RuleFailure('render_failed', `A template could not be rendered: ${e instanceof Error ? e.message : String(e)}`);
+  }
+}
+
+function renderValue(s: Session, value: unknown, scope: Record<string, unknown>): unknown {
   if (typeof value === 'string') {
     // A value that is exactly one `{{ path }}` keeps the type of what it points at (objects, numbers).
     const single = /^\{\{\s*([A-Za-z_][\w.]*)\s*\}\}$/.exec(value);
     if (single) return cloneJson(readPath(scope, single[1] as string));
-    if (!render) return value;
-    return value.includes('{{') || value.includes('{%') ? render(value, scope) : value;
+    return value.includes('{{') || value.includes('{%') ? renderText(s, value, scope) : value;
   }
   if (Array.isArray(value)) return value.map((v) => renderValue(s, v, scope));
   if (value !== null && typeof value === 'object') {
@@ -631,7 +643,7 @@ function runAction(s: Session, orderId: string, action: Action, ruleId: string, 
       const scope = ruleScope(order, definition, info);
       let data: Record<string, unknown> = {};
       if (typeof action.data === 'string') {
-        const rendered = s.ctx.renderString ? s.ctx.renderString(action.data, scope) : action.data;
+        const rendered = renderText(s, action.data, scope);
         try {
           const parsed: unknown = JSON.parse(rendered);
           if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) throw new Error('not an object');

@@ -3,6 +3,7 @@ import { createTemplateRenderer, type TemplateRenderer } from './actions/templat
 import type { Config } from './config.js';
 import { type Clock, systemClock } from './runtime/clock.js';
 import { createIdGenerator } from './runtime/ids.js';
+import { createRenderPool, type RenderPool } from './runtime/render-pool.js';
 import { createRuntime, type Runtime, type RuntimeOptions } from './runtime/runtime.js';
 import { openStore } from './store/open.js';
 import type { Store } from './store/store.js';
@@ -18,6 +19,8 @@ export interface Engine {
   clock: Clock;
   newId: (prefix: string) => string;
   renderer: TemplateRenderer;
+  /** Render threads; undefined when the compiled worker script is missing (rendering then stays in-thread). */
+  renderPool?: RenderPool;
   notifications: NotificationBus;
   metrics: Metrics;
   senders: WorkerSenders;
@@ -47,21 +50,17 @@ export async function createEngine(config: Readonly<Config>, opts: EngineOptions
   const store = opts.store ?? (await openStore(config.databaseUrl));
   await store.migrate();
   const renderer = createTemplateRenderer();
-  // A value that fails to render is kept as written rather than failing the whole change.
-  const renderString = (source: string, scope: Record<string, unknown>) => {
-    try {
-      return renderer.render(source, scope);
-    } catch {
-      return source;
-    }
-  };
+  // Liquid in rule values (and, in the server, template previews) renders on a thread of its own.
+  const renderPool = createRenderPool();
   // TEST-ONLY: the crash harness's negative control sets this to break the runtime on purpose.
   const faults = { outboxOutsideTransaction: process.env.ORDERFLOW_TEST_FAULT === 'outbox-outside-transaction' };
   const runtime = createRuntime({
     store,
     clock,
     newId,
-    renderString,
+    renderer,
+    renderBudgetMs: config.renderBudgetMs,
+    ...(renderPool ? { renderPool } : {}),
     faults,
     maxDepth: config.maxCascadeDepth,
     maxEffects: config.maxCascadeEffects,
@@ -97,6 +96,7 @@ export async function createEngine(config: Readonly<Config>, opts: EngineOptions
     clock,
     newId,
     renderer,
+    ...(renderPool ? { renderPool } : {}),
     notifications,
     metrics,
     senders,
@@ -109,6 +109,7 @@ export async function createEngine(config: Readonly<Config>, opts: EngineOptions
           ownSenders.email.close();
           await ownSenders.webhook.close().catch(() => undefined);
         }
+        await renderPool?.close();
         await store.close();
       })();
       return closing;

@@ -73,7 +73,15 @@ export async function createOrderflow(config: Readonly<Config>, opts: CreateOpti
     validateTemplate: (t) => validateTemplateSource(renderer, t),
     ...opts.app,
     plugins: [
-      createOpsRoutes({ notifications, renderer, senders: () => senders, worker, metrics, ...opts.ops }),
+      createOpsRoutes({
+        notifications,
+        renderer,
+        ...(engine.renderPool ? { renderPool: engine.renderPool } : {}),
+        senders: () => senders,
+        worker,
+        metrics,
+        ...opts.ops,
+      }),
       ...(opts.app?.plugins ?? []),
     ],
   });

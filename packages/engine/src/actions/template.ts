@@ -56,7 +56,7 @@ export interface TemplateRenderer {
    * for HTML bodies); otherwise output is raw (subjects, text bodies, webhook bodies).
    * @throws TemplateError when the template is invalid or exceeds a limit.
    */
-  render(source: string, vars: Record<string, unknown>, opts?: { escape?: boolean }): string;
+  render(source: string, vars: Record<string, unknown>, opts?: { escape?: boolean; renderLimitMs?: number }): string;
   /**
    * Renders a JSON value whose string leaves are Liquid templates (webhook bodies). A leaf that
    * is exactly `{{ expr }}` keeps the JSON type of what the expression yields; the result is
@@ -155,13 +155,16 @@ export function createTemplateRenderer(options: TemplateRendererOptions = {}): T
     return parsed;
   }
 
-  function render(source: string, vars: Record<string, unknown>, opts: { escape?: boolean } = {}): string {
+  function render(source: string, vars: Record<string, unknown>, opts: { escape?: boolean; renderLimitMs?: number } = {}): string {
     if (typeof source !== 'string') throw new TemplateError('template must be a string');
     const engine = opts.escape ? html : raw;
     const templates = parse(engine, source);
     let out: unknown;
     try {
-      out = engine.renderSync(templates, vars);
+      out =
+        opts.renderLimitMs === undefined
+          ? engine.renderSync(templates, vars)
+          : engine.renderSync(templates, vars, { renderLimit: Math.max(1, Math.min(renderLimit, opts.renderLimitMs)) });
     } catch (err) {
       throw asTemplateError(err);
     }
@@ -214,6 +217,32 @@ export function createTemplateRenderer(options: TemplateRendererOptions = {}): T
     },
   };
 }
+
+/**
+ * A `renderString` for one change: every render gets at most what is left of `budgetMs`, the
+ * total render time the change may spend. A template past its own limit or the budget throws
+ * a TemplateError naming the reason; the caller fails the action with it.
+ */
+export function budgetedRender(renderer: TemplateRenderer, budgetMs: number): (source: string, scope: Record<string, unknown>) => string {
+  let spent = 0;
+  return (source, scope) => {
+    const left = budgetMs - spent;
+    if (left <= 0) throw new TemplateError(`the render budget of ${budgetMs} ms for this change is used up`);
+    const started = performance.now();
+    try {
+      return renderer.render(source, scope, { renderLimitMs: left });
+    } catch (err) {
+      if (spent + (performance.now() - started) >= budgetMs) {
+        throw new TemplateError(`the render budget of ${budgetMs} ms for this change is used up (${errorText(err)})`);
+      }
+      throw err;
+    } finally {
+      spent += performance.now() - started;
+    }
+  };
+}
+
+const errorText = (err: unknown): string => (err instanceof Error ? err.message : String(err));
 
 /** A string that is exactly one output tag: `{{ expr }}`, with no text around it. */
 const SINGLE_OUTPUT = /^\{\{-?\s*((?:(?!\}\})[\s\S])+?)\s*-?\}\}$/;

@@ -1,11 +1,12 @@
 import type { ServerResponse } from 'node:http';
 import { type Definition, type EventEnvelope, GROUPS, type Group, type Order } from '@orderflow/core';
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { sql } from 'kysely';
 import { z } from 'zod';
-import { TemplateError, type TemplateRenderer, templateVars } from '../actions/template.js';
+import { type RenderedEmail, TemplateError, type TemplateRenderer, templateVars } from '../actions/template.js';
 import { decodeWebhookSecret } from '../actions/webhook.js';
 import { ApiError } from '../errors.js';
+import type { RenderPool } from '../runtime/render-pool.js';
 import { editTimer } from '../runtime/timer-edits.js';
 import * as repo from '../store/repo.js';
 import type { Metrics } from '../worker/metrics.js';
@@ -21,6 +22,10 @@ import { callerOf } from './routes-orders.js';
 export interface OpsDeps {
   notifications: NotificationBus;
   renderer: TemplateRenderer;
+  /** Render threads for template previews (rendering stays in this thread without them). */
+  renderPool?: RenderPool;
+  /** Template previews per token (or address) and minute. @default 60 */
+  previewsPerMinute?: number;
   /** The webhook sender for `POST /endpoints/:key/test`. */
   senders: () => Pick<WorkerSenders, 'webhook'>;
   /** The in-process worker, woken when work is made due (retry, resume, reschedule). */
@@ -712,8 +717,27 @@ function registerOpsRoutes(api: FastifyInstance, deps: AppDeps, ops: OpsDeps): v
     }
   }
 
-  api.post('/templates/:key/preview', async (req) => {
-    requireRole(req, 'viewer');
+  // Previews render arbitrary Liquid on demand: each caller gets a bounded share.
+  const previewWindow = new Map<string, { count: number; resetAt: number }>();
+  const previewsPerMinute = ops.previewsPerMinute ?? 60;
+  function countPreview(key: string, reply: FastifyReply): void {
+    const now = Date.now();
+    if (previewWindow.size > 10_000) for (const [k, w] of previewWindow) if (w.resetAt <= now) previewWindow.delete(k);
+    let w = previewWindow.get(key);
+    if (!w || w.resetAt <= now) {
+      w = { count: 0, resetAt: now + 60_000 };
+      previewWindow.set(key, w);
+    }
+    if (++w.count > previewsPerMinute) {
+      const retry = Math.max(1, Math.ceil((w.resetAt - now) / 1000));
+      reply.header('retry-after', String(retry));
+      throw new ApiError('rate_limited', `More than ${previewsPerMinute} template previews per minute; retry in ${retry} s.`);
+    }
+  }
+
+  api.post('/templates/:key/preview', async (req, reply) => {
+    const principal = requireRole(req, 'viewer');
+    countPreview(principal.tokenId, reply);
     const { key } = parse(keyParams, req.params, 'path');
     const body = parse(PreviewBody, req.body ?? {});
     const source = body.template ?? (await repo.getTemplate(db, key));
@@ -749,8 +773,10 @@ function registerOpsRoutes(api: FastifyInstance, deps: AppDeps, ops: OpsDeps): v
     }
     const definition = await definitionOf(envelope.data.order);
     const vars = templateVars(envelope, definition, { now });
+    const template = { subject: source.subject, html: source.html, ...(source.text ? { text: source.text } : {}) };
     try {
-      return ops.renderer.renderEmail({ subject: source.subject, html: source.html, ...(source.text ? { text: source.text } : {}) }, vars);
+      if (ops.renderPool) return await ops.renderPool.run<RenderedEmail>({ kind: 'email', template, vars });
+      return ops.renderer.renderEmail(template, vars);
     } catch (err) {
       if (err instanceof TemplateError) {
         throw new ApiError('validation_failed', `The template cannot be rendered: ${err.message}`, {

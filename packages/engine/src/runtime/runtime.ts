@@ -16,12 +16,31 @@ import {
   type WorkflowVersion,
 } from '@orderflow/core';
 import type { Kysely } from 'kysely';
+import { budgetedRender, type TemplateRenderer } from '../actions/template.js';
 import { ApiError } from '../errors.js';
 import { configEpoch } from '../store/config-epoch.js';
 import * as repo from '../store/repo.js';
 import type { DB } from '../store/schema.js';
 import { isUniqueViolation, type Store } from '../store/store.js';
 import type { Clock } from './clock.js';
+import type { RenderPool } from './render-pool.js';
+
+const liquidCache = new WeakMap<Definition, boolean>();
+/** True when a definition's rules render Liquid while deciding (`set_data`, `create_order` values). */
+function rendersLiquid(definition: Definition): boolean {
+  let hit = liquidCache.get(definition);
+  if (hit === undefined) {
+    hit = (definition.rules ?? []).some((r) =>
+      r.actions.some((a) => {
+        if (a.type !== 'set_data' && a.type !== 'create_order') return false;
+        const text = JSON.stringify(a.type === 'set_data' ? a.set : (a.data ?? '')) ?? '';
+        return text.includes('{{') || text.includes('{%');
+      }),
+    );
+    liquidCache.set(definition, hit);
+  }
+  return hit;
+}
 
 /** Thrown inside a transaction when the order row no longer has the version that was read. */
 class ConcurrentUpdate extends Error {}
@@ -82,7 +101,13 @@ export interface RuntimeOptions {
   store: Store;
   clock: Clock;
   newId: (prefix: string) => string;
-  /** Renders Liquid strings in `set_data` / `create_order` values. */
+  /** Renders Liquid strings in `set_data` / `create_order` values, within `renderBudgetMs` per change. */
+  renderer?: TemplateRenderer;
+  /** Total Liquid render time of one change, in ms. @default 250 */
+  renderBudgetMs?: number;
+  /** Render threads: decisions that render Liquid run there, off the event loop. */
+  renderPool?: RenderPool;
+  /** A plain render function instead of `renderer` (no budget). */
   renderString?: (source: string, scope: Record<string, unknown>) => string;
   /** Per-order loop guard: rule-caused entries into one state per hour. @default 20 */
   maxRuleEntriesPerHour?: number;
@@ -220,8 +245,14 @@ export function createRuntime(opts: RuntimeOptions) {
       maxRuleEntriesPerHour: opts.maxRuleEntriesPerHour ?? 20,
       pausedRules: cfg.paused,
     };
-    if (opts.renderString) ctx.renderString = opts.renderString;
-    if (needsWorkflows(definition)) ctx.resolveWorkflow = (key) => cfg.workflows.get(key);
+    const renderBudgetMs = opts.renderBudgetMs ?? 250;
+    if (opts.renderer) ctx.renderString = budgetedRender(opts.renderer, renderBudgetMs);
+    else if (opts.renderString) ctx.renderString = opts.renderString;
+    let workflows: WorkflowVersion[] = [];
+    if (needsWorkflows(definition)) {
+      workflows = [...cfg.workflows.values()];
+      ctx.resolveWorkflow = (key) => cfg.workflows.get(key);
+    }
     const since = new Date(Date.parse(now) - RULE_ENTRY_WINDOW_MS).toISOString();
     if (order && counters) {
       // Rows from before the counters existed: the history says it once, the row keeps it from now on.
@@ -237,6 +268,18 @@ export function createRuntime(opts: RuntimeOptions) {
     if (command.type === 'migrate' && order) {
       // Every pending timer gets a fate, so the decision needs them all (not only this visit's).
       command = { ...command, pending: await repo.listTimers(db, { orderId: order.id, limit: 10_000 }) };
+    }
+    // Liquid in rule values renders on a render thread, so a slow template never stalls the server.
+    if (opts.renderPool && opts.renderer && [definition, ...workflows.map((w) => w.definition)].some(rendersLiquid)) {
+      const { newId: _newId, resolveWorkflow: _resolve, renderString: _render, pausedRules: paused, ...plain } = ctx;
+      const decision = await opts.renderPool.run<Decision>({
+        kind: 'decide',
+        definition,
+        order,
+        command,
+        ctx: { ...plain, pausedRules: [...(paused ?? [])], workflows, renderBudgetMs },
+      });
+      return { decision, now, counters };
     }
     const decision = decide(definition, order, command, ctx);
     return { decision, now, counters };

@@ -1,0 +1,58 @@
+/**
+ * Worker thread that runs Liquid rendering away from the HTTP event loop: whole decisions
+ * whose rules render Liquid (`set_data`, `create_order`), and email template previews. A slow
+ * template then delays only the change that uses it, never `/healthz` or other requests.
+ */
+import { parentPort } from 'node:worker_threads';
+import { type Command, type DecideContext, type Definition, decide, type Order, type WorkflowVersion } from '@orderflow/core';
+import { monotonicFactory } from 'ulid';
+import { budgetedRender, createTemplateRenderer, type EmailTemplateSource } from '../actions/template.js';
+
+/** A decision to run in the worker; the context is plain data. */
+export interface DecideJob {
+  kind: 'decide';
+  definition: Definition;
+  order: Order | null;
+  command: Command;
+  ctx: Omit<DecideContext, 'newId' | 'resolveWorkflow' | 'renderString' | 'pausedRules'> & {
+    pausedRules: string[];
+    workflows: WorkflowVersion[];
+    renderBudgetMs: number;
+  };
+}
+
+/** An email template to render (previews). */
+export interface EmailJob {
+  kind: 'email';
+  template: EmailTemplateSource;
+  vars: Record<string, unknown>;
+}
+
+export type RenderJob = DecideJob | EmailJob;
+
+const renderer = createTemplateRenderer();
+const nextUlid = monotonicFactory();
+
+function run(job: RenderJob): unknown {
+  if (job.kind === 'email') return renderer.renderEmail(job.template, job.vars);
+  const { pausedRules, workflows, renderBudgetMs, ...rest } = job.ctx;
+  const at = Date.parse(rest.now);
+  const byKey = new Map(workflows.map((w) => [w.key, w]));
+  const ctx: DecideContext = {
+    ...rest,
+    newId: (prefix) => `${prefix}_${nextUlid(at)}`,
+    pausedRules: new Set(pausedRules),
+    resolveWorkflow: (key) => byKey.get(key),
+    renderString: budgetedRender(renderer, renderBudgetMs),
+  };
+  return decide(job.definition, job.order, job.command, ctx);
+}
+
+parentPort?.on('message', (msg: { id: number; job: RenderJob }) => {
+  try {
+    parentPort?.postMessage({ id: msg.id, ok: true, value: run(msg.job) });
+  } catch (err) {
+    const error = err instanceof Error ? { name: err.name, message: err.message } : { name: 'Error', message: String(err) };
+    parentPort?.postMessage({ id: msg.id, ok: false, error });
+  }
+});
