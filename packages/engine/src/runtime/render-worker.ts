@@ -3,6 +3,7 @@
  * whose rules render Liquid (`set_data`, `create_order`), and email template previews. A slow
  * template then delays only the change that uses it, never `/healthz` or other requests.
  */
+import { setPriority } from 'node:os';
 import { parentPort } from 'node:worker_threads';
 import { type Command, type DecideContext, type Definition, decide, type Order, type WorkflowVersion } from '@orderflow/core';
 import { monotonicFactory } from 'ulid';
@@ -29,6 +30,13 @@ export interface EmailJob {
 }
 
 export type RenderJob = DecideJob | EmailJob;
+
+// Rendering yields the CPU to request handling: on Linux the niceness of pid 0 is this thread's own.
+try {
+  setPriority(10);
+} catch {
+  // Not permitted or not supported here: render at normal priority.
+}
 
 const renderer = createTemplateRenderer();
 const nextUlid = monotonicFactory();
