@@ -1,5 +1,7 @@
-import { mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Worker } from 'node:worker_threads';
 import Database from 'better-sqlite3';
 import { CompiledQuery, type DatabaseConnection, type Driver, Kysely, type QueryResult, SqliteDialect, sql } from 'kysely';
 import { createGroupCommit } from './group-commit.js';
@@ -34,6 +36,7 @@ export function createSqliteStore(opts: SqliteStoreOptions): Store {
   database.pragma(`synchronous = ${opts.synchronous ?? 'FULL'}`);
   database.pragma('busy_timeout = 10000');
   database.pragma('foreign_keys = ON');
+  const checkpointer = opts.path === ':memory:' ? null : startCheckpointer(database, opts.path);
   const db = new Kysely<DB>({ dialect: new PreparedSqliteDialect({ database }) });
   const dataVersion = database.prepare('pragma data_version').pluck();
   return {
@@ -49,7 +52,38 @@ export function createSqliteStore(opts: SqliteStoreOptions): Store {
       return Number(dataVersion.get());
     },
     async close() {
+      await checkpointer?.close();
       await db.destroy();
+    },
+  };
+}
+
+/** Pages the WAL may grow to before the writer checkpoints itself (the backstop when the thread falls behind). */
+const BACKSTOP_CHECKPOINT_PAGES = 10_000;
+
+/**
+ * SQLite's automatic checkpoint runs on the committing connection every 1000 WAL pages: it
+ * copies them into the database file and flushes it, stalling the event loop for as long as
+ * the disk takes (hundreds of ms on a busy disk). A worker thread with its own connection
+ * checkpoints instead; the writer's own checkpoint stays as a backstop at a larger WAL size.
+ * Commits are as durable as before: each still flushes the WAL at FULL.
+ */
+function startCheckpointer(database: Database.Database, path: string): { close(): Promise<void> } | null {
+  const script = new URL('./sqlite-checkpoint.js', import.meta.url);
+  // Running from sources (tests) there is no compiled script: keep SQLite's own checkpoints.
+  if (!existsSync(fileURLToPath(script))) return null;
+  const thread = new Worker(script, { workerData: { path, everyMs: 200 } });
+  thread.unref();
+  thread.on('error', () => undefined);
+  database.pragma(`wal_autocheckpoint = ${BACKSTOP_CHECKPOINT_PAGES}`);
+  return {
+    async close() {
+      const exited = new Promise<void>((resolve) => thread.once('exit', () => resolve()));
+      // Held while closing: the caller may have nothing else keeping the process alive.
+      thread.ref();
+      thread.postMessage('close');
+      await Promise.race([exited, new Promise((resolve) => setTimeout(resolve, 1000))]);
+      await thread.terminate().catch(() => undefined);
     },
   };
 }
