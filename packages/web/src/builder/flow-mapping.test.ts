@@ -1,5 +1,5 @@
 import type { Definition } from '@orderflow/core';
-import { DEMO_ORDERS } from '@orderflow/core';
+import { DEMO_ORDERS, DEMO_WORKFLOWS } from '@orderflow/core';
 import { describe, expect, it } from 'vitest';
 import {
   ANY_NODE_ID,
@@ -7,11 +7,15 @@ import {
   flowToDefinition,
   LANE_HEADER,
   LANE_PAD_X,
+  LANE_WIDTH,
   laneAt,
   laneX,
+  NODE_WIDTH,
   type Problem,
   problemTarget,
+  type Rect,
   ROW_GAP,
+  routeEdge,
   type StateNode,
   slotPosition,
   snapLayout,
@@ -197,5 +201,53 @@ describe('snapLayout', () => {
     expect(snapped.layout?.packing).toEqual(slotPosition('processing', 0));
     expect(snapped.layout?.shipping).toEqual({ x: laneX('processing') + LANE_PAD_X, y: LANE_HEADER + 16 + ROW_GAP });
     expect(snapped.states).toBe(small.states);
+  });
+});
+
+describe('routeEdge', () => {
+  /** Where the canvas puts a transition's ends: a card's right handle, the lane handle, or the "any state" card. */
+  function ends(flow: ReturnType<typeof definitionToFlow>, source: string, target: string) {
+    const node = (id: string) => flow.nodes.find((n) => n.id === id);
+    const s = node(source);
+    const t = node(target);
+    if (!s || !t) throw new Error(`no node ${source} or ${target}`);
+    const from =
+      s.type === 'lane' ? { x: s.position.x + LANE_WIDTH, y: s.position.y + 24 } : { x: s.position.x + NODE_WIDTH, y: s.position.y + 32 };
+    return { from, to: { x: t.position.x, y: t.position.y + 32 } };
+  }
+
+  /** Whether a segment passes through the inside of a rectangle (its border excluded). */
+  function crosses(a: { x: number; y: number }, b: { x: number; y: number }, r: Rect): boolean {
+    for (let i = 0; i <= 100; i++) {
+      const x = a.x + ((b.x - a.x) * i) / 100;
+      const y = a.y + ((b.y - a.y) * i) / 100;
+      if (x > r.x + 1 && x < r.x + r.width - 1 && y > r.y + 1 && y < r.y + r.height - 1) return true;
+    }
+    return false;
+  }
+
+  it('never passes under a card, for every transition of every demo workflow', () => {
+    for (const definition of DEMO_WORKFLOWS) {
+      const flow = definitionToFlow(snapLayout(definition));
+      for (const edge of flow.edges) {
+        const obstacles = edge.data?.obstacles ?? [];
+        expect(obstacles.length).toBe(definition.states.length);
+        const { from, to } = ends(flow, edge.source, edge.target);
+        const route = routeEdge(from, to, obstacles, edge.data?.index ?? 0);
+        for (let i = 1; i < route.points.length; i++) {
+          const a = route.points[i - 1] as { x: number; y: number };
+          const b = route.points[i] as { x: number; y: number };
+          expect(a.x === b.x || a.y === b.y, 'orthogonal').toBe(true);
+          for (const r of obstacles) expect(crosses(a, b, r), `${definition.key} ${edge.source} → ${edge.target}`).toBe(false);
+        }
+        expect(route.path.startsWith(`M ${from.x} ${from.y}`)).toBe(true);
+      }
+    }
+  });
+
+  it('crosses the gap between neighbouring lanes with one vertical run', () => {
+    const route = routeEdge({ x: 220, y: 100 }, { x: 370, y: 300 }, [], 0);
+    expect(route.points).toHaveLength(4);
+    expect(route.points[1]?.x).toBe(route.points[2]?.x);
   });
 });
