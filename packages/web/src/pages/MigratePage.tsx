@@ -1,12 +1,12 @@
-import type { MigrateWorkflowResult, MigrationResult, TimerFate, TimerPolicy } from '@orderflow/client';
+import type { MigrateWorkflowResult, MigrationResult, TimerPolicy } from '@orderflow/client';
 import type { Definition, Order } from '@orderflow/core';
 import { useEffect, useMemo, useState } from 'react';
 import { ErrorBox, Loading, PageHeader } from '../components/common';
 import { api } from '../lib/api';
-import { formatTime } from '../lib/format';
 import { Link, useLocation } from '../lib/router';
 import { useAbilities } from '../lib/session';
 import { useResource } from '../lib/use-resource';
+import { fateText } from '../versions/fate-text';
 
 const POLICIES: { value: TimerPolicy; label: string; help: string }[] = [
   {
@@ -22,21 +22,6 @@ const POLICIES: { value: TimerPolicy; label: string; help: string }[] = [
 const BATCH = 10;
 
 type Row = MigrationResult & { orderId: string };
-
-/** One timer's fate as a sentence. */
-export function fateText(f: TimerFate): string {
-  const what = f.kind === 'action' ? `delayed action of ${f.ruleId}` : f.kind === 'timeout' ? 'timeout' : `${f.ruleId} (time in state)`;
-  switch (f.fate) {
-    case 'kept':
-      return `${what}: kept, due ${formatTime(f.dueAt)}`;
-    case 'retimed':
-      return `${what}: re-timed ${formatTime(f.dueAt)} → ${formatTime(f.newDueAt)}`;
-    case 'scheduled':
-      return `${what}: scheduled for ${formatTime(f.dueAt)} (${f.why ?? 'new'})`;
-    default:
-      return `${what}: cancelled — ${f.why ?? ''}`;
-  }
-}
 
 /** Moves orders of older versions to a newer one: choose them, map removed states, pick a timer policy, read the dry run, run. */
 export function MigratePage({ workflowKey }: { workflowKey: string }) {

@@ -21,6 +21,7 @@ import { formatMoney, formatTime, pretty, relativeTime } from '../lib/format';
 import { Link, withQuery } from '../lib/router';
 import { useAbilities } from '../lib/session';
 import { useResource } from '../lib/use-resource';
+import { fateText } from '../versions/fate-text';
 
 export function OrderPage({ orderId }: { orderId: string }) {
   const order = useResource(() => api.getOrder(orderId), [orderId]);
@@ -73,8 +74,15 @@ function OrderView({ order, reload: reloadOrder }: { order: Order; reload: () =>
         title={title}
         subtitle={
           <>
-            <Link to={withQuery('/board', { workflow: order.workflow })}>{definition?.name ?? order.workflow}</Link> v
-            {order.workflowVersion} · {order.kind} · created {formatTime(order.createdAt)} · id <span className="mono">{order.id}</span>{' '}
+            <Link to={withQuery('/board', { workflow: order.workflow })}>{definition?.name ?? order.workflow}</Link>{' '}
+            <Link
+              to={withQuery(`/workflows/${encodeURIComponent(order.workflow)}/migrate`, { from: String(order.workflowVersion) })}
+              title="Versions and migration"
+              data-testid="order-version"
+            >
+              v{order.workflowVersion}
+            </Link>{' '}
+            · {order.kind} · created {formatTime(order.createdAt)} · id <span className="mono">{order.id}</span>{' '}
             <button
               type="button"
               className="small"
@@ -407,6 +415,12 @@ function TimelineItem({ entry, nameOf }: { entry: NamedHistoryEntry; nameOf: (k:
     case 'rule_failed':
       what = `Rule failed${entry.ruleId ? ` (${entry.ruleId})` : ''}: ${entry.error?.message ?? ''}`;
       break;
+    case 'migrated':
+      what = `Migrated: ${nameOf(entry.from ?? '')} → ${nameOf(entry.to ?? '')}`;
+      break;
+    case 'timer':
+      what = `Timer ${entry.timer?.action ?? 'changed'} by hand`;
+      break;
     default:
       what = entry.type;
   }
@@ -428,6 +442,15 @@ function TimelineItem({ entry, nameOf }: { entry: NamedHistoryEntry; nameOf: (k:
         )}
         {entry.note && <div className="small">{entry.note}</div>}
         {entry.type === 'data' && entry.patch !== undefined && <pre className="code small">{pretty(entry.patch)}</pre>}
+        {entry.timers && entry.timers.length > 0 && (
+          <ul className="fates small">
+            {entry.timers.map((f) => (
+              <li key={f.timerId} className={`fate-${f.fate}`}>
+                {fateText(f)}
+              </li>
+            ))}
+          </ul>
+        )}
       </div>
     </li>
   );

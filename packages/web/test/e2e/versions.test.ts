@@ -164,6 +164,14 @@ describe.skipIf(missing !== null)('versions and migration in the UI', { timeout:
       to: 'shipping',
       timers: [{ kind: 'timeout', fate: 'retimed' }],
     });
+    // The order's history shows the migration with each timer's fate.
+    await page.goto(`${server.baseUrl}/orders/${packed[0]?.id}`);
+    await page.locator('.timeline-item.t-migrated').waitFor();
+    await expect
+      .poll(() => page.locator('.timeline-item.t-migrated').textContent())
+      .toMatch(/Migrated: packing → Shipping.*timeout: re-timed/);
+    expect(await page.getByTestId('order-version').textContent()).toBe('v2');
+    await screenshot(page, 'v06b-order-history-migrated');
 
     // 5. A draft rule is tested against a real order, unsaved and unpublished; nothing is stored.
     await page.goto(`${server.baseUrl}/workflows/parcels/rules`);
