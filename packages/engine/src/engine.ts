@@ -82,6 +82,7 @@ export async function createEngine(config: Readonly<Config>, opts: EngineOptions
     newId,
     config,
     renderer,
+    ...(renderPool ? { renderPool } : {}),
     notifications,
     metrics,
     logger: pino({ level: config.logLevel, base: { component: 'worker' } }),

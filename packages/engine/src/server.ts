@@ -56,6 +56,7 @@ export async function createOrderflow(config: Readonly<Config>, opts: CreateOpti
   const previewContext = () => ({
     db: store.db,
     renderer,
+    ...(engine.renderPool ? { renderPool: engine.renderPool } : {}),
     adminEmails: config.adminEmails,
     loadDefinition,
     webhookSecret: async () => 'whsec_cHJldmlldy1vbmx5LXNlY3JldA==',

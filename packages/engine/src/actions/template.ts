@@ -244,6 +244,18 @@ export function budgetedRender(renderer: TemplateRenderer, budgetMs: number): (s
 
 const errorText = (err: unknown): string => (err instanceof Error ? err.message : String(err));
 
+/** A webhook body as a JSON value: a string holding a JSON object or array is read as that value. */
+export function jsonBodyValue(body: unknown): unknown {
+  if (typeof body === 'string' && /^\s*[[{]/.test(body)) {
+    try {
+      return JSON.parse(body);
+    } catch {
+      return body;
+    }
+  }
+  return body;
+}
+
 /** A string that is exactly one output tag: `{{ expr }}`, with no text around it. */
 const SINGLE_OUTPUT = /^\{\{-?\s*((?:(?!\}\})[\s\S])+?)\s*-?\}\}$/;
 

@@ -8,7 +8,7 @@ import type { EventEnvelope } from '@orderflow/core';
 import type { IPv4, IPv6 } from 'ipaddr.js';
 import { Agent, buildConnector, request } from 'undici';
 import type { ActionOutcome } from './outcome.js';
-import { hasHeaderInjection } from './template.js';
+import { hasHeaderInjection, jsonBodyValue } from './template.js';
 
 // ipaddr.js is CommonJS with `export =`; load it as such (no default-import interop in this build).
 const ipaddr = createRequire(import.meta.url)('ipaddr.js') as typeof import('ipaddr.js');
@@ -102,16 +102,8 @@ export function webhookBody(
   renderJson: (value: unknown) => unknown,
 ): { ok: true; body: string } | { ok: false; error: string } {
   if (body === undefined) return { ok: true, body: JSON.stringify(envelope) };
-  let value = body;
-  if (typeof body === 'string' && /^\s*[[{]/.test(body)) {
-    try {
-      value = JSON.parse(body);
-    } catch {
-      value = body;
-    }
-  }
   try {
-    return { ok: true, body: JSON.stringify(renderJson(value)) ?? 'null' };
+    return { ok: true, body: JSON.stringify(renderJson(jsonBodyValue(body))) ?? 'null' };
   } catch (err) {
     return { ok: false, error: `webhook body template failed: ${errorMessage(err)}` };
   }

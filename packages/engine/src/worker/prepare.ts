@@ -1,8 +1,10 @@
 import type { Definition, EventEnvelope, OutboxEntry } from '@orderflow/core';
 import type { Kysely } from 'kysely';
 import { type EmailMessage, resolveRecipients } from '../actions/email.js';
-import { headerValue, type TemplateRenderer, templateVars } from '../actions/template.js';
+import { headerValue, TemplateError, type TemplateRenderer, templateVars } from '../actions/template.js';
 import { type WebhookRequest, webhookBody } from '../actions/webhook.js';
+import type { RenderPool } from '../runtime/render-pool.js';
+import type { DeliveryJob, DeliveryRenders, Rendered } from '../runtime/render-worker.js';
 import * as repo from '../store/repo.js';
 import type { DB } from '../store/schema.js';
 
@@ -10,6 +12,8 @@ import type { DB } from '../store/schema.js';
 export interface PrepareContext {
   db: Kysely<DB>;
   renderer: TemplateRenderer;
+  /** Render threads: when given, a delivery's templates render there, off the event loop. */
+  renderPool?: RenderPool;
   adminEmails: readonly string[];
   /** The workflow version an order runs on (for state names in templates); undefined when unknown. */
   loadDefinition: (workflow: string, version: number) => Promise<Definition | undefined>;
@@ -47,15 +51,16 @@ const message = (err: unknown): string => (err instanceof Error ? err.message : 
 /** Renders an outbox row into the request or message it stands for. */
 export async function prepareDelivery(ctx: PrepareContext, d: DeliverySource): Promise<PreparedDelivery> {
   const vars = await varsFor(ctx, d.envelope);
-  const render = (source: string) => ctx.renderer.render(source, vars);
   const action = d.action;
+  const template = action.type === 'send_email' ? await repo.getTemplate(ctx.db, action.template) : undefined;
+  const renderer = ctx.renderPool ? await renderedOffThread(ctx.renderPool, ctx.renderer, d, vars, template) : ctx.renderer;
+  const render = (source: string) => renderer.render(source, vars);
   switch (action.type) {
     case 'send_email': {
-      const template = await repo.getTemplate(ctx.db, action.template);
       if (!template) return { type: 'invalid', error: `email template "${action.template}" does not exist` };
       let rendered: { subject: string; html: string; text: string };
       try {
-        rendered = ctx.renderer.renderEmail(
+        rendered = renderer.renderEmail(
           { subject: template.subject, html: template.html, ...(template.text ? { text: template.text } : {}) },
           vars,
         );
@@ -97,7 +102,7 @@ export async function prepareDelivery(ctx: PrepareContext, d: DeliverySource): P
       } else {
         return { type: 'invalid', error: 'the webhook action has neither url nor endpoint' };
       }
-      const body = webhookBody(d.envelope, action.body, (value) => ctx.renderer.renderJson(value, vars));
+      const body = webhookBody(d.envelope, action.body, (value) => renderer.renderJson(value, vars));
       if (!body.ok) return { type: 'invalid', error: body.error, ...(action.endpoint ? { endpoint: action.endpoint } : {}) };
       // Header values of the action are Liquid templates; a line break from order data becomes a space.
       for (const [name, source] of Object.entries(action.headers ?? {})) {
@@ -144,6 +149,47 @@ export async function prepareDelivery(ctx: PrepareContext, d: DeliverySource): P
       return { type: 'notify', channel: action.channel, severity, message: text, email };
     }
   }
+}
+
+const hasLiquid = (s: string): boolean => s.includes('{{') || s.includes('{%');
+
+/**
+ * Renders everything a delivery needs on a render thread and answers a renderer that hands
+ * out those results: `prepareDelivery` then runs unchanged, without rendering on the event loop.
+ */
+async function renderedOffThread(
+  pool: RenderPool,
+  base: TemplateRenderer,
+  d: DeliverySource,
+  vars: Record<string, unknown>,
+  template: { subject: string; html: string; text?: string | null } | undefined,
+): Promise<TemplateRenderer> {
+  const action = d.action;
+  const job: DeliveryJob = { kind: 'delivery', vars, texts: [] };
+  if (action.type === 'send_email') {
+    job.texts.push(...[action.to, action.cc ?? ''].filter(hasLiquid));
+    if (template) job.email = { subject: template.subject, html: template.html, ...(template.text ? { text: template.text } : {}) };
+  } else if (action.type === 'webhook') {
+    job.texts.push(...Object.values(action.headers ?? {}));
+    if (action.body !== undefined) job.body = action.body;
+  } else if (action.type === 'notify') {
+    job.texts.push(action.message);
+  }
+  const done = await pool.run<DeliveryRenders>(job);
+  const texts = new Map(job.texts.map((t, i) => [t, done.texts[i]]));
+  const value = <T>(r: Rendered<T>): T => {
+    if (r.ok) return r.value;
+    throw new TemplateError(r.error);
+  };
+  return {
+    render: (source, v, opts) => {
+      const hit = opts?.escape ? undefined : texts.get(source);
+      return hit ? value(hit) : base.render(source, v, opts);
+    },
+    // prepareDelivery renders one email template and one body per delivery: the ones sent above.
+    renderEmail: (t, v) => (done.email ? value(done.email) : base.renderEmail(t, v)),
+    renderJson: (body, v) => (done.body ? value(done.body) : base.renderJson(body, v)),
+  };
 }
 
 function escapeHtml(s: string): string {

@@ -7,6 +7,7 @@ import { createWebhookSender, type WebhookSender } from '../actions/webhook.js';
 import type { Config } from '../config.js';
 import { ApiError } from '../errors.js';
 import type { Clock } from '../runtime/clock.js';
+import type { RenderPool } from '../runtime/render-pool.js';
 import type { Runtime } from '../runtime/runtime.js';
 import * as repo from '../store/repo.js';
 import type { DB } from '../store/schema.js';
@@ -43,6 +44,8 @@ export interface WorkerOptions {
   /** Senders to use; missing ones are created from `config` (and closed by `close()`). */
   senders?: Partial<WorkerSenders>;
   renderer?: TemplateRenderer;
+  /** Render threads for delivery templates (rendering stays in this thread without them). */
+  renderPool?: RenderPool;
   notifications?: NotificationBus;
   metrics?: Metrics;
   logger?: WorkerLogger;
@@ -435,6 +438,7 @@ export function createWorker(opts: WorkerOptions): Worker {
     const ctx: PrepareContext = {
       db: store.db,
       renderer,
+      ...(opts.renderPool ? { renderPool: opts.renderPool } : {}),
       adminEmails: config.adminEmails,
       loadDefinition,
       webhookSecret,

@@ -1,5 +1,7 @@
 import type { AddressInfo } from 'node:net';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { afterEach, describe, expect, it } from 'vitest';
+import * as repo from '../../src/store/repo.js';
 import { DIALECTS } from '../dialects.js';
 import { createAutomationTest, createOrder, move, publishWorkflow } from '../helpers/automation.js';
 import { ADMIN_TOKEN, expectProblem, json, type TestOrderflow } from '../helpers/orderflow.js';
@@ -71,6 +73,28 @@ for (const dialect of DIALECTS) {
 }
 
 describe('render isolation', () => {
+  it("renders a delivery's templates off the event loop; a template past its limit fails the delivery", async () => {
+    t = await createAutomationTest({ demo: false });
+    await repo.upsertTemplate(t.of.store.db, { key: 'heavy', subject: 'Heavy', html: HEAVY }, new Date().toISOString());
+    await publishWorkflow(t, {
+      ...workflow({}),
+      rules: [{ id: 'mail', trigger: 'state_changed', actions: [{ type: 'send_email', template: 'heavy', to: 'customer' }] }],
+    });
+    const order = await createOrder(t, 'heavy', { customer: { email: 'ada@example.com' } });
+    await move(t, order.id, 'work');
+    const delay = monitorEventLoopDelay({ resolution: 10 });
+    delay.enable();
+    const counts = await t.of.worker.runOnce();
+    delay.disable();
+    const maxMs = delay.max / 1e6;
+    console.log(`event-loop delay while a heavy email template rendered: max ${maxMs.toFixed(1)} ms`);
+    expect(counts).toMatchObject({ failed: 1 });
+    const [failed] = json(await t.request('viewer', { method: 'GET', url: '/api/v1/deliveries?status=failed' })).items;
+    expect(failed.lastError).toMatch(/limit/);
+    // Rendered on the event loop, the HTML alone would block it for its whole 500 ms limit.
+    expect(maxMs).toBeLessThan(500);
+  });
+
   it('rate-limits template previews per token with 429 and Retry-After', async () => {
     t = await createAutomationTest({ demo: true });
     let limited: Awaited<ReturnType<TestOrderflow['request']>> | undefined;
