@@ -523,7 +523,11 @@ describe.skipIf(missing !== null)('operator UI tells the truth (issue 11)', { ti
           window.dispatchEvent(new PopStateEvent('popstate'));
         }, path);
         await page.getByTestId(ready).first().waitFor({ state: 'attached' });
-        await page.getByTestId('loading').first().waitFor({ state: 'detached', timeout: 5000 }).catch(() => undefined);
+        await page
+          .getByTestId('loading')
+          .first()
+          .waitFor({ state: 'detached', timeout: 5000 })
+          .catch(() => undefined);
         await page.waitForTimeout(150);
         const width = await page.evaluate(() => document.documentElement.scrollWidth);
         if (width > viewport.width) {
