@@ -4,6 +4,7 @@ import { useEffect, useState } from 'react';
 import { ErrorBox, Loading } from '../components/common';
 import { PreviewView } from '../components/preview-view';
 import { api } from '../lib/api';
+import { pretty } from '../lib/format';
 
 type Kind = 'transition' | 'event' | 'fact';
 
@@ -153,6 +154,12 @@ export function DraftRuleTest({ rule, definition, workflowKey }: { rule: Rule; d
                 ))}
               </ul>
             )}
+          </div>
+          <div className="card" data-testid="rule-test-order-after">
+            <h4>
+              The order afterwards: {result.order.state}, version {result.order.version}
+            </h4>
+            <pre className="code small">{pretty(result.order.data)}</pre>
           </div>
           <PreviewView preview={result} />
         </>

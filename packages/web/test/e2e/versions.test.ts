@@ -193,6 +193,7 @@ describe.skipIf(missing !== null)('versions and migration in the UI', { timeout:
     await page.getByTestId('rule-test-run').click();
     await page.getByTestId('rule-run-scan').waitFor();
     expect(await page.getByTestId('rule-run-scan').textContent()).toContain('matched');
+    expect(await page.getByTestId('rule-test-order-after').textContent()).toContain('"scannedAt": "Leipzig"');
     await screenshot(page, 'v07-draft-rule-test');
     expect((await api<OrderDto>('GET', `/orders/${packed[1]?.id}`)).data.scannedAt).toBeUndefined();
 
