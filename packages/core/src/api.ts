@@ -636,6 +636,7 @@ export const RetryDeliveryBody = z.strictObject({ force: z.boolean().optional() 
 export const TimerQuery = z.object({
   orderId: Id.optional(),
   due_before: Timestamp.optional(),
+  status: z.enum(['pending', 'fired', 'cancelled', 'failed']).default('pending'),
   limit: Limit,
   cursor: Cursor.optional(),
 });

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import type { z } from 'zod';
 import { ApiError } from '../errors.js';
 
 /** Parses input with a zod schema or throws `validation_failed` listing every problem with its path. */
@@ -11,9 +11,6 @@ export function parse<T>(schema: z.ZodType<T>, input: unknown, where = 'body'): 
   }));
   throw new ApiError('validation_failed', `The ${where} is not valid: ${errors[0]?.path} ${errors[0]?.message}`, { errors });
 }
-
-/** Page-size parameter: 1..500, default 50. */
-export const limitParam = z.coerce.number().int().min(1).max(500).default(50);
 
 /** Encodes an opaque cursor. */
 export const encodeCursor = (parts: string[]): string => Buffer.from(parts.join('|'), 'utf8').toString('base64url');

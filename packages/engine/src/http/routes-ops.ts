@@ -1,5 +1,23 @@
 import type { ServerResponse } from 'node:http';
-import { type Definition, type EventEnvelope, GROUPS, type Group, type Order } from '@orderflow/core';
+import {
+  type Definition,
+  DeliveryQuery,
+  EndpointBody,
+  type EventEnvelope,
+  GROUPS,
+  type Group,
+  Id,
+  MailboxQuery,
+  NotificationQuery,
+  type Order,
+  RescheduleTimerBody,
+  RetryDeliveriesBody,
+  RunQuery,
+  Slug,
+  TemplatePreviewBody,
+  TimerQuery,
+  WorkflowKey,
+} from '@orderflow/core';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { sql } from 'kysely';
 import { z } from 'zod';
@@ -15,7 +33,7 @@ import { REDACTED, redactHeaders } from '../worker/prepare.js';
 import { generateWebhookSecret, getAutomation, pauseAutomation, resumeAutomation } from '../worker/settings.js';
 import type { Worker, WorkerSenders } from '../worker/worker.js';
 import { type AppDeps, requireRole } from './app.js';
-import { decodeCursor, limitParam, pageOf, parse } from './parse.js';
+import { decodeCursor, pageOf, parse } from './parse.js';
 import { callerOf } from './routes-orders.js';
 
 /** What the operations routes need besides the app's own dependencies. */
@@ -37,58 +55,29 @@ export interface OpsDeps {
   heartbeatMs?: number;
 }
 
-const idParams = z.object({ id: z.string().min(1).max(64) });
-const keyParams = z.object({ key: z.string().regex(/^[a-z][a-z0-9_]{0,63}$/, 'must be a slug') });
+// Request schemas are the wire contract's (core api.ts); the server adds what needs its own code.
+const idParams = z.object({ id: Id });
+const keyParams = z.object({ key: Slug });
 const ruleQuery = z.object({
   rule: z
     .string()
     .regex(/^[a-z0-9][a-z0-9_-]{0,63}$/, 'must be a rule id')
     .optional(),
 });
-const DELIVERY_STATUS = ['pending', 'delivered', 'failed', 'dead'] as const;
-const DELIVERY_TYPE = ['email', 'webhook', 'notify'] as const;
-const isoDate = z.iso.datetime({ offset: true }).transform((s) => new Date(s).toISOString());
-
-const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,100}$/;
-const headersSchema = z
-  .record(
-    z.string().regex(HEADER_NAME, 'must be an HTTP header name'),
-    z
-      .string()
-      .max(2000)
-      .regex(/^[^\r\n\0]*$/, 'must be one line'),
-  )
-  .refine((h) => Object.keys(h).length <= 50, 'at most 50 headers');
-const secretSchema = z.string().refine((s) => {
-  if (!s.startsWith('whsec_')) return false;
-  try {
-    decodeWebhookSecret(s);
-    return true;
-  } catch {
-    return false;
-  }
-}, 'must be whsec_ followed by base64 of at least 16 bytes');
-const urlSchema = z
-  .string()
-  .max(2000)
-  .refine((u) => {
+const toIso = (s: string): string => new Date(s).toISOString();
+/** The contract's endpoint body, and a secret that really decodes to at least 16 bytes. */
+const EndpointInput = EndpointBody.refine(
+  (b) => {
+    if (b.secret === undefined) return true;
     try {
-      const p = new URL(u);
-      return (p.protocol === 'http:' || p.protocol === 'https:') && p.username === '' && p.password === '';
+      decodeWebhookSecret(b.secret);
+      return true;
     } catch {
       return false;
     }
-  }, 'must be an http(s) URL without credentials');
-const EndpointBody = z.strictObject({
-  key: z
-    .string()
-    .regex(/^[a-z][a-z0-9_]{0,63}$/, 'must be a slug')
-    .optional(),
-  url: urlSchema,
-  secret: secretSchema.optional(),
-  headers: headersSchema.optional(),
-  enabled: z.boolean().optional(),
-});
+  },
+  { path: ['secret'], message: 'must be whsec_ followed by base64 of at least 16 bytes' },
+);
 
 type EndpointRow = {
   key: string;
@@ -240,17 +229,7 @@ function registerOpsRoutes(api: FastifyInstance, deps: AppDeps, ops: OpsDeps): v
 
   api.get('/deliveries', async (req) => {
     requireRole(req, 'viewer');
-    const q = parse(
-      z.object({
-        status: z.enum(DELIVERY_STATUS).optional(),
-        type: z.enum(DELIVERY_TYPE).optional(),
-        orderId: z.string().min(1).max(64).optional(),
-        limit: limitParam,
-        cursor: z.string().max(400).optional(),
-      }),
-      req.query,
-      'query',
-    );
+    const q = parse(DeliveryQuery, req.query, 'query');
     const cursor = q.cursor ? decodeCursor(q.cursor, 1)[0] : undefined;
     const rows = await repo.listDeliveries(db, {
       ...(q.status ? { status: q.status } : {}),
@@ -294,14 +273,7 @@ function registerOpsRoutes(api: FastifyInstance, deps: AppDeps, ops: OpsDeps): v
 
   api.post('/deliveries/retry', async (req) => {
     requireRole(req, 'operator');
-    const body = parse(
-      z.strictObject({
-        ids: z.array(z.string().min(1).max(64)).min(1).max(1000).optional(),
-        status: z.enum(['failed', 'dead']).optional(),
-        type: z.enum(DELIVERY_TYPE).optional(),
-      }),
-      req.body ?? {},
-    );
+    const body = parse(RetryDeliveriesBody, req.body ?? {});
     if (!body.ids && !body.status) {
       throw new ApiError('validation_failed', 'Give ids, or a status (failed or dead) to retry by filter.', {
         errors: [{ path: 'body', message: 'needs ids or status' }],
@@ -335,7 +307,7 @@ function registerOpsRoutes(api: FastifyInstance, deps: AppDeps, ops: OpsDeps): v
 
   api.post('/endpoints', async (req, reply) => {
     requireRole(req, 'designer');
-    const body = parse(EndpointBody, req.body);
+    const body = parse(EndpointInput, req.body);
     if (!body.key)
       throw new ApiError('validation_failed', 'The endpoint needs a key.', { errors: [{ path: 'body.key', message: 'is required' }] });
     const now = nowIso();
@@ -368,7 +340,7 @@ function registerOpsRoutes(api: FastifyInstance, deps: AppDeps, ops: OpsDeps): v
   api.put('/endpoints/:key', async (req, reply) => {
     requireRole(req, 'designer');
     const { key } = parse(keyParams, req.params, 'path');
-    const body = parse(EndpointBody, req.body);
+    const body = parse(EndpointInput, req.body);
     if (body.key !== undefined && body.key !== key) {
       throw new ApiError('validation_failed', 'The body key does not match the URL.', {
         errors: [{ path: 'body.key', message: `must be "${key}"` }],
@@ -460,17 +432,8 @@ function registerOpsRoutes(api: FastifyInstance, deps: AppDeps, ops: OpsDeps): v
 
   api.get('/timers', async (req) => {
     requireRole(req, 'viewer');
-    const q = parse(
-      z.object({
-        orderId: z.string().min(1).max(64).optional(),
-        due_before: isoDate.optional(),
-        status: z.enum(['pending', 'fired', 'cancelled', 'failed']).default('pending'),
-        limit: limitParam,
-        cursor: z.string().max(400).optional(),
-      }),
-      req.query,
-      'query',
-    );
+    const parsed = parse(TimerQuery, req.query, 'query');
+    const q = { ...parsed, due_before: parsed.due_before === undefined ? undefined : toIso(parsed.due_before) };
     let query = db.selectFrom('timers').selectAll().where('status', '=', q.status);
     if (q.orderId) query = query.where('order_id', '=', q.orderId);
     if (q.due_before) query = query.where('due_at', '<=', q.due_before);
@@ -507,7 +470,8 @@ function registerOpsRoutes(api: FastifyInstance, deps: AppDeps, ops: OpsDeps): v
   api.patch('/timers/:id', async (req) => {
     requireRole(req, 'operator');
     const { id } = parse(idParams, req.params, 'path');
-    const body = parse(z.strictObject({ dueAt: isoDate }), req.body);
+    const body = parse(RescheduleTimerBody, req.body);
+    body.dueAt = toIso(body.dueAt);
     const timer = await timerEdit(req, id, body.dueAt);
     ops.worker?.wake();
     return timer;
@@ -517,16 +481,7 @@ function registerOpsRoutes(api: FastifyInstance, deps: AppDeps, ops: OpsDeps): v
 
   api.get('/runs', async (req) => {
     requireRole(req, 'viewer');
-    const q = parse(
-      z.object({
-        orderId: z.string().min(1).max(64).optional(),
-        rule: z.string().min(1).max(64).optional(),
-        limit: limitParam,
-        cursor: z.string().max(400).optional(),
-      }),
-      req.query,
-      'query',
-    );
+    const q = parse(RunQuery, req.query, 'query');
     const cursor = q.cursor ? decodeCursor(q.cursor, 1)[0] : undefined;
     const rows = await repo.listRuleRuns(db, {
       ...(q.orderId ? { orderId: q.orderId } : {}),
@@ -563,16 +518,7 @@ function registerOpsRoutes(api: FastifyInstance, deps: AppDeps, ops: OpsDeps): v
 
   api.get('/notifications', async (req) => {
     requireRole(req, 'viewer');
-    const q = parse(
-      z.object({
-        unread: z.enum(['true', 'false']).optional(),
-        channel: z.string().max(64).optional(),
-        limit: limitParam,
-        cursor: z.string().max(400).optional(),
-      }),
-      req.query,
-      'query',
-    );
+    const q = parse(NotificationQuery, req.query, 'query');
     let query = db.selectFrom('notifications').selectAll();
     if (q.unread === 'true') query = query.where('read_at', 'is', null);
     if (q.unread === 'false') query = query.where('read_at', 'is not', null);
@@ -671,11 +617,7 @@ function registerOpsRoutes(api: FastifyInstance, deps: AppDeps, ops: OpsDeps): v
 
   api.get('/mailbox', async (req) => {
     requireRole(req, 'viewer');
-    const q = parse(
-      z.object({ limit: limitParam, cursor: z.string().max(400).optional(), deliveryId: z.string().max(64).optional() }),
-      req.query,
-      'query',
-    );
+    const q = parse(MailboxQuery, req.query, 'query');
     let query = db.selectFrom('mailbox').selectAll();
     if (q.deliveryId) query = query.where('delivery_id', '=', q.deliveryId);
     if (q.cursor) query = query.where('id', '<', decodeCursor(q.cursor, 1)[0] as string);
@@ -695,19 +637,6 @@ function registerOpsRoutes(api: FastifyInstance, deps: AppDeps, ops: OpsDeps): v
   });
 
   // ---------- template preview ----------
-
-  const PreviewBody = z.strictObject({
-    orderId: z.string().min(1).max(64).optional(),
-    sample: z.record(z.string(), z.unknown()).optional(),
-    template: z
-      .strictObject({
-        subject: z.string().max(1000),
-        html: z.string().max(200_000),
-        text: z.string().max(200_000).nullable().optional(),
-        description: z.string().max(2000).nullable().optional(),
-      })
-      .optional(),
-  });
 
   async function definitionOf(order: Order): Promise<Definition | undefined> {
     try {
@@ -739,7 +668,7 @@ function registerOpsRoutes(api: FastifyInstance, deps: AppDeps, ops: OpsDeps): v
     const principal = requireRole(req, 'viewer');
     countPreview(principal.tokenId, reply);
     const { key } = parse(keyParams, req.params, 'path');
-    const body = parse(PreviewBody, req.body ?? {});
+    const body = parse(TemplatePreviewBody, req.body ?? {});
     const source = body.template ?? (await repo.getTemplate(db, key));
     if (!source) throw new ApiError('not_found', `Template "${key}" does not exist.`);
     const now = nowIso();
@@ -791,7 +720,7 @@ function registerOpsRoutes(api: FastifyInstance, deps: AppDeps, ops: OpsDeps): v
 
   api.get('/stats', async (req) => {
     requireRole(req, 'viewer');
-    const q = parse(z.object({ workflow: z.string().min(1).max(64).optional() }), req.query, 'query');
+    const q = parse(z.object({ workflow: WorkflowKey.optional() }), req.query, 'query');
     const counts = await repo.countOrdersByGroup(db, q.workflow);
     const groups = Object.fromEntries(GROUPS.map((g) => [g, 0])) as Record<Group, number>;
     const states = new Map<string, { state: string; group: Group; count: number; workflow?: string }>();

@@ -3,17 +3,24 @@ import {
   availableTransitions,
   type Caller,
   type Command,
+  CreateOrderBody,
   type Definition,
+  EventBody,
   EventPreviewBody,
+  FactBody,
   FactPreviewBody,
-  GROUPS,
   type HistoryEntry,
+  Id,
+  JsonObject,
+  MigrateOrderBody,
   MigrateWorkflowBody,
   type MigrationResult,
+  OrderQuery,
   type OutboxEntry,
-  ReasonSchema,
+  TransitionBody,
   TransitionPreviewBody,
   validateDefinition,
+  WorkflowKey,
 } from '@orderflow/core';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { type Kysely, sql } from 'kysely';
@@ -23,32 +30,12 @@ import type { ApplyInput } from '../runtime/runtime.js';
 import * as repo from '../store/repo.js';
 import type { DB } from '../store/schema.js';
 import { type AppDeps, type Principal, requireRole, rolesOf } from './app.js';
-import { decodeCursor, limitParam, pageOf, parse } from './parse.js';
+import { decodeCursor, pageOf, parse } from './parse.js';
 import { withSummaries } from './routes-ops.js';
 
-const idParams = z.object({ id: z.string().min(1).max(64) });
-const jsonObject = z.record(z.string(), z.unknown());
-const slug = z.string().regex(/^[a-z][a-z0-9_]{0,63}$/, 'must be a slug');
-
-const CreateBody = z.strictObject({
-  workflow: z.string().min(1).max(64),
-  kind: slug.optional(),
-  externalRef: z.string().min(1).max(200).nullable().optional(),
-  data: jsonObject.optional(),
-  state: slug.optional(),
-});
-const TransitionBody = z.strictObject({
-  to: slug,
-  reason: ReasonSchema.optional(),
-  note: z.string().max(2000).optional(),
-  facts: z
-    .union([z.array(slug).max(50), z.record(slug, z.union([z.literal(true), z.strictObject({ evidence: z.unknown().optional() })]))])
-    .optional(),
-  force: z.boolean().optional(),
-  expectedVersion: z.number().int().min(1).optional(),
-});
-const FactBody = z.strictObject({ fact: slug, evidence: z.unknown().optional() });
-const EventBody = z.strictObject({ type: z.string().min(1).max(200), data: z.unknown().optional() });
+// Request schemas are the wire contract's (core api.ts), so the document and the server agree.
+const idParams = z.object({ id: Id });
+const jsonObject = JsonObject;
 
 /** The actor and roles of a principal. */
 export function callerOf(p: Principal): Caller {
@@ -94,7 +81,7 @@ export function registerOrderRoutes(api: FastifyInstance, deps: AppDeps): void {
 
   api.post('/orders', async (req, reply) => {
     const p = requireRole(req, 'operator');
-    const body = parse(CreateBody, req.body);
+    const body = parse(CreateOrderBody, req.body);
     const command: Command = {
       type: 'create',
       workflow: body.workflow,
@@ -112,22 +99,7 @@ export function registerOrderRoutes(api: FastifyInstance, deps: AppDeps): void {
 
   api.get('/orders', async (req) => {
     requireRole(req, 'viewer');
-    const q = parse(
-      z.object({
-        workflow: z.string().max(64).optional(),
-        state: z.string().max(64).optional(),
-        group: z.enum(GROUPS).optional(),
-        kind: z.string().max(64).optional(),
-        externalRef: z.string().max(200).optional(),
-        q: z.string().max(200).optional(),
-        createdAfter: z.iso.datetime({ offset: true }).optional(),
-        createdBefore: z.iso.datetime({ offset: true }).optional(),
-        limit: limitParam,
-        cursor: z.string().max(400).optional(),
-      }),
-      req.query,
-      'query',
-    );
+    const q = parse(OrderQuery, req.query, 'query');
     const cursor = q.cursor ? decodeCursor(q.cursor, 2) : undefined;
     const items = await repo.listOrders(deps.store.db, deps.store.dialect, {
       ...q,
@@ -302,16 +274,10 @@ export function registerOrderRoutes(api: FastifyInstance, deps: AppDeps): void {
     }),
   );
 
-  const MigrateBody = z.strictObject({
-    toVersion: z.number().int().min(1),
-    stateMap: z.record(slug, slug).optional(),
-    timers: z.enum(['keep', 'recompute', 'cancel']).optional(),
-  });
-
   api.post('/orders/:id/migrate', async (req, reply) => {
     const p = requireRole(req, 'operator');
     const { id } = parse(idParams, req.params, 'path');
-    const body = parse(MigrateBody, req.body);
+    const body = parse(MigrateOrderBody, req.body);
     const order = await loadOrder(id);
     const toDefinition = await runtime.loadVersion(order.workflow, body.toVersion);
     const r = await runtime.applyCommand({
@@ -331,7 +297,7 @@ export function registerOrderRoutes(api: FastifyInstance, deps: AppDeps): void {
 
   api.post('/workflows/:key/migrate', async (req) => {
     const p = requireRole(req, 'operator');
-    const { key } = parse(z.object({ key: z.string().min(1).max(64) }), req.params, 'path');
+    const { key } = parse(z.object({ key: WorkflowKey }), req.params, 'path');
     const body = parse(MigrateWorkflowBody, req.body);
     const toDefinition = await runtime.loadVersion(key, body.toVersion);
     let q = deps.store.db.selectFrom('orders').select(['id']).where('workflow', '=', key).where('workflow_version', '<', body.toVersion);

@@ -1,5 +1,5 @@
+import { SessionBody } from '@orderflow/core';
 import type { FastifyInstance } from 'fastify';
-import { z } from 'zod';
 import { ApiError } from '../errors.js';
 import * as repo from '../store/repo.js';
 import { type AppDeps, hashToken, requireRole, SESSION_COOKIE } from './app.js';
@@ -8,7 +8,7 @@ import { parse } from './parse.js';
 /** Sign-in for the web UI: exchanges a token for an HttpOnly, SameSite=Strict session cookie. */
 export function registerSessionRoutes(api: FastifyInstance, deps: AppDeps): void {
   api.post('/session', async (req, reply) => {
-    const body = parse(z.strictObject({ token: z.string().min(1).max(512) }), req.body);
+    const body = parse(SessionBody, req.body);
     const row = await repo.findTokenByHash(deps.store.db, hashToken(body.token));
     if (!row) throw new ApiError('unauthorized', 'Unknown or revoked token.');
     reply.setCookie(SESSION_COOKIE, body.token, {

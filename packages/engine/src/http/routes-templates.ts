@@ -1,3 +1,4 @@
+import { Slug, TemplateBody } from '@orderflow/core';
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import { ApiError } from '../errors.js';
@@ -5,14 +6,7 @@ import * as repo from '../store/repo.js';
 import { type AppDeps, requireRole } from './app.js';
 import { parse } from './parse.js';
 
-const keyParams = z.object({ key: z.string().regex(/^[a-z][a-z0-9_]{0,63}$/, 'must be a template key (slug)') });
-const TemplateBody = z.strictObject({
-  key: z.string().optional(),
-  subject: z.string().min(1).max(1000),
-  html: z.string().max(200_000),
-  text: z.string().max(200_000).nullable().optional(),
-  description: z.string().max(2000).nullable().optional(),
-});
+const keyParams = z.object({ key: Slug });
 
 /** SPEC §5.4: email templates (preview is added by the automation runtime). */
 export function registerTemplateRoutes(api: FastifyInstance, deps: AppDeps): void {

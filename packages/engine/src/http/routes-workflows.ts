@@ -1,4 +1,4 @@
-import { type Definition, GROUPS, ruleChanges, type VersionImpact, validateDefinition, versionImpact } from '@orderflow/core';
+import { type Definition, GROUPS, ruleChanges, type VersionImpact, validateDefinition, versionImpact, WorkflowKey } from '@orderflow/core';
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import { ApiError } from '../errors.js';
@@ -7,7 +7,7 @@ import { createWorkflowService, validateWithReferences } from '../workflows.js';
 import { type AppDeps, requireRole } from './app.js';
 import { parse } from './parse.js';
 
-const keyParams = z.object({ key: z.string().min(1).max(64) });
+const keyParams = z.object({ key: WorkflowKey });
 
 /** SPEC §5.1: workflows, drafts, validation, publishing, versions and impact. */
 export function registerWorkflowRoutes(api: FastifyInstance, deps: AppDeps): void {

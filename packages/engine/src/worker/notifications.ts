@@ -1,18 +1,10 @@
 import { EventEmitter } from 'node:events';
+import type { Notification } from '@orderflow/core';
 import type { Kysely, Selectable } from 'kysely';
 import type { DB } from '../store/schema.js';
 
-/** An in-app notification (SPEC §5.3). */
-export interface Notification {
-  id: string;
-  channel: string;
-  severity: 'info' | 'warning' | 'critical';
-  message: string;
-  orderId: string | null;
-  deliveryId: string | null;
-  createdAt: string;
-  readAt: string | null;
-}
+/** An in-app notification, as the wire contract declares it. */
+export type { Notification };
 
 /** In-process fan-out of freshly stored notifications (the SSE stream listens here). */
 export interface NotificationBus {

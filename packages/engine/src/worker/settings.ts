@@ -1,15 +1,11 @@
 import { randomBytes } from 'node:crypto';
+import type { AutomationState } from '@orderflow/core';
 import type { Kysely } from 'kysely';
 import * as repo from '../store/repo.js';
 import type { DB } from '../store/schema.js';
 
-/** The automation kill switch (settings key `automation`). */
-export interface AutomationState {
-  /** Globally paused: the worker claims no delivery and no timer. */
-  paused: boolean;
-  /** Rules paused by id: they do not match, and their queued deliveries and timers are held. */
-  rules: string[];
-}
+/** The automation kill switch (settings key `automation`), as the wire contract declares it. */
+export type { AutomationState };
 
 /** Reads the automation switch. */
 export async function getAutomation(db: Kysely<DB>): Promise<AutomationState> {
