@@ -152,6 +152,8 @@ describe.skipIf(missing !== null)('operator UI tells the truth (issue 11)', { ti
     await page.locator(card(big.id)).waitFor();
 
     // A guard: the reason dialog stays open and says why, with the rule and the value.
+    // The card and the Cancelled column both in view, as a person would have them before dragging.
+    await page.locator(column('full_refund')).scrollIntoViewIfNeeded();
     await page.dragAndDrop(card(big.id), column('full_refund'));
     const reasonDialog = page.getByRole('dialog', { name: /Full refund/ });
     await reasonDialog.waitFor();
