@@ -1,4 +1,13 @@
-import type { Definition, HistoryEntry, Order, OutboxEntry, RuleRun, Timer } from '@orderflow/core';
+import type {
+  Definition,
+  DeliveryAttempt,
+  HistoryEntry,
+  Order,
+  OutboxEntry,
+  RuleRun,
+  Timer,
+  Delivery as WireDelivery,
+} from '@orderflow/core';
 import type { Insertable, Kysely, Selectable } from 'kysely';
 import { bumpConfigEpoch } from './config-epoch.js';
 import type { DB } from './schema.js';
@@ -255,34 +264,14 @@ export async function ruleEntriesSince(db: Db, orderId: string, since: string): 
 
 // ---------- outbox deliveries ----------
 
-/** A delivery as the API shows it. */
-export interface Delivery {
-  id: string;
-  orderId: string;
-  workflow: string;
-  type: 'email' | 'webhook' | 'notify';
-  status: 'pending' | 'delivered' | 'failed' | 'dead';
-  attempts: number;
-  nextAttemptAt: string | null;
-  lastError: string | null;
-  ruleId: string | null;
+/** A delivery as the API shows it (the contract's), with its action and envelope typed. */
+export type Delivery = Omit<WireDelivery, 'action' | 'envelope' | 'summary'> & {
   action: OutboxEntry['action'];
   envelope: OutboxEntry['envelope'];
-  createdAt: string;
-  updatedAt: string;
-  deliveredAt: string | null;
-}
+};
 
 /** One recorded attempt of a delivery. */
-export interface DeliveryAttempt {
-  attempt: number;
-  at: string;
-  durationMs: number;
-  outcome: 'delivered' | 'retry' | 'failed' | 'dead';
-  status: number | null;
-  responseBody: string | null;
-  error: string | null;
-}
+export type { DeliveryAttempt };
 
 export function rowToDelivery(r: Selectable<DB['deliveries']>): Delivery {
   return {

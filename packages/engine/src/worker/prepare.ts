@@ -1,4 +1,4 @@
-import type { Definition, EventEnvelope, OutboxEntry } from '@orderflow/core';
+import type { Definition, Delivery, EventEnvelope, OutboxEntry } from '@orderflow/core';
 import type { Kysely } from 'kysely';
 import { type EmailMessage, resolveRecipients } from '../actions/email.js';
 import { headerValue, TemplateError, type TemplateRenderer, templateVars } from '../actions/template.js';
@@ -233,11 +233,7 @@ export async function previewDelivery(ctx: PrepareContext, d: DeliverySource): P
 }
 
 /** Who a delivery goes to and what it is about, for lists (`to`, `subject`); `error` when it cannot be worked out. */
-export interface DeliverySummary {
-  to?: string;
-  subject?: string;
-  error?: string;
-}
+export type DeliverySummary = NonNullable<Delivery['summary']>;
 
 /**
  * The recipient and subject of a delivery as they render now, without the

@@ -7,17 +7,12 @@
  * positions are snapped to slots (see {@link snapLayout}).
  */
 
-import type { Definition, Group, State, Transition } from '@orderflow/core';
+import type { Definition, Group, State, Transition, ValidationProblem } from '@orderflow/core';
 import { GROUP_LABELS, GROUPS, isTerminalGroup } from '@orderflow/core';
 import type { Edge, Node } from '@xyflow/react';
 
 /** A validation problem as core and the API report it. */
-export interface Problem {
-  severity: 'error' | 'warning';
-  code: string;
-  path: string;
-  message: string;
-}
+export type Problem = ValidationProblem;
 
 export type Severity = 'error' | 'warning' | null;
 
