@@ -286,8 +286,10 @@ export function createClient(options: ClientOptions) {
       post<Change>(`/orders/${enc(id)}/facts`, evidence === undefined ? { fact } : { fact, evidence }, opts),
     postEvent: (id: string, type: string, data?: unknown, opts?: ChangeOptions) =>
       post<Change>(`/orders/${enc(id)}/events`, data === undefined ? { type } : { type, data }, opts),
-    orderHistory: (id: string) => get<ListPage<NamedHistoryEntry>>(`/orders/${enc(id)}/history`),
-    orderDeliveries: (id: string) => get<ListPage<Delivery>>(`/orders/${enc(id)}/deliveries`),
+    orderHistory: (id: string, page: { limit?: number; cursor?: string } = {}) =>
+      get<ListPage<NamedHistoryEntry>>(`/orders/${enc(id)}/history`, { ...page }),
+    orderDeliveries: (id: string, page: { limit?: number; cursor?: string } = {}) =>
+      get<ListPage<Delivery>>(`/orders/${enc(id)}/deliveries`, { ...page }),
 
     // Deliveries
     listDeliveries: (query: DeliveryQuery = {}) => get<ListPage<Delivery>>('/deliveries', { ...query }),

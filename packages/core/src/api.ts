@@ -650,9 +650,16 @@ export const RunQuery = z.object({
 });
 
 export const AutomationStateSchema = z
-  .looseObject({ paused: z.boolean(), rules: z.array(z.string()) })
+  .looseObject({ paused: z.boolean(), rules: z.array(z.string()), workflows: z.array(z.string()) })
   .meta({ id: 'AutomationState', description: 'The automation kill switch' });
-export const AutomationQuery = z.object({ workflow: WorkflowKey.optional(), rule: RuleKey.optional() });
+export const AutomationQuery = z.object({
+  workflow: Slug.optional(),
+  rule: z
+    .string()
+    .regex(/^[a-z][a-z0-9_]{0,63}:[a-z0-9][a-z0-9_-]{0,63}$/, 'must be WORKFLOW:RULE')
+    .describe('One rule of one workflow, `workflow:rule`')
+    .optional(),
+});
 
 export const NotificationSchema = z
   .object({
@@ -664,6 +671,9 @@ export const NotificationSchema = z
     deliveryId: z.string().nullable(),
     createdAt: z.string(),
     readAt: z.string().nullable(),
+    /** Repeats of an alert folded into this one while it stayed unread. */
+    count: z.number().int().min(1),
+    lastAt: z.string().nullable(),
   })
   .meta({ id: 'Notification' });
 export const NotificationQuery = z.object({
@@ -785,12 +795,12 @@ export const SessionSchema = z
   .meta({ id: 'Session' });
 
 export const CreateTokenBody = z
-  .strictObject({ name: z.string().min(1).max(200), role: RoleSchema, expiresAt: Timestamp.optional() })
+  .strictObject({ name: z.string().trim().min(1).max(200), role: RoleSchema, expiresAt: Timestamp.nullable().optional() })
   .meta({ id: 'CreateTokenBody' });
 export const TokenInfoSchema = z
   .looseObject({
     id: z.string(),
-    name: z.string(),
+    name: z.string().nullable(),
     role: RoleSchema,
     createdAt: z.string(),
     lastUsedAt: z.string().nullable().optional(),
@@ -936,6 +946,38 @@ export const API_ROUTES: readonly ApiRoute[] = [
     summary: 'Sign out',
     role: 'anonymous',
     responses: { 204: noContent },
+  },
+  // tokens
+  {
+    operationId: 'createToken',
+    method: 'post',
+    path: `${V1}/tokens`,
+    tag: 'tokens',
+    summary: 'Create an API token; its secret is answered this once',
+    role: 'admin',
+    body: CreateTokenBody,
+    responses: { 201: ok(CreatedTokenSchema, 'Created', ['Location']) },
+  },
+  {
+    operationId: 'listTokens',
+    method: 'get',
+    path: `${V1}/tokens`,
+    tag: 'tokens',
+    summary: 'List tokens that are not revoked (never their secrets)',
+    role: 'admin',
+    query: z.object({ limit: Limit, cursor: Cursor.optional() }),
+    responses: { 200: ok(pageOf(TokenInfoSchema)) },
+  },
+  {
+    operationId: 'revokeToken',
+    method: 'delete',
+    path: `${V1}/tokens/{id}`,
+    tag: 'tokens',
+    summary: 'Revoke a token at once (409 for the last valid admin token)',
+    role: 'admin',
+    params: idPath,
+    responses: { 204: noContent },
+    problems: ['conflict'],
   },
   // workflows
   {
@@ -1437,6 +1479,7 @@ export const API_ROUTES: readonly ApiRoute[] = [
     role: 'admin',
     query: AutomationQuery,
     responses: { 200: ok(AutomationStateSchema) },
+    problems: ['not_found'],
   },
   {
     operationId: 'resumeAutomation',
@@ -1447,6 +1490,7 @@ export const API_ROUTES: readonly ApiRoute[] = [
     role: 'admin',
     query: AutomationQuery,
     responses: { 200: ok(AutomationStateSchema) },
+    problems: ['not_found'],
   },
   // notifications and mailbox
   {

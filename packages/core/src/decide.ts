@@ -440,10 +440,14 @@ function runRules(s: Session, orderId: string, info: TriggerInfo, depth: number)
   });
 }
 
+/** A rule is paused by itself (`WORKFLOW:RULE`) or with its whole workflow (`WORKFLOW:*`). */
+const isPaused = (ctx: DecideContext, workflow: string, ruleId: string): boolean =>
+  ctx.pausedRules?.has(`${workflow}:${ruleId}`) === true || ctx.pausedRules?.has(`${workflow}:*`) === true;
+
 function runRule(s: Session, orderId: string, rule: Rule, index: number, info: TriggerInfo, depth: number, onlyAction?: number): void {
   const ruleId = ruleIdOf(rule, index);
-  if (s.stopped || rule.enabled === false || s.ctx.pausedRules?.has(ruleId)) return;
   const { order, definition } = s.get(orderId);
+  if (s.stopped || rule.enabled === false || isPaused(s.ctx, definition.key, ruleId)) return;
   const scope = ruleScope(order, definition, info);
   const trace = onlyAction === undefined ? traceCondition(rule.conditions, scope) : { result: true, condition: null };
   const run: RuleRun = {
@@ -945,7 +949,7 @@ function fireTimer(s: Session, definition: Definition, order: Order, timer: Time
   const index = rules.findIndex((r, i) => ruleIdOf(r, i) === timer.ruleId);
   const rule = rules[index];
   if (!rule) return noop(order);
-  if (rule.enabled === false || s.ctx.pausedRules?.has(timer.ruleId ?? '')) return noop(order);
+  if (rule.enabled === false || isPaused(s.ctx, definition.key, timer.ruleId ?? '')) return noop(order);
   s.touch(order, definition);
   const p = timer.payload ?? { trigger: rule.trigger };
   const info: TriggerInfo = { trigger: (p.trigger as Rule['trigger']) ?? rule.trigger, actor };

@@ -45,6 +45,12 @@ export interface Config {
   maxCascadeEffects: number;
   /** Total Liquid render time one change may spend, in ms. @default 250 */
   renderBudgetMs: number;
+  /** `/metrics` answers without a token. @default false */
+  metricsPublic: boolean;
+  /** How long an Idempotency-Key is remembered, in ms (the worker prunes older ones). @default 86400000 (24 h) */
+  idempotencyTtlMs: number;
+  /** Failed authentications per minute per client address before it gets 429; 0 disables. @default 20 */
+  authFailureLimit: number;
 }
 
 /** A configuration problem naming the variable. */
@@ -140,6 +146,21 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       `ORDERFLOW_RENDER_BUDGET: "${renderBudget}" must be a number of milliseconds from 1 to 60000 (or a duration such as 250ms)`,
     );
   }
+  const bool = (name: string, fallback: boolean): boolean => {
+    const raw = (get(name) ?? String(fallback)).toLowerCase();
+    if (['true', '1', 'yes'].includes(raw)) return true;
+    if (['false', '0', 'no'].includes(raw)) return false;
+    problems.push(`${name}: must be true or false`);
+    return fallback;
+  };
+  const metricsPublic = bool('ORDERFLOW_METRICS_PUBLIC', false);
+  const idempotencyTtl = get('ORDERFLOW_IDEMPOTENCY_TTL') ?? '24h';
+  const idempotencyTtlMs = parseDuration(idempotencyTtl);
+  if (idempotencyTtlMs === undefined || idempotencyTtlMs < 60_000)
+    problems.push(`ORDERFLOW_IDEMPOTENCY_TTL: "${idempotencyTtl}" is not a duration of at least 1m (such as 24h)`);
+  const authFailureLimit = Number(get('ORDERFLOW_AUTH_FAILURE_LIMIT') ?? 20);
+  if (!Number.isInteger(authFailureLimit) || authFailureLimit < 0)
+    problems.push('ORDERFLOW_AUTH_FAILURE_LIMIT: must be a non-negative integer (failures per minute per address; 0 disables)');
   if (problems.length > 0) throw new ConfigError(problems);
   return Object.freeze({
     port,
@@ -163,5 +184,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     ruleReentryLimit,
     maxCascadeEffects,
     renderBudgetMs: renderBudgetMs as number,
+    metricsPublic,
+    idempotencyTtlMs: idempotencyTtlMs as number,
+    authFailureLimit,
   });
 }

@@ -65,6 +65,7 @@ export async function createEngine(config: Readonly<Config>, opts: EngineOptions
     maxDepth: config.maxCascadeDepth,
     maxEffects: config.maxCascadeEffects,
     maxRuleEntriesPerHour: config.ruleReentryLimit,
+    idempotencyTtlMs: config.idempotencyTtlMs,
     ...opts.runtime,
   });
   const notifications = createNotificationBus();

@@ -1,9 +1,9 @@
 import type { FastifyInstance } from 'fastify';
 import type { TemplateRenderer } from './actions/template.js';
-import { ensureAdminToken, seedDemo } from './bootstrap.js';
+import { type AdminTokenInfo, ensureAdminToken, seedDemo } from './bootstrap.js';
 import type { Config } from './config.js';
 import { createEngine, type EngineOptions } from './engine.js';
-import { type AppDeps, buildApp } from './http/app.js';
+import { type AppDeps, buildApp, requireRole } from './http/app.js';
 import { createOpsRoutes, type OpsDeps, validateTemplateSource } from './http/routes-ops.js';
 import type { Clock } from './runtime/clock.js';
 import type { Runtime } from './runtime/runtime.js';
@@ -21,9 +21,8 @@ export interface Orderflow {
   app: FastifyInstance;
   clock: Clock;
   newId: (prefix: string) => string;
-  adminToken: string | null;
-  adminTokenCreated: boolean;
-  adminTokenFile: string;
+  /** What start-up did about the bootstrap admin token (the secret only when it was generated now). */
+  admin: AdminTokenInfo;
   /** The outbox and timer worker; `listen()` starts it unless `startWorker` is false. */
   worker: Worker;
   metrics: Metrics;
@@ -86,7 +85,8 @@ export async function createOrderflow(config: Readonly<Config>, opts: CreateOpti
       ...(opts.app?.plugins ?? []),
     ],
   });
-  app.get('/metrics', async (_req, reply) => {
+  app.get('/metrics', async (req, reply) => {
+    if (!config.metricsPublic) requireRole(req, 'viewer');
     const m = await metrics.render();
     return reply.type(m.contentType).send(m.body);
   });
@@ -97,9 +97,7 @@ export async function createOrderflow(config: Readonly<Config>, opts: CreateOpti
     app,
     clock,
     newId,
-    adminToken: admin.token,
-    adminTokenCreated: admin.created,
-    adminTokenFile: admin.file,
+    admin,
     worker,
     metrics,
     notifications,

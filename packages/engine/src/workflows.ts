@@ -1,4 +1,4 @@
-import { type Definition, hasErrors, type Problem, validateDefinition } from '@orderflow/core';
+import { type Definition, hasErrors, type Problem, ruleIdOf, validateDefinition } from '@orderflow/core';
 import type { Kysely } from 'kysely';
 import { ApiError } from './errors.js';
 import * as repo from './store/repo.js';
@@ -21,6 +21,58 @@ async function references(db: Kysely<DB>) {
   const endpoints = (await db.selectFrom('endpoints').select('key').execute()).map((r) => r.key);
   const workflows = (await repo.listWorkflowRows(db)).map((r) => r.key);
   return { templates, endpoints, workflows };
+}
+
+/** A workflow draft or version whose rules refer to a template or endpoint. */
+export interface ReferenceUser {
+  workflow: string;
+  /** The published version, or absent for the draft. */
+  version?: number;
+  draft?: true;
+  rule: string;
+}
+
+/** Every draft and published version whose rules send with this template or to this endpoint. */
+export async function usersOf(db: Kysely<DB>, kind: 'template' | 'endpoint', key: string): Promise<ReferenceUser[]> {
+  // The text match only narrows the rows; the parsed definition decides.
+  const like = `%${JSON.stringify(key)}%`;
+  const drafts = await db.selectFrom('workflows').select(['key', 'draft_json']).where('draft_json', 'like', like).orderBy('key').execute();
+  const versions = await db
+    .selectFrom('workflow_versions')
+    .select(['workflow', 'version', 'definition_json'])
+    .where('definition_json', 'like', like)
+    .orderBy('workflow')
+    .orderBy('version')
+    .execute();
+  const users: ReferenceUser[] = [];
+  const scan = (json: string | null, where: { workflow: string; version?: number; draft?: true }) => {
+    if (!json) return;
+    const d = JSON.parse(json) as Definition;
+    (d.rules ?? []).forEach((rule, index) => {
+      const uses = rule.actions.some((a) =>
+        kind === 'template' ? a.type === 'send_email' && a.template === key : a.type === 'webhook' && a.endpoint === key,
+      );
+      if (uses) users.push({ ...where, rule: ruleIdOf(rule, index) });
+    });
+  };
+  for (const r of drafts) scan(r.draft_json, { workflow: r.key, draft: true });
+  for (const r of versions) scan(r.definition_json, { workflow: r.workflow, version: Number(r.version) });
+  return users;
+}
+
+/** Refuses (409 `conflict`, listing the users) to delete a template or endpoint that a draft or version uses. */
+export async function assertUnused(db: Kysely<DB>, kind: 'template' | 'endpoint', key: string): Promise<void> {
+  const users = await usersOf(db, kind, key);
+  if (users.length === 0) return;
+  const named = users
+    .slice(0, 10)
+    .map((u) => `${u.workflow} ${u.draft ? 'draft' : `v${u.version}`} (rule ${u.rule})`)
+    .join(', ');
+  throw new ApiError(
+    'conflict',
+    `The ${kind} "${key}" is used by ${named}${users.length > 10 ? ` and ${users.length - 10} more` : ''}; change those rules first.`,
+    { users },
+  );
 }
 
 /** Validates a definition against the schema, the graph rules and the stored templates and endpoints. */

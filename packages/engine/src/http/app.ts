@@ -10,13 +10,14 @@ import type { Config } from '../config.js';
 import { ApiError } from '../errors.js';
 import type { Clock } from '../runtime/clock.js';
 import type { Runtime } from '../runtime/runtime.js';
-import * as repo from '../store/repo.js';
 import type { Store } from '../store/store.js';
 import { registerDocs } from './openapi.js';
 import { registerOrderRoutes } from './routes-orders.js';
 import { registerSessionRoutes } from './routes-session.js';
 import { registerTemplateRoutes } from './routes-templates.js';
+import { registerTokenRoutes } from './routes-tokens.js';
 import { registerWorkflowRoutes } from './routes-workflows.js';
+import { createFailureLimiter, createTokenAuth } from './tokens.js';
 
 /** Who is calling. */
 export interface Principal {
@@ -142,33 +143,38 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     for (const m of Array.isArray(route.method) ? route.method : [route.method]) entry.methods.add(m);
   });
 
-  const tokenCache = new Map<string, { principal: Principal; at: number }>();
-  async function authenticate(token: string, via: Principal['via']): Promise<Principal | null> {
-    const hash = hashToken(token);
-    const hit = tokenCache.get(hash);
-    if (hit && Date.now() - hit.at < 30_000) return { ...hit.principal, via };
-    const row = await repo.findTokenByHash(deps.store.db, hash);
-    if (!row) return null;
-    const principal: Principal = { tokenId: row.id, role: row.role as Role, via };
-    tokenCache.set(hash, { principal, at: Date.now() });
-    return principal;
-  }
+  const tokens = createTokenAuth(deps);
+  const failures = createFailureLimiter(deps.config.authFailureLimit);
 
-  app.addHook('onRequest', async (req) => {
-    if (!req.url.startsWith('/api/')) return;
+  app.addHook('onRequest', async (req, reply) => {
+    if (!req.url.startsWith('/api/') && req.url !== '/metrics' && !req.url.startsWith('/metrics?')) return;
     const auth = req.headers.authorization;
+    const cookie = auth === undefined ? req.cookies[SESSION_COOKIE] : undefined;
+    const signIn = req.method === 'POST' && req.url.split('?')[0] === '/api/v1/session';
+    if (auth !== undefined || cookie || signIn) {
+      // Once an address has failed too often, no credential from it is even looked at.
+      const wait = failures.blockedFor(req.ip);
+      if (wait > 0) {
+        reply.header('retry-after', String(wait));
+        throw new ApiError('rate_limited', `Too many failed sign-ins from this address; retry in ${wait} s.`);
+      }
+    }
     if (auth !== undefined) {
       const m = /^Bearer\s+(\S{1,512})$/i.exec(auth);
-      if (!m) throw new ApiError('unauthorized', 'Authorization must be "Bearer <token>".');
-      const p = await authenticate(m[1] as string, 'bearer');
-      if (!p) throw new ApiError('unauthorized', 'Unknown or revoked token.');
+      const p = m ? await tokens.authenticate(m[1] as string, 'bearer') : null;
+      if (!p) {
+        failures.fail(req.ip);
+        throw new ApiError('unauthorized', m ? 'Unknown, expired or revoked token.' : 'Authorization must be "Bearer <token>".');
+      }
       req.principal = p;
       return;
     }
-    const cookie = req.cookies[SESSION_COOKIE];
     if (cookie) {
-      const p = await authenticate(cookie, 'cookie');
-      if (!p) return;
+      const p = await tokens.authenticate(cookie, 'cookie');
+      if (!p) {
+        failures.fail(req.ip);
+        return;
+      }
       if (req.method !== 'GET' && req.method !== 'HEAD' && req.headers[CSRF_HEADER] !== '1') {
         throw new ApiError('forbidden', `Requests authenticated by the session cookie must send the header ${CSRF_HEADER}: 1.`);
       }
@@ -260,7 +266,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
         // After authentication, so the bucket is per token rather than per address.
         api.addHook('preHandler', api.rateLimit());
       }
-      registerSessionRoutes(api, deps);
+      registerSessionRoutes(api, deps, { tokens, failures });
+      registerTokenRoutes(api, deps, tokens);
       registerWorkflowRoutes(api, deps);
       registerOrderRoutes(api, deps);
       registerTemplateRoutes(api, deps);

@@ -1,5 +1,6 @@
 import type { ServerResponse } from 'node:http';
 import {
+  AutomationQuery,
   type Definition,
   DeliveryQuery,
   EndpointBody,
@@ -12,6 +13,8 @@ import {
   type Order,
   RescheduleTimerBody,
   RetryDeliveriesBody,
+  RetryDeliveryBody,
+  ruleIdOf,
   RunQuery,
   Slug,
   TemplatePreviewBody,
@@ -30,8 +33,9 @@ import * as repo from '../store/repo.js';
 import type { Metrics } from '../worker/metrics.js';
 import { type Notification, type NotificationBus, rowToNotification } from '../worker/notifications.js';
 import { REDACTED, redactHeaders } from '../worker/prepare.js';
-import { generateWebhookSecret, getAutomation, pauseAutomation, resumeAutomation } from '../worker/settings.js';
+import { type AutomationTarget, generateWebhookSecret, getAutomation, pauseAutomation, resumeAutomation } from '../worker/settings.js';
 import type { Worker, WorkerSenders } from '../worker/worker.js';
+import { assertUnused } from '../workflows.js';
 import { type AppDeps, requireRole } from './app.js';
 import { decodeCursor, pageOf, parse } from './parse.js';
 import { callerOf } from './routes-orders.js';
@@ -254,10 +258,15 @@ function registerOpsRoutes(api: FastifyInstance, deps: AppDeps, ops: OpsDeps): v
   api.post('/deliveries/:id/retry', async (req) => {
     requireRole(req, 'operator');
     const { id } = parse(idParams, req.params, 'path');
+    const { force } = parse(RetryDeliveryBody, req.body ?? {});
+    if (force) requireRole(req, 'admin');
     const now = nowIso();
     await store.transaction(async (tx) => {
       const row = await tx.selectFrom('deliveries').select(['status', 'lease_until']).where('id', '=', id).executeTakeFirst();
       if (!row) throw new ApiError('not_found', `Delivery ${id} does not exist.`);
+      if (row.status === 'delivered' && !force) {
+        throw new ApiError('conflict', `Delivery ${id} was already delivered; an admin can send it again with { "force": true }.`);
+      }
       if (row.status === 'pending' && row.lease_until !== null && row.lease_until > now) {
         throw new ApiError('conflict', `Delivery ${id} is being sent right now; look again in a moment.`);
       }
@@ -392,8 +401,11 @@ function registerOpsRoutes(api: FastifyInstance, deps: AppDeps, ops: OpsDeps): v
   api.delete('/endpoints/:key', async (req, reply) => {
     requireRole(req, 'designer');
     const { key } = parse(keyParams, req.params, 'path');
-    const r = await db.deleteFrom('endpoints').where('key', '=', key).executeTakeFirst();
-    if (Number(r.numDeletedRows) === 0) throw new ApiError('not_found', `Endpoint "${key}" does not exist.`);
+    await store.transaction(async (tx) => {
+      await assertUnused(tx, 'endpoint', key);
+      const r = await tx.deleteFrom('endpoints').where('key', '=', key).executeTakeFirst();
+      if (Number(r.numDeletedRows) === 0) throw new ApiError('not_found', `Endpoint "${key}" does not exist.`);
+    });
     return reply.code(204).send();
   });
 
@@ -496,18 +508,37 @@ function registerOpsRoutes(api: FastifyInstance, deps: AppDeps, ops: OpsDeps): v
     requireRole(req, 'viewer');
     return getAutomation(db);
   });
+  /** The workflow or rule a pause names; unknown ones are 404. */
+  async function automationTarget(query: unknown): Promise<AutomationTarget> {
+    const q = parse(AutomationQuery, query, 'query');
+    if (q.workflow !== undefined && q.rule !== undefined) {
+      throw new ApiError('validation_failed', 'Give workflow or rule, not both.', {
+        errors: [{ path: 'query', message: 'workflow and rule exclude each other' }],
+      });
+    }
+    const workflow = q.workflow ?? q.rule?.split(':')[0];
+    if (workflow === undefined) return undefined;
+    const wf = await repo.getWorkflow(db, workflow);
+    if (!wf) throw new ApiError('not_found', `Workflow "${workflow}" does not exist.`);
+    if (q.rule === undefined) return { workflow };
+    const rule = q.rule.slice(workflow.length + 1);
+    const known = [wf.definition, wf.draft].some((d) => (d?.rules ?? []).some((r, i) => ruleIdOf(r, i) === rule));
+    if (!known) throw new ApiError('not_found', `Workflow "${workflow}" has no rule "${rule}" (published or draft).`);
+    return { workflow, rule };
+  }
+
   api.post('/automation/pause', async (req) => {
     requireRole(req, 'admin');
-    const { rule } = parse(ruleQuery, req.query, 'query');
-    const state = await pauseAutomation(db, rule);
-    req.log.warn({ rule: rule ?? null }, 'automation paused');
+    const target = await automationTarget(req.query);
+    const state = await pauseAutomation(db, target);
+    req.log.warn({ target: target ?? 'all' }, 'automation paused');
     return state;
   });
   api.post('/automation/resume', async (req) => {
     requireRole(req, 'admin');
-    const { rule } = parse(ruleQuery, req.query, 'query');
-    const state = await resumeAutomation(db, rule);
-    req.log.info({ rule: rule ?? null }, 'automation resumed');
+    const target = await automationTarget(req.query);
+    const state = await resumeAutomation(db, target);
+    req.log.info({ target: target ?? 'all' }, 'automation resumed');
     ops.worker?.wake();
     return state;
   });

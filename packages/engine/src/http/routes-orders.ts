@@ -10,8 +10,11 @@ import {
   FactBody,
   FactPreviewBody,
   type HistoryEntry,
+  canonicalJson,
+  Cursor,
   Id,
   JsonObject,
+  Limit,
   MigrateOrderBody,
   MigrateWorkflowBody,
   type MigrationResult,
@@ -48,8 +51,9 @@ function idempotencyOf(req: FastifyRequest, p: Principal, route: string): ApplyI
   if (typeof key !== 'string' || key.length === 0 || key.length > 200) {
     throw new ApiError('bad_request', 'Idempotency-Key must be 1 to 200 characters.');
   }
+  // Over canonical JSON: the same request with its keys in another order is the same request.
   const hash = createHash('sha256')
-    .update(`${req.method} ${req.url}\n${JSON.stringify(req.body ?? null)}`)
+    .update(`${req.method} ${req.url}\n${canonicalJson(req.body ?? null)}`)
     .digest('hex');
   return { scope: `${p.tokenId}:${route}`, key, hash };
 }
@@ -337,18 +341,33 @@ export function registerOrderRoutes(api: FastifyInstance, deps: AppDeps): void {
     return { dryRun: body.dryRun === true, matched: ids.length, migrated: body.dryRun ? 0 : orders.length, failed, orders };
   });
 
+  const pageQuery = z.object({ limit: Limit, cursor: Cursor.optional() });
+
   api.get('/orders/:id/history', async (req) => {
     requireRole(req, 'viewer');
     const { id } = parse(idParams, req.params, 'path');
+    const q = parse(pageQuery, req.query, 'query');
+    let afterSeq: number | undefined;
+    if (q.cursor) {
+      afterSeq = Number(decodeCursor(q.cursor, 1)[0]);
+      if (!Number.isSafeInteger(afterSeq))
+        throw new ApiError('bad_request', 'The cursor is not valid; use nextCursor from a previous page.');
+    }
     await loadOrder(id);
-    return { items: await withActorNames(deps.store.db, await repo.listHistory(deps.store.db, id)), nextCursor: null };
+    const rows = await repo.listHistoryPage(deps.store.db, id, { ...(afterSeq !== undefined ? { afterSeq } : {}), limit: q.limit + 1 });
+    const page = pageOf(rows, q.limit, (last) => [String(last.seq)]);
+    return { ...page, items: await withActorNames(deps.store.db, page.items) };
   });
 
   api.get('/orders/:id/deliveries', async (req) => {
     requireRole(req, 'viewer');
     const { id } = parse(idParams, req.params, 'path');
+    const q = parse(pageQuery, req.query, 'query');
+    const cursor = q.cursor ? decodeCursor(q.cursor, 1)[0] : undefined;
     await loadOrder(id);
-    return { items: await withSummaries(deps, await repo.listDeliveries(deps.store.db, { orderId: id, limit: 500 })), nextCursor: null };
+    const rows = await repo.listDeliveries(deps.store.db, { orderId: id, limit: q.limit + 1, ...(cursor ? { cursor } : {}) });
+    const page = pageOf(rows, q.limit, (last) => [last.id]);
+    return { ...page, items: await withSummaries(deps, page.items) };
   });
 }
 

@@ -1,16 +1,19 @@
 import { SessionBody } from '@orderflow/core';
 import type { FastifyInstance } from 'fastify';
 import { ApiError } from '../errors.js';
-import * as repo from '../store/repo.js';
-import { type AppDeps, hashToken, requireRole, SESSION_COOKIE } from './app.js';
+import { type AppDeps, requireRole, SESSION_COOKIE } from './app.js';
 import { parse } from './parse.js';
+import type { FailureLimiter, TokenAuth } from './tokens.js';
 
 /** Sign-in for the web UI: exchanges a token for an HttpOnly, SameSite=Strict session cookie. */
-export function registerSessionRoutes(api: FastifyInstance, deps: AppDeps): void {
+export function registerSessionRoutes(api: FastifyInstance, _deps: AppDeps, auth: { tokens: TokenAuth; failures: FailureLimiter }): void {
   api.post('/session', async (req, reply) => {
     const body = parse(SessionBody, req.body);
-    const row = await repo.findTokenByHash(deps.store.db, hashToken(body.token));
-    if (!row) throw new ApiError('unauthorized', 'Unknown or revoked token.');
+    const principal = await auth.tokens.authenticate(body.token, 'cookie');
+    if (!principal) {
+      auth.failures.fail(req.ip);
+      throw new ApiError('unauthorized', 'Unknown, expired or revoked token.');
+    }
     reply.setCookie(SESSION_COOKIE, body.token, {
       httpOnly: true,
       sameSite: 'strict',
@@ -18,7 +21,7 @@ export function registerSessionRoutes(api: FastifyInstance, deps: AppDeps): void
       secure: req.protocol === 'https',
       maxAge: 7 * 24 * 3600,
     });
-    return { role: row.role, tokenId: row.id };
+    return { role: principal.role, tokenId: principal.tokenId };
   });
   api.get('/session', async (req) => {
     const p = requireRole(req, 'viewer');

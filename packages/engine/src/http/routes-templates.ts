@@ -3,6 +3,7 @@ import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import { ApiError } from '../errors.js';
 import * as repo from '../store/repo.js';
+import { assertUnused } from '../workflows.js';
 import { type AppDeps, requireRole } from './app.js';
 import { parse } from './parse.js';
 
@@ -37,7 +38,10 @@ export function registerTemplateRoutes(api: FastifyInstance, deps: AppDeps): voi
   api.delete('/templates/:key', async (req, reply) => {
     requireRole(req, 'designer');
     const { key } = parse(keyParams, req.params, 'path');
-    if (!(await repo.deleteTemplate(deps.store.db, key))) throw new ApiError('not_found', `Template "${key}" does not exist.`);
+    await deps.store.transaction(async (tx) => {
+      await assertUnused(tx, 'template', key);
+      if (!(await repo.deleteTemplate(tx, key))) throw new ApiError('not_found', `Template "${key}" does not exist.`);
+    });
     return reply.code(204).send();
   });
 }

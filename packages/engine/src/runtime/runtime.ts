@@ -22,6 +22,7 @@ import { configEpoch } from '../store/config-epoch.js';
 import * as repo from '../store/repo.js';
 import type { DB } from '../store/schema.js';
 import { isUniqueViolation, type Store } from '../store/store.js';
+import { getAutomation, pausedRuleKeys } from '../worker/settings.js';
 import type { Clock } from './clock.js';
 import type { RenderPool } from './render-pool.js';
 
@@ -115,6 +116,8 @@ export interface RuntimeOptions {
   maxDepth?: number;
   /** Work budget per change (effects in all). @default 500 */
   maxEffects?: number;
+  /** Idempotency-Keys older than this are treated as unused (the worker prunes them). */
+  idempotencyTtlMs?: number;
   /** Crash points for the reliability tests; never set in production. */
   crashPoint?: (name: 'after-commit' | 'before-commit') => void;
   /**
@@ -179,8 +182,7 @@ export function createRuntime(opts: RuntimeOptions) {
         const version = Number(r.published_version);
         workflows.set(r.key, { key: r.key, version, definition: await loadVersion(db, r.key, version) });
       }
-      const paused = await repo.getSetting<{ rules?: string[] }>(db, 'automation');
-      config = { key, workflows, paused: new Set(paused?.rules ?? []) };
+      config = { key, workflows, paused: pausedRuleKeys(await getAutomation(db)) };
       return config;
     })().finally(() => {
       configLoading = null;
@@ -375,7 +377,10 @@ export function createRuntime(opts: RuntimeOptions) {
         deferredOutbox.length = 0;
         if (input.idempotency) {
           const rec = await repo.getIdempotency(tx, input.idempotency.scope, input.idempotency.key);
-          if (rec) {
+          if (rec && opts.idempotencyTtlMs !== undefined && Date.parse(rec.created_at) < clock.now().getTime() - opts.idempotencyTtlMs) {
+            // Expired but not pruned yet: the key is free again.
+            await repo.deleteIdempotency(tx, input.idempotency.scope, input.idempotency.key);
+          } else if (rec) {
             if (rec.request_hash !== input.idempotency.hash) {
               throw new ApiError('idempotency_conflict', 'This Idempotency-Key was already used with a different request; use a new key.');
             }

@@ -225,6 +225,22 @@ export const MIGRATIONS: Migration[] = [
       }
     },
   },
+  {
+    id: '0004_tokens_alert_folding',
+    async up(db) {
+      await db.schema.alterTable('tokens').addColumn('last_used_at', 'text').execute();
+      await db.schema.alterTable('tokens').addColumn('expires_at', 'text').execute();
+      await db.schema.alterTable('notifications').addColumn('fold_key', 'text').execute();
+      await db.schema
+        .alterTable('notifications')
+        .addColumn('count', 'integer', (c) => c.notNull().defaultTo(1))
+        .execute();
+      await db.schema.alterTable('notifications').addColumn('last_at', 'text').execute();
+      // One open alert per key, even with several workers raising it at once.
+      await sql`create unique index notifications_open_fold on notifications (fold_key) where read_at is null`.execute(db);
+      await db.schema.createIndex('idempotency_keys_created').on('idempotency_keys').column('created_at').execute();
+    },
+  },
 ];
 
 /** Applies pending migrations in order, each in its own transaction. Safe to call on every start. */

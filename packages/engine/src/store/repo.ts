@@ -242,6 +242,18 @@ export async function listHistory(db: Db, orderId: string): Promise<HistoryEntry
   return rows.map((r) => p<HistoryEntry>(r.entry_json));
 }
 
+/** One page of an order's history, oldest first, after the entry numbered `afterSeq`. */
+export async function listHistoryPage(
+  db: Db,
+  orderId: string,
+  f: { afterSeq?: number; limit: number },
+): Promise<(HistoryEntry & { seq: number })[]> {
+  let q = db.selectFrom('history').select(['seq', 'entry_json']).where('order_id', '=', orderId);
+  if (f.afterSeq !== undefined) q = q.where('seq', '>', f.afterSeq);
+  const rows = await q.orderBy('seq').limit(f.limit).execute();
+  return rows.map((r) => ({ ...p<HistoryEntry>(r.entry_json), seq: Number(r.seq) }));
+}
+
 /** When rules moved the order into each state since `since` (the per-order loop guard), from the history. */
 export async function ruleEntriesSince(db: Db, orderId: string, since: string): Promise<Record<string, string[]>> {
   const rows = await db
@@ -472,6 +484,27 @@ export async function getIdempotency(db: Db, scope: string, key: string) {
   return db.selectFrom('idempotency_keys').selectAll().where('scope', '=', scope).where('key', '=', key).executeTakeFirst();
 }
 
+export async function deleteIdempotency(db: Db, scope: string, key: string): Promise<void> {
+  await db.deleteFrom('idempotency_keys').where('scope', '=', scope).where('key', '=', key).execute();
+}
+
+/** Forgets Idempotency-Keys stored before `before`; returns how many. */
+export async function pruneIdempotency(db: Db, before: string, limit = 1000): Promise<number> {
+  // In slices, so one pass never holds the write lock for long.
+  const old = await db.selectFrom('idempotency_keys').select(['scope', 'key']).where('created_at', '<', before).limit(limit).execute();
+  let n = 0;
+  for (const r of old) {
+    const d = await db
+      .deleteFrom('idempotency_keys')
+      .where('scope', '=', r.scope)
+      .where('key', '=', r.key)
+      .where('created_at', '<', before)
+      .executeTakeFirst();
+    n += Number(d.numDeletedRows);
+  }
+  return n;
+}
+
 export async function putIdempotency(
   db: Db,
   rec: { scope: string; key: string; hash: string; status: number; body: unknown; now: string },
@@ -634,15 +667,55 @@ export async function publishVersion(db: Db, key: string, definition: Definition
 
 // ---------- tokens ----------
 
-export async function insertToken(db: Db, t: { id: string; hash: string; role: string; name: string | null; now: string }): Promise<void> {
+export async function insertToken(
+  db: Db,
+  t: { id: string; hash: string; role: string; name: string | null; now: string; expiresAt?: string | null },
+): Promise<void> {
   await db
     .insertInto('tokens')
-    .values({ id: t.id, hash: t.hash, role: t.role, name: t.name, created_at: t.now, revoked_at: null })
+    .values({
+      id: t.id,
+      hash: t.hash,
+      role: t.role,
+      name: t.name,
+      created_at: t.now,
+      revoked_at: null,
+      last_used_at: null,
+      expires_at: t.expiresAt ?? null,
+    })
     .execute();
 }
 
 export async function findTokenByHash(db: Db, hash: string) {
   return db.selectFrom('tokens').selectAll().where('hash', '=', hash).where('revoked_at', 'is', null).executeTakeFirst();
+}
+
+export async function touchToken(db: Db, id: string, now: string): Promise<void> {
+  await db.updateTable('tokens').set({ last_used_at: now }).where('id', '=', id).execute();
+}
+
+/** A token as the API lists it: never its secret or hash. */
+export interface TokenRecord {
+  id: string;
+  name: string | null;
+  role: string;
+  createdAt: string;
+  lastUsedAt: string | null;
+  expiresAt: string | null;
+}
+
+export async function listTokens(db: Db, f: { limit: number; after?: string }): Promise<TokenRecord[]> {
+  let q = db.selectFrom('tokens').selectAll().where('revoked_at', 'is', null);
+  if (f.after) q = q.where('id', '>', f.after);
+  const rows = await q.orderBy('id').limit(f.limit).execute();
+  return rows.map((r) => ({
+    id: r.id,
+    name: r.name,
+    role: r.role,
+    createdAt: r.created_at,
+    lastUsedAt: r.last_used_at,
+    expiresAt: r.expires_at,
+  }));
 }
 
 // ---------- templates ----------

@@ -112,6 +112,8 @@ export interface DB {
     name: string | null;
     created_at: string;
     revoked_at: string | null;
+    last_used_at: string | null;
+    expires_at: string | null;
   };
   templates: {
     key: string;
@@ -141,6 +143,10 @@ export interface DB {
     delivery_id: string | null;
     created_at: string;
     read_at: string | null;
+    /** Set on alerts that fold: one open (unread) notification per key, counting repeats. */
+    fold_key: string | null;
+    count: number;
+    last_at: string | null;
   };
   mailbox: {
     id: string;

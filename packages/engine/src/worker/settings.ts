@@ -1,33 +1,83 @@
 import { randomBytes } from 'node:crypto';
 import type { AutomationState } from '@orderflow/core';
-import type { Kysely } from 'kysely';
+import type { Kysely, Selectable, SelectQueryBuilder } from 'kysely';
 import * as repo from '../store/repo.js';
 import type { DB } from '../store/schema.js';
 
 /** The automation kill switch (settings key `automation`), as the wire contract declares it. */
 export type { AutomationState };
 
+/** What a pause or resume applies to: everything, one workflow, or one rule of one workflow. */
+export type AutomationTarget = { workflow: string } | { workflow: string; rule: string } | undefined;
+
+const strings = (v: unknown): string[] => (Array.isArray(v) ? v.filter((x): x is string => typeof x === 'string') : []);
+
 /** Reads the automation switch. */
 export async function getAutomation(db: Kysely<DB>): Promise<AutomationState> {
   const s = await repo.getSetting<Partial<AutomationState>>(db, 'automation');
-  return { paused: s?.paused === true, rules: Array.isArray(s?.rules) ? s.rules.filter((r) => typeof r === 'string') : [] };
+  return {
+    paused: s?.paused === true,
+    // Entries without a workflow (from before rules were paused per workflow) name no rule any more.
+    rules: strings(s?.rules).filter((r) => r.includes(':')),
+    workflows: strings(s?.workflows),
+  };
 }
 
-/** Pauses automation globally, or one rule. */
-export async function pauseAutomation(db: Kysely<DB>, rule?: string): Promise<AutomationState> {
+const withItem = (list: string[], item: string) => (list.includes(item) ? list : [...list, item]);
+
+/** Pauses automation globally, one workflow, or one rule. */
+export async function pauseAutomation(db: Kysely<DB>, target?: AutomationTarget): Promise<AutomationState> {
   const s = await getAutomation(db);
-  const next: AutomationState =
-    rule === undefined ? { ...s, paused: true } : { ...s, rules: s.rules.includes(rule) ? s.rules : [...s.rules, rule] };
+  let next: AutomationState;
+  if (!target) next = { ...s, paused: true };
+  else if ('rule' in target) next = { ...s, rules: withItem(s.rules, `${target.workflow}:${target.rule}`) };
+  else next = { ...s, workflows: withItem(s.workflows, target.workflow) };
   await repo.putSetting(db, 'automation', next);
   return next;
 }
 
-/** Resumes automation globally, or one rule. */
-export async function resumeAutomation(db: Kysely<DB>, rule?: string): Promise<AutomationState> {
+/** Resumes automation globally, one workflow, or one rule. */
+export async function resumeAutomation(db: Kysely<DB>, target?: AutomationTarget): Promise<AutomationState> {
   const s = await getAutomation(db);
-  const next: AutomationState = rule === undefined ? { ...s, paused: false } : { ...s, rules: s.rules.filter((r) => r !== rule) };
+  let next: AutomationState;
+  if (!target) next = { ...s, paused: false };
+  else if ('rule' in target) next = { ...s, rules: s.rules.filter((r) => r !== `${target.workflow}:${target.rule}`) };
+  else next = { ...s, workflows: s.workflows.filter((w) => w !== target.workflow) };
   await repo.putSetting(db, 'automation', next);
   return next;
+}
+
+/** The keys decide() checks paused rules by: `WORKFLOW:RULE`, and `WORKFLOW:*` for a paused workflow. */
+export function pausedRuleKeys(s: AutomationState): Set<string> {
+  return new Set([...s.rules, ...s.workflows.map((w) => `${w}:*`)]);
+}
+
+/**
+ * Leaves out of a claim the rows that paused workflows and rules hold. Deliveries name their
+ * workflow; timers are matched through their order.
+ */
+export function holdPaused<Q extends SelectQueryBuilder<DB, 'deliveries', Selectable<DB['deliveries']>>>(
+  q: Q,
+  table: 'deliveries' | 'timers',
+  s: AutomationState,
+): Q {
+  const pairs = s.rules.map((r) => {
+    const at = r.indexOf(':');
+    return { workflow: r.slice(0, at), rule: r.slice(at + 1) };
+  });
+  if (s.workflows.length === 0 && pairs.length === 0) return q;
+  return q.where((eb) => {
+    const ofWorkflows = (workflows: string[]) =>
+      table === 'deliveries'
+        ? eb('workflow', 'in', workflows)
+        : eb('order_id', 'in', eb.selectFrom('orders').select('orders.id').where('orders.workflow', 'in', workflows));
+    const held = [
+      ...(s.workflows.length > 0 ? [ofWorkflows(s.workflows)] : []),
+      // `is not null` first: a NULL inside NOT(...) would hold rows that belong to no rule.
+      ...pairs.map((p) => eb.and([eb('rule_id', 'is not', null), eb('rule_id', '=', p.rule), ofWorkflows([p.workflow])])),
+    ];
+    return eb.not(eb.or(held));
+  }) as Q;
 }
 
 /** A fresh Standard Webhooks secret: `whsec_` and 32 random bytes in base64. */

@@ -13,9 +13,9 @@ import * as repo from '../store/repo.js';
 import type { DB } from '../store/schema.js';
 import type { Store } from '../store/store.js';
 import type { Metrics } from './metrics.js';
-import { insertNotification, liquidLiteral, type Notification, type NotificationBus } from './notifications.js';
+import { alertFoldKey, insertNotification, liquidLiteral, type Notification, type NotificationBus, raiseFolded } from './notifications.js';
 import { type PrepareContext, type PreparedDelivery, prepareDelivery } from './prepare.js';
-import { ensureWebhookSecret, getAutomation } from './settings.js';
+import { type AutomationState, ensureWebhookSecret, getAutomation, holdPaused } from './settings.js';
 
 /** Named points where a test can simulate a crash (the hook throws). Never set in production. */
 export type WorkerCrashPoint = 'after-claim' | 'after-send' | 'before-ack';
@@ -259,7 +259,7 @@ export function createWorker(opts: WorkerOptions): Worker {
    * Both tables share the claim columns (status, lease_until, lease_token, rule_id, id);
    * the casts only name one of them for the query builder's types.
    */
-  async function claim<Row>(table: 'deliveries' | 'timers', pausedRules: string[]): Promise<{ rows: Row[]; token: string }> {
+  async function claim<Row>(table: 'deliveries' | 'timers', automation: AutomationState): Promise<{ rows: Row[]; token: string }> {
     const due = (table === 'deliveries' ? 'next_attempt_at' : 'due_at') as 'next_attempt_at';
     const now = clock.now();
     const nowIso = now.toISOString();
@@ -271,7 +271,7 @@ export function createWorker(opts: WorkerOptions): Worker {
         .where('status', '=', 'pending')
         .where(due, '<=', nowIso)
         .where((eb) => eb.or([eb('lease_until', 'is', null), eb('lease_until', '<=', nowIso)]));
-      if (pausedRules.length > 0) q = q.where((eb) => eb.or([eb('rule_id', 'is', null), eb('rule_id', 'not in', pausedRules)]));
+      q = holdPaused(q, table, automation);
       q = q.orderBy(due).orderBy('id').limit(batchSize);
       if (store.capabilities.rowLocks) q = q.forUpdate().skipLocked();
       const found = await q.execute();
@@ -290,8 +290,8 @@ export function createWorker(opts: WorkerOptions): Worker {
     return { rows: rows as Row[], token };
   }
 
-  const claimDeliveries = (pausedRules: string[]) => claim<DeliveryRow>('deliveries', pausedRules);
-  const claimTimers = (pausedRules: string[]) => claim<TimerRow>('timers', pausedRules);
+  const claimDeliveries = (automation: AutomationState) => claim<DeliveryRow>('deliveries', automation);
+  const claimTimers = (automation: AutomationState) => claim<TimerRow>('timers', automation);
 
   /** Keeps the claims of `token` alive while they are worked on; returns the stop function. */
   function renewWhileBusy(table: 'deliveries' | 'timers', token: string): () => void {
@@ -334,25 +334,41 @@ export function createWorker(opts: WorkerOptions): Worker {
 
   // ---------- deliveries ----------
 
-  /** Raises a critical admin alert: through the outbox (so it is durable and emails admins), or directly for notify rows. */
-  async function alert(tx: Kysely<DB>, row: DeliveryRow, type: string, message: string, direct: Notification[]): Promise<void> {
+  /**
+   * Raises a critical admin alert: through the outbox (so it is durable and emails admins), or
+   * directly for notify rows. Repeats for one endpoint or rule fold into one open notification.
+   */
+  async function alert(
+    tx: Kysely<DB>,
+    row: DeliveryRow,
+    type: string,
+    message: string,
+    direct: Notification[],
+    endpoint: string | null = null,
+  ): Promise<void> {
     const now = clock.now().toISOString();
+    const order = (JSON.parse(row.envelope_json) as OutboxEntry['envelope']).data.order;
+    const envelope = {
+      id: newId('evt'),
+      type,
+      createdAt: now,
+      data: { order, ...(row.rule_id ? { rule: row.rule_id } : {}), ...(endpoint ? { endpoint } : {}) },
+    } as OutboxEntry['envelope'];
     if (row.type === 'notify') {
       // A failing notification must not raise another delivery that could fail the same way.
-      direct.push(
-        await insertNotification(tx, {
-          id: newId('ntf'),
-          channel: 'admins',
-          severity: 'critical',
-          message,
-          orderId: row.order_id,
-          deliveryId: row.id,
-          createdAt: now,
-        }),
-      );
+      const n = {
+        id: newId('ntf'),
+        channel: 'admins',
+        severity: 'critical' as const,
+        message,
+        orderId: row.order_id,
+        deliveryId: row.id,
+        createdAt: now,
+      };
+      const key = alertFoldKey(envelope);
+      direct.push(key ? (await raiseFolded(tx, n, key)).notification : await insertNotification(tx, n));
       return;
     }
-    const envelope = JSON.parse(row.envelope_json) as OutboxEntry['envelope'];
     await repo.insertDeliveries(tx, [
       {
         id: newId('dlv'),
@@ -361,7 +377,7 @@ export function createWorker(opts: WorkerOptions): Worker {
         type: 'notify',
         ruleId: null,
         action: { type: 'notify', channel: 'admins', severity: 'critical', message: liquidLiteral(message) },
-        envelope: { id: newId('evt'), type, createdAt: now, data: { order: envelope.data.order } },
+        envelope,
         createdAt: now,
       },
     ]);
@@ -383,6 +399,7 @@ export function createWorker(opts: WorkerOptions): Worker {
         'endpoint.disabled',
         `Webhook endpoint "${key}" was disabled: ${reason}. Its deliveries fail until it is enabled again.`,
         direct,
+        key,
       );
     }
   }
@@ -391,7 +408,7 @@ export function createWorker(opts: WorkerOptions): Worker {
     row: DeliveryRow,
     token: string,
     p: Extract<PreparedDelivery, { type: 'notify' }>,
-  ): Promise<Notification | null> {
+  ): Promise<{ stored: Notification | null; folded: boolean }> {
     return store.transaction(async (tx) => {
       const own = await tx
         .selectFrom('deliveries')
@@ -402,8 +419,8 @@ export function createWorker(opts: WorkerOptions): Worker {
       if (!own) throw new LeaseLostError(`lease of ${row.id} was taken over`);
       // A retry (the admin email failed) must not store the notification twice.
       const existing = await tx.selectFrom('notifications').select('id').where('delivery_id', '=', row.id).executeTakeFirst();
-      if (existing) return null;
-      return insertNotification(tx, {
+      if (existing) return { stored: null, folded: false };
+      const n = {
         id: newId('ntf'),
         channel: p.channel,
         severity: p.severity,
@@ -411,7 +428,13 @@ export function createWorker(opts: WorkerOptions): Worker {
         orderId: row.order_id,
         deliveryId: row.id,
         createdAt: clock.now().toISOString(),
-      });
+      };
+      const key = alertFoldKey(JSON.parse(row.envelope_json) as OutboxEntry['envelope']);
+      if (key) {
+        const r = await raiseFolded(tx, n, key);
+        return { stored: r.notification, folded: r.folded };
+      }
+      return { stored: await insertNotification(tx, n), folded: false };
     });
   }
 
@@ -424,9 +447,10 @@ export function createWorker(opts: WorkerOptions): Worker {
       case 'webhook':
         return senders().webhook.send(p.request);
       case 'notify': {
-        const stored = await storeNotification(row, token, p);
+        const { stored, folded } = await storeNotification(row, token, p);
         if (stored) flushNotifications([stored]);
-        if (!p.email) return { ok: true, durationMs: 0 };
+        // A repeat of an open alert only counts; the admins were emailed the first time.
+        if (!p.email || folded) return { ok: true, durationMs: 0 };
         return senders().email.send(p.email);
       }
     }
@@ -577,6 +601,7 @@ export function createWorker(opts: WorkerOptions): Worker {
             'delivery.dead',
             `Delivery ${row.id} (${what}) for order ${row.order_id} is dead after ${attempt} attempts: ${error}`,
             direct,
+            endpoint,
           );
         }
         crash('before-ack');
@@ -637,8 +662,8 @@ export function createWorker(opts: WorkerOptions): Worker {
     }
   }
 
-  async function deliveriesRound(pausedRules: string[], counts: WorkerCounts): Promise<number> {
-    const { rows, token } = await claimDeliveries(pausedRules);
+  async function deliveriesRound(automation: AutomationState, counts: WorkerCounts): Promise<number> {
+    const { rows, token } = await claimDeliveries(automation);
     if (rows.length === 0) return 0;
     counts.claimed += rows.length;
     crash('after-claim');
@@ -713,8 +738,8 @@ export function createWorker(opts: WorkerOptions): Worker {
     }
   }
 
-  async function timersRound(pausedRules: string[], counts: WorkerCounts): Promise<number> {
-    const { rows, token } = await claimTimers(pausedRules);
+  async function timersRound(automation: AutomationState, counts: WorkerCounts): Promise<number> {
+    const { rows, token } = await claimTimers(automation);
     if (rows.length === 0) return 0;
     crash('after-claim');
     const stopRenewing = renewWhileBusy('timers', token);
@@ -740,17 +765,32 @@ export function createWorker(opts: WorkerOptions): Worker {
 
   // ---------- loop ----------
 
+  /** Forgets expired Idempotency-Keys, at most once a minute. */
+  let prunedAt = Number.NEGATIVE_INFINITY;
+  async function pruneIdempotency(): Promise<void> {
+    const now = clock.now().getTime();
+    if (now - prunedAt < 60_000) return;
+    prunedAt = now;
+    try {
+      const n = await repo.pruneIdempotency(store.db, new Date(now - config.idempotencyTtlMs).toISOString());
+      if (n > 0) log.debug({ pruned: n }, 'expired idempotency keys pruned');
+    } catch (e) {
+      log.warn({ err: e }, 'could not prune idempotency keys');
+    }
+  }
+
   async function drain(): Promise<WorkerCounts> {
     const counts = zeroCounts();
+    await pruneIdempotency();
     for (let round = 0; round < MAX_ROUNDS && !stopping; round++) {
       const automation = await getAutomation(store.db);
       if (automation.paused) {
         counts.paused = true;
         break;
       }
-      const timers = await timersRound(automation.rules, counts);
+      const timers = await timersRound(automation, counts);
       if (stopping) break;
-      const deliveries = await deliveriesRound(automation.rules, counts);
+      const deliveries = await deliveriesRound(automation, counts);
       if (timers === 0 && deliveries === 0) break;
     }
     return counts;

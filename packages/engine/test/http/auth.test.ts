@@ -49,6 +49,8 @@ function sampleBody(schema: string | undefined, key: string): unknown {
       return { subject: 'Hello', html: '<p>Hello</p>' };
     case 'SessionBody':
       return { token: ADMIN_TOKEN };
+    case 'CreateTokenBody':
+      return { name: 'matrix', role: 'viewer' };
     case undefined:
       return undefined;
     default:

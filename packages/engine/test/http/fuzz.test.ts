@@ -55,6 +55,8 @@ const ROUTES: Route[] = [
   { method: 'POST', url: () => '/api/v1/workflows', fields: DEFINITION_FIELDS, valid: minimalDefinition('fuzzed') },
   { method: 'PUT', url: () => '/api/v1/workflows/orders/draft', fields: DEFINITION_FIELDS, valid: minimalDefinition('orders') },
   { method: 'POST', url: () => '/api/v1/workflows/orders/validate', fields: DEFINITION_FIELDS, valid: minimalDefinition('orders') },
+  { method: 'POST', url: () => '/api/v1/tokens', fields: ['name', 'role', 'expiresAt'], valid: { name: 'fuzzed', role: 'viewer' } },
+  { method: 'POST', url: () => '/api/v1/deliveries/dlv_missing/retry', fields: ['force'], valid: { force: false } },
 ];
 
 const PROTO_KEYS = ['__proto__', 'constructor', 'prototype', 'toString', 'hasOwnProperty', 'valueOf', ''];
@@ -389,9 +391,13 @@ describe('fuzzed request bodies (G7, reduced)', () => {
               'version',
               'draft',
               'publish',
+              'rule',
               '__proto__',
             ),
-            fc.oneof(fc.string({ maxLength: 30 }), fc.constantFrom('-1', '0', '501', '1e3', 'NaN', 'true', '[]', 'x'.repeat(500))),
+            fc.oneof(
+              fc.string({ maxLength: 30 }),
+              fc.constantFrom('-1', '0', '501', '1e3', 'NaN', 'true', '[]', 'orders', 'orders:delay-apology', 'x'.repeat(500)),
+            ),
           ),
           { maxLength: 4 },
         )
@@ -407,6 +413,12 @@ describe('fuzzed request bodies (G7, reduced)', () => {
       ['POST', '/api/v1/workflows/:s/publish'],
       ['POST', '/api/v1/orders/:s/transitions'],
       ['DELETE', '/api/v1/templates/:s'],
+      ['GET', '/api/v1/orders/:s/deliveries'],
+      ['GET', '/api/v1/tokens'],
+      ['DELETE', '/api/v1/tokens/:s'],
+      ['POST', '/api/v1/deliveries/:s/retry'],
+      ['POST', '/api/v1/automation/pause'],
+      ['POST', '/api/v1/automation/resume'],
       ['GET', '/api/v1/:s'],
     );
     await fc.assert(

@@ -331,7 +331,7 @@ for (const dialect of DIALECTS) {
         await t.of.worker.runOnce();
         await demoOrder(t, ['awaiting_payment']);
         clock.advance(49 * 3600_000);
-        const res = await t.of.app.inject({ method: 'GET', url: '/metrics' });
+        const res = await t.request('viewer', { method: 'GET', url: '/metrics' });
         expect(res.statusCode).toBe(200);
         expect(res.headers['content-type']).toMatch(/^text\/plain/);
         const text = res.body;
@@ -347,7 +347,7 @@ for (const dialect of DIALECTS) {
         );
         expect(text).toMatch(/^orderflow_delivery_latency_seconds_count [1-9]/m);
         await t.of.worker.runOnce();
-        const after = (await t.of.app.inject({ method: 'GET', url: '/metrics' })).body;
+        const after = (await t.request('viewer', { method: 'GET', url: '/metrics' })).body;
         expect(after).toMatch(/^orderflow_timer_lag_seconds 0$/m);
         expect(after).toMatch(/^orderflow_timer_fire_lag_seconds_count\{outcome="fired"\} [1-9]/m);
         expect(after).toMatch(/^orderflow_transitions_total\{actor="timer"\} [1-9]/m);

@@ -67,7 +67,7 @@ for (const dialect of DIALECTS) {
 
     describe('automation pause and resume', () => {
       it('holds every delivery and timer while paused globally, drops none, and resumes in order', async () => {
-        expect(json(await pause())).toEqual({ paused: true, rules: [] });
+        expect(json(await pause())).toEqual({ paused: true, rules: [], workflows: [] });
         const order = await createOrder(t, 'auto');
         const path = ['working', 'waiting', 'working'];
         for (const to of path) await move(t, order.id, to);
@@ -76,9 +76,13 @@ for (const dialect of DIALECTS) {
         expect(held).toMatchObject({ paused: true, claimed: 0, timersFired: 0 });
         expect(receiver.requests).toHaveLength(0);
         expect(await count(t, 'deliveries')).toBe(6);
-        expect(json(await t.request('viewer', { method: 'GET', url: '/api/v1/automation' }))).toEqual({ paused: true, rules: [] });
+        expect(json(await t.request('viewer', { method: 'GET', url: '/api/v1/automation' }))).toEqual({
+          paused: true,
+          rules: [],
+          workflows: [],
+        });
 
-        expect(json(await resume())).toEqual({ paused: false, rules: [] });
+        expect(json(await resume())).toEqual({ paused: false, rules: [], workflows: [] });
         const counts = await t.of.worker.runOnce();
         // The timeout of the last `working` visit fired (→ late, two more deliveries); nothing was dropped.
         expect(counts).toMatchObject({ paused: false, timersFired: 1, delivered: 8 });
@@ -92,8 +96,8 @@ for (const dialect of DIALECTS) {
         const order = await createOrder(t, 'auto');
         await move(t, order.id, 'working');
         await move(t, order.id, 'waiting');
-        expect(json(await pause('alpha'))).toEqual({ paused: false, rules: ['alpha'] });
-        expect(json(await pause('nudge'))).toEqual({ paused: false, rules: ['alpha', 'nudge'] });
+        expect(json(await pause('auto:alpha'))).toEqual({ paused: false, rules: ['auto:alpha'], workflows: [] });
+        expect(json(await pause('auto:nudge'))).toEqual({ paused: false, rules: ['auto:alpha', 'auto:nudge'], workflows: [] });
         const later = await move(t, order.id, 'working');
         expect(later.deliveries).toHaveLength(1);
         await move(t, order.id, 'waiting');
@@ -103,8 +107,8 @@ for (const dialect of DIALECTS) {
         expect(receiver.requests.every((r) => r.url === '/beta')).toBe(true);
         expect(await count(t, 'notifications')).toBe(0);
 
-        await resume('alpha');
-        expect(json(await resume('nudge'))).toEqual({ paused: false, rules: [] });
+        await resume('auto:alpha');
+        expect(json(await resume('auto:nudge'))).toEqual({ paused: false, rules: [], workflows: [] });
         const c2 = await t.of.worker.runOnce();
         expect(c2.delivered).toBe(3);
         expect(c2.timersFired + c2.timersSkipped).toBe(1);

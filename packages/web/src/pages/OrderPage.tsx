@@ -38,8 +38,8 @@ function OrderView({ order, reload: reloadOrder }: { order: Order; reload: () =>
     [order.workflow, order.workflowVersion],
   );
   const transitions = useResource(() => api.listTransitions(order.id), [order.id, order.version]);
-  const history = useResource(() => api.orderHistory(order.id), [order.id, order.version]);
-  const deliveries = useResource(() => api.orderDeliveries(order.id), [order.id, order.version]);
+  const history = useResource(() => api.orderHistory(order.id, { limit: 500 }), [order.id, order.version]);
+  const deliveries = useResource(() => api.orderDeliveries(order.id, { limit: 500 }), [order.id, order.version]);
   const timers = useResource(() => api.listTimers({ orderId: order.id }), [order.id, order.version]);
   const runs = useResource(() => api.listRuns({ orderId: order.id }), [order.id, order.version]);
   const [refusal, setRefusal] = useState<string | null>(null);

@@ -1,3 +1,4 @@
+import { adminTokenBanner } from '../../bootstrap.js';
 import type { Config } from '../../config.js';
 import { createOrderflow } from '../../server.js';
 import { openStore } from '../../store/open.js';
@@ -9,11 +10,7 @@ export async function serve(config: Readonly<Config>): Promise<number> {
   const address = await of.listen();
   const shown = address.replace('[::1]', 'localhost');
   console.log(`\nOrderflow is running at ${shown}/  (API: ${shown}/api/v1, docs: ${shown}/docs)`);
-  if (of.adminToken) {
-    console.log(`Admin token: ${of.adminToken}${of.adminTokenCreated ? `  (saved to ${of.adminTokenFile})` : ''}`);
-  } else {
-    console.log(`Admin token: see ${of.adminTokenFile}, or create one with: orderflow token create --role admin`);
-  }
+  console.log(adminTokenBanner(of.admin));
   if (!config.webhookSecret)
     console.log('Webhook signing secret: `npx orderflow webhook-secret` prints it (or set ORDERFLOW_WEBHOOK_SECRET).');
   const stop = async (signal: string) => {
