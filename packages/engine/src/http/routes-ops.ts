@@ -14,8 +14,8 @@ import {
   RescheduleTimerBody,
   RetryDeliveriesBody,
   RetryDeliveryBody,
-  ruleIdOf,
   RunQuery,
+  ruleIdOf,
   Slug,
   TemplatePreviewBody,
   TimerQuery,
@@ -62,12 +62,6 @@ export interface OpsDeps {
 // Request schemas are the wire contract's (core api.ts); the server adds what needs its own code.
 const idParams = z.object({ id: Id });
 const keyParams = z.object({ key: Slug });
-const ruleQuery = z.object({
-  rule: z
-    .string()
-    .regex(/^[a-z0-9][a-z0-9_-]{0,63}$/, 'must be a rule id')
-    .optional(),
-});
 const toIso = (s: string): string => new Date(s).toISOString();
 /** The contract's endpoint body, and a secret that really decodes to at least 16 bytes. */
 const EndpointInput = EndpointBody.refine(
