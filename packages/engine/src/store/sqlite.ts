@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync } from 'node:fs';
+import { chmodSync, closeSync, existsSync, mkdirSync, openSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
@@ -30,7 +30,7 @@ export interface SqliteStoreOptions {
  * transaction (group commit), so one flush at FULL acknowledges many of them.
  */
 export function createSqliteStore(opts: SqliteStoreOptions): Store {
-  if (opts.path !== ':memory:') mkdirSync(dirname(opts.path), { recursive: true });
+  if (opts.path !== ':memory:') createPrivateFile(opts.path);
   const database = new Database(opts.path);
   database.pragma('journal_mode = WAL');
   database.pragma(`synchronous = ${opts.synchronous ?? 'FULL'}`);
@@ -176,4 +176,21 @@ export function sqlitePragma(store: Store, name: string): Promise<unknown> {
     .raw(`pragma ${name}`)
     .execute(store.db)
     .then((r) => (r.rows[0] as Record<string, unknown> | undefined)?.[name]);
+}
+
+/**
+ * The database holds webhook signing secrets: a new file is created 0600 (SQLite gives its -wal
+ * and -shm files the same mode) in a new directory created 0700. Existing files and directories
+ * keep the mode their owner chose.
+ */
+function createPrivateFile(path: string): void {
+  const dir = dirname(path);
+  if (!existsSync(dir)) {
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    chmodSync(dir, 0o700);
+  }
+  if (!existsSync(path)) {
+    closeSync(openSync(path, 'a', 0o600));
+    chmodSync(path, 0o600);
+  }
 }
