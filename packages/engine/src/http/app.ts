@@ -11,6 +11,7 @@ import { ApiError } from '../errors.js';
 import type { Clock } from '../runtime/clock.js';
 import type { Runtime } from '../runtime/runtime.js';
 import type { Store } from '../store/store.js';
+import { redactHeaders } from '../worker/prepare.js';
 import { registerDocs } from './openapi.js';
 import { registerOrderRoutes } from './routes-orders.js';
 import { registerSessionRoutes } from './routes-session.js';
@@ -201,6 +202,15 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       );
     }
     reply.header('x-content-type-options', 'nosniff');
+    // Every answer that carries webhook headers (workflow definitions and drafts, deliveries,
+    // rule runs, previews) shows credential-like values redacted, whatever route built it.
+    if (req.url.startsWith('/api/') && typeof payload === 'string' && payload.includes('"headers"')) {
+      try {
+        return JSON.stringify(redactDeep(JSON.parse(payload)));
+      } catch {
+        return payload;
+      }
+    }
     return payload;
   });
 
@@ -291,4 +301,28 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     );
   }
   return app;
+}
+
+/** Replaces credential-like values in every `headers` object of a JSON answer. */
+export function redactDeep(value: unknown): unknown {
+  const stack: unknown[] = [value];
+  while (stack.length > 0) {
+    const v = stack.pop();
+    if (v === null || typeof v !== 'object') continue;
+    if (Array.isArray(v)) {
+      for (const item of v) stack.push(item);
+      continue;
+    }
+    const o = v as Record<string, unknown>;
+    for (const [k, child] of Object.entries(o)) {
+      if (k === 'headers' && child !== null && typeof child === 'object' && !Array.isArray(child)) {
+        const h = child as Record<string, unknown>;
+        const strings = Object.fromEntries(Object.entries(h).filter((e): e is [string, string] => typeof e[1] === 'string'));
+        o[k] = { ...h, ...redactHeaders(strings) };
+      } else {
+        stack.push(child);
+      }
+    }
+  }
+  return value;
 }

@@ -32,7 +32,7 @@ import { editTimer } from '../runtime/timer-edits.js';
 import * as repo from '../store/repo.js';
 import type { Metrics } from '../worker/metrics.js';
 import { type Notification, type NotificationBus, rowToNotification } from '../worker/notifications.js';
-import { REDACTED, redactHeaders } from '../worker/prepare.js';
+import { REDACTED } from '../worker/prepare.js';
 import { type AutomationTarget, generateWebhookSecret, getAutomation, pauseAutomation, resumeAutomation } from '../worker/settings.js';
 import type { Worker, WorkerSenders } from '../worker/worker.js';
 import { assertUnused } from '../workflows.js';
@@ -93,8 +93,8 @@ function endpointView(r: EndpointRow) {
   return {
     key: r.key,
     url: r.url,
-    // Header values that look like credentials are as secret as the signing secret.
-    headers: redactHeaders(JSON.parse(r.headers_json) as Record<string, string>),
+    // A named endpoint's headers are stored but never returned: only their names show.
+    headers: Object.fromEntries(Object.keys(JSON.parse(r.headers_json) as Record<string, string>).map((k) => [k, REDACTED])),
     enabled: Number(r.enabled) === 1,
     secretSet: true,
     consecutiveFailures: Number(r.consecutive_failures),
