@@ -52,8 +52,6 @@ export async function createEngine(config: Readonly<Config>, opts: EngineOptions
   const renderer = createTemplateRenderer();
   // Liquid in rule values (and, in the server, template previews) renders on a thread of its own.
   const renderPool = createRenderPool();
-  // TEST-ONLY: the crash harness's negative control sets this to break the runtime on purpose.
-  const faults = { outboxOutsideTransaction: process.env.ORDERFLOW_TEST_FAULT === 'outbox-outside-transaction' };
   const runtime = createRuntime({
     store,
     clock,
@@ -61,7 +59,6 @@ export async function createEngine(config: Readonly<Config>, opts: EngineOptions
     renderer,
     renderBudgetMs: config.renderBudgetMs,
     ...(renderPool ? { renderPool } : {}),
-    faults,
     maxDepth: config.maxCascadeDepth,
     maxEffects: config.maxCascadeEffects,
     maxRuleEntriesPerHour: config.ruleReentryLimit,

@@ -1,5 +1,4 @@
 import { EventEmitter } from 'node:events';
-import { setTimeout as sleep } from 'node:timers/promises';
 import {
   type Change,
   type Command,
@@ -120,17 +119,7 @@ export interface RuntimeOptions {
   idempotencyTtlMs?: number;
   /** Crash points for the reliability tests; never set in production. */
   crashPoint?: (name: 'after-commit' | 'before-commit') => void;
-  /**
-   * TEST-ONLY faults: deliberately broken behaviour for the reliability harness's negative
-   * control (`ORDERFLOW_TEST_FAULT`, read in server.ts). Never set outside tests.
-   * `outboxOutsideTransaction`: outbox rows are written in a second transaction after the
-   * order's transaction commits, so a crash in between loses them.
-   */
-  faults?: { outboxOutsideTransaction?: boolean };
 }
-
-/** TEST-ONLY: the gap between the order's commit and the separate outbox write (fault above). */
-const OUTBOX_FAULT_GAP_MS = 40;
 
 /** The runtime: the only write path for orders. */
 export type Runtime = ReturnType<typeof createRuntime>;
@@ -142,7 +131,6 @@ export type Runtime = ReturnType<typeof createRuntime>;
  */
 export function createRuntime(opts: RuntimeOptions) {
   const { store, clock, newId } = opts;
-  const outboxOutsideTransaction = opts.faults?.outboxOutsideTransaction === true;
   const events = new EventEmitter();
   events.setMaxListeners(100);
   const versionCache = new Map<string, Definition>();
@@ -304,13 +292,12 @@ export function createRuntime(opts: RuntimeOptions) {
     return body;
   }
 
-  /** Writes a decision's orders and effects; `deferOutbox` only with the test-only fault. */
+  /** Writes a decision's orders and effects. */
   async function persist(
     tx: Kysely<DB>,
     d: Extract<Decision, { ok: true }>,
     now: string,
     primary: { id: string; counters: repo.OrderCounters | null },
-    deferOutbox: OutboxEntry[],
   ): Promise<void> {
     const history = new Map<string, HistoryEntry[]>();
     for (const e of d.effects as Effect[]) {
@@ -361,20 +348,16 @@ export function createRuntime(opts: RuntimeOptions) {
       }
     }
     for (const [orderId, entries] of history) await repo.appendHistory(tx, orderId, entries, afterSeq.get(orderId));
-    if (outboxOutsideTransaction) deferOutbox.push(...deliveries);
-    else await repo.insertDeliveries(tx, deliveries);
+    await repo.insertDeliveries(tx, deliveries);
     await repo.insertTimers(tx, timers, now);
     await repo.insertRuleRuns(tx, runs);
   }
 
   /** Applies a command through decide() in one transaction. */
   async function applyCommand(input: ApplyInput): Promise<ApplyResult> {
-    // Stays empty unless the test-only fault `outboxOutsideTransaction` is on.
-    const deferredOutbox: OutboxEntry[] = [];
     const attempt = async () => {
       const cfg = await currentConfig();
       return store.transaction(async (tx) => {
-        deferredOutbox.length = 0;
         if (input.idempotency) {
           const rec = await repo.getIdempotency(tx, input.idempotency.scope, input.idempotency.key);
           if (rec && opts.idempotencyTtlMs !== undefined && Date.parse(rec.created_at) < clock.now().getTime() - opts.idempotencyTtlMs) {
@@ -400,7 +383,7 @@ export function createRuntime(opts: RuntimeOptions) {
         const primaryId = decision.order.id;
         const body = toResponse(decision, primaryId);
         const status = input.command.type === 'create' ? 201 : 200;
-        if (!decision.noop) await persist(tx, decision, now, { id: primaryId, counters }, deferredOutbox);
+        if (!decision.noop) await persist(tx, decision, now, { id: primaryId, counters });
         else await persistRunsOnly(tx, decision);
         if (input.alsoInTransaction) await input.alsoInTransaction(tx);
         if (input.idempotency) {
@@ -435,11 +418,6 @@ export function createRuntime(opts: RuntimeOptions) {
         }
         throw e;
       }
-    }
-    if (deferredOutbox.length > 0) {
-      // TEST-ONLY fault (see RuntimeOptions.faults): the bug the crash harness must catch.
-      await sleep(OUTBOX_FAULT_GAP_MS);
-      await store.transaction((tx) => repo.insertDeliveries(tx, deferredOutbox));
     }
     opts.crashPoint?.('after-commit');
     if (!result.replayed && result.decision && !result.decision.noop) {

@@ -9,9 +9,9 @@
  * A second run keeps 48 clients busy so that commits are shared (group commit) and every kill
  * lands while a shared transaction is in flight; the same checks hold.
  *
- * The negative control runs the same harness against the server with the test-only fault
- * `ORDERFLOW_TEST_FAULT=outbox-outside-transaction` (outbox rows written in a second
- * transaction after the order's commit) and requires the checks to catch the lost deliveries.
+ * The negative control runs the same harness against a test-only server (faulty-serve.mjs) whose
+ * store writes outbox rows in a second transaction after the order's commit, and requires the
+ * checks to catch the lost deliveries. The production build has no fault switch.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
@@ -26,6 +26,8 @@ import { Webhook } from 'standardwebhooks';
 import { describe, expect, it } from 'vitest';
 
 const CLI = resolve(import.meta.dirname, '../../dist/cli.js');
+/** `serve` on a store that writes the outbox outside the order transaction (the negative control's fault). */
+const FAULTY_SERVE = resolve(import.meta.dirname, 'faulty-serve.mjs');
 const TOKEN = 'crash-test-admin-token-0123456789';
 const SECRET = 'whsec_Y3Jhc2gtdGVzdC13ZWJob29rLXNlY3JldC0wMQ==';
 /** G1 asks for 60 s (20 kills); the default keeps this file under ~90 s. */
@@ -46,8 +48,10 @@ interface Ack {
 interface HarnessOptions {
   kills: number;
   killEveryMs: readonly [number, number];
-  /** Extra server environment (the negative control's fault). */
+  /** Extra server environment. */
   env?: Record<string, string>;
+  /** Run the test-only faulty server (faulty-serve.mjs) instead of `orderflow serve`. */
+  faulty?: boolean;
   /** Bound on the wait for the outbox to drain after the load. */
   drainTimeoutMs: number;
   /** Concurrent clients, one order each. @default CLIENTS */
@@ -156,12 +160,12 @@ async function runCrashHarness(o: HarnessOptions): Promise<HarnessResult> {
       ORDERFLOW_RETRY_BASE: '1s',
       ORDERFLOW_DEMO: 'false',
       LOG_LEVEL: 'error',
-      ORDERFLOW_TEST_FAULT: '',
       ...o.env,
     };
     let log = '';
     const start = async (): Promise<ChildProcess> => {
-      const child = spawn(process.execPath, [CLI, 'serve'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+      const args = o.faulty ? [FAULTY_SERVE] : [CLI, 'serve'];
+      const child = spawn(process.execPath, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
       child.stdout?.on('data', (d: Buffer) => {
         log = (log + d.toString()).slice(-4000);
       });
@@ -501,7 +505,7 @@ describe('kill -9 under load (SQLite)', () => {
       r = await runCrashHarness({
         kills: 6,
         killEveryMs: [2_000, 3_000],
-        env: { ORDERFLOW_TEST_FAULT: 'outbox-outside-transaction' },
+        faulty: true,
         drainTimeoutMs: 0,
       });
       console.log(`negative control, run ${run}: ${summary(r)}`);
