@@ -4,7 +4,7 @@ import { explainTrace, traceCondition } from './condition.js';
 import { availableTransitions, decide } from './decide.js';
 import type { Definition } from './definition.js';
 import { DEMO_ORDERS, DEMO_WORKFLOWS } from './demo.js';
-import type { Caller, Command, DecideContext, Decision, Order } from './model.js';
+import { type Caller, type Command, type DecideContext, type Decision, type Order, RenderElsewhere } from './model.js';
 
 const api: Caller = { actor: { type: 'api', id: 'tok_test' }, roles: ['operator'] };
 const admin: Caller = { actor: { type: 'user', id: 'tok_admin' }, roles: ['admin'] };
@@ -236,6 +236,29 @@ describe('decide', () => {
     const o = create();
     const d = ok(decide(DEMO_ORDERS, o, { type: 'data', patch: { deliveryEstimate: '2026-02-01', total: null }, caller: api }, makeCtx()));
     expect(d.order.data).toEqual({ customer: { email: 'a@example.com' }, deliveryEstimate: '2026-02-01' });
+  });
+});
+
+describe('decide with a render that defers', () => {
+  const refuse = () => {
+    throw new RenderElsewhere();
+  };
+  it('decides a change that reaches no Liquid without rendering', () => {
+    const ctx = makeCtx();
+    let order = create(ctx);
+    for (const to of ['awaiting_payment', 'packing', 'shipping']) order = ok(move(order, to, {}, ctx)).order;
+    const d = ok(move(order, 'delayed', {}, { ...ctx, renderString: refuse }));
+    expect(d.order.state).toBe('delayed');
+  });
+  it('lets RenderElsewhere through instead of failing the rule, so the caller can decide again', () => {
+    const ctx = makeCtx();
+    let order = create(ctx, { customer: { email: 'a@example.com' }, currency: 'EUR', total: 10 });
+    for (const to of ['awaiting_payment', 'packing', 'shipping']) order = ok(move(order, to, {}, ctx)).order;
+    // Entering lost_in_transit runs the create_order rule, whose values are Liquid.
+    expect(() => move(order, 'lost_in_transit', {}, { ...ctx, renderString: refuse })).toThrow(RenderElsewhere);
+    const rendered = ok(move(order, 'lost_in_transit', {}, { ...ctx, renderString: (src) => src.replaceAll('{{ order.id }}', order.id) }));
+    expect(rendered.orders).toHaveLength(2);
+    expect(rendered.effects.some((e) => e.type === 'history.append' && e.entry.type === 'rule_failed')).toBe(false);
   });
 });
 

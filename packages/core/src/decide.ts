@@ -38,6 +38,7 @@ import type {
   RuleRun,
   Timer,
 } from './model.js';
+import { RenderElsewhere } from './model.js';
 import { stateTimers } from './state-timers.js';
 
 /** Default bound on rule cascades (SPEC §2.4). */
@@ -538,6 +539,7 @@ function renderText(s: Session, source: string, scope: Record<string, unknown>):
   try {
     return render(source, scope);
   } catch (e) {
+    if (e instanceof RenderElsewhere) throw e;
     throw new RuleFailure('render_failed', `A template could not be rendered: ${e instanceof Error ? e.message : String(e)}`);
   }
 }

@@ -206,8 +206,23 @@ export interface DecideContext {
   maxRuleEntriesPerHour?: number;
   /** Paused rules as `WORKFLOW:RULE`, and `WORKFLOW:*` for every rule of a workflow; they do not match. */
   pausedRules?: ReadonlySet<string>;
-  /** Renders a Liquid string for `set_data` and `create_order` values; values pass through verbatim without it. */
+  /**
+   * Renders a Liquid string for `set_data` and `create_order` values; values pass through verbatim without it.
+   * It may throw `RenderElsewhere` to abandon the whole decision (nothing is half-decided: decide() is
+   * pure), so the caller can decide again where rendering is allowed.
+   */
   renderString?: (source: string, scope: Record<string, unknown>) => string;
+}
+
+/**
+ * Thrown by a `renderString` that will not render here: decide() lets it through instead of failing
+ * the rule, so a caller can try the cheap path first (no Liquid reached) and decide again elsewhere.
+ */
+export class RenderElsewhere extends Error {
+  constructor() {
+    super('This decision renders Liquid; decide it where rendering is allowed.');
+    this.name = 'RenderElsewhere';
+  }
 }
 
 /** The outcome of decide(). */

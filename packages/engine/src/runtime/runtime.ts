@@ -10,6 +10,7 @@ import {
   type HistoryEntry,
   type Order,
   type OutboxEntry,
+  RenderElsewhere,
   type RuleRun,
   type Timer,
   type WorkflowVersion,
@@ -41,6 +42,10 @@ function rendersLiquid(definition: Definition): boolean {
   }
   return hit;
 }
+
+const refuseToRender = (): never => {
+  throw new RenderElsewhere();
+};
 
 /** Thrown inside a transaction when the order row no longer has the version that was read. */
 class ConcurrentUpdate extends Error {}
@@ -260,7 +265,15 @@ export function createRuntime(opts: RuntimeOptions) {
       command = { ...command, pending: await repo.listTimers(db, { orderId: order.id, limit: 10_000 }) };
     }
     // Liquid in rule values renders on a render thread, so a slow template never stalls the server.
+    // Most decisions of such a workflow reach no Liquid at all: decide here first with a render that
+    // refuses, and only a decision that does reach Liquid pays for the trip to the thread.
     if (opts.renderPool && opts.renderer && [definition, ...workflows.map((w) => w.definition)].some(rendersLiquid)) {
+      try {
+        const decision = decide(definition, order, command, { ...ctx, renderString: refuseToRender });
+        return { decision, now, counters };
+      } catch (e) {
+        if (!(e instanceof RenderElsewhere)) throw e;
+      }
       const { newId: _newId, resolveWorkflow: _resolve, renderString: _render, pausedRules: paused, ...plain } = ctx;
       const decision = await opts.renderPool.run<Decision>({
         kind: 'decide',
