@@ -4,6 +4,7 @@ import { describe, expect, it } from 'vitest';
 import {
   ANY_NODE_ID,
   definitionToFlow,
+  edgeId,
   flowToDefinition,
   LANE_HEADER,
   LANE_PAD_X,
@@ -19,6 +20,8 @@ import {
   type StateNode,
   slotPosition,
   snapLayout,
+  timeoutEdgeId,
+  timeoutEdgeState,
 } from './flow-mapping.js';
 
 const small: Definition = {
@@ -62,6 +65,31 @@ describe('definitionToFlow', () => {
     ]);
     expect(edges[0]?.label).toBe('Start');
     expect(nodes.some((n) => n.id === ANY_NODE_ID)).toBe(true);
+  });
+
+  it('draws each state timeout as a dashed edge of its own, which never turns into a transition', () => {
+    const timed: Definition = {
+      ...small,
+      states: small.states.map((s) => (s.key === 'packing' ? { ...s, timeout: { after: '48h', to: 'cancelled' } } : s)),
+    };
+    const { nodes, edges } = definitionToFlow(timed);
+    const timeout = edges.find((e) => e.id === timeoutEdgeId('packing'));
+    expect(timeout).toMatchObject({
+      source: 'packing',
+      target: 'cancelled',
+      label: 'after 48h',
+      ariaLabel: 'Timeout: Packing → Cancelled after 48h',
+      className: 'edge-timeout',
+    });
+    expect(timeoutEdgeState(timeout?.id ?? '')).toBe('packing');
+    expect(timeoutEdgeState(edgeId(0))).toBeNull();
+    // Transition edges stay solid.
+    expect(edges.filter((e) => e.className?.includes('edge-timeout'))).toHaveLength(1);
+    // Mapping the canvas back keeps the timeout on the state and adds no transition.
+    expect(flowToDefinition(timed, nodes, edges)).toEqual(flowToDefinition(timed, nodes));
+    // A timeout whose target does not exist (yet) draws nothing.
+    const dangling = { ...timed, states: timed.states.map((s) => (s.key === 'packing' ? { ...s, timeout: { after: '1h', to: '' } } : s)) };
+    expect(definitionToFlow(dangling).edges.some((e) => e.id.startsWith('timeout:'))).toBe(false);
   });
 
   it('omits the "any state" source when no transition starts from *', () => {

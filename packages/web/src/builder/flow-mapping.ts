@@ -51,6 +51,9 @@ export interface AnyNodeData extends Record<string, unknown> {
 
 export interface TransitionEdgeData extends Record<string, unknown> {
   transition: Transition;
+  /** Set on the edge of a state's timeout, which is a move of its own, not a transition entry. */
+  timeout?: { state: string; after: string };
+  /** The transition's index; for a timeout edge, a slot after the transitions (it spreads parallel edges apart). */
   index: number;
   problems: Problem[];
   severity: Severity;
@@ -87,6 +90,12 @@ export function laneHeight(definition: Pick<Definition, 'states'>): number {
 
 /** Edge id of the transition at `index`. */
 export const edgeId = (index: number): string => `t${index}`;
+
+/** Edge id of a state's timeout. */
+export const timeoutEdgeId = (stateKey: string): string => `timeout:${stateKey}`;
+
+/** The state whose timeout an edge id names, or null for a transition's edge. */
+export const timeoutEdgeState = (id: string): string | null => (id.startsWith('timeout:') ? id.slice('timeout:'.length) : null);
 
 /** What a problem path points at: a state, a transition, a rule, or the workflow as a whole. */
 export type ProblemTarget =
@@ -202,6 +211,13 @@ export function definitionToFlow(
     });
   }
 
+  const nameOf = (key: string) => definition.states.find((s) => s.key === key)?.name ?? key;
+  const fromName = (from: string) =>
+    from === '*'
+      ? 'any non-terminal state'
+      : from.startsWith('group:')
+        ? `every ${GROUP_LABELS[from.slice(6) as Group] ?? from.slice(6)} state`
+        : nameOf(from);
   const obstacles: Rect[] = nodes
     .filter((n) => n.type === 'state')
     .map((n) => ({ x: n.position.x, y: n.position.y, width: NODE_WIDTH, height: NODE_HEIGHT }));
@@ -214,11 +230,38 @@ export function definitionToFlow(
       source: sourceOf(transition.from),
       target: transition.to,
       label: transition.name,
+      ariaLabel: `Transition: ${fromName(transition.from)} → ${nameOf(transition.to)}${transition.name ? ` (${transition.name})` : ''}`,
       data: { transition, index, problems: own, severity, obstacles },
       selected: selection.edge === id,
       className: severity ? `edge-${severity}` : undefined,
       zIndex: 1,
     };
+  });
+  // A timeout is a move of its own (it needs no transition entry): drawn dashed, from the state to its target.
+  definition.states.forEach((state, i) => {
+    const target = definition.states.find((s) => s.key === state.timeout?.to);
+    // A timeout without a known target is reported by validation on the state; there is nothing to draw yet.
+    if (!state.timeout || !target) return;
+    const own = (stateProblems.get(state.key) ?? []).filter((p) => p.path.startsWith(`states.${i}.timeout`));
+    const severity = worst(own);
+    edges.push({
+      id: timeoutEdgeId(state.key),
+      source: state.key,
+      target: state.timeout.to,
+      label: `after ${state.timeout.after}`,
+      ariaLabel: `Timeout: ${state.name} → ${target.name} after ${state.timeout.after}`,
+      data: {
+        transition: { from: state.key, to: state.timeout.to },
+        timeout: { state: state.key, after: state.timeout.after },
+        index: definition.transitions.length + i,
+        problems: own,
+        severity,
+        obstacles,
+      },
+      selected: selection.edge === timeoutEdgeId(state.key),
+      className: `edge-timeout${severity ? ` edge-${severity}` : ''}`,
+      zIndex: 1,
+    });
   });
   return { nodes, edges };
 }
@@ -234,7 +277,7 @@ export interface PositionedNode {
 export interface FlowEdge {
   source: string;
   target: string;
-  data?: { transition?: Transition } | undefined;
+  data?: { transition?: Transition; timeout?: unknown } | undefined;
 }
 
 function moveGroupFields(state: State, group: Group): State {
@@ -275,7 +318,10 @@ export function flowToDefinition(definition: Definition, nodes: readonly Positio
   }
 
   const transitions: Transition[] = edges
-    ? edges.map((e) => ({ ...(e.data?.transition ?? {}), from: fromOfSource(e.source), to: e.target }))
+    ? edges
+        // Timeout edges stand for the state's timeout, not for a transition.
+        .filter((e) => !e.data?.timeout)
+        .map((e) => ({ ...(e.data?.transition ?? {}), from: fromOfSource(e.source), to: e.target }))
     : definition.transitions;
   return { ...definition, states, transitions, layout };
 }

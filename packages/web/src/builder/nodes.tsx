@@ -12,6 +12,19 @@ import {
 import { createContext, memo, useContext } from 'react';
 import { type AnyNode, type LaneNode, routeEdge, type StateNode, type TransitionEdge } from './flow-mapping';
 
+/**
+ * A clock, drawn inline: the ⏱ character has no glyph without an emoji font
+ * (Debian's Chromium shows an empty box), an SVG looks the same everywhere.
+ */
+export function ClockIcon({ label = 'Timeout' }: { label?: string }) {
+  return (
+    <svg className="icon" viewBox="0 0 16 16" width="1em" height="1em" role="img" aria-label={label}>
+      <circle cx="8" cy="9" r="6" fill="none" stroke="currentColor" strokeWidth="1.6" />
+      <path d="M8 5.5V9l2.4 1.6M6 1.5h4" fill="none" stroke="currentColor" strokeWidth="1.6" strokeLinecap="round" />
+    </svg>
+  );
+}
+
 /** Callbacks the canvas nodes need; provided by the builder page. */
 export interface BuilderActions {
   editable: boolean;
@@ -41,7 +54,11 @@ const StateNodeView = memo(function StateNodeView({ data, selected }: NodeProps<
         <div className="state-meta">
           <span className="mono">{state.key}</span>
           {state.initial && <span className="tag">initial</span>}
-          {state.timeout && <span className="tag">⏱ {state.timeout.after}</span>}
+          {state.timeout && (
+            <span className="tag" title={`Times out after ${state.timeout.after} → ${state.timeout.to}`}>
+              <ClockIcon /> {state.timeout.after}
+            </span>
+          )}
           {state.requires?.length ? <span className="tag">requires {state.requires.length}</span> : null}
         </div>
       </div>
@@ -108,7 +125,7 @@ const AnyNodeView = memo(function AnyNodeView({ data }: NodeProps<AnyNode>) {
 /** Node renderers, at module scope so the canvas never re-mounts them. */
 export const nodeTypes: NodeTypes = { state: StateNodeView, lane: LaneNodeView, any: AnyNodeView };
 
-/** A transition drawn around the cards, never under one (see routeEdge). */
+/** A transition, or a state's timeout (dashed), drawn around the cards, never under one (see routeEdge). */
 const RoutedEdge = memo(function RoutedEdge({
   id,
   sourceX,
@@ -128,11 +145,17 @@ const RoutedEdge = memo(function RoutedEdge({
       {label ? (
         <EdgeLabelRenderer>
           <div
-            className="edge-label"
+            className={`edge-label${data?.timeout ? ' edge-label-timeout' : ''}`}
             style={{ transform: `translate(-50%, -50%) translate(${route.label.x}px, ${route.label.y}px)` }}
             title={String(label)}
           >
-            {label}
+            {data?.timeout ? (
+              <>
+                <ClockIcon /> {label}
+              </>
+            ) : (
+              label
+            )}
           </div>
         </EdgeLabelRenderer>
       ) : null}

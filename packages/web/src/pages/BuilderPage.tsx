@@ -25,6 +25,7 @@ import {
   fromOfSource,
   type Problem,
   snapLayout,
+  timeoutEdgeState,
 } from '../builder/flow-mapping';
 import { canRedo, canUndo, createHistory, type History, historyKey, push, redo, reset, undo } from '../builder/history';
 import { BuilderActionsContext, edgeTypes, nodeTypes } from '../builder/nodes';
@@ -208,6 +209,12 @@ function Builder({ workflow, start, onWorkflow }: { workflow: Workflow; start: D
     if (node.type === 'state') setSelection({ type: 'state', key: node.id });
   }, []);
   const onEdgeClick: EdgeMouseHandler = useCallback((_, edge) => {
+    // A timeout is edited on its state.
+    const timedOut = timeoutEdgeState(edge.id);
+    if (timedOut) {
+      setSelection({ type: 'state', key: timedOut });
+      return;
+    }
     const index = Number(edge.id.slice(1));
     if (Number.isInteger(index)) setSelection({ type: 'transition', index });
   }, []);

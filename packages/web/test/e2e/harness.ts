@@ -180,3 +180,49 @@ export async function dragTo(page: Page, from: string, to: string | { x: number;
   await page.mouse.move(tx, ty, { steps });
   await page.mouse.up();
 }
+
+/**
+ * Characters in the visible text under `selector` that no installed font can
+ * draw (shown as an empty box): each is drawn on a canvas in its element's
+ * font and compared with a code point no font has.
+ */
+export async function missingGlyphs(page: Page, selector = 'body'): Promise<string[]> {
+  return page.evaluate((sel) => {
+    const canvas = document.createElement('canvas');
+    canvas.width = 64;
+    canvas.height = 64;
+    const ctx = canvas.getContext('2d', { willReadFrequently: true });
+    if (!ctx) return ['no canvas'];
+    const draw = (ch: string, font: string) => {
+      ctx.clearRect(0, 0, 64, 64);
+      ctx.font = font;
+      ctx.textBaseline = 'top';
+      ctx.fillStyle = '#000';
+      ctx.fillText(ch, 4, 4);
+      return ctx.getImageData(0, 0, 64, 64).data;
+    };
+    const missing = new Set<string>();
+    const checked = new Set<string>();
+    for (const root of document.querySelectorAll(sel)) {
+      const walker = document.createTreeWalker(root, NodeFilter.SHOW_TEXT);
+      for (let n = walker.nextNode(); n; n = walker.nextNode()) {
+        const el = n.parentElement;
+        if (!el || el.getClientRects().length === 0) continue;
+        const style = getComputedStyle(el);
+        if (style.visibility === 'hidden') continue;
+        const font = `${style.fontStyle} ${style.fontWeight} 32px ${style.fontFamily}`;
+        for (const ch of n.textContent ?? '') {
+          if ((ch.codePointAt(0) ?? 0) < 0x80 || /[\s\p{Cf}]/u.test(ch) || checked.has(ch + font)) continue;
+          checked.add(ch + font);
+          const glyph = draw(ch, font);
+          const none = draw('\u{10FFFD}', font);
+          if (glyph.every((v, i) => v === none[i]))
+            missing.add(
+              `${ch} (U+${(ch.codePointAt(0) ?? 0).toString(16).toUpperCase()}) in "${(n.textContent ?? '').trim().slice(0, 30)}"`,
+            );
+        }
+      }
+    }
+    return [...missing];
+  }, selector);
+}

@@ -14,6 +14,7 @@ import {
   dragTo,
   e2eRequired,
   launchBrowser,
+  missingGlyphs,
   missingPrerequisite,
   type Server,
   screenshot,
@@ -253,6 +254,30 @@ describe.skipIf(missing !== null)('operator UI tells the truth (issue 11)', { ti
     await offer.waitFor();
     await offer.click();
     await page.getByTestId('table-state-step_15').waitFor();
+    await page.context().close();
+  });
+
+  it('draws a state timeout as a dashed edge of its own, with a clock that renders without an emoji font', async () => {
+    const page = await newPage();
+    await signIn(page, server.baseUrl, '/workflows/orders');
+    const awaiting = page.getByTestId('state-node-awaiting_payment');
+    await awaiting.waitFor();
+    const dashes = (edge: Locator) => edge.locator('path.react-flow__edge-path').evaluate((p) => getComputedStyle(p).strokeDasharray);
+    // Awaiting payment times out after 48h into Payment timeout: a dashed edge, besides the solid transition between them.
+    const timeout = page.getByRole('group', { name: 'Timeout: Awaiting payment → Payment timeout after 48h' });
+    await timeout.waitFor({ state: 'attached' });
+    expect(await dashes(timeout)).not.toBe('none');
+    expect(await page.locator('.react-flow').getByText('after 48h', { exact: true }).count()).toBe(1);
+    const transition = page.getByRole('group', { name: 'Transition: Awaiting payment → Payment timeout (Payment timed out)' });
+    expect(await dashes(transition)).toBe('none');
+    // The card's timeout tag: a clock icon and the duration, every glyph drawable with Debian's fonts.
+    expect(await awaiting.getByRole('img', { name: 'Timeout' }).isVisible()).toBe(true);
+    expect(await awaiting.textContent()).toContain('48h');
+    expect(await missingGlyphs(page, '.react-flow')).toEqual([]);
+    await screenshot(page, 'issue11-builder-timeout-dashed');
+    // The timeout is edited on its state: choosing the edge opens the state.
+    await timeout.dispatchEvent('click');
+    expect(await page.getByTestId('state-name').inputValue()).toBe('Awaiting payment');
     await page.context().close();
   });
 
