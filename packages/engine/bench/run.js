@@ -13,6 +13,7 @@
  *   npm run bench                 readable table on stdout
  *   npm run bench -- --json       one JSON object (the last line of stdout)
  *   node packages/engine/bench/run.js --duration=5 --connections=50 --orders=500
+ *   npm run bench -- --phases=rawSql,inProcess   only these phases (the others report null)
  *
  * Progress goes to stderr. Everything listens on 127.0.0.1 only. It asserts
  * nothing about time: it is a measurement, not a test.
@@ -587,28 +588,34 @@ async function main() {
     fileSystem: fileSystemOf(tmpdir()),
   };
   log(`node ${env.node}, ${env.cpus}, files in ${env.tmpdir} (${env.fileSystem})`);
+  // --phases=rawSql,inProcess runs only those (e.g. while tuning one of them); the rest report null.
+  const only = arg('phases', null);
+  const wanted = (name) => only === null || String(only).split(',').includes(name);
+  const skipped = { opsPerSec: 0, skipped: true };
   log(`1/6 raw SQL transaction (better-sqlite3, synchronous=FULL), ${seconds} s`);
-  const raw = await rawSql(seconds, orders);
+  const raw = wanted('rawSql') ? await rawSql(seconds, orders) : skipped;
   log(`    ${raw.opsPerSec} tx/s`);
   log('2/6 Orderflow in-process (runtime.applyCommand)');
-  const runtime = await inProcess(seconds, orders);
+  const runtime = wanted('inProcess') ? await inProcess(seconds, orders) : skipped;
   log(`    ${runtime.opsPerSec} transitions/s`);
   log(`3/6 Orderflow in-process, ${connections} concurrent callers`);
-  const concurrent = await inProcessConcurrent(seconds, orders, connections);
+  const concurrent = wanted('inProcessConcurrent') ? await inProcessConcurrent(seconds, orders, connections) : skipped;
   log(`    ${concurrent.opsPerSec} transitions/s`);
   log(`4/6 bare Fastify POST (autocannon, ${connections} connections), ${seconds} s`);
-  const bare = await bareFastify(seconds, connections);
+  const bare = wanted('bareFastify') ? await bareFastify(seconds, connections) : skipped;
   log(`    ${bare.opsPerSec} req/s`);
   log('5/6 Orderflow over HTTP (POST /orders/:id/transitions)');
-  const http = await overHttp(seconds, connections, orders);
+  const http = wanted('http') ? await overHttp(seconds, connections, orders) : skipped;
   log(
     `    ${http.opsPerSec} transitions/s (${http.non2xx} non-2xx, ${http.errors} errors), event-loop delay p99 ${http.eventLoopDelayP99Ms} ms`,
   );
   log('6/6 outbox drain (webhooks to a local receiver)');
-  const outbox = await drain(seconds, Number(arg('deliveries', 2000)), connections);
+  const outbox = wanted('drain')
+    ? await drain(seconds, Number(arg('deliveries', 2000)), connections)
+    : { deliveriesPerSec: 0, skipped: true };
   log(`    ${outbox.deliveriesPerSec} deliveries/s; commit-to-send p50 ${outbox.commitToSendP50Ms} ms, p99 ${outbox.commitToSendP99Ms} ms`);
 
-  const ratio = (a, b) => (b > 0 ? round(a / b, 3) : null);
+  const ratio = (a, b) => (a > 0 && b > 0 ? round(a / b, 3) : null);
   const report = {
     env,
     settings: { durationSeconds: seconds, connections, orders },

@@ -8,146 +8,39 @@ import type {
   Timer,
   Delivery as WireDelivery,
 } from '@orderflow/core';
-import type { Insertable, Kysely, Selectable } from 'kysely';
+import type { Kysely, Selectable } from 'kysely';
 import { bumpConfigEpoch } from './config-epoch.js';
 import type { DB } from './schema.js';
 import type { DialectName, StoreCapabilities } from './store.js';
 
 type Db = Kysely<DB>;
+
+// The statements of a change live in changes.ts, written out once as SQL.
+export {
+  appendHistory,
+  cancelPendingTimer,
+  cancelVisitTimers,
+  deleteIdempotency,
+  findOrderByExternalRef,
+  getIdempotency,
+  getOrder,
+  getOrderWithCounters,
+  insertDeliveries,
+  insertOrder,
+  insertRuleRuns,
+  insertTimers,
+  type OrderCounters,
+  type OrderForWrite,
+  putIdempotency,
+  rowToOrder,
+  updateOrder,
+  updatePendingTimer,
+} from './changes.js';
+
+import { rowToOrder } from './changes.js';
+
 const j = (v: unknown): string => JSON.stringify(v);
 const p = <T>(s: string | null): T => (s === null ? (null as T) : (JSON.parse(s) as T));
-
-/**
- * Bound parameters one statement may carry. SQLite allows 32766 and PostgreSQL 65535; one
- * multi-row insert past either fails the whole change, so bigger inserts are split.
- */
-const MAX_PARAMETERS = 30_000;
-
-/** Splits rows into multi-row inserts that stay under both dialects' parameter limits. */
-export function insertBatches<T extends object>(rows: readonly T[]): T[][] {
-  if (rows.length === 0) return [];
-  const columns = Math.max(1, Object.keys(rows[0] as object).length);
-  const size = Math.max(1, Math.min(1000, Math.floor(MAX_PARAMETERS / columns)));
-  const out: T[][] = [];
-  for (let i = 0; i < rows.length; i += size) out.push(rows.slice(i, i + size));
-  return out;
-}
-
-// ---------- orders ----------
-
-/** Maps an orders row to the domain order. */
-export function rowToOrder(r: Selectable<DB['orders']>): Order {
-  return {
-    id: r.id,
-    workflow: r.workflow,
-    workflowVersion: Number(r.workflow_version),
-    kind: r.kind,
-    externalRef: r.external_ref,
-    state: r.state,
-    group: r.grp as Order['group'],
-    data: p(r.data_json),
-    facts: p(r.facts_json),
-    cancellation: p(r.cancellation_json),
-    links: p(r.links_json),
-    version: Number(r.version),
-    visit: Number(r.visit),
-    createdAt: r.created_at,
-    updatedAt: r.updated_at,
-    stateEnteredAt: r.state_entered_at,
-  };
-}
-
-function orderToRow(o: Order): Insertable<DB['orders']> {
-  return {
-    id: o.id,
-    workflow: o.workflow,
-    workflow_version: o.workflowVersion,
-    kind: o.kind,
-    external_ref: o.externalRef,
-    state: o.state,
-    grp: o.group,
-    data_json: j(o.data),
-    facts_json: j(o.facts),
-    cancellation_json: o.cancellation === null ? null : j(o.cancellation),
-    links_json: j(o.links),
-    version: o.version,
-    visit: o.visit,
-    created_at: o.createdAt,
-    updated_at: o.updatedAt,
-    state_entered_at: o.stateEnteredAt,
-  };
-}
-
-export async function getOrder(db: Db, id: string): Promise<Order | undefined> {
-  const r = await db.selectFrom('orders').selectAll().where('id', '=', id).executeTakeFirst();
-  return r ? rowToOrder(r) : undefined;
-}
-
-/**
- * What a change keeps on the order row besides the order: the seq of its last history entry
- * and, per state, when rules moved it there within the last hour (the loop guard). Both are
- * read with the order and written with it, so a change needs no history query.
- */
-export interface OrderCounters {
-  historySeq: number;
-  /** `null` on rows written before the counters existed: the guard then counts the history once. */
-  ruleEntries: Record<string, string[]> | null;
-}
-
-/** An order read for writing, with its counters. */
-export interface OrderForWrite {
-  order: Order;
-  counters: OrderCounters;
-}
-
-/**
- * Reads an order with its counters. With `lock` (inside a write transaction, where the dialect
- * has row locks: PostgreSQL `FOR UPDATE`) concurrent writers of one order queue instead of
- * conflicting; SQLite's `BEGIN IMMEDIATE` already serialises writers.
- */
-export async function getOrderWithCounters(db: Db, id: string, lock: boolean): Promise<OrderForWrite | undefined> {
-  let q = db.selectFrom('orders').selectAll().where('id', '=', id);
-  if (lock) q = q.forUpdate();
-  const r = await q.executeTakeFirst();
-  return r ? { order: rowToOrder(r), counters: { historySeq: Number(r.history_seq), ruleEntries: p(r.rule_entries_json) } } : undefined;
-}
-
-export async function findOrderByExternalRef(db: Db, workflow: string, externalRef: string): Promise<Order | undefined> {
-  const r = await db
-    .selectFrom('orders')
-    .selectAll()
-    .where('workflow', '=', workflow)
-    .where('external_ref', '=', externalRef)
-    .executeTakeFirst();
-  return r ? rowToOrder(r) : undefined;
-}
-
-const countersToRow = (c: OrderCounters) => ({
-  history_seq: c.historySeq,
-  rule_entries_json: c.ruleEntries === null ? null : j(c.ruleEntries),
-});
-
-export async function insertOrder(db: Db, o: Order, counters?: OrderCounters): Promise<void> {
-  await db
-    .insertInto('orders')
-    .values({ ...orderToRow(o), ...(counters ? countersToRow(counters) : {}) })
-    .execute();
-}
-
-/**
- * Updates an order only if it still has `previousVersion`; false when someone else changed it first.
- * With `counters`, they are written too (the caller appends the history with the seq they imply).
- */
-export async function updateOrder(db: Db, o: Order, previousVersion: number, counters?: OrderCounters): Promise<boolean> {
-  const { id: _id, ...row } = orderToRow(o);
-  const r = await db
-    .updateTable('orders')
-    .set({ ...row, ...(counters ? countersToRow(counters) : {}) })
-    .where('id', '=', o.id)
-    .where('version', '=', previousVersion)
-    .executeTakeFirst();
-  return Number(r.numUpdatedRows) === 1;
-}
 
 /** Filters of `GET /orders`. */
 export interface OrderFilter {
@@ -200,42 +93,6 @@ export async function countOrdersByGroup(
 }
 
 // ---------- history ----------
-
-/**
- * Appends history entries after `afterSeq` (the order row's `history_seq`, which the caller
- * writes with the order). Without it, the last seq is looked up and the row's counter set.
- */
-export async function appendHistory(db: Db, orderId: string, entries: HistoryEntry[], afterSeq?: number): Promise<HistoryEntry[]> {
-  if (entries.length === 0) return [];
-  let seq = afterSeq ?? -1;
-  if (afterSeq === undefined) {
-    const last = await db
-      .selectFrom('history')
-      .select((eb) => eb.fn.max('seq').as('m'))
-      .where('order_id', '=', orderId)
-      .executeTakeFirst();
-    seq = Number(last?.m ?? 0);
-    await db
-      .updateTable('orders')
-      .set({ history_seq: seq + entries.length })
-      .where('id', '=', orderId)
-      .execute();
-  }
-  const stored = entries.map((e) => ({ ...e, seq: ++seq }));
-  const rows = stored.map((e) => ({
-    order_id: orderId,
-    seq: e.seq,
-    id: e.id,
-    at: e.at,
-    type: e.type,
-    to_state: e.to ?? null,
-    rule_id: e.ruleId ?? null,
-    actor_type: e.actor.type,
-    entry_json: j(e),
-  }));
-  for (const batch of insertBatches(rows)) await db.insertInto('history').values(batch).execute();
-  return stored;
-}
 
 export async function listHistory(db: Db, orderId: string): Promise<HistoryEntry[]> {
   const rows = await db.selectFrom('history').select('entry_json').where('order_id', '=', orderId).orderBy('seq').execute();
@@ -304,28 +161,6 @@ export function rowToDelivery(r: Selectable<DB['deliveries']>): Delivery {
   };
 }
 
-export async function insertDeliveries(db: Db, entries: OutboxEntry[]): Promise<void> {
-  const rows = entries.map((d) => ({
-    id: d.id,
-    order_id: d.orderId,
-    workflow: d.workflow,
-    type: d.type,
-    rule_id: d.ruleId,
-    action_json: j(d.action),
-    envelope_json: j(d.envelope),
-    status: 'pending',
-    attempts: 0,
-    next_attempt_at: d.createdAt,
-    lease_until: null,
-    lease_token: null,
-    last_error: null,
-    created_at: d.createdAt,
-    updated_at: d.createdAt,
-    delivered_at: null,
-  }));
-  for (const batch of insertBatches(rows)) await db.insertInto('deliveries').values(batch).execute();
-}
-
 export async function getDelivery(db: Db, id: string): Promise<Delivery | undefined> {
   const r = await db.selectFrom('deliveries').selectAll().where('id', '=', id).executeTakeFirst();
   return r ? rowToDelivery(r) : undefined;
@@ -383,64 +218,6 @@ export function rowToTimer(r: Selectable<DB['timers']>): Timer & { status: strin
   return t;
 }
 
-export async function insertTimers(db: Db, timers: Timer[], now: string): Promise<void> {
-  const rows = timers.map((t) => ({
-    id: t.id,
-    order_id: t.orderId,
-    kind: t.kind,
-    due_at: t.dueAt,
-    state: t.state,
-    visit: t.visit,
-    scope: t.scope,
-    rule_id: t.ruleId ?? null,
-    action_index: t.actionIndex ?? null,
-    payload_json: t.payload === undefined ? null : j(t.payload),
-    status: 'pending',
-    lease_until: null,
-    lease_token: null,
-    created_at: now,
-    fired_at: null,
-  }));
-  for (const batch of insertBatches(rows)) await db.insertInto('timers').values(batch).execute();
-}
-
-/** Cancels the pending visit-bound timers of one state visit (the order left it). */
-export async function cancelVisitTimers(db: Db, orderId: string, visit: number): Promise<void> {
-  await db
-    .updateTable('timers')
-    .set({ status: 'cancelled' })
-    .where('order_id', '=', orderId)
-    .where('visit', '=', visit)
-    .where('scope', '=', 'visit')
-    .where('status', '=', 'pending')
-    .execute();
-}
-
-/**
- * Changes one pending timer's due time and state. Clearing the lease fences out a
- * worker that claimed it meanwhile. False when it is no longer pending.
- */
-export async function updatePendingTimer(db: Db, id: string, set: { dueAt: string; state?: string }): Promise<boolean> {
-  const r = await db
-    .updateTable('timers')
-    .set({ due_at: set.dueAt, ...(set.state !== undefined ? { state: set.state } : {}), lease_until: null, lease_token: null })
-    .where('id', '=', id)
-    .where('status', '=', 'pending')
-    .executeTakeFirst();
-  return Number(r.numUpdatedRows) > 0;
-}
-
-/** Cancels one pending timer, fencing out a worker that claimed it. False when it is no longer pending. */
-export async function cancelPendingTimer(db: Db, id: string): Promise<boolean> {
-  const r = await db
-    .updateTable('timers')
-    .set({ status: 'cancelled', lease_until: null, lease_token: null })
-    .where('id', '=', id)
-    .where('status', '=', 'pending')
-    .executeTakeFirst();
-  return Number(r.numUpdatedRows) > 0;
-}
-
 export async function listTimers(
   db: Db,
   f: { orderId?: string; dueBefore?: string; status?: string; limit: number },
@@ -455,20 +232,6 @@ export async function listTimers(
 
 // ---------- rule runs ----------
 
-export async function insertRuleRuns(db: Db, runs: RuleRun[]): Promise<void> {
-  const rows = runs.map((r) => ({
-    id: r.id,
-    order_id: r.orderId,
-    workflow: r.workflow,
-    rule_id: r.ruleId,
-    trigger: r.trigger,
-    at: r.at,
-    matched: r.matched ? 1 : 0,
-    run_json: j(r),
-  }));
-  for (const batch of insertBatches(rows)) await db.insertInto('rule_runs').values(batch).execute();
-}
-
 export async function listRuleRuns(db: Db, f: { orderId?: string; rule?: string; limit: number; cursor?: string }): Promise<RuleRun[]> {
   let q = db.selectFrom('rule_runs').select('run_json');
   if (f.orderId) q = q.where('order_id', '=', f.orderId);
@@ -479,14 +242,6 @@ export async function listRuleRuns(db: Db, f: { orderId?: string; rule?: string;
 }
 
 // ---------- idempotency ----------
-
-export async function getIdempotency(db: Db, scope: string, key: string) {
-  return db.selectFrom('idempotency_keys').selectAll().where('scope', '=', scope).where('key', '=', key).executeTakeFirst();
-}
-
-export async function deleteIdempotency(db: Db, scope: string, key: string): Promise<void> {
-  await db.deleteFrom('idempotency_keys').where('scope', '=', scope).where('key', '=', key).execute();
-}
 
 /** Forgets Idempotency-Keys stored before `before`; returns how many. */
 export async function pruneIdempotency(db: Db, before: string, limit = 1000): Promise<number> {
@@ -503,23 +258,6 @@ export async function pruneIdempotency(db: Db, before: string, limit = 1000): Pr
     n += Number(d.numDeletedRows);
   }
   return n;
-}
-
-export async function putIdempotency(
-  db: Db,
-  rec: { scope: string; key: string; hash: string; status: number; body: unknown; now: string },
-): Promise<void> {
-  await db
-    .insertInto('idempotency_keys')
-    .values({
-      scope: rec.scope,
-      key: rec.key,
-      request_hash: rec.hash,
-      response_status: rec.status,
-      response_json: j(rec.body),
-      created_at: rec.now,
-    })
-    .execute();
 }
 
 // ---------- workflows ----------

@@ -1,0 +1,404 @@
+import type { HistoryEntry, Order, OutboxEntry, RuleRun, Timer } from '@orderflow/core';
+import { CompiledQuery, type Kysely, type QueryResult, type Selectable } from 'kysely';
+import type { DB } from './schema.js';
+
+/**
+ * The statements of one change: what every transition, creation and timer runs inside its
+ * transaction. They are written out once as SQL text (no query builder on the hot path), and the
+ * dialect leaves prepare each distinct text once (SQLite keeps the statement, PostgreSQL names it).
+ * Everything else in the store goes through Kysely.
+ */
+
+type Db = Kysely<DB>;
+const j = (v: unknown): string => JSON.stringify(v);
+const p = <T>(s: string | null): T => (s === null ? (null as T) : (JSON.parse(s) as T));
+
+/**
+ * Bound parameters one statement may carry. SQLite allows 32766 and PostgreSQL 65535; one
+ * multi-row insert past either fails the whole change, so bigger inserts are split.
+ */
+const MAX_PARAMETERS = 30_000;
+
+/** Splits rows into multi-row inserts that stay under both dialects' parameter limits. */
+export function insertBatches<T>(rows: readonly T[], columns: number): T[][] {
+  if (rows.length === 0) return [];
+  const size = Math.max(1, Math.min(1000, Math.floor(MAX_PARAMETERS / Math.max(1, columns))));
+  const out: T[][] = [];
+  for (let i = 0; i < rows.length; i += size) out.push(rows.slice(i, i + size));
+  return out;
+}
+
+// ---------- placeholders ----------
+
+/**
+ * How the connection behind `db` numbers its parameters: `?` (SQLite) or `$1, $2…` (PostgreSQL).
+ * Learnt once per Kysely adapter by compiling a tiny query, so no dialect name is checked here.
+ */
+const numbered = new WeakMap<object, boolean>();
+function usesNumberedParameters(db: Db): boolean {
+  const adapter = db.getExecutor().adapter;
+  let hit = numbered.get(adapter);
+  if (hit === undefined) {
+    hit = db.selectFrom('orders').select('id').where('id', '=', '').compile().sql.includes('$1');
+    numbered.set(adapter, hit);
+  }
+  return hit;
+}
+
+/** SQL texts with `?` placeholders, rewritten once for dialects that number them. */
+const texts = new Map<string, { plain: string; numbered: string }>();
+function textFor(db: Db, sql: string): string {
+  let t = texts.get(sql);
+  if (t === undefined) {
+    let n = 0;
+    t = { plain: sql, numbered: sql.replace(/\?/g, () => `$${++n}`) };
+    // Multi-row inserts of unusual sizes are not worth keeping.
+    if (texts.size < 2000) texts.set(sql, t);
+  }
+  return usesNumberedParameters(db) ? t.numbered : t.plain;
+}
+
+function exec<R>(db: Db, sql: string, params: unknown[]): Promise<QueryResult<R>> {
+  return db.executeQuery<R>(CompiledQuery.raw(textFor(db, sql), params));
+}
+
+/** `(?, ?, …), (?, ?, …)` for `rows` rows of `columns` values. */
+const valueLists = new Map<string, string>();
+function values(rows: number, columns: number): string {
+  const key = `${rows}x${columns}`;
+  let v = valueLists.get(key);
+  if (v === undefined) {
+    const one = `(${Array.from({ length: columns }, () => '?').join(', ')})`;
+    v = Array.from({ length: rows }, () => one).join(', ');
+    if (valueLists.size < 500) valueLists.set(key, v);
+  }
+  return v;
+}
+
+/** Inserts `rows` (arrays of values in `columns` order) in as few statements as the limits allow. */
+async function insertRows(db: Db, table: string, columns: readonly string[], rows: unknown[][]): Promise<void> {
+  const head = `insert into ${table} (${columns.join(', ')}) values `;
+  for (const batch of insertBatches(rows, columns.length)) {
+    await exec(db, head + values(batch.length, columns.length), batch.flat());
+  }
+}
+
+// ---------- orders ----------
+
+/** Maps an orders row to the domain order. */
+export function rowToOrder(r: Selectable<DB['orders']>): Order {
+  return {
+    id: r.id,
+    workflow: r.workflow,
+    workflowVersion: Number(r.workflow_version),
+    kind: r.kind,
+    externalRef: r.external_ref,
+    state: r.state,
+    group: r.grp as Order['group'],
+    data: p(r.data_json),
+    facts: p(r.facts_json),
+    cancellation: p(r.cancellation_json),
+    links: p(r.links_json),
+    version: Number(r.version),
+    visit: Number(r.visit),
+    createdAt: r.created_at,
+    updatedAt: r.updated_at,
+    stateEnteredAt: r.state_entered_at,
+  };
+}
+
+/** The order columns a change writes, in the order of `orderValues`. */
+const ORDER_COLUMNS = [
+  'workflow',
+  'workflow_version',
+  'kind',
+  'external_ref',
+  'state',
+  'grp',
+  'data_json',
+  'facts_json',
+  'cancellation_json',
+  'links_json',
+  'version',
+  'visit',
+  'created_at',
+  'updated_at',
+  'state_entered_at',
+  'history_seq',
+  'rule_entries_json',
+] as const;
+
+function orderValues(o: Order, counters: OrderCounters | undefined, previous: { historySeq: number } | null): unknown[] {
+  return [
+    o.workflow,
+    o.workflowVersion,
+    o.kind,
+    o.externalRef,
+    o.state,
+    o.group,
+    j(o.data),
+    j(o.facts),
+    o.cancellation === null ? null : j(o.cancellation),
+    j(o.links),
+    o.version,
+    o.visit,
+    o.createdAt,
+    o.updatedAt,
+    o.stateEnteredAt,
+    counters ? counters.historySeq : (previous?.historySeq ?? 0),
+    counters?.ruleEntries ? j(counters.ruleEntries) : null,
+  ];
+}
+
+export async function getOrder(db: Db, id: string): Promise<Order | undefined> {
+  const r = (await exec<Selectable<DB['orders']>>(db, 'select * from orders where id = ?', [id])).rows[0];
+  return r ? rowToOrder(r) : undefined;
+}
+
+/**
+ * What a change keeps on the order row besides the order: the seq of its last history entry
+ * and, per state, when rules moved it there within the last hour (the loop guard). Both are
+ * read with the order and written with it, so a change needs no history query.
+ */
+export interface OrderCounters {
+  historySeq: number;
+  /** `null` on rows written before the counters existed: the guard then counts the history once. */
+  ruleEntries: Record<string, string[]> | null;
+}
+
+/** An order read for writing, with its counters. */
+export interface OrderForWrite {
+  order: Order;
+  counters: OrderCounters;
+}
+
+/**
+ * Reads an order with its counters. With `lock` (inside a write transaction, where the dialect
+ * has row locks: PostgreSQL `FOR UPDATE`) concurrent writers of one order queue instead of
+ * conflicting; SQLite's `BEGIN IMMEDIATE` already serialises writers.
+ */
+export async function getOrderWithCounters(db: Db, id: string, lock: boolean): Promise<OrderForWrite | undefined> {
+  const sql = lock ? 'select * from orders where id = ? for update' : 'select * from orders where id = ?';
+  const r = (await exec<Selectable<DB['orders']>>(db, sql, [id])).rows[0];
+  return r ? { order: rowToOrder(r), counters: { historySeq: Number(r.history_seq), ruleEntries: p(r.rule_entries_json) } } : undefined;
+}
+
+export async function findOrderByExternalRef(db: Db, workflow: string, externalRef: string): Promise<Order | undefined> {
+  const r = (
+    await exec<Selectable<DB['orders']>>(db, 'select * from orders where workflow = ? and external_ref = ?', [workflow, externalRef])
+  ).rows[0];
+  return r ? rowToOrder(r) : undefined;
+}
+
+const INSERT_ORDER = `insert into orders (id, ${ORDER_COLUMNS.join(', ')}) values (?, ${ORDER_COLUMNS.map(() => '?').join(', ')})`;
+
+export async function insertOrder(db: Db, o: Order, counters?: OrderCounters): Promise<void> {
+  await exec(db, INSERT_ORDER, [o.id, ...orderValues(o, counters, null)]);
+}
+
+const UPDATE_ORDER = `update orders set ${ORDER_COLUMNS.map((c) => `${c} = ?`).join(', ')} where id = ? and version = ?`;
+const UPDATE_ORDER_KEEP_COUNTERS = `update orders set ${ORDER_COLUMNS.slice(0, -2)
+  .map((c) => `${c} = ?`)
+  .join(', ')} where id = ? and version = ?`;
+
+/**
+ * Updates an order only if it still has `previousVersion`; false when someone else changed it first.
+ * With `counters`, they are written too (the caller appends the history with the seq they imply).
+ */
+export async function updateOrder(db: Db, o: Order, previousVersion: number, counters?: OrderCounters): Promise<boolean> {
+  const r = counters
+    ? await exec(db, UPDATE_ORDER, [...orderValues(o, counters, null), o.id, previousVersion])
+    : await exec(db, UPDATE_ORDER_KEEP_COUNTERS, [...orderValues(o, undefined, null).slice(0, -2), o.id, previousVersion]);
+  return Number(r.numAffectedRows ?? 0) === 1;
+}
+
+// ---------- history ----------
+
+const HISTORY_COLUMNS = ['order_id', 'seq', 'id', 'at', 'type', 'to_state', 'rule_id', 'actor_type', 'entry_json'];
+
+/**
+ * Appends history entries after `afterSeq` (the order row's `history_seq`, which the caller
+ * writes with the order). Without it, the last seq is looked up and the row's counter set.
+ */
+export async function appendHistory(db: Db, orderId: string, entries: HistoryEntry[], afterSeq?: number): Promise<HistoryEntry[]> {
+  if (entries.length === 0) return [];
+  let seq = afterSeq ?? -1;
+  if (afterSeq === undefined) {
+    const last = await exec<{ m: number | string | null }>(db, 'select max(seq) as m from history where order_id = ?', [orderId]);
+    seq = Number(last.rows[0]?.m ?? 0);
+    await exec(db, 'update orders set history_seq = ? where id = ?', [seq + entries.length, orderId]);
+  }
+  const stored = entries.map((e) => ({ ...e, seq: ++seq }));
+  await insertRows(
+    db,
+    'history',
+    HISTORY_COLUMNS,
+    stored.map((e) => [orderId, e.seq, e.id, e.at, e.type, e.to ?? null, e.ruleId ?? null, e.actor.type, j(e)]),
+  );
+  return stored;
+}
+
+// ---------- outbox ----------
+
+const DELIVERY_COLUMNS = [
+  'id',
+  'order_id',
+  'workflow',
+  'type',
+  'rule_id',
+  'action_json',
+  'envelope_json',
+  'status',
+  'attempts',
+  'next_attempt_at',
+  'lease_until',
+  'lease_token',
+  'last_error',
+  'created_at',
+  'updated_at',
+  'delivered_at',
+];
+
+/** Enqueues deliveries: pending, due at once. */
+export async function insertDeliveries(db: Db, entries: OutboxEntry[]): Promise<void> {
+  await insertRows(
+    db,
+    'deliveries',
+    DELIVERY_COLUMNS,
+    entries.map((d) => [
+      d.id,
+      d.orderId,
+      d.workflow,
+      d.type,
+      d.ruleId,
+      j(d.action),
+      j(d.envelope),
+      'pending',
+      0,
+      d.createdAt,
+      null,
+      null,
+      null,
+      d.createdAt,
+      d.createdAt,
+      null,
+    ]),
+  );
+}
+
+// ---------- timers ----------
+
+const TIMER_COLUMNS = [
+  'id',
+  'order_id',
+  'kind',
+  'due_at',
+  'state',
+  'visit',
+  'scope',
+  'rule_id',
+  'action_index',
+  'payload_json',
+  'status',
+  'lease_until',
+  'lease_token',
+  'created_at',
+  'fired_at',
+];
+
+export async function insertTimers(db: Db, timers: Timer[], now: string): Promise<void> {
+  await insertRows(
+    db,
+    'timers',
+    TIMER_COLUMNS,
+    timers.map((t) => [
+      t.id,
+      t.orderId,
+      t.kind,
+      t.dueAt,
+      t.state,
+      t.visit,
+      t.scope,
+      t.ruleId ?? null,
+      t.actionIndex ?? null,
+      t.payload === undefined ? null : j(t.payload),
+      'pending',
+      null,
+      null,
+      now,
+      null,
+    ]),
+  );
+}
+
+/** Cancels the pending visit-bound timers of one state visit (the order left it). */
+export async function cancelVisitTimers(db: Db, orderId: string, visit: number): Promise<void> {
+  await exec(db, "update timers set status = 'cancelled' where order_id = ? and visit = ? and scope = 'visit' and status = 'pending'", [
+    orderId,
+    visit,
+  ]);
+}
+
+/**
+ * Changes one pending timer's due time and state. Clearing the lease fences out a
+ * worker that claimed it meanwhile. False when it is no longer pending.
+ */
+export async function updatePendingTimer(db: Db, id: string, set: { dueAt: string; state?: string }): Promise<boolean> {
+  const r =
+    set.state === undefined
+      ? await exec(db, "update timers set due_at = ?, lease_until = null, lease_token = null where id = ? and status = 'pending'", [
+          set.dueAt,
+          id,
+        ])
+      : await exec(
+          db,
+          "update timers set due_at = ?, state = ?, lease_until = null, lease_token = null where id = ? and status = 'pending'",
+          [set.dueAt, set.state, id],
+        );
+  return Number(r.numAffectedRows ?? 0) > 0;
+}
+
+/** Cancels one pending timer, fencing out a worker that claimed it. False when it is no longer pending. */
+export async function cancelPendingTimer(db: Db, id: string): Promise<boolean> {
+  const r = await exec(
+    db,
+    "update timers set status = 'cancelled', lease_until = null, lease_token = null where id = ? and status = 'pending'",
+    [id],
+  );
+  return Number(r.numAffectedRows ?? 0) > 0;
+}
+
+// ---------- rule runs ----------
+
+const RULE_RUN_COLUMNS = ['id', 'order_id', 'workflow', 'rule_id', '"trigger"', 'at', 'matched', 'run_json'];
+
+export async function insertRuleRuns(db: Db, runs: RuleRun[]): Promise<void> {
+  await insertRows(
+    db,
+    'rule_runs',
+    RULE_RUN_COLUMNS,
+    runs.map((r) => [r.id, r.orderId, r.workflow, r.ruleId, r.trigger, r.at, r.matched ? 1 : 0, j(r)]),
+  );
+}
+
+// ---------- idempotency ----------
+
+export async function getIdempotency(db: Db, scope: string, key: string): Promise<Selectable<DB['idempotency_keys']> | undefined> {
+  return (await exec<Selectable<DB['idempotency_keys']>>(db, 'select * from idempotency_keys where scope = ? and "key" = ?', [scope, key]))
+    .rows[0];
+}
+
+export async function deleteIdempotency(db: Db, scope: string, key: string): Promise<void> {
+  await exec(db, 'delete from idempotency_keys where scope = ? and "key" = ?', [scope, key]);
+}
+
+export async function putIdempotency(
+  db: Db,
+  rec: { scope: string; key: string; hash: string; status: number; body: unknown; now: string },
+): Promise<void> {
+  await exec(
+    db,
+    'insert into idempotency_keys (scope, "key", request_hash, response_status, response_json, created_at) values (?, ?, ?, ?, ?, ?)',
+    [rec.scope, rec.key, rec.hash, rec.status, j(rec.body), rec.now],
+  );
+}
