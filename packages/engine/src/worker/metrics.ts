@@ -1,9 +1,10 @@
 import type { AppliedTransition } from '@orderflow/core';
-import { sql } from 'kysely';
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 import type { Clock } from '../runtime/clock.js';
 import type { Runtime } from '../runtime/runtime.js';
 import { groupCommitStats } from '../store/group-commit.js';
+import { countDeliveriesByStatus, countPendingTimers, oldestDue } from '../store/queue.js';
+import { countRuleRunsByMatched } from '../store/rule-runs.js';
 import type { Store } from '../store/store.js';
 
 /** Prometheus metrics of one Orderflow instance, on a registry of its own. */
@@ -84,13 +85,9 @@ export function createMetrics(opts: MetricsOptions): Metrics {
     labelNames: ['matched'] as const,
     registers,
     async collect() {
-      const rows = await store.db
-        .selectFrom('rule_runs')
-        .select((eb) => ['matched', eb.fn.countAll<number>().as('n')])
-        .groupBy('matched')
-        .execute();
+      const rows = await countRuleRunsByMatched(store.db);
       this.reset();
-      for (const r of rows) this.inc({ matched: Number(r.matched) ? 'true' : 'false' }, Number(r.n));
+      for (const r of rows) this.inc({ matched: r.matched ? 'true' : 'false' }, r.n);
     },
   });
   const attempts = new Counter({
@@ -112,14 +109,10 @@ export function createMetrics(opts: MetricsOptions): Metrics {
     labelNames: ['status'] as const,
     registers,
     async collect() {
-      const rows = await store.db
-        .selectFrom('deliveries')
-        .select((eb) => ['status', eb.fn.countAll<number>().as('n')])
-        .groupBy('status')
-        .execute();
+      const rows = await countDeliveriesByStatus(store.db);
       this.reset();
       for (const s of ['pending', 'delivered', 'failed', 'dead']) this.set({ status: s }, 0);
-      for (const r of rows) this.set({ status: r.status }, Number(r.n));
+      for (const r of rows) this.set({ status: r.status }, r.n);
     },
   });
   const latency = new Histogram({
@@ -134,13 +127,7 @@ export function createMetrics(opts: MetricsOptions): Metrics {
     registers,
     async collect() {
       const now = clock.now().toISOString();
-      const r = await store.db
-        .selectFrom('deliveries')
-        .select((eb) => eb.fn.min('next_attempt_at').as('oldest'))
-        .where('status', '=', 'pending')
-        .where('next_attempt_at', '<=', now)
-        .executeTakeFirst();
-      this.set(lagSeconds(r?.oldest as string | null | undefined, now));
+      this.set(lagSeconds(await oldestDue(store.db, 'deliveries', now), now));
     },
   });
   new Gauge({
@@ -149,13 +136,7 @@ export function createMetrics(opts: MetricsOptions): Metrics {
     registers,
     async collect() {
       const now = clock.now().toISOString();
-      const r = await store.db
-        .selectFrom('timers')
-        .select((eb) => eb.fn.min('due_at').as('oldest'))
-        .where('status', '=', 'pending')
-        .where('due_at', '<=', now)
-        .executeTakeFirst();
-      this.set(lagSeconds(r?.oldest as string | null | undefined, now));
+      this.set(lagSeconds(await oldestDue(store.db, 'timers', now), now));
     },
   });
   new Gauge({
@@ -163,12 +144,7 @@ export function createMetrics(opts: MetricsOptions): Metrics {
     help: 'Pending timers',
     registers,
     async collect() {
-      const r = await store.db
-        .selectFrom('timers')
-        .select(sql<number>`count(*)`.as('n'))
-        .where('status', '=', 'pending')
-        .executeTakeFirst();
-      this.set(Number(r?.n ?? 0));
+      this.set(await countPendingTimers(store.db));
     },
   });
   const timerLag = new Histogram({

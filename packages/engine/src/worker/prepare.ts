@@ -5,6 +5,7 @@ import { headerValue, TemplateError, type TemplateRenderer, templateVars } from 
 import { type WebhookRequest, webhookBody } from '../actions/webhook.js';
 import type { RenderPool } from '../runtime/render-pool.js';
 import type { DeliveryJob, DeliveryRenders, Rendered } from '../runtime/render-worker.js';
+import { getEndpointRow } from '../store/endpoints.js';
 import * as repo from '../store/repo.js';
 import type { DB } from '../store/schema.js';
 
@@ -83,7 +84,7 @@ export async function prepareDelivery(ctx: PrepareContext, d: DeliverySource): P
       let secret: string;
       let headers: Record<string, string> = {};
       if (action.endpoint !== undefined) {
-        const ep = await ctx.db.selectFrom('endpoints').selectAll().where('key', '=', action.endpoint).executeTakeFirst();
+        const ep = await getEndpointRow(ctx.db, action.endpoint);
         if (!ep) return { type: 'invalid', error: `webhook endpoint "${action.endpoint}" does not exist` };
         if (!ep.enabled) {
           return {

@@ -1,8 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import type { AutomationState } from '@orderflow/core';
-import type { Kysely, Selectable, SelectQueryBuilder } from 'kysely';
+import type { Kysely } from 'kysely';
 import * as repo from '../store/repo.js';
 import type { DB } from '../store/schema.js';
+import { insertSettingIfAbsent } from '../store/settings.js';
 
 /** The automation kill switch (settings key `automation`), as the wire contract declares it. */
 export type { AutomationState };
@@ -52,33 +53,8 @@ export function pausedRuleKeys(s: AutomationState): Set<string> {
   return new Set([...s.rules, ...s.workflows.map((w) => `${w}:*`)]);
 }
 
-/**
- * Leaves out of a claim the rows that paused workflows and rules hold. Deliveries name their
- * workflow; timers are matched through their order.
- */
-export function holdPaused<Q extends SelectQueryBuilder<DB, 'deliveries', Selectable<DB['deliveries']>>>(
-  q: Q,
-  table: 'deliveries' | 'timers',
-  s: AutomationState,
-): Q {
-  const pairs = s.rules.map((r) => {
-    const at = r.indexOf(':');
-    return { workflow: r.slice(0, at), rule: r.slice(at + 1) };
-  });
-  if (s.workflows.length === 0 && pairs.length === 0) return q;
-  return q.where((eb) => {
-    const ofWorkflows = (workflows: string[]) =>
-      table === 'deliveries'
-        ? eb('workflow', 'in', workflows)
-        : eb('order_id', 'in', eb.selectFrom('orders').select('orders.id').where('orders.workflow', 'in', workflows));
-    const held = [
-      ...(s.workflows.length > 0 ? [ofWorkflows(s.workflows)] : []),
-      // `is not null` first: a NULL inside NOT(...) would hold rows that belong to no rule.
-      ...pairs.map((p) => eb.and([eb('rule_id', 'is not', null), eb('rule_id', '=', p.rule), ofWorkflows([p.workflow])])),
-    ];
-    return eb.not(eb.or(held));
-  }) as Q;
-}
+/** Leaves out of a claim the rows that paused workflows and rules hold (the query lives with the queue). */
+export { holdPaused } from '../store/queue.js';
 
 /** A fresh Standard Webhooks secret: `whsec_` and 32 random bytes in base64. */
 export const generateWebhookSecret = (): string => `whsec_${randomBytes(32).toString('base64')}`;
@@ -92,11 +68,7 @@ export async function ensureWebhookSecret(db: Kysely<DB>, configured: string | n
   const stored = await repo.getSetting<string>(db, 'webhook_secret');
   if (typeof stored === 'string' && stored.startsWith('whsec_')) return { secret: stored, generated: false };
   const fresh = generateWebhookSecret();
-  await db
-    .insertInto('settings')
-    .values({ key: 'webhook_secret', value_json: JSON.stringify(fresh) })
-    .onConflict((oc) => oc.column('key').doNothing())
-    .execute();
+  await insertSettingIfAbsent(db, 'webhook_secret', fresh);
   const winner = await repo.getSetting<string>(db, 'webhook_secret');
   return { secret: winner ?? fresh, generated: winner === fresh };
 }

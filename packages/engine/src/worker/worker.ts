@@ -1,5 +1,5 @@
 import { type Definition, nextAttemptDelayMs, type OutboxEntry, type Timer } from '@orderflow/core';
-import type { Kysely, Selectable } from 'kysely';
+import type { Kysely } from 'kysely';
 import { createEmailSender, type EmailSender, type MailboxMessage } from '../actions/email.js';
 import type { ActionOutcome } from '../actions/outcome.js';
 import { createTemplateRenderer, type TemplateRenderer } from '../actions/template.js';
@@ -9,13 +9,18 @@ import { ApiError } from '../errors.js';
 import type { Clock } from '../runtime/clock.js';
 import type { RenderPool } from '../runtime/render-pool.js';
 import type { Runtime } from '../runtime/runtime.js';
+import * as endpoints from '../store/endpoints.js';
+import { insertMailboxMessage } from '../store/mailbox.js';
+import { hasNotificationOfDelivery } from '../store/notifications.js';
+import type { DeliveryRow, TimerRow } from '../store/queue.js';
+import * as queue from '../store/queue.js';
 import * as repo from '../store/repo.js';
 import type { DB } from '../store/schema.js';
 import type { Store } from '../store/store.js';
 import type { Metrics } from './metrics.js';
 import { alertFoldKey, insertNotification, liquidLiteral, type Notification, type NotificationBus, raiseFolded } from './notifications.js';
 import { type PrepareContext, type PreparedDelivery, prepareDelivery } from './prepare.js';
-import { type AutomationState, ensureWebhookSecret, getAutomation, holdPaused } from './settings.js';
+import { type AutomationState, ensureWebhookSecret, getAutomation } from './settings.js';
 
 /** Named points where a test can simulate a crash (the hook throws). Never set in production. */
 export type WorkerCrashPoint = 'after-claim' | 'after-send' | 'before-ack';
@@ -145,22 +150,18 @@ export function createWorkerSenders(opts: {
   config: Readonly<Config>;
 }): WorkerSenders {
   const { store, clock, newId, config } = opts;
-  const mailbox = async (m: MailboxMessage) => {
-    await store.db
-      .insertInto('mailbox')
-      .values({
-        id: newId('msg'),
-        delivery_id: m.deliveryId,
-        to_json: JSON.stringify(m.to),
-        cc_json: JSON.stringify(m.cc),
-        subject: m.subject,
-        html: m.html,
-        text: m.text,
-        message_id: m.messageId,
-        created_at: clock.now().toISOString(),
-      })
-      .execute();
-  };
+  const mailbox = (m: MailboxMessage) =>
+    insertMailboxMessage(store.db, {
+      id: newId('msg'),
+      deliveryId: m.deliveryId,
+      to: m.to,
+      cc: m.cc,
+      subject: m.subject,
+      html: m.html,
+      text: m.text,
+      messageId: m.messageId,
+      createdAt: clock.now().toISOString(),
+    });
   return {
     email: createEmailSender({ ...(config.smtpUrl ? { smtpUrl: config.smtpUrl } : {}), from: config.mailFrom, mailbox }),
     webhook: createWebhookSender({ allowHosts: config.webhookAllowHosts, now: () => clock.now().getTime() }),
@@ -188,9 +189,6 @@ async function pool<T>(items: T[], limit: number, fn: (item: T) => Promise<void>
   await Promise.all(Array.from({ length: Math.min(limit, items.length) }, lane));
   if (failure) throw (failure as { error: unknown }).error;
 }
-
-type DeliveryRow = Selectable<DB['deliveries']>;
-type TimerRow = Selectable<DB['timers']>;
 
 /**
  * Creates the worker. It claims due deliveries and timers in batches with a lease
@@ -254,44 +252,29 @@ export function createWorker(opts: WorkerOptions): Worker {
 
   // ---------- claiming ----------
 
-  /**
-   * Claims due pending rows of `table` with a lease and a fresh fencing token.
-   * Both tables share the claim columns (status, lease_until, lease_token, rule_id, id);
-   * the casts only name one of them for the query builder's types.
-   */
-  async function claim<Row>(table: 'deliveries' | 'timers', automation: AutomationState): Promise<{ rows: Row[]; token: string }> {
-    const due = (table === 'deliveries' ? 'next_attempt_at' : 'due_at') as 'next_attempt_at';
+  /** What a claim writes: a lease from now and a fresh fencing token. */
+  function claimOptions(automation: AutomationState) {
     const now = clock.now();
-    const nowIso = now.toISOString();
     const token = newId('lse');
-    const rows = await store.transaction(async (tx) => {
-      let q = tx
-        .selectFrom(table as 'deliveries')
-        .selectAll()
-        .where('status', '=', 'pending')
-        .where(due, '<=', nowIso)
-        .where((eb) => eb.or([eb('lease_until', 'is', null), eb('lease_until', '<=', nowIso)]));
-      q = holdPaused(q, table, automation);
-      q = q.orderBy(due).orderBy('id').limit(batchSize);
-      if (store.capabilities.rowLocks) q = q.forUpdate().skipLocked();
-      const found = await q.execute();
-      if (found.length === 0) return found;
-      await tx
-        .updateTable(table as 'deliveries')
-        .set({ lease_until: new Date(now.getTime() + leaseMs).toISOString(), lease_token: token })
-        .where(
-          'id',
-          'in',
-          found.map((r) => r.id),
-        )
-        .execute();
-      return found;
-    });
-    return { rows: rows as Row[], token };
+    const o = {
+      now: now.toISOString(),
+      leaseUntil: new Date(now.getTime() + leaseMs).toISOString(),
+      token,
+      limit: batchSize,
+      automation,
+      rowLocks: store.capabilities.rowLocks,
+    };
+    return o;
   }
 
-  const claimDeliveries = (automation: AutomationState) => claim<DeliveryRow>('deliveries', automation);
-  const claimTimers = (automation: AutomationState) => claim<TimerRow>('timers', automation);
+  async function claimDeliveries(automation: AutomationState): Promise<{ rows: DeliveryRow[]; token: string }> {
+    const o = claimOptions(automation);
+    return { rows: await store.transaction((tx) => queue.claimDue(tx, 'deliveries', o)), token: o.token };
+  }
+  async function claimTimers(automation: AutomationState): Promise<{ rows: TimerRow[]; token: string }> {
+    const o = claimOptions(automation);
+    return { rows: await store.transaction((tx) => queue.claimDue(tx, 'timers', o)), token: o.token };
+  }
 
   /** Keeps the claims of `token` alive while they are worked on; returns the stop function. */
   function renewWhileBusy(table: 'deliveries' | 'timers', token: string): () => void {
@@ -300,37 +283,15 @@ export function createWorker(opts: WorkerOptions): Worker {
     const timer = setInterval(
       () => {
         const until = new Date(clock.now().getTime() + leaseMs).toISOString();
-        void store.db
-          .updateTable(table)
-          .set({ lease_until: until })
-          // Claimed rows are pending: the status narrows the scan to the small pending part of the table.
-          .where('status', '=', 'pending')
-          .where('lease_token', '=', token)
-          .execute()
-          .catch((e: unknown) => log.warn({ err: e, table }, 'could not renew leases'));
+        void queue.renewLeases(store.db, table, token, until).catch((e: unknown) => log.warn({ err: e, table }, 'could not renew leases'));
       },
       Math.max(50, every),
     );
     return () => clearInterval(timer);
   }
 
-  async function releaseDelivery(id: string, token: string): Promise<void> {
-    await store.db
-      .updateTable('deliveries')
-      .set({ lease_until: null, lease_token: null })
-      .where('id', '=', id)
-      .where('lease_token', '=', token)
-      .execute();
-  }
-
-  async function releaseTimer(id: string, token: string): Promise<void> {
-    await store.db
-      .updateTable('timers')
-      .set({ lease_until: null, lease_token: null })
-      .where('id', '=', id)
-      .where('lease_token', '=', token)
-      .execute();
-  }
+  const releaseDelivery = (id: string, token: string) => queue.releaseClaim(store.db, 'deliveries', id, token);
+  const releaseTimer = (id: string, token: string) => queue.releaseClaim(store.db, 'timers', id, token);
 
   // ---------- deliveries ----------
 
@@ -385,13 +346,7 @@ export function createWorker(opts: WorkerOptions): Worker {
 
   async function disableEndpoint(tx: Kysely<DB>, row: DeliveryRow, key: string, reason: string, direct: Notification[]): Promise<void> {
     const now = clock.now().toISOString();
-    const r = await tx
-      .updateTable('endpoints')
-      .set({ enabled: 0, disabled_reason: reason, updated_at: now })
-      .where('key', '=', key)
-      .where('enabled', '=', 1)
-      .executeTakeFirst();
-    if (Number(r.numUpdatedRows) === 1) {
+    if (await endpoints.disableEndpoint(tx, key, reason, now)) {
       log.error({ endpoint: key, deliveryId: row.id, orderId: row.order_id, reason }, 'webhook endpoint disabled');
       await alert(
         tx,
@@ -410,16 +365,9 @@ export function createWorker(opts: WorkerOptions): Worker {
     p: Extract<PreparedDelivery, { type: 'notify' }>,
   ): Promise<{ stored: Notification | null; folded: boolean }> {
     return store.transaction(async (tx) => {
-      const own = await tx
-        .selectFrom('deliveries')
-        .select('id')
-        .where('id', '=', row.id)
-        .where('lease_token', '=', token)
-        .executeTakeFirst();
-      if (!own) throw new LeaseLostError(`lease of ${row.id} was taken over`);
+      if (!(await queue.holdsDelivery(tx, row.id, token))) throw new LeaseLostError(`lease of ${row.id} was taken over`);
       // A retry (the admin email failed) must not store the notification twice.
-      const existing = await tx.selectFrom('notifications').select('id').where('delivery_id', '=', row.id).executeTakeFirst();
-      if (existing) return { stored: null, folded: false };
+      if (await hasNotificationOfDelivery(tx, row.id)) return { stored: null, folded: false };
       const n = {
         id: newId('ntf'),
         channel: p.channel,
@@ -538,55 +486,34 @@ export function createWorker(opts: WorkerOptions): Worker {
     let alerted = false;
     try {
       await store.transaction(async (tx) => {
-        const u = await tx
-          .updateTable('deliveries')
-          .set({
-            status,
-            attempts: attempt,
-            next_attempt_at: nextAt,
-            lease_until: null,
-            lease_token: null,
-            last_error: error,
-            updated_at: nowIso,
-            ...(outcome.ok ? { delivered_at: nowIso } : {}),
-          })
-          .where('id', '=', row.id)
-          .where('lease_token', '=', token)
-          .executeTakeFirst();
-        if (Number(u.numUpdatedRows) !== 1) throw new LeaseLostError(`lease of ${row.id} was taken over`);
-        await tx
-          .insertInto('delivery_attempts')
-          .values({
+        const held = await queue.completeDelivery(tx, {
+          id: row.id,
+          token,
+          status,
+          attempt,
+          nextAttemptAt: nextAt,
+          error,
+          at: nowIso,
+          attemptRow: {
             id: newId('att'),
-            delivery_id: row.id,
-            attempt,
-            at: startedAt.toISOString(),
-            duration_ms: Math.max(0, Math.round(outcome.durationMs)),
+            startedAt: startedAt.toISOString(),
+            durationMs: Math.max(0, Math.round(outcome.durationMs)),
             outcome: label,
-            status_code: outcome.status ?? null,
-            response_body: outcome.responseBody === undefined ? null : utf8Prefix(outcome.responseBody, 1024),
-            error,
-          })
-          .execute();
+            statusCode: outcome.status ?? null,
+            responseBody: outcome.responseBody === undefined ? null : utf8Prefix(outcome.responseBody, 1024),
+          },
+        });
+        if (!held) throw new LeaseLostError(`lease of ${row.id} was taken over`);
         if (endpoint !== null) {
           if (outcome.ok) {
-            await tx.updateTable('endpoints').set({ consecutive_failures: 0 }).where('key', '=', endpoint).execute();
+            await endpoints.resetEndpointFailures(tx, endpoint);
           } else if (outcome.disableEndpoint) {
             alerted = true;
             await disableEndpoint(tx, row, endpoint, `it answered ${outcome.status ?? 410} Gone`, direct);
           } else if (status === 'failed' || status === 'dead') {
-            await tx
-              .updateTable('endpoints')
-              .set((eb) => ({ consecutive_failures: eb('consecutive_failures', '+', 1) }))
-              .where('key', '=', endpoint)
-              .execute();
-            const ep = await tx
-              .selectFrom('endpoints')
-              .select(['consecutive_failures', 'enabled'])
-              .where('key', '=', endpoint)
-              .executeTakeFirst();
-            const n = Number(ep?.consecutive_failures ?? 0);
-            if (ep && Number(ep.enabled) === 1 && n >= config.endpointFailureLimit) {
+            const ep = await endpoints.countEndpointFailure(tx, endpoint);
+            const n = ep?.consecutiveFailures ?? 0;
+            if (ep?.enabled && n >= config.endpointFailureLimit) {
               alerted = true;
               await disableEndpoint(tx, row, endpoint, `${n} deliveries in a row failed (last: ${error})`, direct);
             }
@@ -696,13 +623,8 @@ export function createWorker(opts: WorkerOptions): Worker {
     const { status: _status, ...timer } = repo.rowToTimer(row);
     const firedAt = clock.now();
     const markFired = async (tx: Kysely<DB>, status: 'fired' | 'failed') => {
-      const u = await tx
-        .updateTable('timers')
-        .set({ status, fired_at: firedAt.toISOString(), lease_until: null, lease_token: null })
-        .where('id', '=', row.id)
-        .where('lease_token', '=', token)
-        .executeTakeFirst();
-      if (Number(u.numUpdatedRows) !== 1) throw new LeaseLostError(`lease of timer ${row.id} was taken over`);
+      if (!(await queue.completeTimer(tx, row.id, token, status, firedAt.toISOString())))
+        throw new LeaseLostError(`lease of timer ${row.id} was taken over`);
     };
     const fields = { timerId: row.id, orderId: row.order_id, kind: row.kind, dueAt: row.due_at };
     const lagMs = firedAt.getTime() - Date.parse(row.due_at);
@@ -842,22 +764,11 @@ export function createWorker(opts: WorkerOptions): Worker {
 
   /** How long until the next pending delivery or timer falls due, capped at the poll interval. */
   async function untilNextDue(): Promise<number> {
-    const [d, t] = await Promise.all([
-      store.db
-        .selectFrom('deliveries')
-        .select((eb) => eb.fn.min('next_attempt_at').as('at'))
-        .where('status', '=', 'pending')
-        .executeTakeFirst(),
-      store.db
-        .selectFrom('timers')
-        .select((eb) => eb.fn.min('due_at').as('at'))
-        .where('status', '=', 'pending')
-        .executeTakeFirst(),
-    ]);
+    const next = await queue.nextDueTimes(store.db);
     const now = clock.now().getTime();
     let wait = pollMs;
-    for (const at of [d?.at, t?.at]) {
-      if (typeof at === 'string') wait = Math.min(wait, Math.max(0, Date.parse(at) - now));
+    for (const at of [next.delivery, next.timer]) {
+      if (at !== null) wait = Math.min(wait, Math.max(0, Date.parse(at) - now));
     }
     // Rows due now that the pass left alone are held (a paused rule, another worker's lease): look again soon, not at once.
     return wait === 0 ? Math.min(pollMs, 100) : wait;

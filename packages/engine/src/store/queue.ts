@@ -1,0 +1,238 @@
+import type { AutomationState } from '@orderflow/core';
+import type { Kysely, Selectable, SelectQueryBuilder } from 'kysely';
+import type { DB } from './schema.js';
+
+/**
+ * The job queue of the outbox and the timers: claim, renew, release and complete. Both tables
+ * share the claim columns (`status`, `lease_until`, `lease_token`, `rule_id`, `id`); a claim sets a
+ * lease and a fresh fencing token, and every completion matches the token, so a worker whose
+ * lease was taken over cannot complete the row. All time is bound as a parameter.
+ */
+
+/** The two queues. */
+export type QueueTable = 'deliveries' | 'timers';
+
+export type DeliveryRow = Selectable<DB['deliveries']>;
+export type TimerRow = Selectable<DB['timers']>;
+
+/** What {@link claimDue} needs. */
+export interface ClaimOptions {
+  /** Now, as ISO text: rows due at or before it whose lease ran out are claimed. */
+  now: string;
+  /** The lease end written on the claimed rows. */
+  leaseUntil: string;
+  /** The fencing token written on the claimed rows. */
+  token: string;
+  limit: number;
+  /** Paused workflows and rules hold their rows back. */
+  automation: AutomationState;
+  /** `FOR UPDATE SKIP LOCKED` (the store's `capabilities.rowLocks`). */
+  rowLocks: boolean;
+}
+
+/**
+ * Leaves out of a claim the rows that paused workflows and rules hold. Deliveries name their
+ * workflow; timers are matched through their order.
+ */
+export function holdPaused<Q extends SelectQueryBuilder<DB, 'deliveries', Selectable<DB['deliveries']>>>(
+  q: Q,
+  table: QueueTable,
+  s: AutomationState,
+): Q {
+  const pairs = s.rules.map((r) => {
+    const at = r.indexOf(':');
+    return { workflow: r.slice(0, at), rule: r.slice(at + 1) };
+  });
+  if (s.workflows.length === 0 && pairs.length === 0) return q;
+  return q.where((eb) => {
+    const ofWorkflows = (workflows: string[]) =>
+      table === 'deliveries'
+        ? eb('workflow', 'in', workflows)
+        : eb('order_id', 'in', eb.selectFrom('orders').select('orders.id').where('orders.workflow', 'in', workflows));
+    const held = [
+      ...(s.workflows.length > 0 ? [ofWorkflows(s.workflows)] : []),
+      // `is not null` first: a NULL inside NOT(...) would hold rows that belong to no rule.
+      ...pairs.map((p) => eb.and([eb('rule_id', 'is not', null), eb('rule_id', '=', p.rule), ofWorkflows([p.workflow])])),
+    ];
+    return eb.not(eb.or(held));
+  }) as Q;
+}
+
+/** Claims due pending rows of `table` inside `tx` (the caller's write transaction). */
+export async function claimDue(tx: Kysely<DB>, table: 'deliveries', o: ClaimOptions): Promise<DeliveryRow[]>;
+export async function claimDue(tx: Kysely<DB>, table: 'timers', o: ClaimOptions): Promise<TimerRow[]>;
+export async function claimDue(tx: Kysely<DB>, table: QueueTable, o: ClaimOptions): Promise<DeliveryRow[] | TimerRow[]> {
+  // The casts only name one of the two tables for the query builder's types.
+  const due = (table === 'deliveries' ? 'next_attempt_at' : 'due_at') as 'next_attempt_at';
+  let q = tx
+    .selectFrom(table as 'deliveries')
+    .selectAll()
+    .where('status', '=', 'pending')
+    .where(due, '<=', o.now)
+    .where((eb) => eb.or([eb('lease_until', 'is', null), eb('lease_until', '<=', o.now)]));
+  q = holdPaused(q, table, o.automation);
+  q = q.orderBy(due).orderBy('id').limit(o.limit);
+  if (o.rowLocks) q = q.forUpdate().skipLocked();
+  const found = await q.execute();
+  if (found.length === 0) return found;
+  await tx
+    .updateTable(table as 'deliveries')
+    .set({ lease_until: o.leaseUntil, lease_token: o.token })
+    .where(
+      'id',
+      'in',
+      found.map((r) => r.id),
+    )
+    .execute();
+  return found;
+}
+
+/** Extends the lease of every row still held under `token`. */
+export async function renewLeases(db: Kysely<DB>, table: QueueTable, token: string, until: string): Promise<void> {
+  await db
+    .updateTable(table)
+    .set({ lease_until: until })
+    // Claimed rows are pending: the status narrows the scan to the small pending part of the table.
+    .where('status', '=', 'pending')
+    .where('lease_token', '=', token)
+    .execute();
+}
+
+/** Gives a claimed row back (its lease ends now), if `token` still holds it. */
+export async function releaseClaim(db: Kysely<DB>, table: QueueTable, id: string, token: string): Promise<void> {
+  await db.updateTable(table).set({ lease_until: null, lease_token: null }).where('id', '=', id).where('lease_token', '=', token).execute();
+}
+
+/** True when `token` still holds the delivery. */
+export async function holdsDelivery(db: Kysely<DB>, id: string, token: string): Promise<boolean> {
+  const own = await db.selectFrom('deliveries').select('id').where('id', '=', id).where('lease_token', '=', token).executeTakeFirst();
+  return own !== undefined;
+}
+
+/** One delivery attempt's result, as {@link completeDelivery} records it. */
+export interface DeliveryCompletion {
+  id: string;
+  token: string;
+  status: 'delivered' | 'pending' | 'failed' | 'dead';
+  attempt: number;
+  nextAttemptAt: string;
+  error: string | null;
+  /** Now, as ISO text: `updated_at`, and `delivered_at` when delivered. */
+  at: string;
+  /** The attempt row (`delivery_attempts`). */
+  attemptRow: {
+    id: string;
+    startedAt: string;
+    durationMs: number;
+    outcome: 'delivered' | 'retry' | 'failed' | 'dead';
+    statusCode: number | null;
+    responseBody: string | null;
+  };
+}
+
+/**
+ * Records an attempt: the delivery's new status and the attempt row. Returns false (and writes
+ * nothing) when `token` no longer holds the delivery.
+ */
+export async function completeDelivery(tx: Kysely<DB>, c: DeliveryCompletion): Promise<boolean> {
+  const u = await tx
+    .updateTable('deliveries')
+    .set({
+      status: c.status,
+      attempts: c.attempt,
+      next_attempt_at: c.nextAttemptAt,
+      lease_until: null,
+      lease_token: null,
+      last_error: c.error,
+      updated_at: c.at,
+      ...(c.status === 'delivered' ? { delivered_at: c.at } : {}),
+    })
+    .where('id', '=', c.id)
+    .where('lease_token', '=', c.token)
+    .executeTakeFirst();
+  if (Number(u.numUpdatedRows) !== 1) return false;
+  await tx
+    .insertInto('delivery_attempts')
+    .values({
+      id: c.attemptRow.id,
+      delivery_id: c.id,
+      attempt: c.attempt,
+      at: c.attemptRow.startedAt,
+      duration_ms: c.attemptRow.durationMs,
+      outcome: c.attemptRow.outcome,
+      status_code: c.attemptRow.statusCode,
+      response_body: c.attemptRow.responseBody,
+      error: c.error,
+    })
+    .execute();
+  return true;
+}
+
+/** Marks a claimed timer fired or failed. Returns false when `token` no longer holds it. */
+export async function completeTimer(
+  tx: Kysely<DB>,
+  id: string,
+  token: string,
+  status: 'fired' | 'failed',
+  firedAt: string,
+): Promise<boolean> {
+  const u = await tx
+    .updateTable('timers')
+    .set({ status, fired_at: firedAt, lease_until: null, lease_token: null })
+    .where('id', '=', id)
+    .where('lease_token', '=', token)
+    .executeTakeFirst();
+  return Number(u.numUpdatedRows) === 1;
+}
+
+/** The earliest due time of a pending delivery and of a pending timer (null where none is pending). */
+export async function nextDueTimes(db: Kysely<DB>): Promise<{ delivery: string | null; timer: string | null }> {
+  const [d, t] = await Promise.all([
+    db
+      .selectFrom('deliveries')
+      .select((eb) => eb.fn.min('next_attempt_at').as('at'))
+      .where('status', '=', 'pending')
+      .executeTakeFirst(),
+    db
+      .selectFrom('timers')
+      .select((eb) => eb.fn.min('due_at').as('at'))
+      .where('status', '=', 'pending')
+      .executeTakeFirst(),
+  ]);
+  const text = (v: unknown) => (typeof v === 'string' ? v : null);
+  return { delivery: text(d?.at), timer: text(t?.at) };
+}
+
+// ---------- backlog, for metrics ----------
+
+/** Deliveries per status. */
+export async function countDeliveriesByStatus(db: Kysely<DB>): Promise<{ status: string; n: number }[]> {
+  const rows = await db
+    .selectFrom('deliveries')
+    .select((eb) => ['status', eb.fn.countAll<number>().as('n')])
+    .groupBy('status')
+    .execute();
+  return rows.map((r) => ({ status: r.status, n: Number(r.n) }));
+}
+
+/** The due time of the oldest pending row of `table` that is due at `now` (null when none is). */
+export async function oldestDue(db: Kysely<DB>, table: QueueTable, now: string): Promise<string | null> {
+  const due = (table === 'deliveries' ? 'next_attempt_at' : 'due_at') as 'next_attempt_at';
+  const r = await db
+    .selectFrom(table as 'deliveries')
+    .select((eb) => eb.fn.min(due).as('oldest'))
+    .where('status', '=', 'pending')
+    .where(due, '<=', now)
+    .executeTakeFirst();
+  return typeof r?.oldest === 'string' ? r.oldest : null;
+}
+
+/** Pending timers. */
+export async function countPendingTimers(db: Kysely<DB>): Promise<number> {
+  const r = await db
+    .selectFrom('timers')
+    .select((eb) => eb.fn.countAll<number>().as('n'))
+    .where('status', '=', 'pending')
+    .executeTakeFirst();
+  return Number(r?.n ?? 0);
+}
