@@ -6,14 +6,75 @@ const BLOCKED_EVENT = 'orderflow:navigation-blocked';
 /** Screens with unsaved changes; while any is registered, leaving asks first. */
 const leaveGuards = new Set<symbol>();
 
+/** A navigation held back by unsaved changes: a link (`to`), or a Back/Forward press `delta` entries away. */
+interface Blocked {
+  to: string;
+  replace: boolean;
+  delta?: number | undefined;
+}
+
+/**
+ * Every in-app history entry carries its position (`state.orderflowIndex`),
+ * so a Back or Forward press that would drop unsaved changes can be undone
+ * (`history.go(-delta)`) and replayed once the person chose to leave.
+ */
+let position = 0;
+/** The popstate of our own undo of a held-back Back/Forward press; it is not a navigation. */
+let undoing = false;
+/** The person chose to leave: the next Back/Forward press goes through. */
+let leaving = false;
+
+const indexOf = (state: unknown): number | undefined => {
+  const i = (state as { orderflowIndex?: unknown } | null)?.orderflowIndex;
+  return typeof i === 'number' ? i : undefined;
+};
+const here = () => window.location.pathname + window.location.search;
+let current = '';
+
+if (typeof window !== 'undefined') {
+  const known = indexOf(window.history.state);
+  if (known === undefined) window.history.replaceState({ ...(window.history.state ?? {}), orderflowIndex: 0 }, '');
+  position = known ?? 0;
+  current = here();
+  window.addEventListener('popstate', (e) => {
+    if (undoing) {
+      undoing = false;
+      return;
+    }
+    const index = indexOf(e.state);
+    if (leaveGuards.size > 0 && !leaving) {
+      const to = here();
+      if (index !== undefined && index !== position) {
+        // Back/Forward: step back to the screen with the changes, then ask.
+        const delta = index - position;
+        undoing = true;
+        window.history.go(-delta);
+        window.dispatchEvent(new CustomEvent<Blocked>(BLOCKED_EVENT, { detail: { to, replace: false, delta } }));
+        return;
+      }
+      if (to !== current) {
+        // An entry we cannot place: put the screen back on top, then ask.
+        window.history.pushState({ orderflowIndex: ++position }, '', current);
+        window.dispatchEvent(new CustomEvent<Blocked>(BLOCKED_EVENT, { detail: { to, replace: false } }));
+        return;
+      }
+    }
+    leaving = false;
+    if (index !== undefined) position = index;
+    current = here();
+    window.dispatchEvent(new Event(NAV_EVENT));
+  });
+}
+
 /** Goes to an in-app path without reloading; with unsaved changes on screen, asks first (see {@link useLeaveGuard}). */
 export function navigate(to: string, options: { replace?: boolean; force?: boolean } = {}): void {
   if (leaveGuards.size > 0 && !options.force) {
-    window.dispatchEvent(new CustomEvent(BLOCKED_EVENT, { detail: { to, replace: !!options.replace } }));
+    window.dispatchEvent(new CustomEvent<Blocked>(BLOCKED_EVENT, { detail: { to, replace: !!options.replace } }));
     return;
   }
-  if (options.replace) window.history.replaceState(null, '', to);
-  else window.history.pushState(null, '', to);
+  if (options.replace) window.history.replaceState({ orderflowIndex: position }, '', to);
+  else window.history.pushState({ orderflowIndex: ++position }, '', to);
+  current = here();
   window.dispatchEvent(new Event(NAV_EVENT));
 }
 
@@ -24,13 +85,10 @@ export function useLocation(): { path: string; query: URLSearchParams } {
   const read = readLocation;
   const [loc, setLoc] = useState(read);
   useEffect(() => {
+    // Back and Forward arrive as NAV_EVENT too, once the leave guard let them through.
     const update = () => setLoc(readLocation());
-    window.addEventListener('popstate', update);
     window.addEventListener(NAV_EVENT, update);
-    return () => {
-      window.removeEventListener('popstate', update);
-      window.removeEventListener(NAV_EVENT, update);
-    };
+    return () => window.removeEventListener(NAV_EVENT, update);
   }, []);
   return { path: loc.path, query: new URLSearchParams(loc.search) };
 }
@@ -70,9 +128,10 @@ export function withQuery(path: string, query: Record<string, string | undefined
 }
 
 /**
- * While `dirty`, leaving the screen asks first: an in-app link shows the
- * "Unsaved changes" dialog ({@link usePendingNavigation}), a reload or a closed
- * tab the browser's own prompt.
+ * While `dirty`, leaving the screen asks first: an in-app link or the
+ * browser's Back and Forward buttons show the "Unsaved changes" dialog
+ * ({@link usePendingNavigation}), a reload or a closed tab the browser's own
+ * prompt.
  */
 export function useLeaveGuard(dirty: boolean): void {
   useEffect(() => {
@@ -94,9 +153,9 @@ export function useLeaveGuard(dirty: boolean): void {
 
 /** A navigation held back by unsaved changes: where to, and how to go anyway or stay. */
 export function usePendingNavigation(): { to: string; leave: () => void; stay: () => void } | null {
-  const [pending, setPending] = useState<{ to: string; replace: boolean } | null>(null);
+  const [pending, setPending] = useState<Blocked | null>(null);
   useEffect(() => {
-    const onBlocked = (e: Event) => setPending((e as CustomEvent<{ to: string; replace: boolean }>).detail);
+    const onBlocked = (e: Event) => setPending((e as CustomEvent<Blocked>).detail);
     window.addEventListener(BLOCKED_EVENT, onBlocked);
     return () => window.removeEventListener(BLOCKED_EVENT, onBlocked);
   }, []);
@@ -105,7 +164,11 @@ export function usePendingNavigation(): { to: string; leave: () => void; stay: (
     to: pending.to,
     leave: () => {
       setPending(null);
-      navigate(pending.to, { replace: pending.replace, force: true });
+      if (pending.delta !== undefined) {
+        // Replays the Back/Forward press, so the browser's history stays as the person left it.
+        leaving = true;
+        window.history.go(pending.delta);
+      } else navigate(pending.to, { replace: pending.replace, force: true });
     },
     stay: () => setPending(null),
   };

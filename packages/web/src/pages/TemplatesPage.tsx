@@ -19,7 +19,8 @@ export function TemplatesPage() {
   const list = useResource(() => api.listTemplates(), []);
   const can = useAbilities();
   const selected = query.get('key') ?? '';
-  const [creating, setCreating] = useState(false);
+  // Creating is a place of its own (`?new=1`), so leaving a half-written template asks first like any other move.
+  const creating = query.get('new') === '1';
   return (
     <div className="page">
       <PageHeader
@@ -27,7 +28,12 @@ export function TemplatesPage() {
         subtitle="Email templates, rendered with Liquid: {{ order.data.customer.name }}, {{ new_state.publicName }} …"
       >
         {can.design && (
-          <button type="button" className="primary" onClick={() => setCreating(true)} data-testid="new-template">
+          <button
+            type="button"
+            className="primary"
+            onClick={() => navigate(withQuery('/templates', { new: '1' }))}
+            data-testid="new-template"
+          >
             New template
           </button>
         )}
@@ -45,10 +51,7 @@ export function TemplatesPage() {
                     <button
                       type="button"
                       className={t.key === key ? 'active' : ''}
-                      onClick={() => {
-                        setCreating(false);
-                        navigate(withQuery('/templates', { key: t.key }));
-                      }}
+                      onClick={() => navigate(withQuery('/templates', { key: t.key }))}
                       data-testid={`template-${t.key}`}
                     >
                       <strong className="mono">{t.key}</strong>
@@ -64,7 +67,6 @@ export function TemplatesPage() {
                   isNew={creating}
                   editable={can.design}
                   onSaved={(k) => {
-                    setCreating(false);
                     list.reload();
                     navigate(withQuery('/templates', { key: k }), { force: true });
                   }}

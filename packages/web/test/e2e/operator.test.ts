@@ -318,6 +318,58 @@ describe.skipIf(missing !== null)('operator UI tells the truth (issue 11)', { ti
     await page.context().close();
   });
 
+  it('asks before unsaved edits are left by the browser Back button, or by switching templates while creating one', async () => {
+    const page = await newPage();
+    await signIn(page, server.baseUrl, '/workflows');
+    await page
+      .getByRole('row', { name: /Orders/ })
+      .getByRole('link', { name: 'Design' })
+      .click();
+    await page.getByTestId('add-state-processing').click();
+    await page.getByTestId('state-name').fill('Gift wrap');
+    await page.getByTestId('state-node-gift_wrap').waitFor();
+
+    // Back: asked, and staying keeps the address, the screen and the edit.
+    await page.goBack();
+    const ask = page.getByRole('dialog', { name: 'Unsaved changes' });
+    await ask.waitFor();
+    expect(new URL(page.url()).pathname).toBe('/workflows/orders');
+    await ask.getByRole('button', { name: 'Stay' }).click();
+    await ask.waitFor({ state: 'detached' });
+    expect(new URL(page.url()).pathname).toBe('/workflows/orders');
+    expect(await page.getByTestId('state-node-gift_wrap').count()).toBe(1);
+    // Back again, and leave: the workflow list, as Back promised; Forward returns to a builder without the edit.
+    await page.goBack();
+    await page.getByRole('dialog', { name: 'Unsaved changes' }).getByRole('button', { name: 'Leave without saving' }).click();
+    await page.getByTestId('workflow-row-orders').waitFor();
+    expect(new URL(page.url()).pathname).toBe('/workflows');
+    await page.goForward();
+    await page.getByTestId('state-node-packing').waitFor();
+    expect(await page.getByTestId('state-node-gift_wrap').count()).toBe(0);
+    expect(await page.getByRole('dialog', { name: 'Unsaved changes' }).count()).toBe(0);
+
+    // A new template half written: choosing another template asks, and staying keeps the draft.
+    await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Templates', exact: true }).click();
+    await page.getByRole('button', { name: 'New template' }).click();
+    await page.getByTestId('template-key').fill('gift_note');
+    await page.getByTestId('template-subject').fill('A note for your gift');
+    await page.getByTestId('template-delay_notification').click();
+    const ask2 = page.getByRole('dialog', { name: 'Unsaved changes' });
+    await ask2.waitFor();
+    await ask2.getByRole('button', { name: 'Stay' }).click();
+    expect(await page.getByTestId('template-key').inputValue()).toBe('gift_note');
+    expect(await page.getByTestId('template-subject').inputValue()).toBe('A note for your gift');
+    // Back asks too.
+    await page.goBack();
+    await page.getByRole('dialog', { name: 'Unsaved changes' }).getByRole('button', { name: 'Stay' }).click();
+    expect(await page.getByTestId('template-subject').inputValue()).toBe('A note for your gift');
+    await page.getByTestId('template-delay_notification').click();
+    await page.getByRole('dialog', { name: 'Unsaved changes' }).getByRole('button', { name: 'Leave without saving' }).click();
+    await expect.poll(() => page.getByTestId('template-subject').inputValue()).not.toBe('A note for your gift');
+    expect(await page.getByTestId('template-key').count()).toBe(0);
+    await page.context().close();
+  });
+
   it('5. shows names, not ids: order titles, state names, token names, delivery recipients and subjects', async () => {
     const order = await orderIn(
       ['awaiting_payment', 'packing', 'shipping'],
