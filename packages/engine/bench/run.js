@@ -109,16 +109,24 @@ const round = (x, digits = 3) => Math.round(x * 10 ** digits) / 10 ** digits;
 
 async function serveOrderflow(dir, orders) {
   const { createOrderflow } = await import(new URL('server.js', DIST).href);
+  const { groupCommitStats } = await import(new URL('store/group-commit.js', DIST).href);
   const of = await createOrderflow(await benchConfig(dir), { startWorker: false });
   const ids = await prepareOrders(of.runtime, orders);
   const address = await of.listen();
+  let commitsAtReset = { ...groupCommitStats };
   // The parent resets the histogram after the warm-up and reads it after the measured run.
   const delay = monitorEventLoopDelay({ resolution: 10 });
   delay.enable();
   process.on('message', (msg) => {
-    if (msg === 'loop-delay-reset') delay.reset();
-    if (msg === 'loop-delay-reset' || msg === 'loop-delay-read')
-      process.send({ loopDelay: { p99Ms: round(delay.percentile(99) / 1e6, 1), maxMs: round(delay.max / 1e6, 1) } });
+    if (msg === 'loop-delay-reset') {
+      delay.reset();
+      commitsAtReset = { ...groupCommitStats };
+    }
+    if (msg === 'loop-delay-reset' || msg === 'loop-delay-read') {
+      const batches = groupCommitStats.batches - commitsAtReset.batches;
+      const changesPerCommit = batches > 0 ? round((groupCommitStats.changes - commitsAtReset.changes) / batches, 1) : null;
+      process.send({ loopDelay: { p99Ms: round(delay.percentile(99) / 1e6, 1), maxMs: round(delay.max / 1e6, 1), changesPerCommit } });
+    }
   });
   process.send({ address, ids });
   process.on('disconnect', () => void of.close().finally(() => process.exit(0)));
@@ -547,7 +555,12 @@ async function overHttp(seconds, connections, orders) {
     );
     const loopDelay = await ask(server.child, 'loop-delay-read', 'loopDelay');
     for (const s of samples) log(`  a failed request: ${s}`);
-    return { ...httpSummary(result), eventLoopDelayP99Ms: loopDelay.p99Ms, eventLoopDelayMaxMs: loopDelay.maxMs };
+    return {
+      ...httpSummary(result),
+      eventLoopDelayP99Ms: loopDelay.p99Ms,
+      eventLoopDelayMaxMs: loopDelay.maxMs,
+      changesPerCommit: loopDelay.changesPerCommit,
+    };
   } finally {
     await stopServer(server.child);
     rmSync(dir, { recursive: true, force: true });
@@ -660,7 +673,7 @@ async function main() {
     `  HTTP / in-process        ${report.ratios.httpOverInProcess}`,
     `  HTTP / bare Fastify      ${report.ratios.httpOverBareFastify}`,
     '',
-    `HTTP event-loop delay p99 ${http.eventLoopDelayP99Ms} ms (max ${http.eventLoopDelayMaxMs} ms)`,
+    `HTTP event-loop delay p99 ${http.eventLoopDelayP99Ms} ms (max ${http.eventLoopDelayMaxMs} ms); ${http.changesPerCommit} changes per shared commit`,
     `outbox drain: ${outbox.deliveriesPerSec} deliveries/s (backlog of ${outbox.deliveries}); commit-to-send p50 ${outbox.commitToSendP50Ms} ms, p99 ${outbox.commitToSendP99Ms} ms over ${outbox.liveDeliveries} live deliveries`,
     `synchronous: raw ${raw.synchronous}, orderflow ${runtime.synchronous} (2 = FULL); HTTP non-2xx ${http.non2xx}, errors ${http.errors}, timeouts ${http.timeouts}; in-process failures ${runtime.failed}`,
   ];

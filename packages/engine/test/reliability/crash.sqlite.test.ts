@@ -506,6 +506,7 @@ describe('kill -9 under load (SQLite)', () => {
         kills: 6,
         killEveryMs: [2_000, 3_000],
         faulty: true,
+        env: { FAULTY_SERVE_FAULT: 'outbox-after-commit' },
         drainTimeoutMs: 0,
       });
       console.log(`negative control, run ${run}: ${summary(r)}`);
@@ -518,5 +519,27 @@ describe('kill -9 under load (SQLite)', () => {
     expect(r.integrity).toBe('ok');
     expect(r.lostOrDuplicatedAcks).toEqual([]);
     expect(r.versionGaps).toEqual([]);
+  });
+
+  it('catches a build that answers a change before its shared commit (negative control)', { timeout: 120_000 }, async () => {
+    expect(existsSync(CLI), `${CLI} is missing: run \`npm run build\` first`).toBe(true);
+    // With the fault each change is answered 40 ms before the COMMIT that carries it; with 16
+    // clients a SIGKILL nearly always lands while some answered changes wait for it.
+    let r: HarnessResult | undefined;
+    for (let run = 1; run <= 2 && !r?.lostOrDuplicatedAcks.length; run++) {
+      r = await runCrashHarness({
+        kills: 6,
+        killEveryMs: [2_000, 3_000],
+        faulty: true,
+        env: { FAULTY_SERVE_FAULT: 'answer-before-commit' },
+        drainTimeoutMs: 0,
+      });
+      console.log(`negative control (answer before commit), run ${run}: ${summary(r)}`);
+    }
+    if (!r) throw new Error('the harness did not run');
+    // The harness sees acknowledged changes that the database does not hold…
+    expect(r.lostOrDuplicatedAcks.length).toBeGreaterThan(0);
+    // …while the file itself stays consistent: the fault is in when the answer goes out.
+    expect(r.integrity).toBe('ok');
   });
 });

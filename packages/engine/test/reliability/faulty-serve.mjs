@@ -1,20 +1,29 @@
-// TEST-ONLY entry for the crash harness's negative control: `serve` on a store that writes
-// outbox rows in a second transaction 40 ms after the order's transaction commits, so a
-// SIGKILL in between loses them. Production code has no such switch; the fault lives here.
+// TEST-ONLY entry for the crash harness's negative controls: `serve` on a store with one
+// deliberate fault, chosen by FAULTY_SERVE_FAULT. Production code has no such switch; the faults
+// live here, wrapped around the real store.
+//   outbox-after-commit: outbox rows are written in a second transaction 40 ms after the order's
+//     transaction commits, so a SIGKILL in between loses them.
+//   answer-before-commit: each change is answered as soon as its own statements ran, 40 ms before
+//     the shared COMMIT, so a SIGKILL in between loses acknowledged changes.
 import { setTimeout as sleep } from 'node:timers/promises';
 import { loadConfig } from '../../dist/config.js';
 import { createOrderflow } from '../../dist/server.js';
 import { openStore } from '../../dist/store/open.js';
 
+/** True for the statement that enqueues deliveries (the hot path writes it as plain SQL). */
+const isOutboxInsert = (query) => /^\s*insert\s+into\s+"?deliveries"?/i.test(query?.sql ?? '');
+
 function outboxOutsideTransaction(store) {
   const deferring = (tx, pending) =>
     new Proxy(tx, {
       get(target, prop) {
-        if (prop === 'insertInto') {
-          return (table) =>
-            table === 'deliveries'
-              ? { values: (rows) => ({ execute: async () => pending.push(...(Array.isArray(rows) ? rows : [rows])) }) }
-              : target.insertInto(table);
+        if (prop === 'executeQuery') {
+          return async (query, ...rest) => {
+            const compiled = typeof query.compile === 'function' ? query.compile() : query;
+            if (!isOutboxInsert(compiled)) return target.executeQuery(compiled, ...rest);
+            pending.push(compiled);
+            return { rows: [], numAffectedRows: 0n };
+          };
         }
         const v = Reflect.get(target, prop, target);
         return typeof v === 'function' ? v.bind(target) : v;
@@ -27,14 +36,38 @@ function outboxOutsideTransaction(store) {
       const result = await store.transaction((tx) => fn(deferring(tx, pending)));
       if (pending.length > 0) {
         await sleep(40);
-        await store.transaction((tx) => tx.insertInto('deliveries').values(pending).execute());
+        await store.transaction(async (tx) => {
+          for (const q of pending) await tx.executeQuery(q);
+        });
       }
       return result;
     },
   };
 }
 
+function answerBeforeCommit(store) {
+  return {
+    ...store,
+    transaction(fn) {
+      return new Promise((resolve, reject) => {
+        store
+          .transaction(async (tx) => {
+            const value = await fn(tx);
+            resolve(value);
+            // The shared COMMIT comes later; the caller has its answer already.
+            await sleep(40);
+            return value;
+          })
+          .catch(reject);
+      });
+    },
+  };
+}
+
+const faults = { 'outbox-after-commit': outboxOutsideTransaction, 'answer-before-commit': answerBeforeCommit };
+const fault = faults[process.env.FAULTY_SERVE_FAULT ?? 'outbox-after-commit'];
+if (!fault) throw new Error(`unknown FAULTY_SERVE_FAULT ${process.env.FAULTY_SERVE_FAULT}`);
 const config = loadConfig();
-const of = await createOrderflow(config, { store: outboxOutsideTransaction(await openStore(config.databaseUrl)) });
+const of = await createOrderflow(config, { store: fault(await openStore(config.databaseUrl)) });
 await of.listen();
 console.log('faulty server listening');
