@@ -194,6 +194,7 @@ for (const dialect of DIALECTS) {
       expect(real.orders).toEqual(plan.orders);
       const entry = (await historyOf(t, a.id)).at(-1);
       expect(entry).toMatchObject({ type: 'migrated', from: 'packing', to: 'shipping', timers: forA.timers });
+      console.log(`dry run: ${JSON.stringify(plan)}\nhistory entry after the real run: ${JSON.stringify(entry)}`);
     });
 
     it('lists versions with publisher and time, and discards a draft', async () => {
