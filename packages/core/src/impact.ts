@@ -1,19 +1,15 @@
+import type { z } from 'zod';
+import type { VersionImpactSchema } from './api.js';
 import { sameJson } from './canonical-json.js';
 import { type Definition, isTerminalGroup, type Rule, ruleIdOf } from './definition.js';
 import { planTimers } from './migrate-order.js';
-import type { Order, Timer, TimerFate, TimerPolicy } from './model.js';
+import type { Order, Timer } from './model.js';
 
 /** How many order ids an impact lists per item. */
 export const IMPACT_ORDER_IDS = 100;
 
-/** A rule that differs between two definitions, and which of its parts changed. */
-export interface RuleChange {
-  ruleId: string;
-  name?: string;
-  change: 'added' | 'removed' | 'changed';
-  /** For `changed`: `trigger` (trigger, its state/event/fact/delay), `conditions`, `actions`, `enabled`. */
-  fields: ('trigger' | 'conditions' | 'actions' | 'enabled')[];
-}
+/** A rule that differs between two definitions, and which of its parts changed (the wire's shape, without order counts). */
+export type RuleChange = Omit<VersionImpact['rules'][number], 'orders' | 'orderIds'>;
 
 const TRIGGER_FIELDS = ['trigger', 'state', 'event', 'fact', 'after'] as const;
 
@@ -57,20 +53,8 @@ export function ordersRuleCanActOn(rule: Rule, orders: readonly Order[]): Order[
   return live;
 }
 
-/** What the draft would change for the in-flight orders pinned to one published version. */
-export interface VersionImpact {
-  version: number;
-  /** Orders on this version that are not completed or cancelled. */
-  inFlight: number;
-  states: { state: string; change: 'removed' | 'changed'; fields: string[]; count: number; orderIds: string[] }[];
-  /** Pending timers that would not simply be kept, by policy, kind and fate. */
-  timers: { policy: TimerPolicy; kind: Timer['kind']; fate: TimerFate['fate']; count: number; orderIds: string[] }[];
-  rules: (RuleChange & { orders: number; orderIds: string[] })[];
-  /** Every affected order (first {@link IMPACT_ORDER_IDS}). */
-  orderIds: string[];
-  /** How many orders are affected in all. */
-  affected: number;
-}
+/** What the draft would change for the in-flight orders pinned to one published version (declared once, on the wire). */
+export type VersionImpact = z.infer<typeof VersionImpactSchema>;
 
 const firstIds = (ids: Iterable<string>) => [...ids].slice(0, IMPACT_ORDER_IDS);
 

@@ -114,6 +114,7 @@ async function serveOrderflow(dir, orders) {
   const ids = await prepareOrders(of.runtime, orders);
   const address = await of.listen();
   let commitsAtReset = { ...groupCommitStats };
+  let cpuAtReset = process.cpuUsage();
   // The parent resets the histogram after the warm-up and reads it after the measured run.
   const delay = monitorEventLoopDelay({ resolution: 10 });
   delay.enable();
@@ -121,11 +122,18 @@ async function serveOrderflow(dir, orders) {
     if (msg === 'loop-delay-reset') {
       delay.reset();
       commitsAtReset = { ...groupCommitStats };
+      cpuAtReset = process.cpuUsage();
     }
     if (msg === 'loop-delay-reset' || msg === 'loop-delay-read') {
       const batches = groupCommitStats.batches - commitsAtReset.batches;
       const changesPerCommit = batches > 0 ? round((groupCommitStats.changes - commitsAtReset.changes) / batches, 1) : null;
-      process.send({ loopDelay: { p99Ms: round(delay.percentile(99) / 1e6, 1), maxMs: round(delay.max / 1e6, 1), changesPerCommit } });
+      const cpu = process.cpuUsage(cpuAtReset);
+      const changes = groupCommitStats.changes - commitsAtReset.changes;
+      // CPU time of the server process per committed change: what bounds the rate once flushes are shared.
+      const cpuUsPerChange = changes > 0 ? Math.round((cpu.user + cpu.system) / changes) : null;
+      process.send({
+        loopDelay: { p99Ms: round(delay.percentile(99) / 1e6, 1), maxMs: round(delay.max / 1e6, 1), changesPerCommit, cpuUsPerChange },
+      });
     }
   });
   process.send({ address, ids });
@@ -560,6 +568,7 @@ async function overHttp(seconds, connections, orders) {
       eventLoopDelayP99Ms: loopDelay.p99Ms,
       eventLoopDelayMaxMs: loopDelay.maxMs,
       changesPerCommit: loopDelay.changesPerCommit,
+      serverCpuUsPerChange: loopDelay.cpuUsPerChange,
     };
   } finally {
     await stopServer(server.child);
@@ -673,7 +682,7 @@ async function main() {
     `  HTTP / in-process        ${report.ratios.httpOverInProcess}`,
     `  HTTP / bare Fastify      ${report.ratios.httpOverBareFastify}`,
     '',
-    `HTTP event-loop delay p99 ${http.eventLoopDelayP99Ms} ms (max ${http.eventLoopDelayMaxMs} ms); ${http.changesPerCommit} changes per shared commit`,
+    `HTTP event-loop delay p99 ${http.eventLoopDelayP99Ms} ms (max ${http.eventLoopDelayMaxMs} ms); ${http.changesPerCommit} changes per shared commit, ${http.serverCpuUsPerChange} µs of server CPU per change`,
     `outbox drain: ${outbox.deliveriesPerSec} deliveries/s (backlog of ${outbox.deliveries}); commit-to-send p50 ${outbox.commitToSendP50Ms} ms, p99 ${outbox.commitToSendP99Ms} ms over ${outbox.liveDeliveries} live deliveries`,
     `synchronous: raw ${raw.synchronous}, orderflow ${runtime.synchronous} (2 = FULL); HTTP non-2xx ${http.non2xx}, errors ${http.errors}, timeouts ${http.timeouts}; in-process failures ${runtime.failed}`,
   ];
