@@ -9,6 +9,7 @@ import {
   type Edge,
   type EdgeMouseHandler,
   MarkerType,
+  MiniMap,
   type NodeChange,
   type NodeMouseHandler,
   ReactFlow,
@@ -28,6 +29,7 @@ import {
   timeoutEdgeState,
 } from '../builder/flow-mapping';
 import { canRedo, canUndo, createHistory, type History, historyKey, push, redo, reset, undo } from '../builder/history';
+import { LaneNavigator, READABLE_ZOOM } from '../builder/lane-navigator';
 import { BuilderActionsContext, edgeTypes, nodeTypes } from '../builder/nodes';
 import { PublishDialog } from '../builder/publish-dialog';
 import { type Selection, SidePanel } from '../builder/side-panel';
@@ -62,6 +64,13 @@ function useValidationContext(workflowKey: string): ValidationContext {
   }, [workflowKey]);
   return ctx;
 }
+
+/** The overview map draws lanes as pale bands and each state in its colour. */
+const minimapColor = (node: BuilderNode): string => {
+  if (node.type === 'lane') return node.data.terminal ? '#eef0f3' : '#e8f0fe';
+  if (node.type === 'state') return node.data.state.color ?? '#94a3b8';
+  return '#c4b5fd';
+};
 
 /** From this many states on, the canvas offers the table view. */
 const LARGE_WORKFLOW = 20;
@@ -441,6 +450,7 @@ function Builder({ workflow, start, onWorkflow }: { workflow: Workflow; start: D
           )}
           {view === 'canvas' ? (
             <BuilderActionsContext.Provider value={actions}>
+              <LaneNavigator definition={definition} />
               <div className="canvas" data-testid="builder-canvas">
                 <ReactFlow<BuilderNode>
                   nodes={nodes}
@@ -459,13 +469,21 @@ function Builder({ workflow, start, onWorkflow }: { workflow: Workflow; start: D
                   elementsSelectable
                   deleteKeyCode={null}
                   connectionRadius={36}
-                  // Opens at full size, text readable (≥ 12 px), from the first lane; pan or "fit view" for the rest.
-                  defaultViewport={{ x: 24, y: 16, zoom: 1 }}
-                  minZoom={0.2}
+                  // Opens at full size, text readable (≥ 12 px), from the first lane; the lane buttons and the overview reach the rest.
+                  defaultViewport={{ x: 24, y: 16, zoom: READABLE_ZOOM }}
+                  // Never smaller than readable, "fit view" included.
+                  minZoom={READABLE_ZOOM}
                   proOptions={{ hideAttribution: true }}
                 >
                   <Background gap={24} size={1} />
-                  <Controls showInteractive={false} />
+                  <Controls showInteractive={false} fitViewOptions={{ minZoom: READABLE_ZOOM, padding: 0.04 }} />
+                  <MiniMap
+                    pannable
+                    ariaLabel="Overview of the workflow: drag to move the view"
+                    nodeColor={minimapColor}
+                    nodeStrokeWidth={0}
+                    className="builder-minimap"
+                  />
                 </ReactFlow>
               </div>
             </BuilderActionsContext.Provider>

@@ -318,6 +318,49 @@ describe.skipIf(missing !== null)('operator UI tells the truth (issue 11)', { ti
     await page.context().close();
   });
 
+  it('reaches every lane of the builder at a readable size on a 1440×900 screen, fit view included', async () => {
+    const workflow = await api<{ definition: { states: { key: string; group: string }[] } }>('GET', '/workflows/orders');
+    const page = await newPage(DESKTOP);
+    await signIn(page, server.baseUrl, '/workflows/orders');
+    await page.getByTestId('state-node-packing').waitFor();
+    const canvas = page.getByTestId('builder-canvas');
+    const whollyInCanvas = async (keys: string[]) => {
+      const c = await canvas.boundingBox();
+      if (!c) return false;
+      for (const key of keys) {
+        const b = await page.getByTestId(`state-node-${key}`).boundingBox();
+        if (!b || b.x < c.x - 0.5 || b.y < c.y - 0.5 || b.x + b.width > c.x + c.width + 0.5 || b.y + b.height > c.y + c.height + 0.5)
+          return false;
+      }
+      return true;
+    };
+
+    // "Fit view" never makes the text unreadable.
+    await page.getByRole('button', { name: 'fit view' }).click();
+    await page.waitForTimeout(400);
+    const fitted = await smallestCanvasText(page);
+    expect(fitted.px, `"${fitted.text}"`).toBeGreaterThanOrEqual(12);
+
+    // Each lane by its button: every card of it wholly in view, text still at least 12 px.
+    const lanes = page.getByRole('toolbar', { name: 'Lanes' });
+    for (const [group, label] of [
+      ['completed', 'Completed'],
+      ['cancelled', 'Cancelled'],
+      ['processing', 'Processing'],
+      ['new', 'New'],
+    ] as const) {
+      const keys = workflow.definition.states.filter((s) => s.group === group).map((s) => s.key);
+      await lanes.getByRole('button', { name: new RegExp(`^${label} \\d+$`) }).click();
+      await expect.poll(() => whollyInCanvas(keys), { timeout: 5000 }).toBe(true);
+      const smallest = await smallestCanvasText(page);
+      expect(smallest.px, `${label}: "${smallest.text}"`).toBeGreaterThanOrEqual(12);
+      if (group === 'completed') await screenshot(page, 'issue11-builder-lane-completed');
+    }
+    // An overview of the whole workflow is on screen too.
+    expect(await page.getByLabel(/^Overview of the workflow/).isVisible()).toBe(true);
+    await page.context().close();
+  });
+
   it('asks before unsaved edits are left by the browser Back button, or by switching templates while creating one', async () => {
     const page = await newPage();
     await signIn(page, server.baseUrl, '/workflows');
@@ -539,9 +582,8 @@ describe.skipIf(missing !== null)('operator UI tells the truth (issue 11)', { ti
     // Moving a cancelled state out of Cancelled asks about its default reason.
     await page.goto(`${server.baseUrl}/workflows/orders`);
     await page.getByTestId('state-node-payment_timeout').waitFor();
-    // The canvas opens at full size from the first lane; show all four lanes to reach Cancelled.
-    await page.getByRole('button', { name: 'fit view' }).click();
-    await page.waitForTimeout(300);
+    // The canvas opens at full size from the first lane; the lane buttons bring Cancelled into view.
+    await page.getByRole('toolbar', { name: 'Lanes' }).getByRole('button', { name: /^Cancelled/ }).click();
     await dragTo(page, '[data-testid="state-node-payment_timeout"]', '[data-testid="lane-processing"]');
     const ask = page.getByRole('dialog', { name: 'Default cancellation reason' });
     await ask.waitFor();
