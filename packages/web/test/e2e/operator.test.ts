@@ -583,7 +583,10 @@ describe.skipIf(missing !== null)('operator UI tells the truth (issue 11)', { ti
     await page.goto(`${server.baseUrl}/workflows/orders`);
     await page.getByTestId('state-node-payment_timeout').waitFor();
     // The canvas opens at full size from the first lane; the lane buttons bring Cancelled into view.
-    await page.getByRole('toolbar', { name: 'Lanes' }).getByRole('button', { name: /^Cancelled/ }).click();
+    await page
+      .getByRole('toolbar', { name: 'Lanes' })
+      .getByRole('button', { name: /^Cancelled/ })
+      .click();
     await dragTo(page, '[data-testid="state-node-payment_timeout"]', '[data-testid="lane-processing"]');
     const ask = page.getByRole('dialog', { name: 'Default cancellation reason' });
     await ask.waitFor();
