@@ -6,7 +6,11 @@ import type { Config } from './config.js';
 import { hashToken } from './http/app.js';
 import type { Runtime } from './runtime/runtime.js';
 import * as repo from './store/repo.js';
+import { getSetting, insertSettingOnce } from './store/settings.js';
 import { isUniqueViolation, type Store } from './store/store.js';
+import { upsertTemplate } from './store/templates.js';
+import { findTokenByHash, insertToken, validAdminExists } from './store/tokens.js';
+import { insertWorkflow, publishVersion } from './store/workflows.js';
 
 /** Creates a new API token for a role; only its hash is stored. */
 export async function createToken(
@@ -19,7 +23,7 @@ export async function createToken(
 ) {
   const token = `of_${randomBytes(32).toString('base64url')}`;
   const id = newId('tok');
-  await repo.insertToken(store.db, { id, hash: hashToken(token), role, name, now, expiresAt });
+  await insertToken(store.db, { id, hash: hashToken(token), role, name, now, expiresAt });
   return { id, token, role };
 }
 
@@ -44,9 +48,9 @@ export async function ensureAdminToken(store: Store, config: Config, newId: (p: 
   const file = join(config.dataDir, 'admin-token');
   if (config.adminToken) {
     let created = false;
-    if (!(await repo.findTokenByHash(store.db, hashToken(config.adminToken)))) {
+    if (!(await findTokenByHash(store.db, hashToken(config.adminToken)))) {
       try {
-        await repo.insertToken(store.db, {
+        await insertToken(store.db, {
           id: newId('tok'),
           hash: hashToken(config.adminToken),
           role: 'admin',
@@ -61,13 +65,8 @@ export async function ensureAdminToken(store: Store, config: Config, newId: (p: 
     }
     return { source: 'env', token: null, created, file, saved: false };
   }
-  const anyAdmin = await store.db
-    .selectFrom('tokens')
-    .select('id')
-    .where('role', '=', 'admin')
-    .where('revoked_at', 'is', null)
-    .executeTakeFirst();
-  if (anyAdmin) return { source: 'existing', token: null, created: false, file, saved: false };
+  // Any unrevoked admin token, expired or not, means this is not the first start.
+  if (await validAdminExists(store.db, null)) return { source: 'existing', token: null, created: false, file, saved: false };
   const { token } = await createToken(store, newId, 'admin', 'bootstrap', now);
   let saved = false;
   try {
@@ -120,19 +119,16 @@ const SAMPLE_CUSTOMERS = [
  */
 export async function seedDemo(store: Store, runtime: Runtime, now: () => Date): Promise<boolean> {
   const existing = await repo.listWorkflowRows(store.db);
-  if (existing.length > 0 || (await repo.getSetting(store.db, 'demo_seeded'))) return false;
+  if (existing.length > 0 || (await getSetting(store.db, 'demo_seeded'))) return false;
   const at = now().toISOString();
   try {
     await store.transaction(async (tx) => {
       // The marker first: a second process seeding the same database at once fails here and stops.
-      await tx
-        .insertInto('settings')
-        .values({ key: 'demo_seeded', value_json: JSON.stringify({ at }) })
-        .execute();
-      for (const t of DEMO_TEMPLATES) await repo.upsertTemplate(tx, t, at);
+      await insertSettingOnce(tx, 'demo_seeded', { at });
+      for (const t of DEMO_TEMPLATES) await upsertTemplate(tx, t, at);
       for (const def of DEMO_WORKFLOWS) {
-        await repo.insertWorkflow(tx, def.key, def.name, def, at);
-        await repo.publishVersion(tx, def.key, def, 'system', at);
+        await insertWorkflow(tx, def.key, def.name, def, at);
+        await publishVersion(tx, def.key, def, 'system', at);
       }
     });
   } catch (e) {

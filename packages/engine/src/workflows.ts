@@ -1,9 +1,12 @@
 import { type Definition, hasErrors, type Problem, ruleIdOf, validateDefinition } from '@orderflow/core';
 import type { Kysely } from 'kysely';
 import { ApiError } from './errors.js';
+import { listEndpointKeys } from './store/endpoints.js';
 import * as repo from './store/repo.js';
 import type { DB } from './store/schema.js';
 import type { Store } from './store/store.js';
+import { listTemplates } from './store/templates.js';
+import { definitionsContaining, insertWorkflow, publishVersion, saveDraft } from './store/workflows.js';
 
 /** A workflow as the API answers it (SPEC §5.0). */
 export interface WorkflowView {
@@ -17,8 +20,8 @@ export interface WorkflowView {
 
 /** Template and endpoint keys that rules may refer to. */
 async function references(db: Kysely<DB>) {
-  const templates = (await repo.listTemplates(db)).map((t) => t.key);
-  const endpoints = (await db.selectFrom('endpoints').select('key').execute()).map((r) => r.key);
+  const templates = (await listTemplates(db)).map((t) => t.key);
+  const endpoints = await listEndpointKeys(db);
   const workflows = (await repo.listWorkflowRows(db)).map((r) => r.key);
   return { templates, endpoints, workflows };
 }
@@ -35,15 +38,7 @@ export interface ReferenceUser {
 /** Every draft and published version whose rules send with this template or to this endpoint. */
 export async function usersOf(db: Kysely<DB>, kind: 'template' | 'endpoint', key: string): Promise<ReferenceUser[]> {
   // The text match only narrows the rows; the parsed definition decides.
-  const like = `%${JSON.stringify(key)}%`;
-  const drafts = await db.selectFrom('workflows').select(['key', 'draft_json']).where('draft_json', 'like', like).orderBy('key').execute();
-  const versions = await db
-    .selectFrom('workflow_versions')
-    .select(['workflow', 'version', 'definition_json'])
-    .where('definition_json', 'like', like)
-    .orderBy('workflow')
-    .orderBy('version')
-    .execute();
+  const { drafts, versions } = await definitionsContaining(db, JSON.stringify(key));
   const users: ReferenceUser[] = [];
   const scan = (json: string | null, where: { workflow: string; version?: number; draft?: true }) => {
     if (!json) return;
@@ -109,7 +104,7 @@ export function createWorkflowService(store: Store, now: () => string) {
         problems: result.problems,
       });
     }
-    return repo.publishVersion(tx, key, draft, by, now());
+    return publishVersion(tx, key, draft, by, now());
   }
 
   return {
@@ -120,7 +115,7 @@ export function createWorkflowService(store: Store, now: () => string) {
         if (await repo.getWorkflow(tx, def.key)) {
           throw new ApiError('conflict', `Workflow "${def.key}" already exists; use PUT /workflows/${def.key}/draft to change it.`);
         }
-        await repo.insertWorkflow(tx, def.key, def.name, def, now());
+        await insertWorkflow(tx, def.key, def.name, def, now());
         if (publish) await publishDraft(tx, def.key, def, by);
       });
       return view(def.key);
@@ -134,7 +129,7 @@ export function createWorkflowService(store: Store, now: () => string) {
       }
       await store.transaction(async (tx) => {
         if (!(await repo.getWorkflow(tx, key))) throw new ApiError('not_found', `Workflow "${key}" does not exist.`);
-        await repo.saveDraft(tx, key, def, now());
+        await saveDraft(tx, key, def, now());
       });
       return view(key);
     },
@@ -150,7 +145,7 @@ export function createWorkflowService(store: Store, now: () => string) {
             `Workflow "${key}" has no published version; without its draft nothing would be left. Publish or edit it instead.`,
           );
         }
-        await repo.saveDraft(tx, key, null, now());
+        await saveDraft(tx, key, null, now());
       });
     },
     async publish(key: string, by: string): Promise<WorkflowView> {

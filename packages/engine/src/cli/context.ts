@@ -3,6 +3,7 @@ import { type Client, createClient } from '@orderflow/client';
 import type { ValidationProblem } from '@orderflow/core';
 import type { FastifyInstance } from 'fastify';
 import type { Config } from '../config.js';
+import { deleteToken } from '../store/tokens.js';
 
 /** A mistake in the command line; printed with the usage. */
 export class UsageError extends Error {}
@@ -88,7 +89,7 @@ export async function openApi(values: CliValues, config: () => Readonly<Config>)
     client: createClient({ baseUrl: 'http://local', token: t.token, fetch: injectFetch(of.app) }),
     where: 'local database',
     async close() {
-      await of.store.db.deleteFrom('tokens').where('id', '=', t.id).execute();
+      await deleteToken(of.store.db, t.id);
       await of.close();
     },
   };

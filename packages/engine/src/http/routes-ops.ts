@@ -22,16 +22,22 @@ import {
   WorkflowKey,
 } from '@orderflow/core';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { sql } from 'kysely';
 import { z } from 'zod';
 import { type RenderedEmail, TemplateError, type TemplateRenderer, templateVars } from '../actions/template.js';
 import { decodeWebhookSecret } from '../actions/webhook.js';
 import { ApiError } from '../errors.js';
 import type { RenderPool } from '../runtime/render-pool.js';
 import { editTimer } from '../runtime/timer-edits.js';
+import * as deliveriesStore from '../store/deliveries.js';
+import { deleteEndpoint, type EndpointRow, getEndpointRow, insertEndpoint, listEndpoints, updateEndpoint } from '../store/endpoints.js';
+import { getMail, listMail } from '../store/mailbox.js';
+import { getNotification, listNotifications, markNotificationRead, notificationsSince, rowToNotification } from '../store/notifications.js';
 import * as repo from '../store/repo.js';
+import { cancellations, countOrdersByGroup, stateEntries } from '../store/stats.js';
+import { getTemplate } from '../store/templates.js';
+import { listTimerPage } from '../store/timers.js';
 import type { Metrics } from '../worker/metrics.js';
-import { type Notification, type NotificationBus, rowToNotification } from '../worker/notifications.js';
+import type { Notification, NotificationBus } from '../worker/notifications.js';
 import { REDACTED } from '../worker/prepare.js';
 import { type AutomationTarget, generateWebhookSecret, getAutomation, pauseAutomation, resumeAutomation } from '../worker/settings.js';
 import type { Worker, WorkerSenders } from '../worker/worker.js';
@@ -76,17 +82,6 @@ const EndpointInput = EndpointBody.refine(
   },
   { path: ['secret'], message: 'must be whsec_ followed by base64 of at least 16 bytes' },
 );
-
-type EndpointRow = {
-  key: string;
-  url: string;
-  headers_json: string;
-  enabled: number;
-  consecutive_failures: number;
-  disabled_reason: string | null;
-  created_at: string;
-  updated_at: string;
-};
 
 /** An endpoint as the API shows it: the secret never leaves the server. */
 function endpointView(r: EndpointRow) {
@@ -256,7 +251,7 @@ function registerOpsRoutes(api: FastifyInstance, deps: AppDeps, ops: OpsDeps): v
     if (force) requireRole(req, 'admin');
     const now = nowIso();
     await store.transaction(async (tx) => {
-      const row = await tx.selectFrom('deliveries').select(['status', 'lease_until']).where('id', '=', id).executeTakeFirst();
+      const row = await deliveriesStore.getDeliveryLease(tx, id);
       if (!row) throw new ApiError('not_found', `Delivery ${id} does not exist.`);
       if (row.status === 'delivered' && !force) {
         throw new ApiError('conflict', `Delivery ${id} was already delivered; an admin can send it again with { "force": true }.`);
@@ -264,11 +259,7 @@ function registerOpsRoutes(api: FastifyInstance, deps: AppDeps, ops: OpsDeps): v
       if (row.status === 'pending' && row.lease_until !== null && row.lease_until > now) {
         throw new ApiError('conflict', `Delivery ${id} is being sent right now; look again in a moment.`);
       }
-      await tx
-        .updateTable('deliveries')
-        .set({ status: 'pending', next_attempt_at: now, lease_until: null, lease_token: null, updated_at: now })
-        .where('id', '=', id)
-        .execute();
+      await deliveriesStore.requeueDelivery(tx, id, now);
     });
     ops.worker?.wake();
     return repo.getDelivery(db, id);
@@ -283,28 +274,30 @@ function registerOpsRoutes(api: FastifyInstance, deps: AppDeps, ops: OpsDeps): v
       });
     }
     const now = nowIso();
-    let q = db
-      .updateTable('deliveries')
-      .set({ status: 'pending', next_attempt_at: now, lease_until: null, lease_token: null, updated_at: now })
-      .where('status', 'in', body.status ? [body.status] : ['failed', 'dead']);
-    if (body.ids) q = q.where('id', 'in', body.ids);
-    if (body.type) q = q.where('type', '=', body.type);
-    const r = await q.executeTakeFirst();
+    const retried = await deliveriesStore.requeueDeliveries(
+      db,
+      {
+        statuses: body.status ? [body.status] : ['failed', 'dead'],
+        ...(body.ids ? { ids: body.ids } : {}),
+        ...(body.type ? { type: body.type } : {}),
+      },
+      now,
+    );
     ops.worker?.wake();
-    return { retried: Number(r.numUpdatedRows) };
+    return { retried };
   });
 
   // ---------- endpoints ----------
 
-  async function loadEndpoint(key: string): Promise<EndpointRow & { secret: string }> {
-    const r = await db.selectFrom('endpoints').selectAll().where('key', '=', key).executeTakeFirst();
+  async function loadEndpoint(key: string): Promise<EndpointRow> {
+    const r = await getEndpointRow(db, key);
     if (!r) throw new ApiError('not_found', `Endpoint "${key}" does not exist.`);
     return r;
   }
 
   api.get('/endpoints', async (req) => {
     requireRole(req, 'viewer');
-    const rows = await db.selectFrom('endpoints').selectAll().orderBy('key').execute();
+    const rows = await listEndpoints(db);
     return { items: rows.map(endpointView), nextCursor: null };
   });
 
@@ -314,22 +307,17 @@ function registerOpsRoutes(api: FastifyInstance, deps: AppDeps, ops: OpsDeps): v
     if (!body.key)
       throw new ApiError('validation_failed', 'The endpoint needs a key.', { errors: [{ path: 'body.key', message: 'is required' }] });
     const now = nowIso();
-    const exists = await db.selectFrom('endpoints').select('key').where('key', '=', body.key).executeTakeFirst();
-    if (exists) throw new ApiError('conflict', `Endpoint "${body.key}" already exists; use PUT /endpoints/${body.key} to change it.`);
-    await db
-      .insertInto('endpoints')
-      .values({
-        key: body.key,
-        url: body.url,
-        secret: body.secret ?? generateWebhookSecret(),
-        headers_json: JSON.stringify(body.headers ?? {}),
-        enabled: body.enabled === false ? 0 : 1,
-        consecutive_failures: 0,
-        disabled_reason: null,
-        created_at: now,
-        updated_at: now,
-      })
-      .execute();
+    if (await getEndpointRow(db, body.key)) {
+      throw new ApiError('conflict', `Endpoint "${body.key}" already exists; use PUT /endpoints/${body.key} to change it.`);
+    }
+    await insertEndpoint(db, {
+      key: body.key,
+      url: body.url,
+      secret: body.secret ?? generateWebhookSecret(),
+      headers: body.headers ?? {},
+      enabled: body.enabled !== false,
+      now,
+    });
     reply.code(201).header('location', `/api/v1/endpoints/${body.key}`);
     return endpointView(await loadEndpoint(body.key));
   });
@@ -350,22 +338,16 @@ function registerOpsRoutes(api: FastifyInstance, deps: AppDeps, ops: OpsDeps): v
       });
     }
     const now = nowIso();
-    const existing = await db.selectFrom('endpoints').selectAll().where('key', '=', key).executeTakeFirst();
+    const existing = await getEndpointRow(db, key);
     if (!existing) {
-      await db
-        .insertInto('endpoints')
-        .values({
-          key,
-          url: body.url,
-          secret: body.secret ?? generateWebhookSecret(),
-          headers_json: JSON.stringify(body.headers ?? {}),
-          enabled: body.enabled === false ? 0 : 1,
-          consecutive_failures: 0,
-          disabled_reason: null,
-          created_at: now,
-          updated_at: now,
-        })
-        .execute();
+      await insertEndpoint(db, {
+        key,
+        url: body.url,
+        secret: body.secret ?? generateWebhookSecret(),
+        headers: body.headers ?? {},
+        enabled: body.enabled !== false,
+        now,
+      });
       reply.code(201);
       return endpointView(await loadEndpoint(key));
     }
@@ -376,19 +358,15 @@ function registerOpsRoutes(api: FastifyInstance, deps: AppDeps, ops: OpsDeps): v
     );
     const enabled = body.enabled ?? Number(existing.enabled) === 1;
     const reEnabled = enabled && Number(existing.enabled) !== 1;
-    await db
-      .updateTable('endpoints')
-      .set({
-        url: body.url,
-        headers_json: JSON.stringify(headers),
-        enabled: enabled ? 1 : 0,
-        updated_at: now,
-        ...(body.secret ? { secret: body.secret } : {}),
-        ...(reEnabled ? { consecutive_failures: 0, disabled_reason: null } : {}),
-        ...(!enabled && Number(existing.enabled) === 1 ? { disabled_reason: 'disabled by hand' } : {}),
-      })
-      .where('key', '=', key)
-      .execute();
+    await updateEndpoint(db, key, {
+      url: body.url,
+      headers_json: JSON.stringify(headers),
+      enabled: enabled ? 1 : 0,
+      updated_at: now,
+      ...(body.secret ? { secret: body.secret } : {}),
+      ...(reEnabled ? { consecutive_failures: 0, disabled_reason: null } : {}),
+      ...(!enabled && Number(existing.enabled) === 1 ? { disabled_reason: 'disabled by hand' } : {}),
+    });
     return endpointView(await loadEndpoint(key));
   });
 
@@ -397,8 +375,7 @@ function registerOpsRoutes(api: FastifyInstance, deps: AppDeps, ops: OpsDeps): v
     const { key } = parse(keyParams, req.params, 'path');
     await store.transaction(async (tx) => {
       await assertUnused(tx, 'endpoint', key);
-      const r = await tx.deleteFrom('endpoints').where('key', '=', key).executeTakeFirst();
-      if (Number(r.numDeletedRows) === 0) throw new ApiError('not_found', `Endpoint "${key}" does not exist.`);
+      if (!(await deleteEndpoint(tx, key))) throw new ApiError('not_found', `Endpoint "${key}" does not exist.`);
     });
     return reply.code(204).send();
   });
@@ -440,18 +417,14 @@ function registerOpsRoutes(api: FastifyInstance, deps: AppDeps, ops: OpsDeps): v
     requireRole(req, 'viewer');
     const parsed = parse(TimerQuery, req.query, 'query');
     const q = { ...parsed, due_before: parsed.due_before === undefined ? undefined : toIso(parsed.due_before) };
-    let query = db.selectFrom('timers').selectAll().where('status', '=', q.status);
-    if (q.orderId) query = query.where('order_id', '=', q.orderId);
-    if (q.due_before) query = query.where('due_at', '<=', q.due_before);
-    if (q.cursor) {
-      const [dueAt, id] = decodeCursor(q.cursor, 2) as [string, string];
-      query = query.where((eb) => eb.or([eb('due_at', '>', dueAt), eb.and([eb('due_at', '=', dueAt), eb('id', '>', id)])]));
-    }
-    const rows = await query
-      .orderBy('due_at')
-      .orderBy('id')
-      .limit(q.limit + 1)
-      .execute();
+    const cursor = q.cursor ? (decodeCursor(q.cursor, 2) as [string, string]) : undefined;
+    const rows = await listTimerPage(db, {
+      status: q.status,
+      ...(q.orderId ? { orderId: q.orderId } : {}),
+      ...(q.due_before ? { dueBefore: q.due_before } : {}),
+      ...(cursor ? { cursor: { dueAt: cursor[0], id: cursor[1] } } : {}),
+      limit: q.limit + 1,
+    });
     const timers = rows.map((r) => ({ ...repo.rowToTimer(r), createdAt: r.created_at, firedAt: r.fired_at }));
     return pageOf(timers, q.limit, (last) => [last.dueAt, last.id]);
   });
@@ -539,25 +512,16 @@ function registerOpsRoutes(api: FastifyInstance, deps: AppDeps, ops: OpsDeps): v
 
   // ---------- notifications ----------
 
-  const unreadFirst = sql<number>`case when read_at is null then 1 else 0 end`;
-
   api.get('/notifications', async (req) => {
     requireRole(req, 'viewer');
     const q = parse(NotificationQuery, req.query, 'query');
-    let query = db.selectFrom('notifications').selectAll();
-    if (q.unread === 'true') query = query.where('read_at', 'is', null);
-    if (q.unread === 'false') query = query.where('read_at', 'is not', null);
-    if (q.channel) query = query.where('channel', '=', q.channel);
-    if (q.cursor) {
-      const [flag, id] = decodeCursor(q.cursor, 2) as [string, string];
-      const f = flag === '1' ? 1 : 0;
-      query = query.where((eb) => eb.or([eb(unreadFirst, '<', f), eb.and([eb(unreadFirst, '=', f), eb('id', '<', id)])]));
-    }
-    const rows = await query
-      .orderBy(unreadFirst, 'desc')
-      .orderBy('id', 'desc')
-      .limit(q.limit + 1)
-      .execute();
+    const cursor = q.cursor ? (decodeCursor(q.cursor, 2) as [string, string]) : undefined;
+    const rows = await listNotifications(db, {
+      ...(q.unread === 'true' ? { unread: true } : q.unread === 'false' ? { unread: false } : {}),
+      ...(q.channel ? { channel: q.channel } : {}),
+      ...(cursor ? { cursor: { unread: cursor[0] === '1', id: cursor[1] } } : {}),
+      limit: q.limit + 1,
+    });
     return pageOf(rows.map(rowToNotification), q.limit, (last) => [last.readAt === null ? '1' : '0', last.id]);
   });
 
@@ -565,8 +529,8 @@ function registerOpsRoutes(api: FastifyInstance, deps: AppDeps, ops: OpsDeps): v
     // Marking read changes nothing but the inbox; every signed-in role may (as documented).
     requireRole(req, 'viewer');
     const { id } = parse(idParams, req.params, 'path');
-    await db.updateTable('notifications').set({ read_at: nowIso() }).where('id', '=', id).where('read_at', 'is', null).execute();
-    const row = await db.selectFrom('notifications').selectAll().where('id', '=', id).executeTakeFirst();
+    await markNotificationRead(db, id, nowIso());
+    const row = await getNotification(db, id);
     if (!row) throw new ApiError('not_found', `Notification ${id} does not exist.`);
     return rowToNotification(row);
   });
@@ -609,9 +573,7 @@ function registerOpsRoutes(api: FastifyInstance, deps: AppDeps, ops: OpsDeps): v
       if (polling || raw.writableEnded) return;
       polling = true;
       try {
-        let q = db.selectFrom('notifications').selectAll();
-        q = afterId ? q.where('id', '>', afterId) : q.where('created_at', '>=', since);
-        const rows = await q.orderBy('id').limit(100).execute();
+        const rows = await notificationsSince(db, { ...(afterId ? { afterId } : {}), since, limit: 100 });
         afterId = undefined;
         for (const r of rows) {
           send(rowToNotification(r));
@@ -643,20 +605,19 @@ function registerOpsRoutes(api: FastifyInstance, deps: AppDeps, ops: OpsDeps): v
   api.get('/mailbox', async (req) => {
     requireRole(req, 'viewer');
     const q = parse(MailboxQuery, req.query, 'query');
-    let query = db.selectFrom('mailbox').selectAll();
-    if (q.deliveryId) query = query.where('delivery_id', '=', q.deliveryId);
-    if (q.cursor) query = query.where('id', '<', decodeCursor(q.cursor, 1)[0] as string);
-    const rows = await query
-      .orderBy('id', 'desc')
-      .limit(q.limit + 1)
-      .execute();
+    const before = q.cursor ? (decodeCursor(q.cursor, 1)[0] as string) : undefined;
+    const rows = await listMail(db, {
+      ...(q.deliveryId ? { deliveryId: q.deliveryId } : {}),
+      ...(before ? { before } : {}),
+      limit: q.limit + 1,
+    });
     return pageOf(rows.map(mailView), q.limit, (last) => [last.id]);
   });
 
   api.get('/mailbox/:id', async (req) => {
     requireRole(req, 'viewer');
     const { id } = parse(idParams, req.params, 'path');
-    const row = await db.selectFrom('mailbox').selectAll().where('id', '=', id).executeTakeFirst();
+    const row = await getMail(db, id);
     if (!row) throw new ApiError('not_found', `Message ${id} does not exist.`);
     return mailView(row);
   });
@@ -694,7 +655,7 @@ function registerOpsRoutes(api: FastifyInstance, deps: AppDeps, ops: OpsDeps): v
     countPreview(principal.tokenId, reply);
     const { key } = parse(keyParams, req.params, 'path');
     const body = parse(TemplatePreviewBody, req.body ?? {});
-    const source = body.template ?? (await repo.getTemplate(db, key));
+    const source = body.template ?? (await getTemplate(db, key));
     if (!source) throw new ApiError('not_found', `Template "${key}" does not exist.`);
     const now = nowIso();
     let envelope: EventEnvelope;
@@ -746,7 +707,7 @@ function registerOpsRoutes(api: FastifyInstance, deps: AppDeps, ops: OpsDeps): v
   api.get('/stats', async (req) => {
     requireRole(req, 'viewer');
     const q = parse(z.object({ workflow: WorkflowKey.optional() }), req.query, 'query');
-    const counts = await repo.countOrdersByGroup(db, q.workflow);
+    const counts = await countOrdersByGroup(db, q.workflow);
     const groups = Object.fromEntries(GROUPS.map((g) => [g, 0])) as Record<Group, number>;
     const states = new Map<string, { state: string; group: Group; count: number; workflow?: string }>();
     for (const c of counts) {
@@ -757,11 +718,9 @@ function registerOpsRoutes(api: FastifyInstance, deps: AppDeps, ops: OpsDeps): v
       states.set(k, s);
     }
 
-    let cq = db.selectFrom('orders').select('cancellation_json').where('grp', '=', 'cancelled').where('cancellation_json', 'is not', null);
-    if (q.workflow) cq = cq.where('workflow', '=', q.workflow);
     const reasons = new Map<string, { initiator: string; code: string; count: number }>();
-    for (const r of await cq.execute()) {
-      const c = JSON.parse(r.cancellation_json as string) as { initiator?: string; code?: string } | null;
+    for (const json of await cancellations(db, q.workflow)) {
+      const c = JSON.parse(json) as { initiator?: string; code?: string } | null;
       if (!c?.initiator || !c.code) continue;
       const k = `${c.initiator}:${c.code}`;
       const e = reasons.get(k) ?? { initiator: c.initiator, code: c.code, count: 0 };
@@ -770,14 +729,7 @@ function registerOpsRoutes(api: FastifyInstance, deps: AppDeps, ops: OpsDeps): v
     }
 
     // Time in state: from each state entry to the next one, over completed visits.
-    let hq = db
-      .selectFrom('history')
-      .innerJoin('orders', 'orders.id', 'history.order_id')
-      .select(['history.order_id as orderId', 'history.at as at', 'history.to_state as to'])
-      .where('history.type', 'in', ['created', 'transition', 'migrated'])
-      .where('history.to_state', 'is not', null);
-    if (q.workflow) hq = hq.where('orders.workflow', '=', q.workflow);
-    const entries = await hq.orderBy('history.order_id').orderBy('history.seq').limit(200_000).execute();
+    const entries = await stateEntries(db, { ...(q.workflow ? { workflow: q.workflow } : {}), limit: 200_000 });
     const durations = new Map<string, number[]>();
     for (let i = 1; i < entries.length; i++) {
       const prev = entries[i - 1];
@@ -791,14 +743,7 @@ function registerOpsRoutes(api: FastifyInstance, deps: AppDeps, ops: OpsDeps): v
     }
 
     // A delivery still pending after failed attempts is failing too, not fine.
-    let fq = db
-      .selectFrom('deliveries')
-      .selectAll()
-      .where((eb) =>
-        eb.or([eb('status', 'in', ['failed', 'dead']), eb.and([eb('status', '=', 'pending'), eb('last_error', 'is not', null)])]),
-      );
-    if (q.workflow) fq = fq.where('workflow', '=', q.workflow);
-    const failures = await fq.orderBy('updated_at', 'desc').limit(10).execute();
+    const failures = await deliveriesStore.recentFailures(db, { ...(q.workflow ? { workflow: q.workflow } : {}), limit: 10 });
 
     return {
       groups,

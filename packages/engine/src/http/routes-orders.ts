@@ -26,12 +26,13 @@ import {
   WorkflowKey,
 } from '@orderflow/core';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { type Kysely, sql } from 'kysely';
 import { z } from 'zod';
 import { ApiError } from '../errors.js';
 import type { ApplyInput } from '../runtime/runtime.js';
 import * as repo from '../store/repo.js';
-import type { DB } from '../store/schema.js';
+import type { Store } from '../store/store.js';
+import { tokenNames } from '../store/tokens.js';
+import { ordersToMigrate } from '../store/workflows.js';
 import { type AppDeps, type Principal, requireRole, rolesOf } from './app.js';
 import { decodeCursor, pageOf, parse } from './parse.js';
 import { withSummaries } from './routes-ops.js';
@@ -105,7 +106,7 @@ export function registerOrderRoutes(api: FastifyInstance, deps: AppDeps): void {
     requireRole(req, 'viewer');
     const q = parse(OrderQuery, req.query, 'query');
     const cursor = q.cursor ? decodeCursor(q.cursor, 2) : undefined;
-    const items = await repo.listOrders(deps.store.db, deps.store.dialect, {
+    const items = await repo.listOrders(deps.store.db, deps.store.capabilities, {
       ...q,
       createdAfter: q.createdAfter ? new Date(q.createdAfter).toISOString() : undefined,
       createdBefore: q.createdBefore ? new Date(q.createdBefore).toISOString() : undefined,
@@ -304,17 +305,15 @@ export function registerOrderRoutes(api: FastifyInstance, deps: AppDeps): void {
     const { key } = parse(z.object({ key: WorkflowKey }), req.params, 'path');
     const body = parse(MigrateWorkflowBody, req.body);
     const toDefinition = await runtime.loadVersion(key, body.toVersion);
-    let q = deps.store.db.selectFrom('orders').select(['id']).where('workflow', '=', key).where('workflow_version', '<', body.toVersion);
-    if (body.filter?.state) q = q.where('state', '=', body.filter.state);
-    if (body.filter?.group) q = q.where('grp', '=', body.filter.group);
-    if (body.filter?.fromVersion) q = q.where('workflow_version', '=', body.filter.fromVersion);
-    if (body.filter?.ids) q = body.filter.ids.length === 0 ? q.where(sql<boolean>`1 = 0`) : q.where('id', 'in', body.filter.ids);
-    const ids = (
-      await q
-        .orderBy('id')
-        .limit(body.limit ?? 1000)
-        .execute()
-    ).map((r) => r.id);
+    const filter = body.filter;
+    const ids = await ordersToMigrate(deps.store.db, key, {
+      toVersion: body.toVersion,
+      ...(filter?.state ? { state: filter.state } : {}),
+      ...(filter?.group ? { group: filter.group } : {}),
+      ...(filter?.fromVersion ? { fromVersion: filter.fromVersion } : {}),
+      ...(filter?.ids ? { ids: filter.ids } : {}),
+      limit: body.limit ?? 1000,
+    });
     const failed: { orderId: string; code: string; message: string }[] = [];
     const orders: (MigrationResult & { orderId: string })[] = [];
     for (const orderId of ids) {
@@ -356,7 +355,7 @@ export function registerOrderRoutes(api: FastifyInstance, deps: AppDeps): void {
     await loadOrder(id);
     const rows = await repo.listHistoryPage(deps.store.db, id, { ...(afterSeq !== undefined ? { afterSeq } : {}), limit: q.limit + 1 });
     const page = pageOf(rows, q.limit, (last) => [String(last.seq)]);
-    return { ...page, items: await withActorNames(deps.store.db, page.items) };
+    return { ...page, items: await withActorNames(deps.store, page.items) };
   });
 
   api.get('/orders/:id/deliveries', async (req) => {
@@ -375,10 +374,10 @@ export function registerOrderRoutes(api: FastifyInstance, deps: AppDeps): void {
  * People read "by Ops desk (operator)", not a token id: entries made with a
  * token get its name (or its role when it has none) as `actorName`. The id stays for copying.
  */
-async function withActorNames(db: Kysely<DB>, entries: HistoryEntry[]): Promise<(HistoryEntry & { actorName?: string })[]> {
+async function withActorNames(store: Store, entries: HistoryEntry[]): Promise<(HistoryEntry & { actorName?: string })[]> {
   const ids = [...new Set(entries.flatMap((e) => (e.actor && (e.actor.type === 'user' || e.actor.type === 'api') ? [e.actor.id] : [])))];
   if (ids.length === 0) return entries;
-  const rows = await db.selectFrom('tokens').select(['id', 'name', 'role']).where('id', 'in', ids).execute();
+  const rows = await tokenNames(store.db, ids);
   const names = new Map(rows.map((r) => [r.id, r.name ? `${r.name} (${r.role})` : `${r.role} token`]));
   return entries.map((e) => {
     const name = e.actor ? names.get(e.actor.id) : undefined;

@@ -2,7 +2,7 @@ import { Slug, TemplateBody } from '@orderflow/core';
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import { ApiError } from '../errors.js';
-import * as repo from '../store/repo.js';
+import { deleteTemplate, getTemplate, listTemplates, upsertTemplate } from '../store/templates.js';
 import { assertUnused } from '../workflows.js';
 import { type AppDeps, requireRole } from './app.js';
 import { parse } from './parse.js';
@@ -13,12 +13,12 @@ const keyParams = z.object({ key: Slug });
 export function registerTemplateRoutes(api: FastifyInstance, deps: AppDeps): void {
   api.get('/templates', async (req) => {
     requireRole(req, 'viewer');
-    return { items: await repo.listTemplates(deps.store.db), nextCursor: null };
+    return { items: await listTemplates(deps.store.db), nextCursor: null };
   });
   api.get('/templates/:key', async (req) => {
     requireRole(req, 'viewer');
     const { key } = parse(keyParams, req.params, 'path');
-    const t = await repo.getTemplate(deps.store.db, key);
+    const t = await getTemplate(deps.store.db, key);
     if (!t) throw new ApiError('not_found', `Template "${key}" does not exist.`);
     return t;
   });
@@ -32,15 +32,15 @@ export function registerTemplateRoutes(api: FastifyInstance, deps: AppDeps): voi
       });
     }
     if (deps.validateTemplate) deps.validateTemplate(body);
-    await repo.upsertTemplate(deps.store.db, { ...body, key }, deps.clock.now().toISOString());
-    return repo.getTemplate(deps.store.db, key);
+    await upsertTemplate(deps.store.db, { ...body, key }, deps.clock.now().toISOString());
+    return getTemplate(deps.store.db, key);
   });
   api.delete('/templates/:key', async (req, reply) => {
     requireRole(req, 'designer');
     const { key } = parse(keyParams, req.params, 'path');
     await deps.store.transaction(async (tx) => {
       await assertUnused(tx, 'template', key);
-      if (!(await repo.deleteTemplate(tx, key))) throw new ApiError('not_found', `Template "${key}" does not exist.`);
+      if (!(await deleteTemplate(tx, key))) throw new ApiError('not_found', `Template "${key}" does not exist.`);
     });
     return reply.code(204).send();
   });

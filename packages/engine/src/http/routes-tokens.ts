@@ -3,7 +3,7 @@ import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import { createToken } from '../bootstrap.js';
 import { ApiError } from '../errors.js';
-import * as repo from '../store/repo.js';
+import { activeTokenRole, listTokens, revokeToken, validAdminExists } from '../store/tokens.js';
 import { type AppDeps, requireRole } from './app.js';
 import { decodeCursor, pageOf, parse } from './parse.js';
 import type { TokenAuth } from './tokens.js';
@@ -34,7 +34,7 @@ export function registerTokenRoutes(api: FastifyInstance, deps: AppDeps, auth: T
     requireRole(req, 'admin');
     const q = parse(z.object({ limit: Limit, cursor: Cursor.optional() }), req.query, 'query');
     const after = q.cursor ? decodeCursor(q.cursor, 1)[0] : undefined;
-    const rows = await repo.listTokens(db, { limit: q.limit + 1, ...(after ? { after } : {}) });
+    const rows = await listTokens(db, { limit: q.limit + 1, ...(after ? { after } : {}) });
     return pageOf(rows, q.limit, (last) => [last.id]);
   });
 
@@ -43,20 +43,13 @@ export function registerTokenRoutes(api: FastifyInstance, deps: AppDeps, auth: T
     const { id } = parse(idParams, req.params, 'path');
     const now = deps.clock.now().toISOString();
     await deps.store.transaction(async (tx) => {
-      const row = await tx.selectFrom('tokens').select(['role']).where('id', '=', id).where('revoked_at', 'is', null).executeTakeFirst();
-      if (!row) throw new ApiError('not_found', `Token ${id} does not exist or is already revoked.`);
-      if (row.role === 'admin') {
-        const others = await tx
-          .selectFrom('tokens')
-          .select('id')
-          .where('role', '=', 'admin')
-          .where('revoked_at', 'is', null)
-          .where('id', '!=', id)
-          .where((eb) => eb.or([eb('expires_at', 'is', null), eb('expires_at', '>', now)]))
-          .executeTakeFirst();
-        if (!others) throw new ApiError('conflict', 'This is the last valid admin token; create another admin token before revoking it.');
+      const role = await activeTokenRole(tx, id);
+      if (role === undefined) throw new ApiError('not_found', `Token ${id} does not exist or is already revoked.`);
+      if (role === 'admin') {
+        if (!(await validAdminExists(tx, now, id)))
+          throw new ApiError('conflict', 'This is the last valid admin token; create another admin token before revoking it.');
       }
-      await tx.updateTable('tokens').set({ revoked_at: now }).where('id', '=', id).execute();
+      await revokeToken(tx, id, now);
     });
     auth.forget(id);
     return reply.code(204).send();

@@ -3,6 +3,8 @@ import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import { ApiError } from '../errors.js';
 import * as repo from '../store/repo.js';
+import { countOrdersByGroup } from '../store/stats.js';
+import { listWorkflowVersions } from '../store/workflows.js';
 import { createWorkflowService, validateWithReferences } from '../workflows.js';
 import { type AppDeps, requireRole } from './app.js';
 import { parse } from './parse.js';
@@ -16,7 +18,7 @@ export function registerWorkflowRoutes(api: FastifyInstance, deps: AppDeps): voi
   api.get('/workflows', async (req) => {
     requireRole(req, 'viewer');
     const rows = await repo.listWorkflowRows(deps.store.db);
-    const counts = await repo.countOrdersByGroup(deps.store.db);
+    const counts = await countOrdersByGroup(deps.store.db);
     return {
       items: rows.map((r) => {
         const byGroup = Object.fromEntries(GROUPS.map((g) => [g, 0])) as Record<string, number>;
@@ -81,7 +83,7 @@ export function registerWorkflowRoutes(api: FastifyInstance, deps: AppDeps): voi
     requireRole(req, 'viewer');
     const { key } = parse(keyParams, req.params, 'path');
     if (!(await repo.getWorkflow(deps.store.db, key))) throw new ApiError('not_found', `Workflow "${key}" does not exist.`);
-    return { items: await repo.listWorkflowVersions(deps.store.db, key), nextCursor: null };
+    return { items: await listWorkflowVersions(deps.store.db, key), nextCursor: null };
   });
 
   api.delete('/workflows/:key/draft', async (req, reply) => {

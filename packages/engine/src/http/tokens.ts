@@ -1,5 +1,5 @@
 import type { Role } from '@orderflow/core';
-import * as repo from '../store/repo.js';
+import { findTokenByHash, touchToken } from '../store/tokens.js';
 import type { AppDeps, Principal } from './app.js';
 import { hashToken } from './app.js';
 
@@ -28,7 +28,7 @@ export function createTokenAuth(deps: Pick<AppDeps, 'store' | 'clock'>): TokenAu
         return { ...hit.principal, via };
       }
       cache.delete(hash);
-      const row = await repo.findTokenByHash(deps.store.db, hash);
+      const row = await findTokenByHash(deps.store.db, hash);
       if (!row) return null;
       if (row.expires_at !== null && row.expires_at <= now.toISOString()) return null;
       const principal = { tokenId: row.id, role: row.role as Role };
@@ -39,7 +39,7 @@ export function createTokenAuth(deps: Pick<AppDeps, 'store' | 'clock'>): TokenAu
         lastWritten.set(row.id, Date.now());
         if (lastWritten.size > 10_000) lastWritten.clear();
         // Best effort: a busy database must not fail the request that used the token.
-        await repo.touchToken(deps.store.db, row.id, now.toISOString()).catch(() => undefined);
+        await touchToken(deps.store.db, row.id, now.toISOString()).catch(() => undefined);
       }
       return { ...principal, via };
     },

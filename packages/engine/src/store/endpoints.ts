@@ -1,4 +1,4 @@
-import type { Kysely, Selectable } from 'kysely';
+import type { Kysely, Selectable, Updateable } from 'kysely';
 import type { DB } from './schema.js';
 
 /** A webhook endpoint row. */
@@ -37,4 +37,43 @@ export async function countEndpointFailure(
     .execute();
   const ep = await db.selectFrom('endpoints').select(['consecutive_failures', 'enabled']).where('key', '=', key).executeTakeFirst();
   return ep ? { consecutiveFailures: Number(ep.consecutive_failures ?? 0), enabled: Number(ep.enabled) === 1 } : undefined;
+}
+
+export async function listEndpoints(db: Kysely<DB>): Promise<EndpointRow[]> {
+  return db.selectFrom('endpoints').selectAll().orderBy('key').execute();
+}
+
+/** Every endpoint key, for checking the references of rules. */
+export async function listEndpointKeys(db: Kysely<DB>): Promise<string[]> {
+  return (await db.selectFrom('endpoints').select('key').execute()).map((r) => r.key);
+}
+
+export async function insertEndpoint(
+  db: Kysely<DB>,
+  e: { key: string; url: string; secret: string; headers: Record<string, string>; enabled: boolean; now: string },
+): Promise<void> {
+  await db
+    .insertInto('endpoints')
+    .values({
+      key: e.key,
+      url: e.url,
+      secret: e.secret,
+      headers_json: JSON.stringify(e.headers),
+      enabled: e.enabled ? 1 : 0,
+      consecutive_failures: 0,
+      disabled_reason: null,
+      created_at: e.now,
+      updated_at: e.now,
+    })
+    .execute();
+}
+
+export async function updateEndpoint(db: Kysely<DB>, key: string, set: Updateable<DB['endpoints']>): Promise<void> {
+  await db.updateTable('endpoints').set(set).where('key', '=', key).execute();
+}
+
+/** False when there was no such endpoint. */
+export async function deleteEndpoint(db: Kysely<DB>, key: string): Promise<boolean> {
+  const r = await db.deleteFrom('endpoints').where('key', '=', key).executeTakeFirst();
+  return Number(r.numDeletedRows) > 0;
 }

@@ -1,5 +1,5 @@
 import type { Notification } from '@orderflow/core';
-import type { Kysely, Selectable } from 'kysely';
+import { type Kysely, type Selectable, sql } from 'kysely';
 import type { DB } from './schema.js';
 
 /** A notification before anyone read it or it folded repeats. */
@@ -75,4 +75,46 @@ export async function raiseFolded(
 export async function hasNotificationOfDelivery(db: Kysely<DB>, deliveryId: string): Promise<boolean> {
   const existing = await db.selectFrom('notifications').select('id').where('delivery_id', '=', deliveryId).executeTakeFirst();
   return existing !== undefined;
+}
+
+/** A notifications row. */
+export type NotificationRow = Selectable<DB['notifications']>;
+
+// Unread notifications list first: the sort key, and the first part of a page cursor.
+const unreadFirst = sql<number>`case when read_at is null then 1 else 0 end`;
+
+/** Unread first, then newest first; after `cursor` (the unread flag and id of the previous page's last row). */
+export async function listNotifications(
+  db: Kysely<DB>,
+  f: { unread?: boolean; channel?: string; cursor?: { unread: boolean; id: string }; limit: number },
+): Promise<NotificationRow[]> {
+  let q = db.selectFrom('notifications').selectAll();
+  if (f.unread === true) q = q.where('read_at', 'is', null);
+  if (f.unread === false) q = q.where('read_at', 'is not', null);
+  if (f.channel) q = q.where('channel', '=', f.channel);
+  if (f.cursor) {
+    const flag = f.cursor.unread ? 1 : 0;
+    const id = f.cursor.id;
+    q = q.where((eb) => eb.or([eb(unreadFirst, '<', flag), eb.and([eb(unreadFirst, '=', flag), eb('id', '<', id)])]));
+  }
+  return q.orderBy(unreadFirst, 'desc').orderBy('id', 'desc').limit(f.limit).execute();
+}
+
+/** Marks a notification read unless it already is (the first time read stays). */
+export async function markNotificationRead(db: Kysely<DB>, id: string, now: string): Promise<void> {
+  await db.updateTable('notifications').set({ read_at: now }).where('id', '=', id).where('read_at', 'is', null).execute();
+}
+
+export async function getNotification(db: Kysely<DB>, id: string): Promise<NotificationRow | undefined> {
+  return db.selectFrom('notifications').selectAll().where('id', '=', id).executeTakeFirst();
+}
+
+/** Notifications in id order: after the id `afterId` when given, else created at or after `since`. */
+export async function notificationsSince(
+  db: Kysely<DB>,
+  f: { afterId?: string; since: string; limit: number },
+): Promise<NotificationRow[]> {
+  let q = db.selectFrom('notifications').selectAll();
+  q = f.afterId ? q.where('id', '>', f.afterId) : q.where('created_at', '>=', f.since);
+  return q.orderBy('id').limit(f.limit).execute();
 }

@@ -9,9 +9,13 @@ import type {
   Delivery as WireDelivery,
 } from '@orderflow/core';
 import type { Kysely, Selectable } from 'kysely';
-import { bumpConfigEpoch } from './config-epoch.js';
 import type { DB } from './schema.js';
-import type { DialectName, StoreCapabilities } from './store.js';
+import type { StoreCapabilities } from './store.js';
+
+// Moved to their table's module; still reachable here for the callers that import them from repo.
+export { getSetting, putSetting } from './settings.js';
+export { deleteTemplate, getTemplate, listTemplates, upsertTemplate } from './templates.js';
+export { insertWorkflow, publishVersion, saveDraft } from './workflows.js';
 
 type Db = Kysely<DB>;
 
@@ -39,7 +43,6 @@ export {
 
 import { rowToOrder } from './changes.js';
 
-const j = (v: unknown): string => JSON.stringify(v);
 const p = <T>(s: string | null): T => (s === null ? (null as T) : (JSON.parse(s) as T));
 
 /** Filters of `GET /orders`. */
@@ -57,7 +60,7 @@ export interface OrderFilter {
   cursor?: { createdAt: string; id: string };
 }
 
-export async function listOrders(db: Db, dialect: DialectName | StoreCapabilities, f: OrderFilter): Promise<Order[]> {
+export async function listOrders(db: Db, capabilities: StoreCapabilities, f: OrderFilter): Promise<Order[]> {
   let q = db.selectFrom('orders').selectAll();
   if (f.workflow) q = q.where('workflow', '=', f.workflow);
   if (f.state) q = q.where('state', '=', f.state);
@@ -69,7 +72,7 @@ export async function listOrders(db: Db, dialect: DialectName | StoreCapabilitie
   if (f.q) {
     const pattern = `%${f.q.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
     // SQLite's LIKE is case-insensitive for ASCII; PostgreSQL needs ILIKE.
-    const op = typeof dialect === 'string' ? (dialect === 'postgres' ? 'ilike' : 'like') : dialect.caseInsensitiveLike;
+    const op = capabilities.caseInsensitiveLike;
     q = q.where((eb) =>
       eb.or([eb(eb.ref('data_json'), op, pattern), eb(eb.ref('external_ref'), op, pattern), eb('id', '=', f.q as string)]),
     );
@@ -80,16 +83,6 @@ export async function listOrders(db: Db, dialect: DialectName | StoreCapabilitie
   }
   const rows = await q.orderBy('created_at', 'desc').orderBy('id', 'desc').limit(f.limit).execute();
   return rows.map(rowToOrder);
-}
-
-export async function countOrdersByGroup(
-  db: Db,
-  workflow?: string,
-): Promise<{ workflow: string; grp: string; state: string; n: number }[]> {
-  let q = db.selectFrom('orders').select((eb) => ['workflow', 'grp', 'state', eb.fn.countAll<number>().as('n')]);
-  if (workflow) q = q.where('workflow', '=', workflow);
-  const rows = await q.groupBy(['workflow', 'grp', 'state']).execute();
-  return rows.map((r) => ({ ...r, n: Number(r.n) }));
 }
 
 // ---------- history ----------
@@ -309,40 +302,6 @@ export async function getWorkflowVersion(
   return r ? { definition: p(r.definition_json), publishedAt: r.published_at, publishedBy: r.published_by } : undefined;
 }
 
-/** Published versions, newest first, with who published them (the token's name when it has one) and their orders. */
-export async function listWorkflowVersions(db: Db, key: string) {
-  const rows = await db
-    .selectFrom('workflow_versions')
-    .leftJoin('tokens', 'tokens.id', 'workflow_versions.published_by')
-    .select([
-      'workflow_versions.version',
-      'workflow_versions.published_at',
-      'workflow_versions.published_by',
-      'tokens.name as publisher_name',
-    ])
-    .where('workflow_versions.workflow', '=', key)
-    .orderBy('workflow_versions.version', 'desc')
-    .execute();
-  const counts = await db
-    .selectFrom('orders')
-    .select(['workflow_version', 'grp', (eb) => eb.fn.countAll<number>().as('n')])
-    .where('workflow', '=', key)
-    .groupBy(['workflow_version', 'grp'])
-    .execute();
-  return rows.map((r) => {
-    const mine = counts.filter((c) => Number(c.workflow_version) === Number(r.version));
-    const total = mine.reduce((sum, c) => sum + Number(c.n), 0);
-    const inFlight = mine.filter((c) => c.grp !== 'completed' && c.grp !== 'cancelled').reduce((sum, c) => sum + Number(c.n), 0);
-    return {
-      version: Number(r.version),
-      publishedAt: r.published_at,
-      publishedBy: r.published_by,
-      publisherName: r.publisher_name ?? (r.published_by === 'system' ? 'system' : null),
-      orders: { total, inFlight },
-    };
-  });
-}
-
 /** Orders of a workflow that are neither completed nor cancelled. */
 export async function inFlightOrders(db: Db, key: string): Promise<Order[]> {
   const rows = await db
@@ -368,166 +327,4 @@ export async function pendingTimersOfWorkflow(db: Db, key: string): Promise<Time
     const { status: _status, ...timer } = rowToTimer(r);
     return timer;
   });
-}
-
-export async function insertWorkflow(db: Db, key: string, name: string, draft: Definition, now: string): Promise<void> {
-  await db
-    .insertInto('workflows')
-    .values({ key, name, draft_json: j(draft), draft_updated_at: now, published_version: null, created_at: now, updated_at: now })
-    .execute();
-}
-
-export async function saveDraft(db: Db, key: string, draft: Definition | null, now: string): Promise<void> {
-  const set: Partial<DB['workflows']> = { draft_json: draft === null ? null : j(draft), draft_updated_at: now, updated_at: now };
-  if (draft) set.name = draft.name;
-  await db.updateTable('workflows').set(set).where('key', '=', key).execute();
-}
-
-export async function publishVersion(db: Db, key: string, definition: Definition, by: string, now: string): Promise<number> {
-  const last = await db
-    .selectFrom('workflow_versions')
-    .select((eb) => eb.fn.max('version').as('m'))
-    .where('workflow', '=', key)
-    .executeTakeFirst();
-  const version = Number(last?.m ?? 0) + 1;
-  await db
-    .insertInto('workflow_versions')
-    .values({ workflow: key, version, definition_json: j(definition), published_at: now, published_by: by })
-    .execute();
-  await db
-    .updateTable('workflows')
-    .set({ published_version: version, name: definition.name, draft_json: null, draft_updated_at: null, updated_at: now })
-    .where('key', '=', key)
-    .execute();
-  bumpConfigEpoch();
-  return version;
-}
-
-// ---------- tokens ----------
-
-export async function insertToken(
-  db: Db,
-  t: { id: string; hash: string; role: string; name: string | null; now: string; expiresAt?: string | null },
-): Promise<void> {
-  await db
-    .insertInto('tokens')
-    .values({
-      id: t.id,
-      hash: t.hash,
-      role: t.role,
-      name: t.name,
-      created_at: t.now,
-      revoked_at: null,
-      last_used_at: null,
-      expires_at: t.expiresAt ?? null,
-    })
-    .execute();
-}
-
-export async function findTokenByHash(db: Db, hash: string) {
-  return db.selectFrom('tokens').selectAll().where('hash', '=', hash).where('revoked_at', 'is', null).executeTakeFirst();
-}
-
-export async function touchToken(db: Db, id: string, now: string): Promise<void> {
-  await db.updateTable('tokens').set({ last_used_at: now }).where('id', '=', id).execute();
-}
-
-/** A token as the API lists it: never its secret or hash. */
-export interface TokenRecord {
-  id: string;
-  name: string | null;
-  role: string;
-  createdAt: string;
-  lastUsedAt: string | null;
-  expiresAt: string | null;
-}
-
-export async function listTokens(db: Db, f: { limit: number; after?: string }): Promise<TokenRecord[]> {
-  let q = db.selectFrom('tokens').selectAll().where('revoked_at', 'is', null);
-  if (f.after) q = q.where('id', '>', f.after);
-  const rows = await q.orderBy('id').limit(f.limit).execute();
-  return rows.map((r) => ({
-    id: r.id,
-    name: r.name,
-    role: r.role,
-    createdAt: r.created_at,
-    lastUsedAt: r.last_used_at,
-    expiresAt: r.expires_at,
-  }));
-}
-
-// ---------- templates ----------
-
-/** An email template as stored. */
-export interface TemplateRecord {
-  key: string;
-  subject: string;
-  html: string;
-  text: string | null;
-  description: string | null;
-  updatedAt: string;
-}
-
-export async function listTemplates(db: Db): Promise<TemplateRecord[]> {
-  const rows = await db.selectFrom('templates').selectAll().orderBy('key').execute();
-  return rows.map((r) => ({
-    key: r.key,
-    subject: r.subject,
-    html: r.html,
-    text: r.text,
-    description: r.description,
-    updatedAt: r.updated_at,
-  }));
-}
-
-export async function getTemplate(db: Db, key: string): Promise<TemplateRecord | undefined> {
-  const r = await db.selectFrom('templates').selectAll().where('key', '=', key).executeTakeFirst();
-  return r
-    ? { key: r.key, subject: r.subject, html: r.html, text: r.text, description: r.description, updatedAt: r.updated_at }
-    : undefined;
-}
-
-export async function upsertTemplate(
-  db: Db,
-  t: { key: string; subject: string; html: string; text?: string | null; description?: string | null },
-  now: string,
-): Promise<void> {
-  const values = {
-    key: t.key,
-    subject: t.subject,
-    html: t.html,
-    text: t.text ?? null,
-    description: t.description ?? null,
-    updated_at: now,
-  };
-  await db
-    .insertInto('templates')
-    .values(values)
-    .onConflict((oc) =>
-      oc
-        .column('key')
-        .doUpdateSet({ subject: values.subject, html: values.html, text: values.text, description: values.description, updated_at: now }),
-    )
-    .execute();
-}
-
-export async function deleteTemplate(db: Db, key: string): Promise<boolean> {
-  const r = await db.deleteFrom('templates').where('key', '=', key).executeTakeFirst();
-  return Number(r.numDeletedRows) > 0;
-}
-
-// ---------- settings ----------
-
-export async function getSetting<T>(db: Db, key: string): Promise<T | undefined> {
-  const r = await db.selectFrom('settings').select('value_json').where('key', '=', key).executeTakeFirst();
-  return r ? p<T>(r.value_json) : undefined;
-}
-
-export async function putSetting(db: Db, key: string, value: unknown): Promise<void> {
-  await db
-    .insertInto('settings')
-    .values({ key, value_json: j(value) })
-    .onConflict((oc) => oc.column('key').doUpdateSet({ value_json: j(value) }))
-    .execute();
-  bumpConfigEpoch();
 }

@@ -157,14 +157,14 @@ for (const dialect of DIALECTS) {
       const seen: string[] = [];
       let cursor: { createdAt: string; id: string } | undefined;
       for (;;) {
-        const page = await repo.listOrders(store.db, store.dialect, { workflow: 'orders', limit: 3, ...(cursor ? { cursor } : {}) });
+        const page = await repo.listOrders(store.db, store.capabilities, { workflow: 'orders', limit: 3, ...(cursor ? { cursor } : {}) });
         seen.push(...page.map((o) => o.externalRef ?? ''));
         const last = page[page.length - 1];
         if (page.length < 3 || !last) break;
         cursor = { createdAt: last.createdAt, id: last.id };
       }
       expect(seen).toEqual(['P-6', 'P-5', 'P-4', 'P-3', 'P-2', 'P-1', 'P-0']);
-      const found = await repo.listOrders(store.db, store.dialect, { q: 'a@EXAMPLE', limit: 50 });
+      const found = await repo.listOrders(store.db, store.capabilities, { q: 'a@EXAMPLE', limit: 50 });
       expect(found).toHaveLength(7);
     });
 

@@ -2,6 +2,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Caller, Order } from '@orderflow/core';
 import type { Config } from '../../config.js';
 import { createOrderflow } from '../../server.js';
+import { countDeliveriesByStatus, countUnattempted } from '../../store/deliveries.js';
+import { countMail } from '../../store/mailbox.js';
 import * as repo from '../../store/repo.js';
 
 const CUSTOMERS = [
@@ -138,27 +140,14 @@ export async function runDemo(config: Readonly<Config>, values: { count?: string
     // Let the worker send what is due, within reason.
     const deadline = Date.now() + 10_000;
     while (Date.now() < deadline) {
-      const due = await of.store.db
-        .selectFrom('deliveries')
-        .select((eb) => eb.fn.countAll<number>().as('n'))
-        .where('status', '=', 'pending')
-        .where('attempts', '=', 0)
-        .executeTakeFirst();
-      if (Number(due?.n ?? 0) === 0) break;
+      if ((await countUnattempted(of.store.db)) === 0) break;
       await sleep(200);
     }
     await of.worker.stop();
-    const byStatus = await of.store.db
-      .selectFrom('deliveries')
-      .select((eb) => ['status', eb.fn.countAll<number>().as('n')])
-      .groupBy('status')
-      .execute();
-    const mail = await of.store.db
-      .selectFrom('mailbox')
-      .select((eb) => eb.fn.countAll<number>().as('n'))
-      .executeTakeFirst();
+    const byStatus = await countDeliveriesByStatus(of.store.db);
+    const mail = await countMail(of.store.db);
     console.log(
-      `\nDone in ${((Date.now() - started) / 1000).toFixed(1)} s: ${count} orders, ${transitions} steps. Deliveries: ${byStatus.map((r) => `${r.status} ${Number(r.n)}`).join(', ') || 'none'}; mailbox holds ${Number(mail?.n ?? 0)} message(s).`,
+      `\nDone in ${((Date.now() - started) / 1000).toFixed(1)} s: ${count} orders, ${transitions} steps. Deliveries: ${byStatus.map((r) => `${r.status} ${r.n}`).join(', ') || 'none'}; mailbox holds ${mail} message(s).`,
     );
     console.log('Start `orderflow serve` on the same database to look at them in the UI.');
     return 0;
