@@ -107,12 +107,13 @@ export function rowToOrder(r: Selectable<DB['orders']>): Order {
   };
 }
 
-/** The order columns a change writes, in the order of `orderValues`. */
-const ORDER_COLUMNS = [
-  'workflow',
+/**
+ * The columns a change may alter. An order's id, workflow, kind, external reference and creation
+ * time never change after it is created, and an UPDATE that does not name them leaves their
+ * indexes alone (SQLite rewrites every index on a column the SET names, changed or not).
+ */
+const MUTABLE_ORDER_COLUMNS = [
   'workflow_version',
-  'kind',
-  'external_ref',
   'state',
   'grp',
   'data_json',
@@ -121,19 +122,15 @@ const ORDER_COLUMNS = [
   'links_json',
   'version',
   'visit',
-  'created_at',
   'updated_at',
   'state_entered_at',
-  'history_seq',
-  'rule_entries_json',
 ] as const;
+const COUNTER_COLUMNS = ['history_seq', 'rule_entries_json'] as const;
+const FIXED_ORDER_COLUMNS = ['id', 'workflow', 'kind', 'external_ref', 'created_at'] as const;
 
-function orderValues(o: Order, counters: OrderCounters | undefined, previous: { historySeq: number } | null): unknown[] {
+function mutableValues(o: Order): unknown[] {
   return [
-    o.workflow,
     o.workflowVersion,
-    o.kind,
-    o.externalRef,
     o.state,
     o.group,
     j(o.data),
@@ -142,13 +139,12 @@ function orderValues(o: Order, counters: OrderCounters | undefined, previous: { 
     j(o.links),
     o.version,
     o.visit,
-    o.createdAt,
     o.updatedAt,
     o.stateEnteredAt,
-    counters ? counters.historySeq : (previous?.historySeq ?? 0),
-    counters?.ruleEntries ? j(counters.ruleEntries) : null,
   ];
 }
+
+const counterValues = (c: OrderCounters | undefined): unknown[] => [c?.historySeq ?? 0, c?.ruleEntries ? j(c.ruleEntries) : null];
 
 export async function getOrder(db: Db, id: string): Promise<Order | undefined> {
   const r = (await exec<Selectable<DB['orders']>>(db, 'select * from orders where id = ?', [id])).rows[0];
@@ -190,16 +186,21 @@ export async function findOrderByExternalRef(db: Db, workflow: string, externalR
   return r ? rowToOrder(r) : undefined;
 }
 
-const INSERT_ORDER = `insert into orders (id, ${ORDER_COLUMNS.join(', ')}) values (?, ${ORDER_COLUMNS.map(() => '?').join(', ')})`;
+const INSERT_ORDER = `insert into orders (${[...FIXED_ORDER_COLUMNS, ...MUTABLE_ORDER_COLUMNS, ...COUNTER_COLUMNS].join(', ')}) values (${[
+  ...FIXED_ORDER_COLUMNS,
+  ...MUTABLE_ORDER_COLUMNS,
+  ...COUNTER_COLUMNS,
+]
+  .map(() => '?')
+  .join(', ')})`;
 
 export async function insertOrder(db: Db, o: Order, counters?: OrderCounters): Promise<void> {
-  await exec(db, INSERT_ORDER, [o.id, ...orderValues(o, counters, null)]);
+  await exec(db, INSERT_ORDER, [o.id, o.workflow, o.kind, o.externalRef, o.createdAt, ...mutableValues(o), ...counterValues(counters)]);
 }
 
-const UPDATE_ORDER = `update orders set ${ORDER_COLUMNS.map((c) => `${c} = ?`).join(', ')} where id = ? and version = ?`;
-const UPDATE_ORDER_KEEP_COUNTERS = `update orders set ${ORDER_COLUMNS.slice(0, -2)
-  .map((c) => `${c} = ?`)
-  .join(', ')} where id = ? and version = ?`;
+const assignments = (columns: readonly string[]) => columns.map((c) => `${c} = ?`).join(', ');
+const UPDATE_ORDER = `update orders set ${assignments([...MUTABLE_ORDER_COLUMNS, ...COUNTER_COLUMNS])} where id = ? and version = ?`;
+const UPDATE_ORDER_KEEP_COUNTERS = `update orders set ${assignments(MUTABLE_ORDER_COLUMNS)} where id = ? and version = ?`;
 
 /**
  * Updates an order only if it still has `previousVersion`; false when someone else changed it first.
@@ -207,8 +208,8 @@ const UPDATE_ORDER_KEEP_COUNTERS = `update orders set ${ORDER_COLUMNS.slice(0, -
  */
 export async function updateOrder(db: Db, o: Order, previousVersion: number, counters?: OrderCounters): Promise<boolean> {
   const r = counters
-    ? await exec(db, UPDATE_ORDER, [...orderValues(o, counters, null), o.id, previousVersion])
-    : await exec(db, UPDATE_ORDER_KEEP_COUNTERS, [...orderValues(o, undefined, null).slice(0, -2), o.id, previousVersion]);
+    ? await exec(db, UPDATE_ORDER, [...mutableValues(o), ...counterValues(counters), o.id, previousVersion])
+    : await exec(db, UPDATE_ORDER_KEEP_COUNTERS, [...mutableValues(o), o.id, previousVersion]);
   return Number(r.numAffectedRows ?? 0) === 1;
 }
 
