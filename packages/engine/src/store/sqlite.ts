@@ -39,6 +39,7 @@ export function createSqliteStore(opts: SqliteStoreOptions): Store {
   const checkpointer = opts.path === ':memory:' ? null : startCheckpointer(database, opts.path);
   const db = new Kysely<DB>({ dialect: new PreparedSqliteDialect({ database }) });
   const dataVersion = database.prepare('pragma data_version').pluck();
+  let seenVersion: number | null = null;
   return {
     dialect: 'sqlite',
     db,
@@ -48,8 +49,15 @@ export function createSqliteStore(opts: SqliteStoreOptions): Store {
     migrate: () => migrate(db, 'sqlite'),
     ready: () => migrationsDone(db),
     // Changes when another connection (another process) commits; this connection's own commits leave it alone.
+    // Read once per turn of the event loop: the changes that arrive together share one look.
     async configVersion() {
-      return Number(dataVersion.get());
+      if (seenVersion === null) {
+        seenVersion = Number(dataVersion.get());
+        setImmediate(() => {
+          seenVersion = null;
+        });
+      }
+      return seenVersion;
     },
     async close() {
       await checkpointer?.close();
