@@ -16,11 +16,12 @@ export async function editTimer(
   opts: { id: string; dueAt: string | null; actor: Actor; now: string; newId: (prefix: string) => string },
 ): Promise<EditedTimer> {
   return store.transaction(async (tx) => {
-    const row = await tx.selectFrom('timers').selectAll().where('id', '=', opts.id).executeTakeFirst();
+    const row = await repo.getTimerRow(tx, opts.id);
     if (!row) throw new ApiError('not_found', `Timer ${opts.id} does not exist.`);
     // Lock the order first: its history is appended in sequence with every other change to it.
     const order = (await repo.getOrderWithCounters(tx, row.order_id, store.capabilities.rowLocks))?.order;
-    const fresh = await tx.selectFrom('timers').selectAll().where('id', '=', opts.id).executeTakeFirstOrThrow();
+    const fresh = await repo.getTimerRow(tx, opts.id);
+    if (!fresh) throw new ApiError('not_found', `Timer ${opts.id} does not exist.`);
     if (fresh.status !== 'pending')
       throw new ApiError('conflict', `Timer ${opts.id} is ${fresh.status}; only pending timers can be changed.`);
     const done =
@@ -51,7 +52,8 @@ export async function editTimer(
       if (edit.ruleId !== undefined) entry.ruleId = edit.ruleId;
       await repo.appendHistory(tx, order.id, [entry]);
     }
-    const after = await tx.selectFrom('timers').selectAll().where('id', '=', opts.id).executeTakeFirstOrThrow();
+    const after = await repo.getTimerRow(tx, opts.id);
+    if (!after) throw new ApiError('not_found', `Timer ${opts.id} does not exist.`);
     return { ...repo.rowToTimer(after), createdAt: after.created_at, firedAt: after.fired_at };
   });
 }

@@ -332,6 +332,11 @@ export async function insertTimers(db: Db, timers: Timer[], now: string): Promis
   );
 }
 
+/** One timer row, as stored. */
+export async function getTimerRow(db: Db, id: string): Promise<Selectable<DB['timers']> | undefined> {
+  return (await exec<Selectable<DB['timers']>>(db, 'select * from timers where id = ?', [id])).rows[0];
+}
+
 /** Cancels the pending visit-bound timers of one state visit (the order left it). */
 export async function cancelVisitTimers(db: Db, orderId: string, visit: number): Promise<void> {
   await exec(db, "update timers set status = 'cancelled' where order_id = ? and visit = ? and scope = 'visit' and status = 'pending'", [

@@ -29,6 +29,7 @@ export {
   getIdempotency,
   getOrder,
   getOrderWithCounters,
+  getTimerRow,
   insertDeliveries,
   insertOrder,
   insertRuleRuns,
