@@ -122,8 +122,6 @@ export interface RuntimeOptions {
   maxEffects?: number;
   /** Idempotency-Keys older than this are treated as unused (the worker prunes them). */
   idempotencyTtlMs?: number;
-  /** Crash points for the reliability tests; never set in production. */
-  crashPoint?: (name: 'after-commit' | 'before-commit') => void;
 }
 
 /** The runtime: the only write path for orders. */
@@ -402,7 +400,6 @@ export function createRuntime(opts: RuntimeOptions) {
         if (input.idempotency) {
           await repo.putIdempotency(tx, { ...input.idempotency, status, body, now });
         }
-        opts.crashPoint?.('before-commit');
         return { status, body, replayed: false, decision };
       });
     };
@@ -432,7 +429,6 @@ export function createRuntime(opts: RuntimeOptions) {
         throw e;
       }
     }
-    opts.crashPoint?.('after-commit');
     if (!result.replayed && result.decision && !result.decision.noop) {
       events.emit('committed', {
         deliveries: result.body.deliveries.length,
