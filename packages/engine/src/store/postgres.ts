@@ -26,15 +26,26 @@ const LOCK_WAIT_MS = 100;
 const PREPARABLE = /^\s*(select|insert|update|delete|with)\b/i;
 
 /**
+ * True when PostgreSQL refuses a prepared statement because its table changed shape since it was
+ * planned (another process migrated): "cached plan must not change result type".
+ */
+const isStalePlan = (e: unknown): boolean =>
+  (e as { code?: string })?.code === '0A000' && /cached plan/i.test((e as { message?: string })?.message ?? '');
+
+/**
  * A pool whose clients run every query as a named prepared statement: PostgreSQL parses and
- * plans each distinct text once per connection instead of on every call.
+ * plans each distinct text once per connection instead of on every call. A statement whose
+ * plan went stale gets a new name, so every connection prepares it again; outside a
+ * transaction the call is simply repeated, inside one the error ends the change and the group
+ * commit runs it again in a later transaction.
  */
 function preparedPool(pool: pg.Pool) {
   const names = new Map<string, string>();
+  let counter = 0;
   const nameOf = (text: string): string | undefined => {
     let name = names.get(text);
     if (name === undefined && names.size < NAMED_STATEMENTS && PREPARABLE.test(text)) {
-      name = `of${names.size}`;
+      name = `of${counter++}`;
       names.set(text, name);
     }
     return name;
@@ -42,11 +53,22 @@ function preparedPool(pool: pg.Pool) {
   return {
     async connect() {
       const client = await pool.connect();
+      let inTransaction = false;
       return {
-        query(text: unknown, values?: unknown[]) {
-          const name = typeof text === 'string' ? nameOf(text) : undefined;
-          if (name !== undefined) return client.query({ name, text: text as string, values: values ?? [] });
-          return client.query(text as string, values);
+        async query(text: unknown, values?: unknown[]) {
+          if (typeof text !== 'string') return client.query(text as string, values);
+          if (/^\s*begin\b/i.test(text)) inTransaction = true;
+          else if (/^\s*(commit|rollback)\s*$/i.test(text)) inTransaction = false;
+          const name = nameOf(text);
+          if (name === undefined) return client.query(text, values);
+          try {
+            return await client.query({ name, text, values: values ?? [] });
+          } catch (e) {
+            if (!isStalePlan(e)) throw e;
+            if (names.get(text) === name) names.set(text, `of${counter++}`);
+            if (inTransaction) throw e;
+            return client.query({ name: names.get(text) as string, text, values: values ?? [] });
+          }
         },
         release: () => client.release(),
       };
@@ -93,7 +115,7 @@ export function createPostgresStore(opts: PostgresStoreOptions): Store {
     afterBegin: [`set local lock_timeout = '${LOCK_WAIT_MS}ms'`],
     // Half the pool writes; the other half stays free for reads and LISTEN-driven work.
     runners: Math.max(1, Math.floor((opts.poolSize ?? 10) / 2)),
-    retryable: (e) => ['40P01', '40001', '55P03'].includes((e as { code?: string })?.code ?? ''),
+    retryable: (e) => ['40P01', '40001', '55P03'].includes((e as { code?: string })?.code ?? '') || isStalePlan(e),
     ...(opts.onBatch ? { onBatch: opts.onBatch } : {}),
   });
 
