@@ -378,13 +378,40 @@ export async function cancelPendingTimer(db: Db, id: string): Promise<boolean> {
 
 const RULE_RUN_COLUMNS = ['id', 'order_id', 'workflow', 'rule_id', '"trigger"', 'at', 'matched', 'run_json'];
 
+/**
+ * Stores rule runs: what the columns hold is left out of `run_json` (most changes write several
+ * runs, so the log is a good part of what a change writes), and `rowToRuleRun` puts it back.
+ */
 export async function insertRuleRuns(db: Db, runs: RuleRun[]): Promise<void> {
   await insertRows(
     db,
     'rule_runs',
     RULE_RUN_COLUMNS,
-    runs.map((r) => [r.id, r.orderId, r.workflow, r.ruleId, r.trigger, r.at, r.matched ? 1 : 0, j(r)]),
+    runs.map(({ id, orderId, workflow, ruleId, trigger, at, matched, ...rest }) => [
+      id,
+      orderId,
+      workflow,
+      ruleId,
+      trigger,
+      at,
+      matched ? 1 : 0,
+      j(rest),
+    ]),
   );
+}
+
+/** A stored rule run (rows written before the columns were left out of the JSON read the same). */
+export function rowToRuleRun(r: Selectable<DB['rule_runs']>): RuleRun {
+  return {
+    id: r.id,
+    orderId: r.order_id,
+    workflow: r.workflow,
+    ruleId: r.rule_id,
+    trigger: r.trigger,
+    at: r.at,
+    matched: Number(r.matched) === 1,
+    ...p<Omit<RuleRun, 'id' | 'orderId' | 'workflow' | 'ruleId' | 'trigger' | 'at' | 'matched'>>(r.run_json),
+  };
 }
 
 // ---------- idempotency ----------

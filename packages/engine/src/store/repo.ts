@@ -38,11 +38,12 @@ export {
   type OrderForWrite,
   putIdempotency,
   rowToOrder,
+  rowToRuleRun,
   updateOrder,
   updatePendingTimer,
 } from './changes.js';
 
-import { rowToOrder } from './changes.js';
+import { rowToOrder, rowToRuleRun } from './changes.js';
 
 const p = <T>(s: string | null): T => (s === null ? (null as T) : (JSON.parse(s) as T));
 
@@ -227,12 +228,12 @@ export async function listTimers(
 // ---------- rule runs ----------
 
 export async function listRuleRuns(db: Db, f: { orderId?: string; rule?: string; limit: number; cursor?: string }): Promise<RuleRun[]> {
-  let q = db.selectFrom('rule_runs').select('run_json');
+  let q = db.selectFrom('rule_runs').selectAll();
   if (f.orderId) q = q.where('order_id', '=', f.orderId);
   if (f.rule) q = q.where('rule_id', '=', f.rule);
   if (f.cursor) q = q.where('id', '<', f.cursor);
   const rows = await q.orderBy('id', 'desc').limit(f.limit).execute();
-  return rows.map((r) => p<RuleRun>(r.run_json));
+  return rows.map(rowToRuleRun);
 }
 
 // ---------- idempotency ----------

@@ -1,4 +1,4 @@
-import { type Caller, DEMO_ORDERS, DEMO_TEMPLATES } from '@orderflow/core';
+import { type Caller, DEMO_ORDERS, DEMO_TEMPLATES, type RuleRun } from '@orderflow/core';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ApiError } from '../../src/errors.js';
 import { createSimulatedClock } from '../../src/runtime/clock.js';
@@ -46,6 +46,31 @@ for (const dialect of DIALECTS) {
       ).body.order;
     const move = (orderId: string, to: string, expectedVersion?: number) =>
       runtime.applyCommand({ orderId, command: { type: 'transition', to, caller }, ...(expectedVersion ? { expectedVersion } : {}) });
+
+    it('reads every rule run back as the change decided it, and runs stored before in full JSON too', async () => {
+      const o = await create();
+      const moved = await move(o.id, 'awaiting_payment');
+      const decided = (moved.decision?.effects ?? []).flatMap((e) => (e.type === 'rule.run' ? [e.run] : []));
+      expect(decided.length).toBeGreaterThan(0);
+      const stored = await repo.listRuleRuns(store.db, { orderId: o.id, limit: 100 });
+      for (const run of decided) expect(stored.find((r) => r.id === run.id)).toEqual(run);
+      // A row from before the columns were left out of the JSON.
+      const old = { ...(decided[0] as RuleRun), id: 'run_00000000000000000000000000', matched: true };
+      await store.db
+        .insertInto('rule_runs')
+        .values({
+          id: old.id,
+          order_id: old.orderId,
+          workflow: old.workflow,
+          rule_id: old.ruleId,
+          trigger: old.trigger,
+          at: old.at,
+          matched: 1,
+          run_json: JSON.stringify(old),
+        })
+        .execute();
+      expect((await repo.listRuleRuns(store.db, { orderId: o.id, limit: 100 })).find((r) => r.id === old.id)).toEqual(old);
+    });
 
     it('migrates idempotently', async () => {
       expect(await store.migrate()).toEqual([]);
