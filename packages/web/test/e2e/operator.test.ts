@@ -611,15 +611,93 @@ describe.skipIf(missing !== null)('operator UI tells the truth (issue 11)', { ti
   it('renders every screen at 1440×900 and 390×844 without sideways scrolling, builder text ≥ 12 px', async () => {
     const order = await orderIn(['awaiting_payment', 'packing'], {}, 'SO-SHOT');
     await api('POST', '/endpoints', { key: 'warehouse', url: 'http://127.0.0.1:9/warehouse' });
+    // A workflow with two versions and orders left on the first, for the version and migration screens.
+    const parcels = {
+      key: 'parcels',
+      name: 'Parcels',
+      states: [
+        { key: 'placed', name: 'Placed', group: 'new', initial: true },
+        { key: 'packing', name: 'Packing', group: 'processing', timeout: { after: '2h', to: 'held' } },
+        { key: 'shipping', name: 'Shipping', group: 'processing', timeout: { after: '1d', to: 'held' } },
+        { key: 'held', name: 'Held', group: 'processing' },
+        { key: 'delivered', name: 'Delivered', group: 'completed' },
+        { key: 'dropped', name: 'Dropped', group: 'cancelled', cancellation: { initiator: 'provider', code: 'operational_issue' } },
+      ],
+      transitions: [
+        { from: 'placed', to: 'packing' },
+        { from: 'packing', to: 'shipping' },
+        { from: 'held', to: 'shipping' },
+        { from: 'shipping', to: 'delivered' },
+        { from: '*', to: 'dropped' },
+      ],
+    };
+    await api('POST', '/workflows?publish=true', parcels);
+    for (let i = 0; i < 2; i++) {
+      const { order: o } = await api<{ order: OrderDto }>('POST', '/orders', { workflow: 'parcels', externalRef: `PC-${i}`, data: {} });
+      await api('POST', `/orders/${o.id}/transitions`, { to: 'packing' });
+    }
+    await api('PUT', '/workflows/parcels/draft', {
+      ...parcels,
+      states: parcels.states.filter((st) => st.key !== 'packing'),
+      transitions: [
+        { from: 'placed', to: 'shipping' },
+        { from: 'held', to: 'shipping' },
+        { from: 'shipping', to: 'delivered' },
+        { from: '*', to: 'dropped' },
+      ],
+    });
+    await api('POST', '/workflows/parcels/publish', {});
+
+    /** Screens beyond a route: a state reached by what a person does there. */
+    const actions: Record<string, (page: Page) => Promise<void>> = {
+      'version-open': async (page) => {
+        await page.getByTestId('open-version-1').click();
+        await page.getByTestId('version-canvas').getByTestId('state-node-packing').waitFor();
+        await page.getByTestId('compare-version-1').click();
+        await page.getByTestId('version-diff').waitFor();
+      },
+      'migrate-dry-run': async (page) => {
+        await expect.poll(() => page.getByTestId('migrate-selection').textContent()).toContain('2 order(s) on version 1');
+        await page.getByTestId('map-packing').selectOption('shipping');
+        await page.getByTestId('migrate-dry-run').click();
+        await page.getByTestId('migrate-plan-table').waitFor();
+      },
+      'rules-test': async (page) => {
+        await page.getByTestId('rule-test').click();
+        await page.getByTestId('rule-test-order').selectOption(order.id);
+        await page.getByTestId('rule-test-kind').selectOption('transition');
+        await page.getByTestId('rule-test-to').selectOption('shipping');
+        await page.getByTestId('rule-test-run').click();
+        await page.getByTestId('rule-test-order-after').waitFor();
+      },
+      'rules-publish': async (page) => {
+        await page.getByTestId('publish-rules').click();
+        await page.getByTestId('publish-impact').waitFor();
+      },
+      'builder-publish': async (page) => {
+        await page.getByTestId('publish').click();
+        await page.getByTestId('publish-impact').waitFor();
+      },
+      'new-order': async (page) => {
+        await page.getByRole('button', { name: 'New order' }).click();
+        await page.getByRole('dialog', { name: /New order/ }).waitFor();
+      },
+    };
     const screens: [string, string, string][] = [
       ['dashboard', '/', 'dashboard'],
       ['workflows', '/workflows', 'workflow-row-orders'],
       ['builder', '/workflows/orders', 'builder-canvas'],
       ['builder-table', '/workflows/orders?view=table', 'side-panel'],
       ['rules', '/workflows/orders/rules', 'rule-form'],
-      ['versions', '/workflows/orders/versions', 'versions-page'],
-      ['migrate', '/workflows/orders/migrate', 'migrate-page'],
+      ['builder-publish', '/workflows/orders', 'builder-canvas'],
+      ['rules-test', '/workflows/orders/rules', 'rule-form'],
+      ['rules-publish', '/workflows/orders/rules', 'rule-form'],
+      ['versions', '/workflows/parcels/versions', 'versions-page'],
+      ['version-open', '/workflows/parcels/versions', 'versions-page'],
+      ['migrate', '/workflows/parcels/migrate?from=1', 'migrate-page'],
+      ['migrate-dry-run', '/workflows/parcels/migrate?from=1', 'migrate-page'],
       ['board', '/board?workflow=orders', 'board'],
+      ['new-order', '/board?workflow=orders', 'board'],
       ['orders', '/orders', 'orders-table'],
       ['order', `/orders/${order.id}`, 'order-timeline'],
       ['deliveries', '/deliveries', 'deliveries-table'],
@@ -629,6 +707,7 @@ describe.skipIf(missing !== null)('operator UI tells the truth (issue 11)', { ti
       ['endpoints', '/endpoints', 'endpoints-table'],
     ];
     const wide: string[] = [];
+    const unreadable: string[] = [];
     for (const [size, viewport] of [
       ['1440', DESKTOP],
       ['390', PHONE],
@@ -652,6 +731,7 @@ describe.skipIf(missing !== null)('operator UI tells the truth (issue 11)', { ti
           .first()
           .waitFor({ state: 'detached', timeout: 5000 })
           .catch(() => undefined);
+        await actions[name]?.(page);
         await page.waitForTimeout(150);
         const width = await page.evaluate(() => document.documentElement.scrollWidth);
         if (width > viewport.width) {
@@ -671,11 +751,14 @@ describe.skipIf(missing !== null)('operator UI tells the truth (issue 11)', { ti
           const smallest = await smallestCanvasText(page);
           expect(smallest.px, `${size}: "${smallest.text}"`).toBeGreaterThanOrEqual(12);
         }
+        for (const glyph of await missingGlyphs(page)) unreadable.push(`${name} at ${size}: ${glyph}`);
         await screenshot(page, `screen-${size}-${name}`);
       }
       await page.context().close();
     }
     expect(wide).toEqual([]);
+    // Every character on every screen has a glyph in the fonts Debian's Chromium ships with (no emoji font).
+    expect(unreadable).toEqual([]);
     expect(pageErrors).toEqual([]);
   });
 });
