@@ -3,7 +3,7 @@ import { chmodSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { type Caller, DEMO_TEMPLATES, DEMO_WORKFLOWS, type Role } from '@orderflow/core';
 import type { Config } from './config.js';
-import { hashToken } from './http/app.js';
+import { hashToken } from './http/auth.js';
 import type { Runtime } from './runtime/runtime.js';
 import * as repo from './store/repo.js';
 import { getSetting, insertSettingOnce } from './store/settings.js';

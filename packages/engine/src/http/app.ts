@@ -1,67 +1,27 @@
-import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import fastifyCookie from '@fastify/cookie';
 import fastifyRateLimit from '@fastify/rate-limit';
 import fastifyStatic from '@fastify/static';
-import { ROLE_HIERARCHY, type Role, roleSatisfies } from '@orderflow/core';
-import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
-import type { Config } from '../config.js';
+import Fastify, { type FastifyInstance } from 'fastify';
 import { ApiError } from '../errors.js';
-import type { Clock } from '../runtime/clock.js';
-import type { Runtime } from '../runtime/runtime.js';
-import type { Store } from '../store/store.js';
 import { redactHeaders } from '../worker/prepare.js';
+import { authenticateRequests, createFailureLimiter, createTokenAuth } from './auth.js';
+import type { AppDeps } from './deps.js';
 import { registerDocs } from './openapi.js';
+import { frameworkProblem, sendProblem, setProblemErrorHandler } from './problem.js';
 import { registerOrderRoutes } from './routes-orders.js';
 import { registerSessionRoutes } from './routes-session.js';
 import { registerTemplateRoutes } from './routes-templates.js';
 import { registerTokenRoutes } from './routes-tokens.js';
 import { registerWorkflowRoutes } from './routes-workflows.js';
-import { createFailureLimiter, createTokenAuth } from './tokens.js';
 
-/** Who is calling. */
-export interface Principal {
-  tokenId: string;
-  role: Role;
-  via: 'bearer' | 'cookie';
-}
+export { CSRF_HEADER, hashToken, type Principal, requireRole, rolesOf, SESSION_COOKIE } from './auth.js';
+export type { AppDeps } from './deps.js';
+export { sendProblem } from './problem.js';
 
-declare module 'fastify' {
-  interface FastifyRequest {
-    principal: Principal | null;
-  }
-}
-
-/** Everything the HTTP layer needs; nothing here listens on a port. */
-export interface AppDeps {
-  store: Store;
-  runtime: Runtime;
-  config: Readonly<Config>;
-  clock: Clock;
-  newId: (prefix: string) => string;
-  /** Extra route registrations (worker-backed operations routes). */
-  plugins?: ((app: FastifyInstance, deps: AppDeps) => void | Promise<void>)[];
-  /** Directory of the built web UI. */
-  webDir?: string;
-  /** Renders an outbox entry for previews (emails, webhook bodies). */
-  renderDelivery?: (d: import('@orderflow/core').OutboxEntry) => Promise<unknown>;
-  /** The recipient and subject of a stored delivery, for lists. */
-  summarizeDelivery?: (d: Pick<import('@orderflow/core').OutboxEntry, 'id' | 'action' | 'envelope'>) => Promise<unknown>;
-  /** Checks a template's syntax before it is stored; throws ApiError. */
-  validateTemplate?: (t: { subject: string; html: string; text?: string | null }) => void;
-  logger?: boolean | Record<string, unknown>;
-}
-
-/** The SESSION cookie's name. */
-export const SESSION_COOKIE = 'orderflow_session';
-/** Header a cookie-authenticated mutation must carry (a cross-site form cannot set it). */
-export const CSRF_HEADER = 'x-orderflow-csrf';
 /** Deepest JSON nesting a request body may have. */
 export const MAX_JSON_DEPTH = 32;
-
-/** SHA-256 of a token, as stored. */
-export const hashToken = (token: string): string => createHash('sha256').update(token).digest('hex');
 
 /** Depth of a parsed JSON value, computed without recursion. */
 export function jsonDepth(value: unknown, limit: number): number {
@@ -75,25 +35,6 @@ export function jsonDepth(value: unknown, limit: number): number {
     for (const child of Object.values(v as object)) stack.push([child, d + 1]);
   }
   return max;
-}
-
-/** Throws unless the caller holds one of `roles` (admin holds every role). */
-export function requireRole(req: FastifyRequest, ...roles: Role[]): Principal {
-  const p = req.principal;
-  if (!p) throw new ApiError('unauthorized', 'Send Authorization: Bearer <token> (see `orderflow token create`).');
-  if (!roleSatisfies(p.role, ...roles)) {
-    throw new ApiError('forbidden', `This needs the ${roles.join(' or ')} role; your token has ${p.role}.`);
-  }
-  return p;
-}
-
-/** The roles a principal effectively has (admin implies all). */
-export const rolesOf = (p: Principal): Role[] => [...ROLE_HIERARCHY[p.role]];
-
-/** Sends a problem document. */
-export function sendProblem(reply: FastifyReply, err: ApiError, instance?: string): FastifyReply {
-  if (err.code === 'rate_limited' && !reply.hasHeader('retry-after')) reply.header('retry-after', '1');
-  return reply.code(err.status).type('application/problem+json').send(err.toProblem(instance));
 }
 
 const ROUTES = new WeakMap<FastifyInstance, { url: string; methods: Set<string> }[]>();
@@ -114,14 +55,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     return503OnClosing: true,
     genReqId: () => deps.newId('req'),
     // Errors the router raises before any route runs are problem documents too.
-    frameworkErrors: (err, req, reply) => {
-      const url = req.url.split('?')[0];
-      const e = err as { code?: string; message: string };
-      if (e.code === 'FST_ERR_MAX_PARAM_LENGTH') {
-        return sendProblem(reply, new ApiError('bad_request', 'A path parameter is longer than 200 characters.', {}, 414), url);
-      }
-      return sendProblem(reply, new ApiError('bad_request', `The request URL could not be read: ${e.message.slice(0, 200)}`), url);
-    },
+    frameworkErrors: (err, req, reply) => sendProblem(reply, frameworkProblem(err), req.url.split('?')[0]),
   });
   await app.register(fastifyCookie);
   app.decorateRequest('principal', null);
@@ -147,41 +81,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const tokens = createTokenAuth(deps);
   const failures = createFailureLimiter(deps.config.authFailureLimit);
 
-  app.addHook('onRequest', async (req, reply) => {
-    if (!req.url.startsWith('/api/') && req.url !== '/metrics' && !req.url.startsWith('/metrics?')) return;
-    const auth = req.headers.authorization;
-    const cookie = auth === undefined ? req.cookies[SESSION_COOKIE] : undefined;
-    const signIn = req.method === 'POST' && req.url.split('?')[0] === '/api/v1/session';
-    if (auth !== undefined || cookie || signIn) {
-      // Once an address has failed too often, no credential from it is even looked at.
-      const wait = failures.blockedFor(req.ip);
-      if (wait > 0) {
-        reply.header('retry-after', String(wait));
-        throw new ApiError('rate_limited', `Too many failed sign-ins from this address; retry in ${wait} s.`);
-      }
-    }
-    if (auth !== undefined) {
-      const m = /^Bearer\s+(\S{1,512})$/i.exec(auth);
-      const p = m ? await tokens.authenticate(m[1] as string, 'bearer') : null;
-      if (!p) {
-        failures.fail(req.ip);
-        throw new ApiError('unauthorized', m ? 'Unknown, expired or revoked token.' : 'Authorization must be "Bearer <token>".');
-      }
-      req.principal = p;
-      return;
-    }
-    if (cookie) {
-      const p = await tokens.authenticate(cookie, 'cookie');
-      if (!p) {
-        failures.fail(req.ip);
-        return;
-      }
-      if (req.method !== 'GET' && req.method !== 'HEAD' && req.headers[CSRF_HEADER] !== '1') {
-        throw new ApiError('forbidden', `Requests authenticated by the session cookie must send the header ${CSRF_HEADER}: 1.`);
-      }
-      req.principal = p;
-    }
-  });
+  authenticateRequests(app, tokens, failures);
 
   app.addHook('preValidation', async (req) => {
     if (
@@ -214,27 +114,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     return payload;
   });
 
-  app.setErrorHandler((err, req, reply) => {
-    if (err instanceof ApiError) return sendProblem(reply, err, req.url.split('?')[0]);
-    const e = err as { code?: string; statusCode?: number; message: string };
-    const map: Record<string, ApiError> = {
-      FST_ERR_CTP_BODY_TOO_LARGE: new ApiError('payload_too_large', `The body exceeds ${deps.config.bodyLimit} bytes.`),
-      FST_ERR_CTP_INVALID_MEDIA_TYPE: new ApiError('unsupported_media_type', 'Send JSON with Content-Type: application/json.'),
-      FST_ERR_CTP_EMPTY_JSON_BODY: new ApiError('bad_request', 'The JSON body is empty.'),
-      FST_ERR_CTP_INVALID_CONTENT_LENGTH: new ApiError('bad_request', 'Content-Length does not match the body.'),
-      FST_ERR_CTP_INVALID_JSON_BODY: new ApiError('bad_request', 'The body is not valid JSON.'),
-    };
-    const mapped = e.code ? map[e.code] : undefined;
-    if (mapped) return sendProblem(reply, mapped, req.url.split('?')[0]);
-    if (e.statusCode === 413) return sendProblem(reply, map.FST_ERR_CTP_BODY_TOO_LARGE as ApiError);
-    if (e.statusCode !== undefined && e.statusCode >= 400 && e.statusCode < 500) {
-      // JSON syntax errors and other client errors raised by Fastify itself.
-      const code = e.statusCode === 415 ? 'unsupported_media_type' : e.statusCode === 404 ? 'not_found' : 'bad_request';
-      return sendProblem(reply, new ApiError(code, e.message.slice(0, 300), {}, code === 'bad_request' ? 400 : undefined));
-    }
-    req.log.error({ err }, 'unhandled error');
-    return sendProblem(reply, new ApiError('internal_error', 'An internal error occurred; it has been logged.'));
-  });
+  setProblemErrorHandler(app, deps.config.bodyLimit);
 
   app.setNotFoundHandler((req, reply) => {
     const path = req.url.split('?')[0] as string;

@@ -1,7 +1,6 @@
 import { createHash } from 'node:crypto';
 import {
   availableTransitions,
-  type Caller,
   type Command,
   CreateOrderBody,
   Cursor,
@@ -16,14 +15,11 @@ import {
   JsonObject,
   Limit,
   MigrateOrderBody,
-  MigrateWorkflowBody,
-  type MigrationResult,
   OrderQuery,
   type OutboxEntry,
   TransitionBody,
   TransitionPreviewBody,
   validateDefinition,
-  WorkflowKey,
 } from '@orderflow/core';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
@@ -32,19 +28,14 @@ import type { ApplyInput } from '../runtime/runtime.js';
 import * as repo from '../store/repo.js';
 import type { Store } from '../store/store.js';
 import { tokenNames } from '../store/tokens.js';
-import { ordersToMigrate } from '../store/workflows.js';
-import { type AppDeps, type Principal, requireRole, rolesOf } from './app.js';
+import { callerOf, type Principal, requireRole } from './auth.js';
+import type { AppDeps } from './deps.js';
 import { decodeCursor, pageOf, parse } from './parse.js';
-import { withSummaries } from './routes-ops.js';
+import { withSummaries } from './routes-deliveries.js';
 
 // Request schemas are the wire contract's (core api.ts), so the document and the server agree.
 const idParams = z.object({ id: Id });
 const jsonObject = JsonObject;
-
-/** The actor and roles of a principal. */
-export function callerOf(p: Principal): Caller {
-  return { actor: { type: p.via === 'cookie' ? 'user' : 'api', id: p.tokenId }, roles: rolesOf(p) };
-}
 
 function idempotencyOf(req: FastifyRequest, p: Principal, route: string): ApplyInput['idempotency'] {
   const key = req.headers['idempotency-key'];
@@ -72,7 +63,7 @@ function reply201or200(reply: FastifyReply, status: number, body: unknown, repla
   return reply.code(status).send(body);
 }
 
-/** SPEC §5.2: orders. */
+/** Orders: created, read, moved by commands (with previews), migrated one by one, with their history and deliveries. */
 export function registerOrderRoutes(api: FastifyInstance, deps: AppDeps): void {
   const { runtime } = deps;
 
@@ -298,46 +289,6 @@ export function registerOrderRoutes(api: FastifyInstance, deps: AppDeps): void {
       idempotency: idempotencyOf(req, p, `POST migrate ${id}`),
     });
     return reply201or200(reply, r.status, r.body, r.replayed);
-  });
-
-  api.post('/workflows/:key/migrate', async (req) => {
-    const p = requireRole(req, 'operator');
-    const { key } = parse(z.object({ key: WorkflowKey }), req.params, 'path');
-    const body = parse(MigrateWorkflowBody, req.body);
-    const toDefinition = await runtime.loadVersion(key, body.toVersion);
-    const filter = body.filter;
-    const ids = await ordersToMigrate(deps.store.db, key, {
-      toVersion: body.toVersion,
-      ...(filter?.state ? { state: filter.state } : {}),
-      ...(filter?.group ? { group: filter.group } : {}),
-      ...(filter?.fromVersion ? { fromVersion: filter.fromVersion } : {}),
-      ...(filter?.ids ? { ids: filter.ids } : {}),
-      limit: body.limit ?? 1000,
-    });
-    const failed: { orderId: string; code: string; message: string }[] = [];
-    const orders: (MigrationResult & { orderId: string })[] = [];
-    for (const orderId of ids) {
-      const input = {
-        orderId,
-        command: {
-          type: 'migrate' as const,
-          toVersion: body.toVersion,
-          toDefinition,
-          caller: callerOf(p),
-          ...(body.stateMap ? { stateMap: body.stateMap } : {}),
-          ...(body.timers ? { timers: body.timers } : {}),
-        },
-      };
-      try {
-        // A dry run decides exactly as the real one does, and stores nothing.
-        const migration = body.dryRun ? (await runtime.preview(input)).migration : (await runtime.applyCommand(input)).body.migration;
-        if (migration) orders.push({ orderId, ...migration });
-      } catch (e) {
-        if (!(e instanceof ApiError)) throw e;
-        failed.push({ orderId, code: e.code, message: e.message });
-      }
-    }
-    return { dryRun: body.dryRun === true, matched: ids.length, migrated: body.dryRun ? 0 : orders.length, failed, orders };
   });
 
   const pageQuery = z.object({ limit: Limit, cursor: Cursor.optional() });

@@ -1,9 +1,10 @@
 import { SessionBody } from '@orderflow/core';
 import type { FastifyInstance } from 'fastify';
 import { ApiError } from '../errors.js';
-import { type AppDeps, requireRole, SESSION_COOKIE } from './app.js';
+import type { FailureLimiter, TokenAuth } from './auth.js';
+import { requireRole, SESSION_COOKIE } from './auth.js';
+import type { AppDeps } from './deps.js';
 import { parse } from './parse.js';
-import type { FailureLimiter, TokenAuth } from './tokens.js';
 
 /** Sign-in for the web UI: exchanges a token for an HttpOnly, SameSite=Strict session cookie. */
 export function registerSessionRoutes(api: FastifyInstance, _deps: AppDeps, auth: { tokens: TokenAuth; failures: FailureLimiter }): void {

@@ -4,9 +4,10 @@ import { z } from 'zod';
 import { createToken } from '../bootstrap.js';
 import { ApiError } from '../errors.js';
 import { activeTokenRole, listTokens, revokeToken, validAdminExists } from '../store/tokens.js';
-import { type AppDeps, requireRole } from './app.js';
+import type { TokenAuth } from './auth.js';
+import { requireRole } from './auth.js';
+import type { AppDeps } from './deps.js';
 import { decodeCursor, pageOf, parse } from './parse.js';
-import type { TokenAuth } from './tokens.js';
 
 const idParams = z.object({ id: z.string().min(1).max(64) });
 

@@ -1,17 +1,28 @@
-import { type Definition, GROUPS, ruleChanges, type VersionImpact, validateDefinition, versionImpact, WorkflowKey } from '@orderflow/core';
+import {
+  type Definition,
+  GROUPS,
+  MigrateWorkflowBody,
+  type MigrationResult,
+  ruleChanges,
+  type VersionImpact,
+  validateDefinition,
+  versionImpact,
+  WorkflowKey,
+} from '@orderflow/core';
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import { ApiError } from '../errors.js';
 import * as repo from '../store/repo.js';
 import { countOrdersByGroup } from '../store/stats.js';
-import { listWorkflowVersions } from '../store/workflows.js';
+import { listWorkflowVersions, ordersToMigrate } from '../store/workflows.js';
 import { createWorkflowService, validateWithReferences } from '../workflows.js';
-import { type AppDeps, requireRole } from './app.js';
+import { callerOf, requireRole } from './auth.js';
+import type { AppDeps } from './deps.js';
 import { parse } from './parse.js';
 
 const keyParams = z.object({ key: WorkflowKey });
 
-/** SPEC §5.1: workflows, drafts, validation, publishing, versions and impact. */
+/** Workflows: drafts, validation, publishing, versions, the impact of a draft, and migrating orders to a version. */
 export function registerWorkflowRoutes(api: FastifyInstance, deps: AppDeps): void {
   const service = createWorkflowService(deps.store, () => deps.clock.now().toISOString());
 
@@ -165,5 +176,48 @@ export function registerWorkflowRoutes(api: FastifyInstance, deps: AppDeps): voi
       },
       note: 'Publishing never changes running orders; they stay on their version until migrated.',
     };
+  });
+
+  // Moves the matching orders to a version, one change each.
+  api.post('/workflows/:key/migrate', async (req) => {
+    const p = requireRole(req, 'operator');
+    const { key } = parse(keyParams, req.params, 'path');
+    const body = parse(MigrateWorkflowBody, req.body);
+    const toDefinition = await deps.runtime.loadVersion(key, body.toVersion);
+    const filter = body.filter;
+    const ids = await ordersToMigrate(deps.store.db, key, {
+      toVersion: body.toVersion,
+      ...(filter?.state ? { state: filter.state } : {}),
+      ...(filter?.group ? { group: filter.group } : {}),
+      ...(filter?.fromVersion ? { fromVersion: filter.fromVersion } : {}),
+      ...(filter?.ids ? { ids: filter.ids } : {}),
+      limit: body.limit ?? 1000,
+    });
+    const failed: { orderId: string; code: string; message: string }[] = [];
+    const orders: (MigrationResult & { orderId: string })[] = [];
+    for (const orderId of ids) {
+      const input = {
+        orderId,
+        command: {
+          type: 'migrate' as const,
+          toVersion: body.toVersion,
+          toDefinition,
+          caller: callerOf(p),
+          ...(body.stateMap ? { stateMap: body.stateMap } : {}),
+          ...(body.timers ? { timers: body.timers } : {}),
+        },
+      };
+      try {
+        // A dry run decides exactly as the real one does, and stores nothing.
+        const migration = body.dryRun
+          ? (await deps.runtime.preview(input)).migration
+          : (await deps.runtime.applyCommand(input)).body.migration;
+        if (migration) orders.push({ orderId, ...migration });
+      } catch (e) {
+        if (!(e instanceof ApiError)) throw e;
+        failed.push({ orderId, code: e.code, message: e.message });
+      }
+    }
+    return { dryRun: body.dryRun === true, matched: ids.length, migrated: body.dryRun ? 0 : orders.length, failed, orders };
   });
 }
