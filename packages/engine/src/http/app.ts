@@ -16,9 +16,9 @@ import { registerTemplateRoutes } from './routes-templates.js';
 import { registerTokenRoutes } from './routes-tokens.js';
 import { registerWorkflowRoutes } from './routes-workflows.js';
 
-export { CSRF_HEADER, hashToken, type Principal, requireRole, rolesOf, SESSION_COOKIE } from './auth.js';
+// The app's public face for the server, the CLI and tests; routes import these from their own modules.
+export { hashToken, requireRole } from './auth.js';
 export type { AppDeps } from './deps.js';
-export { sendProblem } from './problem.js';
 
 /** Deepest JSON nesting a request body may have. */
 export const MAX_JSON_DEPTH = 32;
