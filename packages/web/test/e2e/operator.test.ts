@@ -747,7 +747,8 @@ describe.skipIf(missing !== null)('operator UI tells the truth (issue 11)', { ti
           }, viewport.width);
           wide.push(`${name} at ${size}: ${width} px: ${culprits.join(', ')}`);
         }
-        if (name === 'builder') {
+        // The builder, and a version opened read-only on the same canvas.
+        if (name === 'builder' || name === 'version-open') {
           const smallest = await smallestCanvasText(page);
           expect(smallest.px, `${size}: "${smallest.text}"`).toBeGreaterThanOrEqual(12);
         }
