@@ -1,15 +1,17 @@
 import type { OutboxEntry } from '@orderflow/core';
+import type { Kysely } from 'kysely';
 import type { ActionOutcome } from '../actions/outcome.js';
 import { hasNotificationOfDelivery } from '../store/notifications.js';
 import type { DeliveryRow } from '../store/queue.js';
 import * as queue from '../store/queue.js';
+import type { DB } from '../store/schema.js';
 import { raiseAlert } from './alerts.js';
 import { claimOptions, LeaseLostError, renewWhileBusy, SimulatedCrashError, type WorkerContext, type WorkerCounts } from './context.js';
 import { applyEndpointHealth } from './endpoint-health.js';
 import { alertFoldKey, insertNotification, type Notification, raiseFolded } from './notifications.js';
 import { type PrepareContext, type PreparedDelivery, prepareDelivery } from './prepare.js';
 import type { AutomationState } from './settings.js';
-import { deliveryVerdict, endpointOf, utf8Prefix } from './verdict.js';
+import { type DeliveryVerdict, deliveryVerdict, endpointOf, utf8Prefix } from './verdict.js';
 
 /**
  * Where a delivery goes, for the in-flight bound per destination: a named endpoint, the origin
@@ -142,7 +144,7 @@ function describe(p: PreparedDelivery, row: DeliveryRow): string {
 }
 
 /** One finished attempt, waiting to be recorded. */
-interface Attempt {
+export interface Attempt {
   row: DeliveryRow;
   token: string;
   attempt: number;
@@ -187,11 +189,22 @@ async function attemptDelivery(ctx: WorkerContext, row: DeliveryRow, token: stri
   return { row, token, attempt, startedAt, prepared, outcome };
 }
 
-/** Records an attempt: the delivery's new status, the attempt row, the endpoint's health and alerts. */
-async function complete(ctx: WorkerContext, a: Attempt, counts: WorkerCounts): Promise<void> {
+/** What recording one attempt wrote, for the work after the commit. */
+interface Recorded {
+  attempt: Attempt;
+  /** False when the lease was taken over: nothing was written for this attempt. */
+  held: boolean;
+  verdict: DeliveryVerdict;
+  /** Notifications stored directly, published after the commit. */
+  direct: Notification[];
+  alerted: boolean;
+  at: Date;
+}
+
+/** Writes one attempt inside `tx`: the delivery's new status, the attempt row, the endpoint's health and alerts. */
+async function recordAttempt(ctx: WorkerContext, tx: Kysely<DB>, a: Attempt): Promise<Recorded> {
   const { row, token, attempt, startedAt, prepared, outcome } = a;
   const now = ctx.clock.now();
-  const nowIso = now.toISOString();
   const endpoint = endpointOf(prepared);
   const verdict = deliveryVerdict({
     outcome,
@@ -201,53 +214,51 @@ async function complete(ctx: WorkerContext, a: Attempt, counts: WorkerCounts): P
     now,
     retry: { baseMs: ctx.config.retryBaseMs, maxAttempts: ctx.config.retryMaxAttempts, random: ctx.random },
   });
-  const { error } = verdict;
   const direct: Notification[] = [];
-  let alerted = false;
-  try {
-    await ctx.store.transaction(async (tx) => {
-      const held = await queue.completeDelivery(tx, {
-        id: row.id,
-        token,
-        status: verdict.status,
-        attempt,
-        nextAttemptAt: verdict.nextAttemptAt,
-        error,
-        at: nowIso,
-        attemptRow: {
-          id: ctx.newId('att'),
-          startedAt: startedAt.toISOString(),
-          durationMs: Math.max(0, Math.round(outcome.durationMs)),
-          outcome: verdict.outcome,
-          statusCode: outcome.status ?? null,
-          responseBody: outcome.responseBody === undefined ? null : utf8Prefix(outcome.responseBody, 1024),
-        },
-      });
-      if (!held) throw new LeaseLostError(`lease of ${row.id} was taken over`);
-      if (await applyEndpointHealth(ctx, tx, row, verdict, outcome.status, direct)) alerted = true;
-      if (verdict.status === 'dead') {
-        alerted = true;
-        await raiseAlert(
-          ctx,
-          tx,
-          row,
-          'delivery.dead',
-          `Delivery ${row.id} (${describe(prepared, row)}) for order ${row.order_id} is dead after ${attempt} attempts: ${error}`,
-          direct,
-          endpoint,
-        );
-      }
-      ctx.crash('before-ack');
-    });
-  } catch (e) {
-    if (e instanceof LeaseLostError) {
-      counts.leaseLost++;
-      ctx.log.warn({ deliveryId: row.id, orderId: row.order_id }, 'delivery lease was taken over; the attempt is left to the new owner');
-      return;
-    }
-    throw e;
+  const held = await queue.completeDelivery(tx, {
+    id: row.id,
+    token,
+    status: verdict.status,
+    attempt,
+    nextAttemptAt: verdict.nextAttemptAt,
+    error: verdict.error,
+    at: now.toISOString(),
+    attemptRow: {
+      id: ctx.newId('att'),
+      startedAt: startedAt.toISOString(),
+      durationMs: Math.max(0, Math.round(outcome.durationMs)),
+      outcome: verdict.outcome,
+      statusCode: outcome.status ?? null,
+      responseBody: outcome.responseBody === undefined ? null : utf8Prefix(outcome.responseBody, 1024),
+    },
+  });
+  if (!held) return { attempt: a, held, verdict, direct, alerted: false, at: now };
+  let alerted = await applyEndpointHealth(ctx, tx, row, verdict, outcome.status, direct);
+  if (verdict.status === 'dead') {
+    alerted = true;
+    await raiseAlert(
+      ctx,
+      tx,
+      row,
+      'delivery.dead',
+      `Delivery ${row.id} (${describe(prepared, row)}) for order ${row.order_id} is dead after ${attempt} attempts: ${verdict.error}`,
+      direct,
+      endpoint,
+    );
   }
-  ctx.publish(direct);
+  return { attempt: a, held, verdict, direct, alerted, at: now };
+}
+
+/** After the commit: counts, metrics, the log line, notifications. */
+function afterCommit(ctx: WorkerContext, r: Recorded, counts: WorkerCounts): void {
+  const { row, attempt, outcome } = r.attempt;
+  if (!r.held) {
+    counts.leaseLost++;
+    ctx.log.warn({ deliveryId: row.id, orderId: row.order_id }, 'delivery lease was taken over; the attempt is left to the new owner');
+    return;
+  }
+  const { verdict } = r;
+  ctx.publish(r.direct);
   ctx.metrics?.deliveryAttempt(row.type, verdict.outcome, outcome.durationMs);
   const fields = {
     deliveryId: row.id,
@@ -257,13 +268,13 @@ async function complete(ctx: WorkerContext, a: Attempt, counts: WorkerCounts): P
     outcome: verdict.outcome,
     ...(outcome.status !== undefined ? { status: outcome.status } : {}),
     durationMs: outcome.durationMs,
-    ...(error !== null ? { error } : {}),
+    ...(verdict.error !== null ? { error: verdict.error } : {}),
     ...(verdict.status === 'pending' ? { nextAttemptAt: verdict.nextAttemptAt } : {}),
   };
   switch (verdict.outcome) {
     case 'delivered':
       counts.delivered++;
-      ctx.metrics?.deliveryLatency(now.getTime() - Date.parse(row.created_at));
+      ctx.metrics?.deliveryLatency(r.at.getTime() - Date.parse(row.created_at));
       ctx.log.info(fields, 'delivered');
       break;
     case 'retry':
@@ -279,7 +290,65 @@ async function complete(ctx: WorkerContext, a: Attempt, counts: WorkerCounts): P
       ctx.log.error(fields, 'delivery is dead');
       break;
   }
-  if (alerted) ctx.wake();
+  if (r.alerted) ctx.wake();
+}
+
+/**
+ * Records finished attempts in batches: attempts that finish while a batch is being written
+ * wait and share the next transaction, so one commit acknowledges many deliveries. A delivery
+ * is acknowledged only by that commit; a crash before it leaves the row leased and it is sent
+ * again after the lease (at least once). If a batch fails, its attempts are written one by one,
+ * so one attempt that cannot be written does not hold back the others.
+ */
+export function createCompleter(ctx: WorkerContext, counts: WorkerCounts): (a: Attempt) => Promise<void> {
+  type Item = { a: Attempt; resolve: () => void; reject: (e: unknown) => void };
+  let waiting: Item[] = [];
+  let writing = false;
+
+  const write = async (items: Item[]): Promise<void> => {
+    const recorded = await ctx.store.transaction(async (tx) => {
+      const out: Recorded[] = [];
+      for (const item of items) out.push(await recordAttempt(ctx, tx, item.a));
+      ctx.crash('before-ack');
+      return out;
+    });
+    for (const r of recorded) afterCommit(ctx, r, counts);
+  };
+
+  const flush = async (items: Item[]): Promise<void> => {
+    try {
+      await write(items);
+      for (const item of items) item.resolve();
+    } catch (e) {
+      if (items.length === 1 || e instanceof SimulatedCrashError) {
+        for (const item of items) item.reject(e);
+        return;
+      }
+      for (const item of items) {
+        await write([item]).then(item.resolve, item.reject);
+      }
+    }
+  };
+
+  const kick = (): void => {
+    if (writing || waiting.length === 0) return;
+    writing = true;
+    // setImmediate: attempts that finished in this turn of the event loop join the batch.
+    setImmediate(() => {
+      const items = waiting;
+      waiting = [];
+      void flush(items).finally(() => {
+        writing = false;
+        kick();
+      });
+    });
+  };
+
+  return (a) =>
+    new Promise<void>((resolve, reject) => {
+      waiting.push({ a, resolve, reject });
+      kick();
+    });
 }
 
 /**
@@ -293,6 +362,7 @@ export async function deliveriesRound(ctx: WorkerContext, automation: Automation
   counts.claimed += rows.length;
   ctx.crash('after-claim');
   const stopRenewing = renewWhileBusy(ctx, 'deliveries', o.token);
+  const complete = createCompleter(ctx, counts);
   try {
     await dispatch(
       rows,
@@ -303,7 +373,7 @@ export async function deliveriesRound(ctx: WorkerContext, automation: Automation
         if (ctx.stopping()) return queue.releaseClaim(ctx.store.db, 'deliveries', row.id, o.token);
         try {
           const a = await attemptDelivery(ctx, row, o.token, counts);
-          if (a) await complete(ctx, a, counts);
+          if (a) await complete(a);
         } catch (e) {
           if (e instanceof SimulatedCrashError) throw e;
           // The lease runs out and the row is tried again; nothing is lost.

@@ -52,11 +52,11 @@ export interface WorkerOptions {
   logger?: WorkerLogger;
   /** Rows claimed per batch. @default 32 */
   batchSize?: number;
-  /** Deliveries sent at once, in all. @default 8 */
+  /** Deliveries sent at once, in all. @default 32 */
   concurrency?: number;
   /**
    * Deliveries sent at once to one destination (a named endpoint, a webhook URL's origin, the
-   * mail server), so one slow receiver cannot hold every slot. @default concurrency
+   * mail server), so one slow receiver cannot hold every slot. @default config.destinationConcurrency
    */
   perDestination?: number;
   /**
@@ -130,8 +130,8 @@ export function createWorker(opts: WorkerOptions): Worker {
   const { store, runtime, clock, newId, config } = opts;
   const log = opts.logger ?? noopLogger;
   const batchSize = opts.batchSize ?? 32;
-  const concurrency = Math.max(1, opts.concurrency ?? 8);
-  const perDestination = Math.max(1, opts.perDestination ?? concurrency);
+  const concurrency = Math.max(1, opts.concurrency ?? 32);
+  const perDestination = Math.max(1, opts.perDestination ?? config.destinationConcurrency);
   const leaseMs = opts.leaseMs ?? 15_000;
   const pollMs = opts.pollMs ?? 500;
   let owned: WorkerSenders | null = null;
