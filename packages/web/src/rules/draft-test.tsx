@@ -83,21 +83,21 @@ export function DraftRuleTest({ rule, definition, workflowKey }: { rule: Rule; d
       {orders && orders.length === 0 && <p className="muted">This workflow has no orders yet.</p>}
       {orders && orders.length > 0 && (
         <div className="row wrap">
-          <select value={orderId} onChange={(e) => setOrderId(e.target.value)} data-testid="rule-test-order">
+          <select value={orderId} onChange={(e) => setOrderId(e.target.value)} aria-label="Order" data-testid="rule-test-order">
             {orders.map((o) => (
-              <option key={o.id} value={o.id}>
-                {o.id} · {o.state} · v{o.workflowVersion}
-                {o.externalRef ? ` · ${o.externalRef}` : ''}
+              // Named as people know the order: its reference and the state's name; the id only when there is no reference.
+              <option key={o.id} value={o.id} title={o.id}>
+                {o.externalRef ?? o.id} · {definition.states.find((st) => st.key === o.state)?.name ?? o.state} · v{o.workflowVersion}
               </option>
             ))}
           </select>
-          <select value={kind} onChange={(e) => setKind(e.target.value as Kind)} data-testid="rule-test-kind">
+          <select value={kind} onChange={(e) => setKind(e.target.value as Kind)} aria-label="What happens" data-testid="rule-test-kind">
             <option value="transition">moves to</option>
             <option value="event">receives the event</option>
             <option value="fact">records the fact</option>
           </select>
           {kind === 'transition' && (
-            <select value={to} onChange={(e) => setTo(e.target.value)} data-testid="rule-test-to">
+            <select value={to} onChange={(e) => setTo(e.target.value)} aria-label="Target state" data-testid="rule-test-to">
               <option value="">— state —</option>
               {definition.states.map((s) => (
                 <option key={s.key} value={s.key}>

@@ -665,6 +665,8 @@ describe.skipIf(missing !== null)('operator UI tells the truth (issue 11)', { ti
       'rules-test': async (page) => {
         await page.getByTestId('rule-test').click();
         await page.getByTestId('rule-test-order').selectOption(order.id);
+        // The order is named by its reference and its state's name, not by ids.
+        expect(await page.getByTestId('rule-test-order').locator('option:checked').textContent()).toBe('SO-SHOT · Packing · v1');
         await page.getByTestId('rule-test-kind').selectOption('transition');
         await page.getByTestId('rule-test-to').selectOption('shipping');
         await page.getByTestId('rule-test-run').click();
