@@ -51,8 +51,10 @@ const message = (err: unknown): string => (err instanceof Error ? err.message : 
 
 /** Renders an outbox row into the request or message it stands for. */
 export async function prepareDelivery(ctx: PrepareContext, d: DeliverySource): Promise<PreparedDelivery> {
-  const vars = await varsFor(ctx, d.envelope);
   const action = d.action;
+  // A webhook that sends the envelope as it is, with no header templates, renders nothing: no variables needed.
+  const rendersNothing = action.type === 'webhook' && action.body === undefined && Object.keys(action.headers ?? {}).length === 0;
+  const vars = rendersNothing ? {} : await varsFor(ctx, d.envelope);
   const template = action.type === 'send_email' ? await repo.getTemplate(ctx.db, action.template) : undefined;
   const renderer = ctx.renderPool ? await renderedOffThread(ctx.renderPool, ctx.renderer, d, vars, template) : ctx.renderer;
   const render = (source: string) => renderer.render(source, vars);
@@ -176,6 +178,10 @@ async function renderedOffThread(
   } else if (action.type === 'notify') {
     job.texts.push(action.message);
   }
+  job.texts = job.texts.filter(hasLiquid);
+  if (job.body !== undefined && !hasLiquid(JSON.stringify(job.body))) delete job.body;
+  // Text without Liquid renders as itself: only a real template is worth the trip to a render thread.
+  if (job.texts.length === 0 && job.email === undefined && job.body === undefined) return base;
   const done = await pool.run<DeliveryRenders>(job);
   const texts = new Map(job.texts.map((t, i) => [t, done.texts[i]]));
   const value = <T>(r: Rendered<T>): T => {
