@@ -1,4 +1,4 @@
-import { type Definition, hasErrors, type Problem, ruleIdOf, validateDefinition } from '@orderflow/core';
+import { type Definition, hasErrors, ruleIdOf, validateDefinition, type WorkflowView } from '@orderflow/core';
 import type { Kysely } from 'kysely';
 import { ApiError } from './errors.js';
 import { listEndpointKeys } from './store/endpoints.js';
@@ -8,15 +8,8 @@ import type { Store } from './store/store.js';
 import { listTemplates } from './store/templates.js';
 import { definitionsContaining, insertWorkflow, publishVersion, saveDraft } from './store/workflows.js';
 
-/** A workflow as the API answers it (SPEC §5.0). */
-export interface WorkflowView {
-  key: string;
-  name: string;
-  publishedVersion: number | null;
-  definition: Definition | null;
-  draft: Definition | null;
-  problems: Problem[];
-}
+/** A workflow as the API answers it: the wire type, declared once in core. */
+export type { WorkflowView };
 
 /** Template and endpoint keys that rules may refer to. */
 async function references(db: Kysely<DB>) {

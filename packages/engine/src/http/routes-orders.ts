@@ -24,7 +24,7 @@ import {
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { ApiError } from '../errors.js';
-import type { ApplyInput } from '../runtime/runtime.js';
+import type { ApplyInput, ApplyResult } from '../runtime/runtime.js';
 import * as repo from '../store/repo.js';
 import type { Store } from '../store/store.js';
 import { tokenNames } from '../store/tokens.js';
@@ -37,7 +37,7 @@ import { withSummaries } from './routes-deliveries.js';
 const idParams = z.object({ id: Id });
 const jsonObject = JsonObject;
 
-function idempotencyOf(req: FastifyRequest, p: Principal, route: string): ApplyInput['idempotency'] {
+function idempotencyOf(req: FastifyRequest, p: Principal, route: string, status = 200): ApplyInput['idempotency'] {
   const key = req.headers['idempotency-key'];
   if (key === undefined) return undefined;
   if (typeof key !== 'string' || key.length === 0 || key.length > 200) {
@@ -47,7 +47,7 @@ function idempotencyOf(req: FastifyRequest, p: Principal, route: string): ApplyI
   const hash = createHash('sha256')
     .update(`${req.method} ${req.url}\n${canonicalJson(req.body ?? null)}`)
     .digest('hex');
-  return { scope: `${p.tokenId}:${route}`, key, hash };
+  return { scope: `${p.tokenId}:${route}`, key, hash, status };
 }
 
 function ifMatchOf(req: FastifyRequest): number | undefined {
@@ -58,9 +58,24 @@ function ifMatchOf(req: FastifyRequest): number | undefined {
   return Number(m[1]);
 }
 
-function reply201or200(reply: FastifyReply, status: number, body: unknown, replayed: boolean) {
-  if (replayed) reply.header('idempotent-replayed', 'true');
-  return reply.code(status).send(body);
+function answer(reply: FastifyReply, status: 200 | 201, r: ApplyResult) {
+  if (r.replayed) reply.header('idempotent-replayed', 'true');
+  return reply.code(status).send(r.body);
+}
+
+/**
+ * Runs a change for a request that may carry If-Match: a stale version is then a failed
+ * precondition (412), otherwise a conflict (409), as HTTP has it.
+ */
+async function underIfMatch(ifMatch: number | undefined, run: () => Promise<ApplyResult>): Promise<ApplyResult> {
+  try {
+    return await run();
+  } catch (e) {
+    if (ifMatch !== undefined && e instanceof ApiError && e.code === 'version_conflict' && e.status !== 412) {
+      throw new ApiError(e.code, e.message, e.extra, 412);
+    }
+    throw e;
+  }
 }
 
 /** Orders: created, read, moved by commands (with previews), migrated one by one, with their history and deliveries. */
@@ -88,9 +103,9 @@ export function registerOrderRoutes(api: FastifyInstance, deps: AppDeps): void {
       ...(body.kind ? { kind: body.kind } : {}),
       ...(body.state ? { state: body.state } : {}),
     };
-    const r = await runtime.applyCommand({ command, idempotency: idempotencyOf(req, p, 'POST /orders') });
+    const r = await runtime.applyCommand({ command, idempotency: idempotencyOf(req, p, 'POST /orders', 201) });
     reply.header('location', `/api/v1/orders/${r.body.order.id}`);
-    return reply201or200(reply, r.status, r.body, r.replayed);
+    return answer(reply, 201, r);
   });
 
   api.get('/orders', async (req) => {
@@ -149,15 +164,16 @@ export function registerOrderRoutes(api: FastifyInstance, deps: AppDeps): void {
     const body = parse(TransitionBody, req.body);
     const ifMatch = ifMatchOf(req);
     const expectedVersion = ifMatch ?? body.expectedVersion;
-    const r = await runtime.applyCommand({
-      orderId: id,
-      command: transitionCommand(body, p),
-      ...(expectedVersion !== undefined ? { expectedVersion } : {}),
-      conflictStatus: ifMatch !== undefined ? 412 : 409,
-      idempotency: idempotencyOf(req, p, `POST /orders/${id}/transitions`),
-    });
+    const r = await underIfMatch(ifMatch, () =>
+      runtime.applyCommand({
+        orderId: id,
+        command: transitionCommand(body, p),
+        ...(expectedVersion !== undefined ? { expectedVersion } : {}),
+        idempotency: idempotencyOf(req, p, `POST /orders/${id}/transitions`),
+      }),
+    );
     reply.header('etag', `"${r.body.order.version}"`);
-    return reply201or200(reply, r.status, r.body, r.replayed);
+    return answer(reply, 200, r);
   });
 
   async function previewDefinition(orderId: string, b: { definition?: unknown; draft?: boolean }): Promise<Definition | undefined> {
@@ -244,14 +260,16 @@ export function registerOrderRoutes(api: FastifyInstance, deps: AppDeps): void {
     const { id } = parse(idParams, req.params, 'path');
     const ifMatch = ifMatchOf(req);
     const command = build(p);
-    const r = await runtime.applyCommand({
-      orderId: id,
-      command,
-      ...(ifMatch !== undefined ? { expectedVersion: ifMatch, conflictStatus: 412 as const } : {}),
-      idempotency: idempotencyOf(req, p, `${route} ${id}`),
-    });
+    const r = await underIfMatch(ifMatch, () =>
+      runtime.applyCommand({
+        orderId: id,
+        command,
+        ...(ifMatch !== undefined ? { expectedVersion: ifMatch } : {}),
+        idempotency: idempotencyOf(req, p, `${route} ${id}`),
+      }),
+    );
     reply.header('etag', `"${r.body.order.version}"`);
-    return reply201or200(reply, r.status, r.body, r.replayed);
+    return answer(reply, 200, r);
   }
 
   api.patch('/orders/:id/data', async (req, reply) =>
@@ -288,7 +306,7 @@ export function registerOrderRoutes(api: FastifyInstance, deps: AppDeps): void {
       },
       idempotency: idempotencyOf(req, p, `POST migrate ${id}`),
     });
-    return reply201or200(reply, r.status, r.body, r.replayed);
+    return answer(reply, 200, r);
   });
 
   const pageQuery = z.object({ limit: Limit, cursor: Cursor.optional() });

@@ -84,9 +84,11 @@ export interface ApplyInput {
   command: Command;
   /** Optimistic concurrency: the version the caller last saw. */
   expectedVersion?: number;
-  /** Conflict status when `expectedVersion` fails (412 with If-Match). */
-  conflictStatus?: 409 | 412;
-  idempotency?: { scope: string; key: string; hash: string };
+  /**
+   * An Idempotency-Key: the answer is stored under it in the same transaction and given back for
+   * the same request; `status` is the caller's own success status, kept with the answer.
+   */
+  idempotency?: { scope: string; key: string; hash: string; status: number };
   /** Previews only: decide under this definition (e.g. a draft) instead of the order's version. */
   definition?: Definition;
   /** Extra writes in the same transaction (e.g. marking the fired timer). */
@@ -95,7 +97,6 @@ export interface ApplyInput {
 
 /** Result of applying a command. */
 export interface ApplyResult {
-  status: number;
   body: ChangeResponse;
   replayed: boolean;
   decision?: Extract<Decision, { ok: true }>;
@@ -226,7 +227,6 @@ export function createRuntime(opts: RuntimeOptions) {
           'version_conflict',
           `The order is at version ${order.version}, not ${input.expectedVersion}; reload it and try again.`,
           { currentVersion: order.version },
-          input.conflictStatus ?? 409,
         );
       }
     }
@@ -378,7 +378,7 @@ export function createRuntime(opts: RuntimeOptions) {
             if (rec.request_hash !== input.idempotency.hash) {
               throw new ApiError('idempotency_conflict', 'This Idempotency-Key was already used with a different request; use a new key.');
             }
-            return { status: Number(rec.response_status), body: JSON.parse(rec.response_json) as ChangeResponse, replayed: true };
+            return { body: JSON.parse(rec.response_json) as ChangeResponse, replayed: true };
           }
         }
         const { decision, now, counters } = await prepare(tx, input, true, cfg);
@@ -393,14 +393,13 @@ export function createRuntime(opts: RuntimeOptions) {
         }
         const primaryId = decision.order.id;
         const body = toResponse(decision, primaryId);
-        const status = input.command.type === 'create' ? 201 : 200;
         if (!decision.noop) await persist(tx, decision, now, { id: primaryId, counters });
         else await persistRunsOnly(tx, decision);
         if (input.alsoInTransaction) await input.alsoInTransaction(tx);
         if (input.idempotency) {
-          await repo.putIdempotency(tx, { ...input.idempotency, status, body, now });
+          await repo.putIdempotency(tx, { ...input.idempotency, body, now });
         }
-        return { status, body, replayed: false, decision };
+        return { body, replayed: false, decision };
       });
     };
     let result: ApplyResult | undefined;
@@ -412,12 +411,7 @@ export function createRuntime(opts: RuntimeOptions) {
           // Another process changed the order between our read and our write. Without a
           // caller-supplied version the command is simply decided again on the fresh order.
           if (input.expectedVersion !== undefined || tries >= 8) {
-            throw new ApiError(
-              'version_conflict',
-              'The order changed while this request ran; reload it and try again.',
-              {},
-              input.conflictStatus ?? 409,
-            );
+            throw new ApiError('version_conflict', 'The order changed while this request ran; reload it and try again.');
           }
           continue;
         }

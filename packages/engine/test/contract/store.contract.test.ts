@@ -142,7 +142,7 @@ for (const dialect of DIALECTS) {
           const k = i % keys;
           return runtime.applyCommand({
             command: { type: 'create', workflow: 'orders', workflowVersion: 0, data: { k }, caller },
-            idempotency: { scope: 'tok_test:POST /orders', key: `key-${k}`, hash: `hash-${k}` },
+            idempotency: { scope: 'tok_test:POST /orders', key: `key-${k}`, hash: `hash-${k}`, status: 201 },
           });
         }),
       );
@@ -156,7 +156,7 @@ for (const dialect of DIALECTS) {
       await expect(
         runtime.applyCommand({
           command: { type: 'create', workflow: 'orders', workflowVersion: 0, data: {}, caller },
-          idempotency: { scope: 'tok_test:POST /orders', key: 'key-0', hash: 'other' },
+          idempotency: { scope: 'tok_test:POST /orders', key: 'key-0', hash: 'other', status: 201 },
         }),
       ).rejects.toMatchObject({ code: 'idempotency_conflict' });
     });
