@@ -13,8 +13,11 @@ export interface StoreCapabilities {
 }
 
 /**
- * A store: one Kysely instance plus the few things that differ per dialect.
- * Everything else (queries, mappers) is shared and lives in `repo.ts`.
+ * A store: one Kysely instance plus the few things that differ per dialect. The queries are
+ * shared by both dialects and live beside it, one module per table group: `changes.ts` (the
+ * statements of one change, written out once), `queue.ts` (claims, renewals and completions
+ * of deliveries and timers), and the modules for workflows, templates, tokens, endpoints,
+ * notifications, settings and the rest; `repo.ts` keeps the listing queries and re-exports.
  */
 export interface Store {
   readonly dialect: DialectName;
