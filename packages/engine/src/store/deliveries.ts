@@ -51,13 +51,3 @@ export async function countUnattempted(db: Db): Promise<number> {
     .executeTakeFirst();
   return Number(r?.n ?? 0);
 }
-
-/** How many deliveries have each status. */
-export async function countDeliveriesByStatus(db: Db): Promise<{ status: string; n: number }[]> {
-  const rows = await db
-    .selectFrom('deliveries')
-    .select((eb) => ['status', eb.fn.countAll<number>().as('n')])
-    .groupBy('status')
-    .execute();
-  return rows.map((r) => ({ status: r.status, n: Number(r.n) }));
-}

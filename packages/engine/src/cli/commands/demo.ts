@@ -2,8 +2,9 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Caller, Order } from '@orderflow/core';
 import type { Config } from '../../config.js';
 import { createOrderflow } from '../../server.js';
-import { countDeliveriesByStatus, countUnattempted } from '../../store/deliveries.js';
+import { countUnattempted } from '../../store/deliveries.js';
 import { countMail } from '../../store/mailbox.js';
+import { countDeliveriesByStatus } from '../../store/queue.js';
 import * as repo from '../../store/repo.js';
 
 const CUSTOMERS = [
