@@ -208,9 +208,15 @@ function Board({ workflowKey, workflows, picker }: { workflowKey: string; workfl
                         if (!can.operate) return;
                         e.preventDefault();
                         e.dataTransfer.dropEffect = 'move';
-                        if (over !== s.key) setOver(s.key);
+                        // Always set (React skips an unchanged value): a check against `over` can read a value a
+                        // dragleave in the same burst of events has already replaced, and the hint would vanish.
+                        setOver(s.key);
                       }}
-                      onDragLeave={() => setOver((o) => (o === s.key ? null : o))}
+                      onDragLeave={(e) => {
+                        // Moving onto a card or the header inside the column is no leaving.
+                        if (e.relatedTarget instanceof Node && e.currentTarget.contains(e.relatedTarget)) return;
+                        setOver((o) => (o === s.key ? null : o));
+                      }}
                       onDrop={(e) => onDrop(e, s)}
                     >
                       <h3>
