@@ -212,6 +212,12 @@ function Board({ workflowKey, workflows, picker }: { workflowKey: string; workfl
                         // dragleave in the same burst of events has already replaced, and the hint would vanish.
                         setOver(s.key);
                       }}
+                      // Entering marks the column at once; dragover alone may not come before the pointer rests.
+                      onDragEnter={(e) => {
+                        if (!can.operate) return;
+                        e.preventDefault();
+                        setOver(s.key);
+                      }}
                       onDragLeave={(e) => {
                         // Moving onto a card or the header inside the column is no leaving.
                         if (e.relatedTarget instanceof Node && e.currentTarget.contains(e.relatedTarget)) return;
