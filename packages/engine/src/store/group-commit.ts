@@ -28,6 +28,8 @@ interface Pending {
 type Outcome = { item: Pending; ok: true; value: unknown } | { item: Pending; ok: false; error: unknown };
 
 const MAX_TRIES = 5;
+/** Longest stretch of a batch's work before the event loop gets a turn. */
+const YIELD_EVERY_MS = 4;
 
 /** Committed shared transactions of this process and the changes they carried (for metrics). */
 export const groupCommitStats = { batches: 0, changes: 0, largest: 0 };
@@ -85,7 +87,15 @@ export function createGroupCommit(db: Kysely<DB>, opts: GroupCommitOptions) {
               return;
             }
           } else {
+            let since = performance.now();
             for (const item of batch) {
+              // The changes of a batch run as one chain of promise callbacks, which never lets the
+              // event loop turn: give it a turn every few milliseconds (timers, sockets). Other
+              // queries meanwhile wait for this connection, so none sees the open transaction.
+              if (performance.now() - since > YIELD_EVERY_MS) {
+                await new Promise<void>((resolve) => setImmediate(resolve));
+                since = performance.now();
+              }
               await sql.raw('savepoint change').execute(conn);
               try {
                 const value = await item.fn(conn);
