@@ -570,14 +570,12 @@ export const ImpactSchema = z
   })
   .meta({ id: 'Impact' });
 
-/** The difference between two definitions, as the publish dialog shows it. */
-export const DefinitionDiffSchema = z
-  .object({
-    states: z.object({ added: z.array(z.string()), removed: z.array(z.string()), changed: z.array(z.string()) }),
-    transitions: z.object({ added: z.array(z.string()), removed: z.array(z.string()), changed: z.array(z.string()) }),
-    rules: z.object({ added: z.array(z.string()), removed: z.array(z.string()), changed: z.array(z.string()) }),
-  })
-  .meta({ id: 'DefinitionDiff' });
+/** The difference between two definitions, as the publish dialog shows it (the UI's; no route answers it). */
+export const DefinitionDiffSchema = z.object({
+  states: z.object({ added: z.array(z.string()), removed: z.array(z.string()), changed: z.array(z.string()) }),
+  transitions: z.object({ added: z.array(z.string()), removed: z.array(z.string()), changed: z.array(z.string()) }),
+  rules: z.object({ added: z.array(z.string()), removed: z.array(z.string()), changed: z.array(z.string()) }),
+});
 
 // ---------------------------------------------------------------- deliveries, timers, notifications, mailbox
 

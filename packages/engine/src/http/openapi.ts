@@ -172,6 +172,7 @@ export function openApiDocument(routes: readonly ApiRoute[] = API_ROUTES): Json 
     servers: [{ url: 'http://127.0.0.1:3000', description: 'A local server (`npm start`)' }],
     tags,
     paths,
+    webhooks: WEBHOOKS,
     components: {
       securitySchemes: {
         bearer: { type: 'http', scheme: 'bearer', description: 'An API token (`orderflow token create`)' },
@@ -187,6 +188,46 @@ export function openApiDocument(routes: readonly ApiRoute[] = API_ROUTES): Json 
     },
   };
 }
+
+/** What Orderflow sends to a webhook URL or endpoint (Standard Webhooks), for receivers to build against. */
+const WEBHOOKS: Json = {
+  orderEvent: {
+    post: {
+      operationId: 'receiveOrderEvent',
+      summary: "An order event, sent by a rule's webhook action",
+      description:
+        "Sent for `order.created`, `order.state_changed`, `order.event_received`, `order.fact_recorded`, `order.time_in_state` and `order.rule_failed`, unless the action gives a body template. Verify the signature with any Standard Webhooks library and the endpoint's `whsec_…` secret; deduplicate by `webhook-id` (delivery is at least once). Answer 2xx within the timeout; 410 disables a named endpoint; other answers are retried with backoff, honouring `Retry-After`.",
+      tags: ['deliveries'],
+      // Authenticated by its signature headers, not by a token of this API.
+      security: [],
+      parameters: [
+        {
+          name: 'webhook-id',
+          in: 'header',
+          required: true,
+          description: 'The delivery id: the same on every retry',
+          schema: { type: 'string' },
+        },
+        {
+          name: 'webhook-timestamp',
+          in: 'header',
+          required: true,
+          description: 'Unix seconds of this attempt',
+          schema: { type: 'string' },
+        },
+        {
+          name: 'webhook-signature',
+          in: 'header',
+          required: true,
+          description: '`v1,<base64 HMAC-SHA256 of "id.timestamp.body">`',
+          schema: { type: 'string' },
+        },
+      ],
+      requestBody: { required: true, content: { 'application/json': { schema: { $ref: `${REF_PREFIX}EventEnvelope` } } } },
+      responses: { '200': { description: 'Received (any 2xx)' }, '410': { description: 'Gone: the endpoint is disabled' } },
+    },
+  },
+};
 
 const TAG_DESCRIPTIONS: Record<string, string> = {
   operations: 'Health, readiness, metrics, this document and dashboard figures',

@@ -102,6 +102,13 @@ describe('the served OpenAPI document', () => {
     expect(doc.components.schemas.Definition.additionalProperties).toBe(false);
   });
 
+  it('documents the webhook Orderflow sends: the event envelope and the Standard Webhooks headers', () => {
+    const op = doc.webhooks.orderEvent.post;
+    expect(op.requestBody.content['application/json'].schema).toEqual({ $ref: '#/components/schemas/EventEnvelope' });
+    expect(op.parameters.map((p: { name: string }) => p.name)).toEqual(['webhook-id', 'webhook-timestamp', 'webhook-signature']);
+    expect(doc.components.schemas.EventEnvelope.properties.data.properties.order).toBeDefined();
+  });
+
   it('passes Redocly lint (recommended rules) with no error', async () => {
     const file = join(dir, 'openapi.json');
     writeFileSync(file, JSON.stringify(doc));
