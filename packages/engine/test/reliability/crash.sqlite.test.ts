@@ -92,6 +92,8 @@ interface HarnessResult {
   deliveriesNotReceived: string[];
   /** Delivery ids returned in 200 responses whose webhook-id never arrived. */
   acknowledgedDeliveriesNotReceived: string[];
+  /** Delivery ids returned in 200 responses that the database does not hold: an acknowledged change was lost. */
+  acknowledgedDeliveriesMissing: string[];
   undelivered: number;
   badSignatures: number;
   unexpected: string[];
@@ -395,6 +397,7 @@ async function runCrashHarness(o: HarnessOptions): Promise<HarnessResult> {
       list.map((e) => ({ orderId, version: e.version, key: `${orderId}@${e.version}` })),
     );
     const ackedKeys = new Set(acks.map((a) => `${a.orderId}@${a.version}`));
+    const deliveryIds = new Set(deliveries.map((d) => d.id));
     const withoutDelivery = committed.filter((t) => !deliveryFor.has(t.key));
     const duplicateSends = [...received.values()].reduce((n, c) => n + (c - 1), 0);
     return {
@@ -419,6 +422,7 @@ async function runCrashHarness(o: HarnessOptions): Promise<HarnessResult> {
       transitionsNotReceived: committed.filter((t) => !receivedTransitions.has(t.key)).map((t) => t.key),
       deliveriesNotReceived: deliveries.filter((d) => !received.has(d.id)).map((d) => d.id),
       acknowledgedDeliveriesNotReceived: acks.flatMap((a) => a.deliveryIds.filter((id) => !received.has(id))),
+      acknowledgedDeliveriesMissing: acks.flatMap((a) => a.deliveryIds.filter((id) => !deliveryIds.has(id))),
       undelivered,
       badSignatures,
       unexpected,
@@ -434,7 +438,8 @@ async function runCrashHarness(o: HarnessOptions): Promise<HarnessResult> {
 function summary(r: HarnessResult): string {
   return (
     `${r.kills} SIGKILLs in ${(r.loadMs / 1000).toFixed(1)} s under ${r.clients} clients; ${r.acks} acknowledged transitions ` +
-    `(${r.transitions} committed, ${r.unknownOutcomes} requests cut by a kill, ${r.conflicts} conflicts); ` +
+    `(${r.transitions} committed, ${r.unknownOutcomes} requests cut by a kill, ${r.conflicts} conflicts, ` +
+    `${r.acknowledgedDeliveriesMissing.length} acknowledged deliveries missing from the database); ` +
     `${r.deliveryRows} delivery rows, ${r.receivedIds} distinct webhook-ids received (${r.duplicateSends} duplicate sends); ` +
     `${r.transitionsWithoutDelivery.length} committed transitions without a delivery row ` +
     `(${r.acknowledgedWithoutDelivery.length} acknowledged, ${r.observedWithoutDelivery.length} read back by a client), ` +
@@ -457,6 +462,7 @@ describe('kill -9 under load (SQLite)', () => {
     expect(r.undelivered).toBe(0);
     expect(r.deliveriesNotReceived).toEqual([]);
     expect(r.acknowledgedDeliveriesNotReceived).toEqual([]);
+    expect(r.acknowledgedDeliveriesMissing).toEqual([]);
     expect(r.transitionsNotReceived).toEqual([]);
     expect(r.badSignatures).toBe(0);
     expect(r.unexpected).toEqual([]);
@@ -489,6 +495,7 @@ describe('kill -9 under load (SQLite)', () => {
     expect(r.undelivered).toBe(0);
     expect(r.deliveriesNotReceived).toEqual([]);
     expect(r.acknowledgedDeliveriesNotReceived).toEqual([]);
+    expect(r.acknowledgedDeliveriesMissing).toEqual([]);
     expect(r.transitionsNotReceived).toEqual([]);
     expect(r.badSignatures).toBe(0);
     expect(r.unexpected).toEqual([]);
@@ -523,10 +530,10 @@ describe('kill -9 under load (SQLite)', () => {
 
   it('catches a build that answers a change before its shared commit (negative control)', { timeout: 120_000 }, async () => {
     expect(existsSync(CLI), `${CLI} is missing: run \`npm run build\` first`).toBe(true);
-    // With the fault each change is answered 40 ms before the COMMIT that carries it; with 16
+    // With the fault each change is answered 150 ms before the COMMIT that carries it; with 16
     // clients a SIGKILL nearly always lands while some answered changes wait for it.
     let r: HarnessResult | undefined;
-    for (let run = 1; run <= 2 && !r?.lostOrDuplicatedAcks.length; run++) {
+    for (let run = 1; run <= 2 && !r?.acknowledgedDeliveriesMissing.length; run++) {
       r = await runCrashHarness({
         kills: 6,
         killEveryMs: [2_000, 3_000],
@@ -537,8 +544,10 @@ describe('kill -9 under load (SQLite)', () => {
       console.log(`negative control (answer before commit), run ${run}: ${summary(r)}`);
     }
     if (!r) throw new Error('the harness did not run');
-    // The harness sees acknowledged changes that the database does not hold…
-    expect(r.lostOrDuplicatedAcks.length).toBeGreaterThan(0);
+    // The harness sees acknowledged changes that the database does not hold: their outbox rows
+    // are missing. (The history alone can hide such a loss: a client that finds its order one
+    // version back makes the same move again, and the history then shows that version.)
+    expect(r.acknowledgedDeliveriesMissing.length).toBeGreaterThan(0);
     // …while the file itself stays consistent: the fault is in when the answer goes out.
     expect(r.integrity).toBe('ok');
   });

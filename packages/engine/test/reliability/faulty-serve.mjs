@@ -3,7 +3,7 @@
 // live here, wrapped around the real store.
 //   outbox-after-commit: outbox rows are written in a second transaction 40 ms after the order's
 //     transaction commits, so a SIGKILL in between loses them.
-//   answer-before-commit: each change is answered as soon as its own statements ran, 40 ms before
+//   answer-before-commit: each change is answered as soon as its own statements ran, 150 ms before
 //     the shared COMMIT, so a SIGKILL in between loses acknowledged changes.
 import { setTimeout as sleep } from 'node:timers/promises';
 import { loadConfig } from '../../dist/config.js';
@@ -55,7 +55,7 @@ function answerBeforeCommit(store) {
             const value = await fn(tx);
             resolve(value);
             // The shared COMMIT comes later; the caller has its answer already.
-            await sleep(40);
+            await sleep(150);
             return value;
           })
           .catch(reject);
