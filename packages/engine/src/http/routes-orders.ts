@@ -71,7 +71,7 @@ async function underIfMatch(ifMatch: number | undefined, run: () => Promise<Appl
   try {
     return await run();
   } catch (e) {
-    if (ifMatch !== undefined && e instanceof ApiError && e.code === 'version_conflict' && e.status !== 412) {
+    if (ifMatch !== undefined && e instanceof ApiError && e.code === 'version_conflict') {
       throw new ApiError(e.code, e.message, e.extra, 412);
     }
     throw e;

@@ -226,3 +226,33 @@ export async function missingGlyphs(page: Page, selector = 'body'): Promise<stri
     return [...missing];
   }, selector);
 }
+
+/** Parcels: packing times out after 2 h, shipping after 1 d. */
+export const PARCELS = {
+  key: 'parcels',
+  name: 'Parcels',
+  states: [
+    { key: 'placed', name: 'Placed', group: 'new', initial: true },
+    { key: 'packing', name: 'Packing', group: 'processing', timeout: { after: '2h', to: 'held' } },
+    { key: 'shipping', name: 'Shipping', group: 'processing', timeout: { after: '1d', to: 'held' } },
+    { key: 'held', name: 'Held', group: 'processing' },
+    { key: 'delivered', name: 'Delivered', group: 'completed' },
+    { key: 'dropped', name: 'Dropped', group: 'cancelled', cancellation: { initiator: 'provider', code: 'operational_issue' } },
+  ],
+  transitions: [
+    { from: 'placed', to: 'packing' },
+    { from: 'packing', to: 'shipping' },
+    { from: 'placed', to: 'shipping' },
+    { from: 'held', to: 'shipping' },
+    { from: 'shipping', to: 'delivered' },
+    { from: '*', to: 'dropped' },
+  ],
+  rules: [
+    {
+      id: 'shipped-note',
+      trigger: 'state_changed',
+      conditions: { new_state: 'shipping' },
+      actions: [{ type: 'set_data', set: { shipped: true } }],
+    },
+  ],
+};

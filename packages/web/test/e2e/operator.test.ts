@@ -16,6 +16,7 @@ import {
   launchBrowser,
   missingGlyphs,
   missingPrerequisite,
+  PARCELS,
   type Server,
   screenshot,
   signIn,
@@ -612,33 +613,14 @@ describe.skipIf(missing !== null)('operator UI tells the truth (issue 11)', { ti
     const order = await orderIn(['awaiting_payment', 'packing'], {}, 'SO-SHOT');
     await api('POST', '/endpoints', { key: 'warehouse', url: 'http://127.0.0.1:9/warehouse' });
     // A workflow with two versions and orders left on the first, for the version and migration screens.
-    const parcels = {
-      key: 'parcels',
-      name: 'Parcels',
-      states: [
-        { key: 'placed', name: 'Placed', group: 'new', initial: true },
-        { key: 'packing', name: 'Packing', group: 'processing', timeout: { after: '2h', to: 'held' } },
-        { key: 'shipping', name: 'Shipping', group: 'processing', timeout: { after: '1d', to: 'held' } },
-        { key: 'held', name: 'Held', group: 'processing' },
-        { key: 'delivered', name: 'Delivered', group: 'completed' },
-        { key: 'dropped', name: 'Dropped', group: 'cancelled', cancellation: { initiator: 'provider', code: 'operational_issue' } },
-      ],
-      transitions: [
-        { from: 'placed', to: 'packing' },
-        { from: 'packing', to: 'shipping' },
-        { from: 'held', to: 'shipping' },
-        { from: 'shipping', to: 'delivered' },
-        { from: '*', to: 'dropped' },
-      ],
-    };
-    await api('POST', '/workflows?publish=true', parcels);
+    await api('POST', '/workflows?publish=true', PARCELS);
     for (let i = 0; i < 2; i++) {
       const { order: o } = await api<{ order: OrderDto }>('POST', '/orders', { workflow: 'parcels', externalRef: `PC-${i}`, data: {} });
       await api('POST', `/orders/${o.id}/transitions`, { to: 'packing' });
     }
     await api('PUT', '/workflows/parcels/draft', {
-      ...parcels,
-      states: parcels.states.filter((st) => st.key !== 'packing'),
+      ...PARCELS,
+      states: PARCELS.states.filter((st) => st.key !== 'packing'),
       transitions: [
         { from: 'placed', to: 'shipping' },
         { from: 'held', to: 'shipping' },

@@ -5,7 +5,7 @@
  */
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { adminApi, launchBrowser, missingPrerequisite, type Server, screenshot, signIn, startServer } from './harness.js';
+import { adminApi, launchBrowser, missingPrerequisite, PARCELS, type Server, screenshot, signIn, startServer } from './harness.js';
 
 const missing = missingPrerequisite();
 
@@ -22,36 +22,6 @@ interface HistoryDto {
   to?: string;
   timers?: { kind: string; fate: string; dueAt: string; newDueAt?: string; why?: string }[];
 }
-
-/** Parcels: packing times out after 2 h, shipping after 1 d. */
-const PARCELS = {
-  key: 'parcels',
-  name: 'Parcels',
-  states: [
-    { key: 'placed', name: 'Placed', group: 'new', initial: true },
-    { key: 'packing', name: 'Packing', group: 'processing', timeout: { after: '2h', to: 'held' } },
-    { key: 'shipping', name: 'Shipping', group: 'processing', timeout: { after: '1d', to: 'held' } },
-    { key: 'held', name: 'Held', group: 'processing' },
-    { key: 'delivered', name: 'Delivered', group: 'completed' },
-    { key: 'dropped', name: 'Dropped', group: 'cancelled', cancellation: { initiator: 'provider', code: 'operational_issue' } },
-  ],
-  transitions: [
-    { from: 'placed', to: 'packing' },
-    { from: 'packing', to: 'shipping' },
-    { from: 'placed', to: 'shipping' },
-    { from: 'held', to: 'shipping' },
-    { from: 'shipping', to: 'delivered' },
-    { from: '*', to: 'dropped' },
-  ],
-  rules: [
-    {
-      id: 'shipped-note',
-      trigger: 'state_changed',
-      conditions: { new_state: 'shipping' },
-      actions: [{ type: 'set_data', set: { shipped: true } }],
-    },
-  ],
-};
 
 describe.skipIf(missing !== null)('versions and migration in the UI', { timeout: 240_000 }, () => {
   let server: Server;
