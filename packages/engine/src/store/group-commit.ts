@@ -16,6 +16,16 @@ export interface GroupCommitOptions {
   retryable?: (e: unknown) => boolean;
   /** Called with the size of each committed batch (metrics, tests). */
   onBatch?: (size: number) => void;
+  /** Statements run before `begin` on the batch's connection (session settings for the transaction). */
+  beforeBegin?: string[];
+  /** Statements run after the transaction ends, committed or not, on the same connection (undo `beforeBegin`). */
+  afterEnd?: string[];
+  /**
+   * Makes what the COMMIT wrote durable; the batch's changes are answered only once it resolves.
+   * The connection is free for the next batch meanwhile, so the flush of one batch overlaps the
+   * work of the next. When it rejects, the batch's changes fail (their durability is unknown).
+   */
+  flush?: () => Promise<void>;
 }
 
 interface Pending {
@@ -72,51 +82,11 @@ export function createGroupCommit(db: Kysely<DB>, opts: GroupCommitOptions) {
     const epoch = configEpoch();
     try {
       await db.connection().execute(async (conn) => {
-        await sql.raw(opts.begin).execute(conn);
+        for (const stmt of opts.beforeBegin ?? []) await sql.raw(stmt).execute(conn);
         try {
-          for (const stmt of opts.afterBegin ?? []) await sql.raw(stmt).execute(conn);
-          if (batch.length === 1) {
-            // Alone in the transaction: a failure rolls the whole transaction back, no savepoint needed.
-            const item = batch[0] as Pending;
-            try {
-              outcomes.push({ item, ok: true, value: await item.fn(conn) });
-            } catch (error) {
-              await sql.raw('rollback').execute(conn);
-              if (opts.retryable?.(error) && ++item.tries < MAX_TRIES) again.push(item);
-              else outcomes.push({ item, ok: false, error });
-              return;
-            }
-          } else {
-            let since = performance.now();
-            for (const item of batch) {
-              // The changes of a batch run as one chain of promise callbacks, which never lets the
-              // event loop turn: give it a turn every few milliseconds (timers, sockets). Other
-              // queries meanwhile wait for this connection, so none sees the open transaction.
-              if (performance.now() - since > YIELD_EVERY_MS) {
-                await new Promise<void>((resolve) => setImmediate(resolve));
-                since = performance.now();
-              }
-              await sql.raw('savepoint change').execute(conn);
-              try {
-                const value = await item.fn(conn);
-                await sql.raw('release savepoint change').execute(conn);
-                outcomes.push({ item, ok: true, value });
-              } catch (error) {
-                // If this fails too, the transaction itself is broken: the whole batch fails below.
-                await sql.raw('rollback to savepoint change').execute(conn);
-                await sql.raw('release savepoint change').execute(conn);
-                if (opts.retryable?.(error) && ++item.tries < MAX_TRIES) again.push(item);
-                else outcomes.push({ item, ok: false, error });
-              }
-            }
-          }
-          await sql.raw('commit').execute(conn);
-        } catch (e) {
-          await sql
-            .raw('rollback')
-            .execute(conn)
-            .catch(() => undefined);
-          throw e;
+          await inTransaction(conn);
+        } finally {
+          for (const stmt of opts.afterEnd ?? []) await sql.raw(stmt).execute(conn);
         }
       });
     } catch (error) {
@@ -132,11 +102,74 @@ export function createGroupCommit(db: Kysely<DB>, opts: GroupCommitOptions) {
     groupCommitStats.changes += committed;
     groupCommitStats.largest = Math.max(groupCommitStats.largest, committed);
     opts.onBatch?.(committed);
+    if (again.length > 0) queue.unshift(...again);
+    if (opts.flush && committed > 0) {
+      // Not awaited: the next batch may run while this one's flush is in flight.
+      opts.flush().then(
+        () => settle(outcomes),
+        (error) => {
+          for (const o of outcomes) o.item.reject(o.ok ? error : o.error);
+        },
+      );
+    } else {
+      settle(outcomes);
+    }
+
+    async function inTransaction(conn: Kysely<DB>): Promise<void> {
+      await sql.raw(opts.begin).execute(conn);
+      try {
+        for (const stmt of opts.afterBegin ?? []) await sql.raw(stmt).execute(conn);
+        if (batch.length === 1) {
+          // Alone in the transaction: a failure rolls the whole transaction back, no savepoint needed.
+          const item = batch[0] as Pending;
+          try {
+            outcomes.push({ item, ok: true, value: await item.fn(conn) });
+          } catch (error) {
+            await sql.raw('rollback').execute(conn);
+            if (opts.retryable?.(error) && ++item.tries < MAX_TRIES) again.push(item);
+            else outcomes.push({ item, ok: false, error });
+            return;
+          }
+        } else {
+          let since = performance.now();
+          for (const item of batch) {
+            // The changes of a batch run as one chain of promise callbacks, which never lets the
+            // event loop turn: give it a turn every few milliseconds (timers, sockets). Other
+            // queries meanwhile wait for this connection, so none sees the open transaction.
+            if (performance.now() - since > YIELD_EVERY_MS) {
+              await new Promise<void>((resolve) => setImmediate(resolve));
+              since = performance.now();
+            }
+            await sql.raw('savepoint change').execute(conn);
+            try {
+              const value = await item.fn(conn);
+              await sql.raw('release savepoint change').execute(conn);
+              outcomes.push({ item, ok: true, value });
+            } catch (error) {
+              // If this fails too, the transaction itself is broken: the whole batch fails below.
+              await sql.raw('rollback to savepoint change').execute(conn);
+              await sql.raw('release savepoint change').execute(conn);
+              if (opts.retryable?.(error) && ++item.tries < MAX_TRIES) again.push(item);
+              else outcomes.push({ item, ok: false, error });
+            }
+          }
+        }
+        await sql.raw('commit').execute(conn);
+      } catch (e) {
+        await sql
+          .raw('rollback')
+          .execute(conn)
+          .catch(() => undefined);
+        throw e;
+      }
+    }
+  }
+
+  function settle(outcomes: Outcome[]): void {
     for (const o of outcomes) {
       if (o.ok) o.item.resolve(o.value);
       else o.item.reject(o.error);
     }
-    if (again.length > 0) queue.unshift(...again);
   }
 
   return function transaction<T>(fn: (tx: Kysely<DB>) => Promise<T>): Promise<T> {

@@ -1,4 +1,5 @@
 import { chmodSync, closeSync, existsSync, mkdirSync, openSync } from 'node:fs';
+import { type FileHandle, open } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
@@ -33,7 +34,10 @@ export function createSqliteStore(opts: SqliteStoreOptions): Store {
   if (opts.path !== ':memory:') createPrivateFile(opts.path);
   const database = new Database(opts.path);
   database.pragma('journal_mode = WAL');
-  database.pragma(`synchronous = ${opts.synchronous ?? 'FULL'}`);
+  const level = opts.synchronous ?? 'FULL';
+  database.pragma(`synchronous = ${level}`);
+  // At FULL, shared commits write the WAL without flushing it on the event loop; a thread of the pool flushes it.
+  const flusher = opts.path !== ':memory:' && level === 'FULL' ? createWalFlusher(`${opts.path}-wal`) : null;
   database.pragma('busy_timeout = 10000');
   database.pragma('foreign_keys = ON');
   const checkpointer = opts.path === ':memory:' ? null : startCheckpointer(database, opts.path);
@@ -45,7 +49,14 @@ export function createSqliteStore(opts: SqliteStoreOptions): Store {
     db,
     capabilities: { rowLocks: false, caseInsensitiveLike: 'like' },
     // One writer: one batch at a time on the single connection, handed out in arrival order.
-    transaction: createGroupCommit(db, { begin: 'begin immediate', runners: 1, ...(opts.onBatch ? { onBatch: opts.onBatch } : {}) }),
+    transaction: createGroupCommit(db, {
+      begin: 'begin immediate',
+      runners: 1,
+      ...(flusher
+        ? { beforeBegin: ['pragma synchronous = NORMAL'], afterEnd: [`pragma synchronous = ${level}`], flush: flusher.flush }
+        : {}),
+      ...(opts.onBatch ? { onBatch: opts.onBatch } : {}),
+    }),
     migrate: () => migrate(db, 'sqlite'),
     ready: () => migrationsDone(db),
     // Changes when another connection (another process) commits; this connection's own commits leave it alone.
@@ -60,8 +71,76 @@ export function createSqliteStore(opts: SqliteStoreOptions): Store {
       return seenVersion;
     },
     async close() {
+      await flusher?.close();
       await checkpointer?.close();
       await db.destroy();
+    },
+  };
+}
+
+/** Flushes counted by every WAL flusher of this process (tests, metrics). */
+export const walFlushStats = { requested: 0, flushes: 0 };
+
+/**
+ * Durability of shared commits without a flush on the event loop. A batch commits at
+ * `synchronous=NORMAL`, which writes its WAL frames but does not flush them; before any change of
+ * the batch is answered, `flush()` runs fdatasync on the WAL in libuv's thread pool. A commit at
+ * FULL flushes the same file at the same point, so an answered change is exactly as durable, and
+ * meanwhile the event loop serves requests and the next batch runs. Batches that commit while a
+ * flush is in flight share the next one. Until its flush ends a committed change is already
+ * visible to reads, but it is not answered, and nothing it caused (a delivery, a timer) is claimed
+ * by a transaction that is answered before it, since that one's own flush comes later and covers it.
+ */
+function createWalFlusher(walPath: string) {
+  let handle: Promise<FileHandle> | null = null;
+  let requested = 0;
+  let done = 0;
+  let running: Promise<void> | null = null;
+  const waiters: { ticket: number; resolve: () => void; reject: (e: unknown) => void }[] = [];
+
+  async function loop(): Promise<void> {
+    while (done < requested) {
+      const target = requested;
+      try {
+        // The WAL exists once the first batch has committed, and stays while this connection is open.
+        handle ??= open(walPath, 'r');
+        await (await handle).datasync();
+        walFlushStats.flushes++;
+        done = target;
+        for (let i = waiters.length - 1; i >= 0; i--) {
+          const w = waiters[i] as (typeof waiters)[number];
+          if (w.ticket <= done) {
+            waiters.splice(i, 1);
+            w.resolve();
+          }
+        }
+      } catch (error) {
+        handle = null;
+        done = target;
+        for (let i = waiters.length - 1; i >= 0; i--) {
+          const w = waiters[i] as (typeof waiters)[number];
+          if (w.ticket <= target) {
+            waiters.splice(i, 1);
+            w.reject(error);
+          }
+        }
+      }
+    }
+    running = null;
+  }
+
+  return {
+    flush(): Promise<void> {
+      const ticket = ++requested;
+      walFlushStats.requested++;
+      const waited = new Promise<void>((resolve, reject) => waiters.push({ ticket, resolve, reject }));
+      running ??= loop();
+      return waited;
+    },
+    async close(): Promise<void> {
+      await running;
+      if (handle) await (await handle).close().catch(() => undefined);
+      handle = null;
     },
   };
 }

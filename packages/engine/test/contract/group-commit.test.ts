@@ -1,5 +1,9 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { groupCommitStats } from '../../src/store/group-commit.js';
+import { createGroupCommit, groupCommitStats } from '../../src/store/group-commit.js';
+import { createSqliteStore, walFlushStats } from '../../src/store/sqlite.js';
 import type { Store } from '../../src/store/store.js';
 import { DIALECTS, freshStore, openStoreAt } from '../dialects.js';
 
@@ -103,3 +107,84 @@ for (const dialect of DIALECTS) {
     });
   });
 }
+
+/** A commit whose flush the test controls: answers wait for it, the next batch does not. */
+describe('group commit with a flush after the COMMIT', () => {
+  let dir: string;
+  let store: Store;
+  afterEach(async () => {
+    await store?.close().catch(() => undefined);
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('answers only once the flush ends, runs the next batch meanwhile, and fails the batch if the flush fails', async () => {
+    dir = mkdtempSync(join(tmpdir(), 'orderflow-flush-'));
+    store = createSqliteStore({ path: join(dir, 'a.db'), synchronous: 'NORMAL' });
+    await store.migrate();
+    const flushes: { resolve: () => void; reject: (e: unknown) => void }[] = [];
+    const transaction = createGroupCommit(store.db, {
+      begin: 'begin immediate',
+      runners: 1,
+      flush: () => new Promise<void>((resolve, reject) => flushes.push({ resolve, reject })),
+    });
+    const put = (key: string) => transaction((tx) => tx.insertInto('settings').values({ key, value_json: '1' }).execute());
+    const stored = async (key: string) => (await store.db.selectFrom('settings').select('key').where('key', '=', key).execute()).length;
+    const until = async (cond: () => boolean | Promise<boolean>) => {
+      for (let i = 0; i < 500 && !(await cond()); i++) await new Promise((r) => setTimeout(r, 2));
+    };
+
+    let firstAnswered = false;
+    const first = put('flush-1').then(() => {
+      firstAnswered = true;
+    });
+    await until(() => flushes.length === 1);
+    // Committed (visible), but not answered while its flush is in flight.
+    expect(await stored('flush-1')).toBe(1);
+    expect(firstAnswered).toBe(false);
+    // The next batch commits meanwhile: it does not wait for the first flush.
+    const second = put('flush-2');
+    await until(() => flushes.length === 2);
+    expect(await stored('flush-2')).toBe(1);
+    expect(firstAnswered).toBe(false);
+    flushes[0]?.resolve();
+    await first;
+    expect(firstAnswered).toBe(true);
+    // A failed flush: the change's durability is unknown, so it is not acknowledged.
+    flushes[1]?.reject(new Error('EIO'));
+    await expect(second).rejects.toThrow('EIO');
+  });
+
+  it('on SQLite at FULL, flushes the WAL after each shared COMMIT and before its answers', async () => {
+    dir = mkdtempSync(join(tmpdir(), 'orderflow-flush-'));
+    // Flushes completed when each shared COMMIT returned, by batch; and per change, its batch.
+    const flushesAtCommit: number[] = [];
+    const checks: { batch: number; flushesAtAnswer: number }[] = [];
+    store = createSqliteStore({
+      path: join(dir, 'b.db'),
+      onBatch: () => {
+        flushesAtCommit.push(walFlushStats.flushes);
+      },
+    });
+    await store.migrate();
+    flushesAtCommit.length = 0;
+    await Promise.all(
+      Array.from({ length: 30 }, async (_, i) => {
+        let batch = -1;
+        await store.transaction(async (tx) => {
+          batch = flushesAtCommit.length;
+          await tx
+            .insertInto('settings')
+            .values({ key: `wal-${i}`, value_json: '1' })
+            .execute();
+        });
+        checks.push({ batch, flushesAtAnswer: walFlushStats.flushes });
+      }),
+    );
+    expect(checks).toHaveLength(30);
+    // Every answer came after a flush that ended after the COMMIT carrying it.
+    for (const c of checks) expect(c.flushesAtAnswer).toBeGreaterThan(flushesAtCommit[c.batch] as number);
+    // Outside its shared transactions, the connection stays at FULL (2) for everything else.
+    const { sqlitePragma } = await import('../../src/store/sqlite.js');
+    expect(await sqlitePragma(store, 'synchronous')).toBe(2);
+  });
+});
