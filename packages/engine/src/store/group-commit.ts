@@ -16,16 +16,16 @@ export interface GroupCommitOptions {
   retryable?: (e: unknown) => boolean;
   /** Called with the size of each committed batch (metrics, tests). */
   onBatch?: (size: number) => void;
-  /** Statements run before `begin` on the batch's connection (session settings for the transaction). */
-  beforeBegin?: string[];
-  /** Statements run after the transaction ends, committed or not, on the same connection (undo `beforeBegin`). */
-  afterEnd?: string[];
   /**
-   * Makes what the COMMIT wrote durable; the batch's changes are answered only once it resolves.
-   * The connection is free for the next batch meanwhile, so the flush of one batch overlaps the
-   * work of the next. When it rejects, the batch's changes fail (their durability is unknown).
+   * Durability off the event loop: when set, a batch that shares its transaction, or that has
+   * changes waiting behind it, runs `beforeBegin` first (e.g. a commit that writes without
+   * flushing), `afterEnd` once the transaction is over, and then `flush`, which makes what the
+   * COMMIT wrote durable. Its changes are answered only once `flush` resolves; the connection is
+   * free for the next batch meanwhile, so one batch's flush overlaps the next one's work. If
+   * `flush` rejects, the batch's changes fail (their durability is unknown). A lone change with
+   * nothing behind it commits the plain way, flush included, and waits for no thread.
    */
-  flush?: () => Promise<void>;
+  deferredFlush?: { beforeBegin: string[]; afterEnd: string[]; flush: () => Promise<void> };
 }
 
 interface Pending {
@@ -80,13 +80,15 @@ export function createGroupCommit(db: Kysely<DB>, opts: GroupCommitOptions) {
     const outcomes: Outcome[] = [];
     const again: Pending[] = [];
     const epoch = configEpoch();
+    const deferred = opts.deferredFlush && (batch.length > 1 || queue.length > 0) ? opts.deferredFlush : null;
     try {
       await db.connection().execute(async (conn) => {
-        for (const stmt of opts.beforeBegin ?? []) await sql.raw(stmt).execute(conn);
+        if (!deferred) return inTransaction(conn);
+        for (const stmt of deferred.beforeBegin) await sql.raw(stmt).execute(conn);
         try {
           await inTransaction(conn);
         } finally {
-          for (const stmt of opts.afterEnd ?? []) await sql.raw(stmt).execute(conn);
+          for (const stmt of deferred.afterEnd) await sql.raw(stmt).execute(conn);
         }
       });
     } catch (error) {
@@ -103,9 +105,9 @@ export function createGroupCommit(db: Kysely<DB>, opts: GroupCommitOptions) {
     groupCommitStats.largest = Math.max(groupCommitStats.largest, committed);
     opts.onBatch?.(committed);
     if (again.length > 0) queue.unshift(...again);
-    if (opts.flush && committed > 0) {
+    if (deferred && committed > 0) {
       // Not awaited: the next batch may run while this one's flush is in flight.
-      opts.flush().then(
+      deferred.flush().then(
         () => settle(outcomes),
         (error) => {
           for (const o of outcomes) o.item.reject(o.ok ? error : o.error);

@@ -53,7 +53,13 @@ export function createSqliteStore(opts: SqliteStoreOptions): Store {
       begin: 'begin immediate',
       runners: 1,
       ...(flusher
-        ? { beforeBegin: ['pragma synchronous = NORMAL'], afterEnd: [`pragma synchronous = ${level}`], flush: flusher.flush }
+        ? {
+            deferredFlush: {
+              beforeBegin: ['pragma synchronous = NORMAL'],
+              afterEnd: [`pragma synchronous = ${level}`],
+              flush: flusher.flush,
+            },
+          }
         : {}),
       ...(opts.onBatch ? { onBatch: opts.onBatch } : {}),
     }),

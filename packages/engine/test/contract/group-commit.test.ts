@@ -125,7 +125,11 @@ describe('group commit with a flush after the COMMIT', () => {
     const transaction = createGroupCommit(store.db, {
       begin: 'begin immediate',
       runners: 1,
-      flush: () => new Promise<void>((resolve, reject) => flushes.push({ resolve, reject })),
+      deferredFlush: {
+        beforeBegin: [],
+        afterEnd: [],
+        flush: () => new Promise<void>((resolve, reject) => flushes.push({ resolve, reject })),
+      },
     });
     const put = (key: string) => transaction((tx) => tx.insertInto('settings').values({ key, value_json: '1' }).execute());
     const stored = async (key: string) => (await store.db.selectFrom('settings').select('key').where('key', '=', key).execute()).length;
@@ -134,7 +138,8 @@ describe('group commit with a flush after the COMMIT', () => {
     };
 
     let firstAnswered = false;
-    const first = put('flush-1').then(() => {
+    // Two at once: a shared batch (a lone change with nothing behind it commits the plain way).
+    const first = Promise.all([put('flush-1'), put('flush-1b')]).then(() => {
       firstAnswered = true;
     });
     await until(() => flushes.length === 1);
@@ -142,7 +147,7 @@ describe('group commit with a flush after the COMMIT', () => {
     expect(await stored('flush-1')).toBe(1);
     expect(firstAnswered).toBe(false);
     // The next batch commits meanwhile: it does not wait for the first flush.
-    const second = put('flush-2');
+    const second = Promise.all([put('flush-2'), put('flush-2b')]);
     await until(() => flushes.length === 2);
     expect(await stored('flush-2')).toBe(1);
     expect(firstAnswered).toBe(false);
@@ -183,6 +188,10 @@ describe('group commit with a flush after the COMMIT', () => {
     expect(checks).toHaveLength(30);
     // Every answer came after a flush that ended after the COMMIT carrying it.
     for (const c of checks) expect(c.flushesAtAnswer).toBeGreaterThan(flushesAtCommit[c.batch] as number);
+    // A lone change with nothing behind it commits at FULL itself: no flush from the pool.
+    const before = walFlushStats.requested;
+    await store.transaction((tx) => tx.insertInto('settings').values({ key: 'wal-lone', value_json: '1' }).execute());
+    expect(walFlushStats.requested).toBe(before);
     // Outside its shared transactions, the connection stays at FULL (2) for everything else.
     const { sqlitePragma } = await import('../../src/store/sqlite.js');
     expect(await sqlitePragma(store, 'synchronous')).toBe(2);
