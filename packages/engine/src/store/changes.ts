@@ -1,5 +1,6 @@
 import type { HistoryEntry, Order, OutboxEntry, RuleRun, Timer } from '@orderflow/core';
 import { CompiledQuery, type Kysely, type QueryResult, type Selectable } from 'kysely';
+import { LATER, LATER_ONE } from './changes-postgres.js';
 import type { DB } from './schema.js';
 
 /**
@@ -45,21 +46,30 @@ function usesNumberedParameters(db: Db): boolean {
   return hit;
 }
 
+/**
+ * A write whose result the change does not wait for (`later`), or that must change exactly one
+ * row (`one`). The PostgreSQL leaf holds such writes and sends a change's writes together (see
+ * changes-postgres.ts); the numbered text carries the mark, SQLite's text is left as it is.
+ */
+type Later = 'later' | 'one';
+
 /** SQL texts with `?` placeholders, rewritten once for dialects that number them. */
-const texts = new Map<string, { plain: string; numbered: string }>();
-function textFor(db: Db, sql: string): string {
+const texts = new Map<string, { plain: string; numbered: string; later: string; one: string }>();
+function textFor(db: Db, sql: string, later?: Later): string {
   let t = texts.get(sql);
   if (t === undefined) {
     let n = 0;
-    t = { plain: sql, numbered: sql.replace(/\?/g, () => `$${++n}`) };
+    const numbered = sql.replace(/\?/g, () => `$${++n}`);
+    t = { plain: sql, numbered, later: LATER + numbered, one: LATER_ONE + numbered };
     // Multi-row inserts of unusual sizes are not worth keeping.
     if (texts.size < 2000) texts.set(sql, t);
   }
-  return usesNumberedParameters(db) ? t.numbered : t.plain;
+  if (!usesNumberedParameters(db)) return t.plain;
+  return later === undefined ? t.numbered : t[later];
 }
 
-function exec<R>(db: Db, sql: string, params: unknown[]): Promise<QueryResult<R>> {
-  return db.executeQuery<R>(CompiledQuery.raw(textFor(db, sql), params));
+function exec<R>(db: Db, sql: string, params: unknown[], later?: Later): Promise<QueryResult<R>> {
+  return db.executeQuery<R>(CompiledQuery.raw(textFor(db, sql, later), params));
 }
 
 /** `(?, ?, …), (?, ?, …)` for `rows` rows of `columns` values. */
@@ -79,7 +89,7 @@ function values(rows: number, columns: number): string {
 async function insertRows(db: Db, table: string, columns: readonly string[], rows: unknown[][]): Promise<void> {
   const head = `insert into ${table} (${columns.join(', ')}) values `;
   for (const batch of insertBatches(rows, columns.length)) {
-    await exec(db, head + values(batch.length, columns.length), batch.flat());
+    await exec(db, head + values(batch.length, columns.length), batch.flat(), 'later');
   }
 }
 
@@ -195,7 +205,12 @@ const INSERT_ORDER = `insert into orders (${[...FIXED_ORDER_COLUMNS, ...MUTABLE_
   .join(', ')})`;
 
 export async function insertOrder(db: Db, o: Order, counters?: OrderCounters): Promise<void> {
-  await exec(db, INSERT_ORDER, [o.id, o.workflow, o.kind, o.externalRef, o.createdAt, ...mutableValues(o), ...counterValues(counters)]);
+  await exec(
+    db,
+    INSERT_ORDER,
+    [o.id, o.workflow, o.kind, o.externalRef, o.createdAt, ...mutableValues(o), ...counterValues(counters)],
+    'later',
+  );
 }
 
 const assignments = (columns: readonly string[]) => columns.map((c) => `${c} = ?`).join(', ');
@@ -208,8 +223,8 @@ const UPDATE_ORDER_KEEP_COUNTERS = `update orders set ${assignments(MUTABLE_ORDE
  */
 export async function updateOrder(db: Db, o: Order, previousVersion: number, counters?: OrderCounters): Promise<boolean> {
   const r = counters
-    ? await exec(db, UPDATE_ORDER, [...mutableValues(o), ...counterValues(counters), o.id, previousVersion])
-    : await exec(db, UPDATE_ORDER_KEEP_COUNTERS, [...mutableValues(o), o.id, previousVersion]);
+    ? await exec(db, UPDATE_ORDER, [...mutableValues(o), ...counterValues(counters), o.id, previousVersion], 'one')
+    : await exec(db, UPDATE_ORDER_KEEP_COUNTERS, [...mutableValues(o), o.id, previousVersion], 'one');
   return Number(r.numAffectedRows ?? 0) === 1;
 }
 
@@ -339,10 +354,12 @@ export async function getTimerRow(db: Db, id: string): Promise<Selectable<DB['ti
 
 /** Cancels the pending visit-bound timers of one state visit (the order left it). */
 export async function cancelVisitTimers(db: Db, orderId: string, visit: number): Promise<void> {
-  await exec(db, "update timers set status = 'cancelled' where order_id = ? and visit = ? and scope = 'visit' and status = 'pending'", [
-    orderId,
-    visit,
-  ]);
+  await exec(
+    db,
+    "update timers set status = 'cancelled' where order_id = ? and visit = ? and scope = 'visit' and status = 'pending'",
+    [orderId, visit],
+    'later',
+  );
 }
 
 /**
@@ -433,5 +450,6 @@ export async function putIdempotency(
     db,
     'insert into idempotency_keys (scope, "key", request_hash, response_status, response_json, created_at) values (?, ?, ?, ?, ?, ?)',
     [rec.scope, rec.key, rec.hash, rec.status, j(rec.body), rec.now],
+    'later',
   );
 }

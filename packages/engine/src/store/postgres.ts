@@ -1,5 +1,6 @@
-import { Kysely, PostgresDialect, sql } from 'kysely';
+import { CompiledQuery, Kysely, PostgresDialect, sql } from 'kysely';
 import pg from 'pg';
+import { ChangeConnection, FLUSH } from './changes-postgres.js';
 import { createGroupCommit } from './group-commit.js';
 import { migrate, migrationsDone } from './migrations.js';
 import type { DB } from './schema.js';
@@ -37,7 +38,8 @@ const isStalePlan = (e: unknown): boolean =>
  * plans each distinct text once per connection instead of on every call. A statement whose
  * plan went stale gets a new name, so every connection prepares it again; outside a
  * transaction the call is simply repeated, inside one the error ends the change and the group
- * commit runs it again in a later transaction.
+ * commit runs it again in a later transaction. Each client holds a change's writes and its
+ * transaction control back so they travel in fewer round trips (changes-postgres.ts).
  */
 function preparedPool(pool: pg.Pool) {
   const names = new Map<string, string>();
@@ -50,27 +52,37 @@ function preparedPool(pool: pg.Pool) {
     }
     return name;
   };
+  /** Runs a statement named; a stale plan is prepared again under a new name (at once outside a transaction). */
+  const prepared = (client: pg.PoolClient) => async (text: string, values: unknown[], inTransaction: boolean) => {
+    const name = nameOf(text);
+    if (name === undefined) return client.query(text, values);
+    try {
+      return await client.query({ name, text, values });
+    } catch (e) {
+      if (!isStalePlan(e)) throw e;
+      if (names.get(text) === name) names.set(text, `of${counter++}`);
+      if (inTransaction) throw e;
+      return client.query({ name: names.get(text) as string, text, values });
+    }
+  };
   return {
     async connect() {
       const client = await pool.connect();
-      let inTransaction = false;
+      // Holds a change's writes and transaction control until they can travel together.
+      const conn = new ChangeConnection(prepared(client), (text) => client.query(text) as never);
       return {
-        async query(text: unknown, values?: unknown[]) {
-          if (typeof text !== 'string') return client.query(text as string, values);
-          if (/^\s*begin\b/i.test(text)) inTransaction = true;
-          else if (/^\s*(commit|rollback)\s*$/i.test(text)) inTransaction = false;
-          const name = nameOf(text);
-          if (name === undefined) return client.query(text, values);
-          try {
-            return await client.query({ name, text, values: values ?? [] });
-          } catch (e) {
-            if (!isStalePlan(e)) throw e;
-            if (names.get(text) === name) names.set(text, `of${counter++}`);
-            if (inTransaction) throw e;
-            return client.query({ name: names.get(text) as string, text, values: values ?? [] });
-          }
+        query(text: unknown, values?: unknown[]) {
+          if (typeof text === 'string') return conn.query(text, values);
+          // Submittables (cursors) are not used on the change path; they must not overtake held statements.
+          if (conn.holding) return Promise.reject(new Error('a submittable query cannot follow held statements'));
+          return client.query(text as string, values);
         },
-        release: () => client.release(),
+        release: (discard?: boolean) => {
+          // Something still held means a change was cut off mid-way: the connection is not reused.
+          const broken = discard === true || conn.holding;
+          conn.reset();
+          client.release(broken || undefined);
+        },
       };
     },
     end: () => pool.end(),
@@ -151,7 +163,12 @@ export function createPostgresStore(opts: PostgresStoreOptions): Store {
     db,
     async transaction(fn) {
       await ensureSchema();
-      return groupCommit(fn);
+      return groupCommit(async (tx) => {
+        const value = await fn(tx);
+        // The change's held writes run now, inside its savepoint, so a failure is the change's own.
+        await tx.executeQuery(CompiledQuery.raw(FLUSH));
+        return value;
+      });
     },
     async configVersion() {
       configListening ??= listenConfig();

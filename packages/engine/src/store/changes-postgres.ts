@@ -1,0 +1,255 @@
+import type pg from 'pg';
+
+/**
+ * How the statements of a change travel to PostgreSQL. node-postgres sends one statement and
+ * waits for its answer before the next, so a change used to cost a round trip per statement:
+ * savepoint, locked read, update, timer cancellation, history, rule runs, outbox, release.
+ * On a busy connection every round trip is a wake-up of the server process and of ours.
+ *
+ * Two things cut them down, both on one connection and without changing what runs:
+ * - **Writes wait for the next read.** The writes of a change whose result nobody needs at
+ *   once (they are marked in `changes.ts`) are held and sent together as one statement of
+ *   data-modifying CTEs when anything else runs on the connection, or when the change ends.
+ *   An order update carries its version check along: if it changed no row, the change fails
+ *   with a serialization failure and the group commit runs it again, as it would a deadlock.
+ *   Nothing is ever read that a held write should have changed: every other statement sends
+ *   the held writes first.
+ * - **Transaction control rides with the next statement.** `begin`, `set local`, `savepoint`
+ *   and `release savepoint` are held and sent as one simple query with what follows them
+ *   (`release savepoint change; savepoint change` between two changes of a batch,
+ *   `release savepoint change; commit` at its end).
+ *
+ * All statements of one CTE see the same snapshot, so an update in it does not see rows another
+ * part inserts: a held write that updates a table some other held write already touches is
+ * sent in a later statement, which keeps "cancel this visit's timers, then insert the new ones"
+ * meaning what it did.
+ */
+
+/** Prefix of a statement that may be held until the change's next read (its result is not used). */
+export const LATER = '/*of:later*/ ';
+/** Prefix of a held update that must change exactly one row (an order at the version it was read at). */
+export const LATER_ONE = '/*of:later:1*/ ';
+/** Sends the writes held so far; the store runs it at the end of every change. */
+export const FLUSH = '/*of:flush*/';
+
+/** Bound parameters per statement: PostgreSQL allows 65535; the held writes of a change are split well below. */
+const MAX_PARAMETERS = 30_000;
+/** Held writes per statement; more of them make texts that are rarely seen twice. */
+const MAX_HELD = 12;
+
+const CONTROL = /^\s*(begin|start transaction|savepoint|release savepoint|set local)\b/i;
+const ROLLBACK_TO = /^\s*rollback\s+to\b/i;
+const ROLLBACK = /^\s*rollback\s*$/i;
+const COMMIT = /^\s*commit\s*$/i;
+const WRITE = /^\s*(insert\s+into|update)\s+("?[a-z_]+"?)/i;
+
+/** A held order update changed no row: someone else changed the order first. */
+export class HeldUpdateMissed extends Error {
+  /** serialization_failure: the group commit runs the change again in a later transaction. */
+  readonly code = '40001';
+  constructor() {
+    super('An order changed between its locked read and its update; the change runs again.');
+  }
+}
+
+interface Held {
+  text: string;
+  values: unknown[];
+  expectOne: boolean;
+  table: string;
+  update: boolean;
+}
+
+/**
+ * `text` with its parameters written in as quoted literals, for a simple query, or undefined when
+ * that is not plainly safe. A quoted literal is of unknown type until its context gives it one,
+ * just like the untyped text parameters node-postgres sends, so the statement means the same.
+ */
+export function inlined(text: string, values: unknown[]): string | undefined {
+  // Only texts whose every `$` is a placeholder, and no string literal a `$n` could hide in.
+  if (text.includes("'") || /\$(?!\d)/.test(text) || text.includes(';')) return undefined;
+  const literals: string[] = [];
+  for (const v of values) {
+    const literal =
+      v === null || v === undefined
+        ? 'null'
+        : typeof v === 'string' || (typeof v === 'number' && Number.isFinite(v))
+          ? quote(String(v))
+          : undefined;
+    // Anything else (dates, buffers, objects, NUL characters) goes as a parameter, as before.
+    if (literal === undefined) return undefined;
+    literals.push(literal);
+  }
+  let ok = true;
+  const out = text.replace(/\$(\d+)/g, (_, n: string) => {
+    const literal = literals[Number(n) - 1];
+    if (literal === undefined) ok = false;
+    return literal ?? '';
+  });
+  return ok ? out : undefined;
+}
+
+/** A string literal that reads the same whatever `standard_conforming_strings` says (as pg's escapeLiteral). */
+function quote(s: string): string | undefined {
+  if (s.includes('\0')) return undefined;
+  const body = s.replace(/'/g, "''");
+  return s.includes('\\') ? ` E'${body.replace(/\\/g, '\\\\')}'` : `'${body}'`;
+}
+
+/** Runs one statement with parameters (as a named prepared statement where it can). */
+export type RunStatement = (text: string, values: unknown[], inTransaction: boolean) => Promise<pg.QueryResult>;
+
+const done = (command: string, rowCount: number | null = null): pg.QueryResult =>
+  ({ command, rowCount, rows: [], fields: [], oid: 0 }) as unknown as pg.QueryResult;
+
+/**
+ * One pooled connection that holds back writes and transaction control as described above.
+ * `run` sends parameterised statements; `simple` sends a text of one or more statements
+ * without parameters.
+ */
+export class ChangeConnection {
+  private inTransaction = false;
+  /** Transaction control statements not sent yet. */
+  private control: string[] = [];
+  private held: Held[] = [];
+  private heldParameters = 0;
+
+  constructor(
+    private readonly run: RunStatement,
+    private readonly simple: (text: string) => Promise<pg.QueryResult | pg.QueryResult[]>,
+  ) {}
+
+  /** True when something is still held (the connection must not go back to the pool like that). */
+  get holding(): boolean {
+    return this.control.length > 0 || this.held.length > 0;
+  }
+
+  async query(text: string, values: unknown[] = []): Promise<pg.QueryResult> {
+    if (text === FLUSH) {
+      await this.sendHeld();
+      return done('SELECT', 0);
+    }
+    const later = text.startsWith(LATER) ? LATER : text.startsWith(LATER_ONE) ? LATER_ONE : undefined;
+    if (later !== undefined) {
+      const statement = text.slice(later.length);
+      if (!this.inTransaction) return this.sendNow(statement, values);
+      return this.hold(statement, values, later === LATER_ONE);
+    }
+    if (values.length === 0) {
+      if (ROLLBACK.test(text)) {
+        // The transaction ends: what it held is dropped with it. If even its `begin` is still
+        // held, the server never saw the transaction and there is nothing to send.
+        const unsent = this.control.some((c) => /^\s*(begin|start transaction)\b/i.test(c));
+        this.dropHeld();
+        this.control = [];
+        this.inTransaction = false;
+        return unsent ? done('ROLLBACK') : this.run(text, [], false);
+      }
+      if (ROLLBACK_TO.test(text)) {
+        // The change is undone: its held writes never need to run.
+        this.dropHeld();
+        this.control.push(text);
+        return done('ROLLBACK');
+      }
+      if (COMMIT.test(text)) {
+        await this.sendHeld();
+        this.inTransaction = false;
+        return this.sendControl(text);
+      }
+      if (CONTROL.test(text)) {
+        await this.sendHeld();
+        if (/^\s*(begin|start transaction)\b/i.test(text)) this.inTransaction = true;
+        this.control.push(text);
+        return done(/^\s*begin\b/i.test(text) ? 'BEGIN' : 'SET');
+      }
+    }
+    return this.sendNow(text, values);
+  }
+
+  /** Forgets everything held (the connection is being discarded). */
+  reset(): void {
+    this.dropHeld();
+    this.control = [];
+    this.inTransaction = false;
+  }
+
+  private async sendNow(text: string, values: unknown[]): Promise<pg.QueryResult> {
+    await this.sendHeld();
+    if (this.control.length > 0) {
+      // The first statement of a change (its locked read) travels with the savepoint before it.
+      const inline = inlined(text, values);
+      if (inline !== undefined) return this.sendControl(inline);
+    }
+    await this.sendControlAlone();
+    return this.run(text, values, this.inTransaction);
+  }
+
+  private async hold(text: string, values: unknown[], expectOne: boolean): Promise<pg.QueryResult> {
+    const m = WRITE.exec(text);
+    const table = (m?.[2] ?? '').replace(/"/g, '').toLowerCase();
+    const update = /^update$/i.test(m?.[1] ?? '');
+    const conflict = update && this.held.some((h) => h.table === table);
+    if (
+      conflict ||
+      this.held.length >= MAX_HELD ||
+      (this.held.length > 0 && this.heldParameters + values.length > MAX_PARAMETERS) ||
+      m === null
+    ) {
+      await this.sendHeld();
+    }
+    if (m === null) return this.sendNow(text, values);
+    this.held.push({ text, values, expectOne, table, update });
+    this.heldParameters += values.length;
+    return done(update ? 'UPDATE' : 'INSERT', expectOne ? 1 : 0);
+  }
+
+  private dropHeld(): void {
+    this.held = [];
+    this.heldParameters = 0;
+  }
+
+  /** Sends the held control statements, if any, as one simple query. */
+  private async sendControlAlone(): Promise<void> {
+    if (this.control.length === 0) return;
+    const text = this.control.join('; ');
+    this.control = [];
+    await this.simple(text);
+  }
+
+  /** Sends the held control statements followed by `text` as one simple query; answers for `text`. */
+  private async sendControl(text: string): Promise<pg.QueryResult> {
+    const all = [...this.control, text].join('; ');
+    this.control = [];
+    const r = await this.simple(all);
+    return Array.isArray(r) ? (r[r.length - 1] as pg.QueryResult) : r;
+  }
+
+  /** Sends the held writes as one statement (a CTE when there are several) and checks the order updates. */
+  private async sendHeld(): Promise<void> {
+    if (this.held.length === 0) return;
+    const held = this.held;
+    this.dropHeld();
+    await this.sendControlAlone();
+    if (held.length === 1) {
+      const h = held[0] as Held;
+      const r = await this.run(h.text, h.values, true);
+      if (h.expectOne && r.rowCount !== 1) throw new HeldUpdateMissed();
+      return;
+    }
+    const parts: string[] = [];
+    const checks: string[] = [];
+    const values: unknown[] = [];
+    held.forEach((h, i) => {
+      const offset = values.length;
+      const text = offset === 0 ? h.text : h.text.replace(/\$(\d+)/g, (_, n: string) => `$${Number(n) + offset}`);
+      parts.push(`w${i} as (${text}${h.expectOne ? ' returning 1' : ''})`);
+      if (h.expectOne) checks.push(`(select count(*) from w${i}) as c${i}`);
+      for (const v of h.values) values.push(v);
+    });
+    const r = await this.run(`with ${parts.join(', ')} select ${checks.length > 0 ? checks.join(', ') : '1 as ok'}`, values, true);
+    const row = (r.rows[0] ?? {}) as Record<string, unknown>;
+    for (const [, count] of Object.entries(row).filter(([k]) => k.startsWith('c'))) {
+      if (Number(count) !== 1) throw new HeldUpdateMissed();
+    }
+  }
+}
