@@ -131,6 +131,18 @@ export function createPostgresStore(opts: PostgresStoreOptions): Store {
     ...(opts.onBatch ? { onBatch: opts.onBatch } : {}),
   });
 
+  let waking: Promise<void> | null = null;
+  let wakeAgain: Promise<void> | null = null;
+  const notify = (): Promise<void> => {
+    const sent = sql`select pg_notify(${WAKE_CHANNEL}, '')`.execute(db).then(() => undefined);
+    waking = sent;
+    const clear = () => {
+      if (waking === sent) waking = null;
+    };
+    sent.then(clear, clear);
+    return sent;
+  };
+
   // Workflow and settings caches are valid while no change notification arrived.
   let configCounter = 0;
   let configListening: Promise<boolean> | null = null;
@@ -207,8 +219,22 @@ export function createPostgresStore(opts: PostgresStoreOptions): Store {
         await client.end().catch(() => undefined);
       };
     },
-    async wake() {
-      await sql`select pg_notify(${WAKE_CHANNEL}, '')`.execute(db);
+    wake() {
+      // Every caller is answered by a notification sent after it asked; callers that ask while
+      // one is on its way share the next one (a burst of commits costs two, not one per commit).
+      if (waking) {
+        wakeAgain ??= waking
+          .then(
+            () => undefined,
+            () => undefined,
+          )
+          .then(() => {
+            wakeAgain = null;
+            return notify();
+          });
+        return wakeAgain;
+      }
+      return notify();
     },
     async close() {
       await Promise.all(listeners.map((c) => c.end().catch(() => undefined)));
