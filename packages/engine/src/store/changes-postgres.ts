@@ -38,6 +38,7 @@ const MAX_PARAMETERS = 30_000;
 const MAX_HELD = 12;
 
 const CONTROL = /^\s*(begin|start transaction|savepoint|release savepoint|set local)\b/i;
+const BEGIN = /^\s*(begin|start transaction)\b/i;
 const ROLLBACK_TO = /^\s*rollback\s+to\b/i;
 const ROLLBACK = /^\s*rollback\s*$/i;
 const COMMIT = /^\s*commit\s*$/i;
@@ -113,6 +114,8 @@ export class ChangeConnection {
   private control: string[] = [];
   private held: Held[] = [];
   private heldParameters = 0;
+  /** The call before this one, settled: statements go out in the order they were asked for. */
+  private tail: Promise<unknown> = Promise.resolve();
 
   constructor(
     private readonly run: RunStatement,
@@ -124,7 +127,13 @@ export class ChangeConnection {
     return this.control.length > 0 || this.held.length > 0;
   }
 
-  async query(text: string, values: unknown[] = []): Promise<pg.QueryResult> {
+  query(text: string, values: unknown[] = []): Promise<pg.QueryResult> {
+    const result = this.tail.then(() => this.step(text, values));
+    this.tail = result.catch(() => undefined);
+    return result;
+  }
+
+  private async step(text: string, values: unknown[]): Promise<pg.QueryResult> {
     if (text === FLUSH) {
       await this.sendHeld();
       return done('SELECT', 0);
@@ -139,13 +148,13 @@ export class ChangeConnection {
       if (ROLLBACK.test(text)) {
         // The transaction ends: what it held is dropped with it. If even its `begin` is still
         // held, the server never saw the transaction and there is nothing to send.
-        const unsent = this.control.some((c) => /^\s*(begin|start transaction)\b/i.test(c));
+        const unsent = this.control.some((c) => BEGIN.test(c));
         this.dropHeld();
         this.control = [];
         this.inTransaction = false;
         return unsent ? done('ROLLBACK') : this.run(text, [], false);
       }
-      if (ROLLBACK_TO.test(text)) {
+      if (this.inTransaction && ROLLBACK_TO.test(text)) {
         // The change is undone: its held writes never need to run.
         this.dropHeld();
         this.control.push(text);
@@ -156,9 +165,10 @@ export class ChangeConnection {
         this.inTransaction = false;
         return this.sendControl(text);
       }
-      if (CONTROL.test(text)) {
+      const begin = BEGIN.test(text);
+      if ((this.inTransaction || begin) && CONTROL.test(text)) {
         await this.sendHeld();
-        if (/^\s*(begin|start transaction)\b/i.test(text)) this.inTransaction = true;
+        if (begin) this.inTransaction = true;
         this.control.push(text);
         return done(/^\s*begin\b/i.test(text) ? 'BEGIN' : 'SET');
       }
@@ -175,13 +185,8 @@ export class ChangeConnection {
 
   private async sendNow(text: string, values: unknown[]): Promise<pg.QueryResult> {
     await this.sendHeld();
-    if (this.control.length > 0) {
-      // The first statement of a change (its locked read) travels with the savepoint before it.
-      const inline = inlined(text, values);
-      if (inline !== undefined) return this.sendControl(inline);
-    }
-    await this.sendControlAlone();
-    return this.run(text, values, this.inTransaction);
+    // The first statement of a change (most often its locked read) travels with the savepoint before it.
+    return this.withControl(text, values);
   }
 
   private async hold(text: string, values: unknown[], expectOne: boolean): Promise<pg.QueryResult> {
@@ -229,10 +234,9 @@ export class ChangeConnection {
     if (this.held.length === 0) return;
     const held = this.held;
     this.dropHeld();
-    await this.sendControlAlone();
     if (held.length === 1) {
       const h = held[0] as Held;
-      const r = await this.run(h.text, h.values, true);
+      const r = await this.withControl(h.text, h.values);
       if (h.expectOne && r.rowCount !== 1) throw new HeldUpdateMissed();
       return;
     }
@@ -246,10 +250,20 @@ export class ChangeConnection {
       if (h.expectOne) checks.push(`(select count(*) from w${i}) as c${i}`);
       for (const v of h.values) values.push(v);
     });
-    const r = await this.run(`with ${parts.join(', ')} select ${checks.length > 0 ? checks.join(', ') : '1 as ok'}`, values, true);
+    const r = await this.withControl(`with ${parts.join(', ')} select ${checks.length > 0 ? checks.join(', ') : '1 as ok'}`, values);
     const row = (r.rows[0] ?? {}) as Record<string, unknown>;
-    for (const [, count] of Object.entries(row).filter(([k]) => k.startsWith('c'))) {
-      if (Number(count) !== 1) throw new HeldUpdateMissed();
+    for (const count of Object.values(row)) {
+      if (checks.length > 0 && Number(count) !== 1) throw new HeldUpdateMissed();
     }
+  }
+
+  /** Sends a statement after the held control statements: in one simple query when it can be written out. */
+  private async withControl(text: string, values: unknown[]): Promise<pg.QueryResult> {
+    if (this.control.length > 0) {
+      const inline = inlined(text, values);
+      if (inline !== undefined) return this.sendControl(inline);
+      await this.sendControlAlone();
+    }
+    return this.run(text, values, this.inTransaction);
   }
 }
