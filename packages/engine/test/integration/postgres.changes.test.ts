@@ -63,19 +63,20 @@ describe.skipIf(!DIALECTS.includes('postgres'))('the statements of a change on P
     createdAt: o.createdAt,
   });
 
-  it('moves an order in four round trips alone and two per change in a shared transaction', async () => {
+  it('moves an order in three round trips alone and two per change in a shared transaction', async () => {
     const orders = await Promise.all(Array.from({ length: 20 }, () => create()));
     await move(orders[0]?.id as string, 'awaiting_payment');
-    // Alone: begin with the locked read, the writes, commit, the wake-up of other processes.
+    // Wake-ups of other processes go out after the answer, on their own: counted in their own test.
+    const ofChange = () => sent.filter((s) => !s.includes('pg_notify'));
+    // Alone: begin with the locked read, the writes, commit.
     sent = [];
     await move(orders[0]?.id as string, 'packing');
-    expect(sent).toHaveLength(4);
-    // Together: the locked read with the savepoints around it, the writes; begin, commit and
-    // wake-ups are shared.
+    expect(ofChange()).toHaveLength(3);
+    // Together: the locked read with the savepoints around it, the writes; begin and commit are shared.
     sent = [];
     const moved = await Promise.all(orders.slice(1).map((o) => move(o.id, 'awaiting_payment')));
     expect(moved.every((m) => m.body.order.state === 'awaiting_payment')).toBe(true);
-    expect(sent.length / moved.length).toBeLessThan(2.5);
+    expect(ofChange().length / moved.length).toBeLessThan(2.5);
     for (const o of orders.slice(1)) {
       const history = await repo.listHistory(store.db, o.id);
       expect(history.map((h) => h.seq)).toEqual([1, 2]);
