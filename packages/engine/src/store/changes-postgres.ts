@@ -103,6 +103,48 @@ export type RunStatement = (text: string, values: unknown[], inTransaction: bool
 const done = (command: string, rowCount: number | null = null): pg.QueryResult =>
   ({ command, rowCount, rows: [], fields: [], oid: 0 }) as unknown as pg.QueryResult;
 
+/** The statement that runs several held writes, by their texts in order (a change sends the same few shapes again and again). */
+interface Shape {
+  next: Map<string, Shape>;
+  combined?: { text: string; checks: boolean };
+}
+const shapes: Shape = { next: new Map() };
+let shapeCount = 0;
+const MAX_SHAPES = 500;
+
+/** One statement of data-modifying CTEs for `held`, its placeholders numbered in a row; `checks` when it answers update counts. */
+function combined(held: readonly Held[]): { text: string; checks: boolean } {
+  let node = shapes;
+  for (const h of held) {
+    const key = h.expectOne ? LATER_ONE + h.text : h.text;
+    let next = node.next.get(key);
+    if (next === undefined) {
+      next = { next: new Map() };
+      if (shapeCount < MAX_SHAPES) {
+        node.next.set(key, next);
+        shapeCount++;
+      }
+    }
+    node = next;
+  }
+  if (node.combined !== undefined) return node.combined;
+  const parts: string[] = [];
+  const checks: string[] = [];
+  let offset = 0;
+  held.forEach((h, i) => {
+    const at = offset;
+    const text = at === 0 ? h.text : h.text.replace(/\$(\d+)/g, (_, n: string) => `$${Number(n) + at}`);
+    parts.push(`w${i} as (${text}${h.expectOne ? ' returning 1' : ''})`);
+    if (h.expectOne) checks.push(`(select count(*) from w${i}) as c${i}`);
+    offset += h.values.length;
+  });
+  node.combined = {
+    text: `with ${parts.join(', ')} select ${checks.length > 0 ? checks.join(', ') : '1 as ok'}`,
+    checks: checks.length > 0,
+  };
+  return node.combined;
+}
+
 /**
  * One pooled connection that holds back writes and transaction control as described above.
  * `run` sends parameterised statements; `simple` sends a text of one or more statements
@@ -240,20 +282,14 @@ export class ChangeConnection {
       if (h.expectOne && r.rowCount !== 1) throw new HeldUpdateMissed();
       return;
     }
-    const parts: string[] = [];
-    const checks: string[] = [];
+    const { text, checks } = combined(held);
     const values: unknown[] = [];
-    held.forEach((h, i) => {
-      const offset = values.length;
-      const text = offset === 0 ? h.text : h.text.replace(/\$(\d+)/g, (_, n: string) => `$${Number(n) + offset}`);
-      parts.push(`w${i} as (${text}${h.expectOne ? ' returning 1' : ''})`);
-      if (h.expectOne) checks.push(`(select count(*) from w${i}) as c${i}`);
-      for (const v of h.values) values.push(v);
-    });
-    const r = await this.withControl(`with ${parts.join(', ')} select ${checks.length > 0 ? checks.join(', ') : '1 as ok'}`, values);
-    const row = (r.rows[0] ?? {}) as Record<string, unknown>;
-    for (const count of Object.values(row)) {
-      if (checks.length > 0 && Number(count) !== 1) throw new HeldUpdateMissed();
+    for (const h of held) for (const v of h.values) values.push(v);
+    const r = await this.withControl(text, values);
+    if (checks) {
+      for (const count of Object.values((r.rows[0] ?? {}) as Record<string, unknown>)) {
+        if (Number(count) !== 1) throw new HeldUpdateMissed();
+      }
     }
   }
 
