@@ -15,9 +15,15 @@ import type pg from 'pg';
  *   Nothing is ever read that a held write should have changed: every other statement sends
  *   the held writes first.
  * - **Transaction control rides with the next statement.** `begin`, `set local`, `savepoint`
- *   and `release savepoint` are held and sent as one simple query with what follows them
- *   (`release savepoint change; savepoint change` between two changes of a batch,
- *   `release savepoint change; commit` at its end).
+ *   and `release savepoint` are held and sent as one simple query with what follows them:
+ *   `release savepoint change; savepoint change; select … for update` between two changes of a
+ *   batch (the statement after them is written out with its values as quoted literals, which
+ *   PostgreSQL types from their context just as it types node-postgres's untyped parameters;
+ *   a statement that cannot be written out safely goes as a parameterised one right after),
+ *   `release savepoint change; commit` at the batch's end.
+ *
+ * A transition in a batch thus costs two round trips (locked read, writes) instead of about
+ * eight; begin and commit are shared by the batch.
  *
  * All statements of one CTE see the same snapshot, so an update in it does not see rows another
  * part inserts: a held write that updates a table some other held write already touches is
