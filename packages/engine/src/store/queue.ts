@@ -58,7 +58,10 @@ export function holdPaused<Q extends SelectQueryBuilder<DB, 'deliveries', Select
   }) as Q;
 }
 
-/** Claims due pending rows of `table` inside `tx` (the caller's write transaction). */
+/**
+ * Claims due pending rows of `table` inside `tx` (the caller's write transaction), oldest due
+ * first: one statement sets the lease on the rows a subquery picks and returns them.
+ */
 export async function claimDue(tx: Kysely<DB>, table: 'deliveries', o: ClaimOptions): Promise<DeliveryRow[]>;
 export async function claimDue(tx: Kysely<DB>, table: 'timers', o: ClaimOptions): Promise<TimerRow[]>;
 export async function claimDue(tx: Kysely<DB>, table: QueueTable, o: ClaimOptions): Promise<DeliveryRow[] | TimerRow[]> {
@@ -73,18 +76,14 @@ export async function claimDue(tx: Kysely<DB>, table: QueueTable, o: ClaimOption
   q = holdPaused(q, table, o.automation);
   q = q.orderBy(due).orderBy('id').limit(o.limit);
   if (o.rowLocks) q = q.forUpdate().skipLocked();
-  const found = await q.execute();
-  if (found.length === 0) return found;
-  await tx
+  const claimed = await tx
     .updateTable(table as 'deliveries')
     .set({ lease_until: o.leaseUntil, lease_token: o.token })
-    .where(
-      'id',
-      'in',
-      found.map((r) => r.id),
-    )
+    .where('id', 'in', q.clearSelect().select('id'))
+    .returningAll()
     .execute();
-  return found;
+  // RETURNING keeps no order.
+  return claimed.sort((a, b) => (a[due] < b[due] ? -1 : a[due] > b[due] ? 1 : a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
 }
 
 /** Extends the lease of every row still held under `token`. */
@@ -109,7 +108,7 @@ export async function holdsDelivery(db: Kysely<DB>, id: string, token: string): 
   return own !== undefined;
 }
 
-/** One delivery attempt's result, as {@link completeDelivery} records it. */
+/** One delivery attempt's result, as {@link completeDeliveries} records it. */
 export interface DeliveryCompletion {
   id: string;
   token: string;
@@ -130,42 +129,107 @@ export interface DeliveryCompletion {
   };
 }
 
+/** Most rows one completion statement names: lists are cut into power-of-two chunks up to this size. */
+const CHUNK = 64;
+
 /**
- * Records an attempt: the delivery's new status and the attempt row. Returns false (and writes
- * nothing) when `token` no longer holds the delivery.
+ * `items` cut into chunks whose sizes are powers of two (at most {@link CHUNK}): a statement over
+ * a list has one text per chunk size, so a handful of texts stay prepared whatever the batch size.
  */
-export async function completeDelivery(tx: Kysely<DB>, c: DeliveryCompletion): Promise<boolean> {
-  const u = await tx
-    .updateTable('deliveries')
-    .set({
-      status: c.status,
-      attempts: c.attempt,
-      next_attempt_at: c.nextAttemptAt,
-      lease_until: null,
-      lease_token: null,
-      last_error: c.error,
-      updated_at: c.at,
-      ...(c.status === 'delivered' ? { delivered_at: c.at } : {}),
-    })
-    .where('id', '=', c.id)
-    .where('lease_token', '=', c.token)
-    .executeTakeFirst();
-  if (Number(u.numUpdatedRows) !== 1) return false;
-  await tx
-    .insertInto('delivery_attempts')
-    .values({
-      id: c.attemptRow.id,
-      delivery_id: c.id,
-      attempt: c.attempt,
-      at: c.attemptRow.startedAt,
-      duration_ms: c.attemptRow.durationMs,
-      outcome: c.attemptRow.outcome,
-      status_code: c.attemptRow.statusCode,
-      response_body: c.attemptRow.responseBody,
-      error: c.error,
-    })
-    .execute();
-  return true;
+function chunks<T>(items: readonly T[]): T[][] {
+  const out: T[][] = [];
+  let at = 0;
+  while (at < items.length) {
+    let size = CHUNK;
+    while (size > items.length - at) size >>= 1;
+    out.push(items.slice(at, at + size));
+    at += size;
+  }
+  return out;
+}
+
+/**
+ * Records attempts: each delivery's new status and its attempt row. Answers the completions it
+ * recorded; one whose `token` no longer holds its delivery is left out, and nothing is written
+ * for it. Deliveries delivered on the same claim and attempt are updated by one statement (the
+ * common case); the others, whose error and next attempt differ, one by one. The attempt rows
+ * are inserted together.
+ */
+export async function completeDeliveries(tx: Kysely<DB>, list: readonly DeliveryCompletion[]): Promise<Set<DeliveryCompletion>> {
+  const held = new Set<DeliveryCompletion>();
+  const delivered = new Map<string, DeliveryCompletion[]>();
+  for (const c of list) {
+    if (c.status !== 'delivered') continue;
+    const key = `${c.token}\u0000${c.attempt}\u0000${c.at}`;
+    const group = delivered.get(key);
+    if (group) group.push(c);
+    else delivered.set(key, [c]);
+  }
+  for (const group of delivered.values()) {
+    const { token, attempt, at } = group[0] as DeliveryCompletion;
+    for (const part of chunks(group)) {
+      const rows = await tx
+        .updateTable('deliveries')
+        .set({
+          status: 'delivered',
+          attempts: attempt,
+          lease_until: null,
+          lease_token: null,
+          last_error: null,
+          updated_at: at,
+          delivered_at: at,
+        })
+        .where(
+          'id',
+          'in',
+          part.map((c) => c.id),
+        )
+        .where('lease_token', '=', token)
+        .returning('id')
+        .execute();
+      // One claim holds a delivery once: within a group, the id names the completion.
+      const byId = new Map(part.map((c) => [c.id, c]));
+      for (const r of rows) held.add(byId.get(r.id) as DeliveryCompletion);
+    }
+  }
+  for (const c of list) {
+    if (c.status === 'delivered') continue;
+    const u = await tx
+      .updateTable('deliveries')
+      .set({
+        status: c.status,
+        attempts: c.attempt,
+        next_attempt_at: c.nextAttemptAt,
+        lease_until: null,
+        lease_token: null,
+        last_error: c.error,
+        updated_at: c.at,
+      })
+      .where('id', '=', c.id)
+      .where('lease_token', '=', c.token)
+      .executeTakeFirst();
+    if (Number(u.numUpdatedRows) === 1) held.add(c);
+  }
+  const attempts = list.filter((c) => held.has(c));
+  for (const part of chunks(attempts)) {
+    await tx
+      .insertInto('delivery_attempts')
+      .values(
+        part.map((c) => ({
+          id: c.attemptRow.id,
+          delivery_id: c.id,
+          attempt: c.attempt,
+          at: c.attemptRow.startedAt,
+          duration_ms: c.attemptRow.durationMs,
+          outcome: c.attemptRow.outcome,
+          status_code: c.attemptRow.statusCode,
+          response_body: c.attemptRow.responseBody,
+          error: c.error,
+        })),
+      )
+      .execute();
+  }
+  return held;
 }
 
 /** Marks a claimed timer fired or failed. Returns false when `token` no longer holds it. */

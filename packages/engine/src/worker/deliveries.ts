@@ -34,6 +34,94 @@ export function destinationOf(action: OutboxEntry['action']): string {
   }
 }
 
+/** Runs items as slots free up: at most `limit` at once in all and `perKey` at once per key. */
+export interface Dispatcher<T> {
+  /** Queues items; each starts as soon as a slot of its key is free. */
+  push(items: readonly T[]): void;
+  /** Starts nothing more; answers the items still waiting. */
+  drop(): T[];
+  /** Items started and not finished. */
+  readonly running: number;
+  /**
+   * Settles once nothing waits and nothing runs; after an error, once nothing runs, rejecting
+   * with the first error.
+   */
+  idle(): Promise<void>;
+}
+
+/**
+ * Creates a {@link Dispatcher} over `fn`: items of a busy key wait while items of other keys go
+ * ahead, in the order they came. The first error stops starting new ones.
+ */
+export function createDispatcher<T>(
+  keyOf: (item: T) => string,
+  limit: number,
+  perKey: number,
+  fn: (item: T) => Promise<void>,
+): Dispatcher<T> {
+  let waiting: { item: T; key: string }[] = [];
+  const running = new Map<string, number>();
+  let active = 0;
+  let failure: { error: unknown } | null = null;
+  let stopped = false;
+  let idlers: { resolve: () => void; reject: (e: unknown) => void }[] = [];
+
+  const settle = (): void => {
+    if (active > 0 || (waiting.length > 0 && failure === null && !stopped)) return;
+    const list = idlers;
+    idlers = [];
+    for (const w of list) {
+      if (failure !== null) w.reject(failure.error);
+      else w.resolve();
+    }
+  };
+  const pump = (): void => {
+    for (let i = 0; failure === null && !stopped && i < waiting.length && active < limit; ) {
+      const next = waiting[i] as { item: T; key: string };
+      const n = running.get(next.key) ?? 0;
+      if (n >= perKey) {
+        i++;
+        continue;
+      }
+      waiting.splice(i, 1);
+      active++;
+      running.set(next.key, n + 1);
+      fn(next.item)
+        .catch((error: unknown) => {
+          failure ??= { error };
+        })
+        .finally(() => {
+          active--;
+          running.set(next.key, (running.get(next.key) ?? 1) - 1);
+          pump();
+        });
+    }
+    settle();
+  };
+  return {
+    push(items) {
+      for (const item of items) waiting.push({ item, key: keyOf(item) });
+      pump();
+    },
+    drop() {
+      stopped = true;
+      const left = waiting.map((w) => w.item);
+      waiting = [];
+      settle();
+      return left;
+    },
+    get running() {
+      return active;
+    },
+    idle() {
+      return new Promise<void>((resolve, reject) => {
+        idlers.push({ resolve, reject });
+        settle();
+      });
+    },
+  };
+}
+
 /**
  * Runs `fn` over `items`, at most `limit` at once in all and `perKey` at once per `keyOf` key:
  * items of a busy key wait while items of other keys go ahead. The first error stops starting
@@ -46,41 +134,9 @@ export function dispatch<T>(
   perKey: number,
   fn: (item: T) => Promise<void>,
 ): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const waiting = items.map((item) => ({ item, key: keyOf(item) }));
-    const running = new Map<string, number>();
-    let active = 0;
-    let failure: { error: unknown } | null = null;
-    let settled = false;
-    const pump = (): void => {
-      for (let i = 0; failure === null && i < waiting.length && active < limit; ) {
-        const next = waiting[i] as { item: T; key: string };
-        const n = running.get(next.key) ?? 0;
-        if (n >= perKey) {
-          i++;
-          continue;
-        }
-        waiting.splice(i, 1);
-        active++;
-        running.set(next.key, n + 1);
-        fn(next.item)
-          .catch((error: unknown) => {
-            failure ??= { error };
-          })
-          .finally(() => {
-            active--;
-            running.set(next.key, (running.get(next.key) ?? 1) - 1);
-            pump();
-          });
-      }
-      if (!settled && active === 0 && (waiting.length === 0 || failure !== null)) {
-        settled = true;
-        if (failure !== null) reject(failure.error);
-        else resolve();
-      }
-    };
-    pump();
-  });
+  const d = createDispatcher(keyOf, limit, perKey, fn);
+  d.push(items);
+  return d.idle();
 }
 
 /** Stores the notification of a notify delivery (once, also across retries); publishing is the caller's. */
@@ -153,8 +209,17 @@ export interface Attempt {
   outcome: ActionOutcome;
 }
 
+/** A claimed delivery waiting for its turn: the row, the claim's token, its action and destination. */
+interface Job {
+  row: DeliveryRow;
+  token: string;
+  action: OutboxEntry['action'];
+  destination: string;
+}
+
 /** Renders and sends one claimed delivery; answers the attempt to record (null when the lease was lost). */
-async function attemptDelivery(ctx: WorkerContext, row: DeliveryRow, token: string, counts: WorkerCounts): Promise<Attempt | null> {
+async function attemptDelivery(ctx: WorkerContext, job: Job, counts: WorkerCounts): Promise<Attempt | null> {
+  const { row, token } = job;
   const attempt = Number(row.attempts) + 1;
   const startedAt = ctx.clock.now();
   const pctx: PrepareContext = {
@@ -171,7 +236,7 @@ async function attemptDelivery(ctx: WorkerContext, row: DeliveryRow, token: stri
   try {
     prepared = await prepareDelivery(pctx, {
       id: row.id,
-      action: JSON.parse(row.action_json) as OutboxEntry['action'],
+      action: job.action,
       envelope: JSON.parse(row.envelope_json) as OutboxEntry['envelope'],
     });
     outcome = await send(ctx, row, token, prepared);
@@ -201,52 +266,75 @@ interface Recorded {
   at: Date;
 }
 
-/** Writes one attempt inside `tx`: the delivery's new status, the attempt row, the endpoint's health and alerts. */
-async function recordAttempt(ctx: WorkerContext, tx: Kysely<DB>, a: Attempt): Promise<Recorded> {
-  const { row, token, attempt, startedAt, prepared, outcome } = a;
+/**
+ * Writes finished attempts inside `tx`: the deliveries' new status and the attempt rows (batched,
+ * see {@link queue.completeDeliveries}), then, attempt by attempt, the endpoints' health and alerts.
+ */
+async function recordAttempts(ctx: WorkerContext, tx: Kysely<DB>, list: readonly Attempt[]): Promise<Recorded[]> {
   const now = ctx.clock.now();
-  const endpoint = endpointOf(prepared);
-  const verdict = deliveryVerdict({
-    outcome,
-    attempt,
-    endpoint,
-    nextAttemptAt: row.next_attempt_at,
-    now,
-    retry: { baseMs: ctx.config.retryBaseMs, maxAttempts: ctx.config.retryMaxAttempts, random: ctx.random },
-  });
-  const direct: Notification[] = [];
-  const held = await queue.completeDelivery(tx, {
-    id: row.id,
-    token,
-    status: verdict.status,
-    attempt,
-    nextAttemptAt: verdict.nextAttemptAt,
-    error: verdict.error,
-    at: now.toISOString(),
-    attemptRow: {
-      id: ctx.newId('att'),
-      startedAt: startedAt.toISOString(),
-      durationMs: Math.max(0, Math.round(outcome.durationMs)),
-      outcome: verdict.outcome,
-      statusCode: outcome.status ?? null,
-      responseBody: outcome.responseBody === undefined ? null : utf8Prefix(outcome.responseBody, 1024),
-    },
-  });
-  if (!held) return { attempt: a, held, verdict, direct, alerted: false, at: now };
-  let alerted = await applyEndpointHealth(ctx, tx, row, verdict, outcome.status, direct);
-  if (verdict.status === 'dead') {
-    alerted = true;
-    await raiseAlert(
-      ctx,
-      tx,
-      row,
-      'delivery.dead',
-      `Delivery ${row.id} (${describe(prepared, row)}) for order ${row.order_id} is dead after ${attempt} attempts: ${verdict.error}`,
-      direct,
-      endpoint,
-    );
+  const at = now.toISOString();
+  const verdicts = list.map((a) =>
+    deliveryVerdict({
+      outcome: a.outcome,
+      attempt: a.attempt,
+      endpoint: endpointOf(a.prepared),
+      nextAttemptAt: a.row.next_attempt_at,
+      now,
+      retry: { baseMs: ctx.config.retryBaseMs, maxAttempts: ctx.config.retryMaxAttempts, random: ctx.random },
+    }),
+  );
+  const completions = list.map(
+    (a, i): queue.DeliveryCompletion => ({
+      id: a.row.id,
+      token: a.token,
+      status: (verdicts[i] as DeliveryVerdict).status,
+      attempt: a.attempt,
+      nextAttemptAt: (verdicts[i] as DeliveryVerdict).nextAttemptAt,
+      error: (verdicts[i] as DeliveryVerdict).error,
+      at,
+      attemptRow: {
+        id: ctx.newId('att'),
+        startedAt: a.startedAt.toISOString(),
+        durationMs: Math.max(0, Math.round(a.outcome.durationMs)),
+        outcome: (verdicts[i] as DeliveryVerdict).outcome,
+        statusCode: a.outcome.status ?? null,
+        responseBody: a.outcome.responseBody === undefined ? null : utf8Prefix(a.outcome.responseBody, 1024),
+      },
+    }),
+  );
+  const held = await queue.completeDeliveries(tx, completions);
+  // Endpoints whose last change in this batch was a reset: another reset would change nothing.
+  const reset = new Set<string>();
+  const out: Recorded[] = [];
+  for (const [i, a] of list.entries()) {
+    const verdict = verdicts[i] as DeliveryVerdict;
+    const direct: Notification[] = [];
+    if (!held.has(completions[i] as queue.DeliveryCompletion)) {
+      out.push({ attempt: a, held: false, verdict, direct, alerted: false, at: now });
+      continue;
+    }
+    const ep = verdict.endpoint;
+    let alerted = false;
+    if (ep !== null && !(ep.effect === 'reset' && reset.has(ep.key))) {
+      alerted = await applyEndpointHealth(ctx, tx, a.row, verdict, a.outcome.status, direct);
+      if (ep.effect === 'reset') reset.add(ep.key);
+      else reset.delete(ep.key);
+    }
+    if (verdict.status === 'dead') {
+      alerted = true;
+      await raiseAlert(
+        ctx,
+        tx,
+        a.row,
+        'delivery.dead',
+        `Delivery ${a.row.id} (${describe(a.prepared, a.row)}) for order ${a.row.order_id} is dead after ${a.attempt} attempts: ${verdict.error}`,
+        direct,
+        ep?.key ?? null,
+      );
+    }
+    out.push({ attempt: a, held: true, verdict, direct, alerted, at: now });
   }
-  return { attempt: a, held, verdict, direct, alerted, at: now };
+  return out;
 }
 
 /** After the commit: counts, metrics, the log line, notifications. */
@@ -293,31 +381,58 @@ function afterCommit(ctx: WorkerContext, r: Recorded, counts: WorkerCounts): voi
   if (r.alerted) ctx.wake();
 }
 
+/** Lets a completing transaction claim the next deliveries too (one commit for both). */
+export interface Claimer {
+  /** The claim to make now, or null for none. */
+  next(): queue.ClaimOptions | null;
+  /** What that claim found, after the commit; null when the transaction failed and claimed nothing. */
+  claimed(o: queue.ClaimOptions, rows: DeliveryRow[] | null): void;
+}
+
+/** Records finished attempts; see {@link createCompleter}. */
+export interface Completer {
+  /** Settles once the attempt is recorded and committed. */
+  record(a: Attempt): Promise<void>;
+  /** True while attempts wait or are being written. */
+  busy(): boolean;
+}
+
 /**
  * Records finished attempts in batches: attempts that finish while a batch is being written
  * wait and share the next transaction, so one commit acknowledges many deliveries. A delivery
  * is acknowledged only by that commit; a crash before it leaves the row leased and it is sent
  * again after the lease (at least once). If a batch fails, its attempts are written one by one,
- * so one attempt that cannot be written does not hold back the others.
+ * so one attempt that cannot be written does not hold back the others. The `claimer` may add
+ * a claim of the next deliveries to a batch's transaction.
  */
-export function createCompleter(ctx: WorkerContext, counts: WorkerCounts): (a: Attempt) => Promise<void> {
+export function createCompleter(ctx: WorkerContext, counts: WorkerCounts, claimer?: Claimer): Completer {
   type Item = { a: Attempt; resolve: () => void; reject: (e: unknown) => void };
   let waiting: Item[] = [];
   let writing = false;
 
-  const write = async (items: Item[]): Promise<void> => {
-    const recorded = await ctx.store.transaction(async (tx) => {
-      const out: Recorded[] = [];
-      for (const item of items) out.push(await recordAttempt(ctx, tx, item.a));
-      ctx.crash('before-ack');
-      return out;
-    });
-    for (const r of recorded) afterCommit(ctx, r, counts);
+  const write = async (items: Item[], claim: queue.ClaimOptions | null): Promise<void> => {
+    let done: { recorded: Recorded[]; rows: DeliveryRow[] };
+    try {
+      done = await ctx.store.transaction(async (tx) => {
+        const recorded = await recordAttempts(
+          ctx,
+          tx,
+          items.map((item) => item.a),
+        );
+        ctx.crash('before-ack');
+        return { recorded, rows: claim ? await queue.claimDue(tx, 'deliveries', claim) : [] };
+      });
+    } catch (e) {
+      if (claim) claimer?.claimed(claim, null);
+      throw e;
+    }
+    if (claim) claimer?.claimed(claim, done.rows);
+    for (const r of done.recorded) afterCommit(ctx, r, counts);
   };
 
   const flush = async (items: Item[]): Promise<void> => {
     try {
-      await write(items);
+      await write(items, claimer?.next() ?? null);
       for (const item of items) item.resolve();
     } catch (e) {
       if (items.length === 1 || e instanceof SimulatedCrashError) {
@@ -325,7 +440,7 @@ export function createCompleter(ctx: WorkerContext, counts: WorkerCounts): (a: A
         return;
       }
       for (const item of items) {
-        await write([item]).then(item.resolve, item.reject);
+        await write([item], null).then(item.resolve, item.reject);
       }
     }
   };
@@ -344,45 +459,172 @@ export function createCompleter(ctx: WorkerContext, counts: WorkerCounts): (a: A
     });
   };
 
-  return (a) =>
-    new Promise<void>((resolve, reject) => {
-      waiting.push({ a, resolve, reject });
-      kick();
-    });
+  return {
+    record: (a) =>
+      new Promise<void>((resolve, reject) => {
+        waiting.push({ a, resolve, reject });
+        kick();
+      }),
+    busy: () => writing || waiting.length > 0,
+  };
 }
+
+/** Batches one round claims at most before it finishes what it holds, so timers get their turn. */
+const BATCHES_PER_ROUND = 32;
 
 /**
  * Claims due deliveries and sends them, at most `concurrency` at once and `perDestination` at
- * once to one destination; answers how many were claimed.
+ * once to one destination; answers how many were claimed. Claiming does not wait for a batch to
+ * finish: it goes on while sends are in flight, keeping at most `concurrency + batchSize`
+ * deliveries claimed and not sent yet, and claims again once there is room for half a batch,
+ * inside the transaction that records finished attempts when one is due (one commit for both).
+ * A send frees its slot when the answer is in. The round stops claiming when a claim finds fewer
+ * rows than it asked for (nothing more is due) or after {@link BATCHES_PER_ROUND} claims, and
+ * ends once everything it claimed is recorded.
  */
 export async function deliveriesRound(ctx: WorkerContext, automation: AutomationState, counts: WorkerCounts): Promise<number> {
-  const o = claimOptions(ctx, automation);
-  const rows = await ctx.store.transaction((tx) => queue.claimDue(tx, 'deliveries', o));
-  if (rows.length === 0) return 0;
-  counts.claimed += rows.length;
-  ctx.crash('after-claim');
-  const stopRenewing = renewWhileBusy(ctx, 'deliveries', o.token);
-  const complete = createCompleter(ctx, counts);
-  try {
-    await dispatch(
-      rows,
-      (row) => destinationOf(JSON.parse(row.action_json) as OutboxEntry['action']),
-      ctx.concurrency,
-      ctx.perDestination,
-      async (row) => {
-        if (ctx.stopping()) return queue.releaseClaim(ctx.store.db, 'deliveries', row.id, o.token);
-        try {
-          const a = await attemptDelivery(ctx, row, o.token, counts);
-          if (a) await complete(a);
-        } catch (e) {
-          if (e instanceof SimulatedCrashError) throw e;
+  const capacity = ctx.concurrency + ctx.batchSize;
+  const threshold = Math.max(1, ctx.batchSize >> 1);
+  /** Claimed and not sent yet (waiting for a slot, or being sent). */
+  let unsent = 0;
+  let failure: { error: unknown } | null = null;
+  /** A claim is being made (on its own or in a completing transaction). */
+  let claiming = false;
+  /** No more claims in this round. */
+  let enough = false;
+  let batches = 0;
+  let claimed = 0;
+  /** Claims with deliveries not recorded yet: their leases are renewed until then. */
+  const claims = new Map<string, { left: number; stopRenewing: () => void }>();
+  const recording = new Set<Promise<void>>();
+  let onChange: (() => void) | null = null;
+  const changed = (): void => {
+    const f = onChange;
+    onChange = null;
+    f?.();
+  };
+  const fail = (error: unknown): void => {
+    failure ??= { error };
+    changed();
+  };
+  const sent = (): void => {
+    unsent--;
+    changed();
+  };
+  /** The delivery is recorded (or given up): the completer may be idle now. */
+  const done = (job: Job): void => {
+    const claim = claims.get(job.token);
+    if (claim && --claim.left === 0) {
+      claim.stopRenewing();
+      claims.delete(job.token);
+    }
+    changed();
+  };
+  const canClaim = (): boolean => failure === null && !enough && !claiming && !ctx.stopping() && capacity - unsent >= threshold;
+  const startClaim = (): queue.ClaimOptions => {
+    claiming = true;
+    batches++;
+    return claimOptions(ctx, automation, Math.min(ctx.batchSize, capacity - unsent));
+  };
+  /** Takes what a claim found into the round. */
+  const take = (o: queue.ClaimOptions, rows: DeliveryRow[] | null): void => {
+    claiming = false;
+    if (rows !== null && rows.length > 0) {
+      claimed += rows.length;
+      counts.claimed += rows.length;
+      unsent += rows.length;
+      claims.set(o.token, { left: rows.length, stopRenewing: renewWhileBusy(ctx, 'deliveries', o.token) });
+    }
+    if (rows !== null && (rows.length < o.limit || batches >= BATCHES_PER_ROUND)) enough = true;
+    try {
+      if (rows !== null && rows.length > 0) ctx.crash('after-claim');
+    } catch (e) {
+      fail(e);
+      return;
+    }
+    if (rows !== null && rows.length > 0) {
+      sender.push(
+        rows.map((row) => {
+          const action = JSON.parse(row.action_json) as OutboxEntry['action'];
+          return { row, token: o.token, action, destination: destinationOf(action) };
+        }),
+      );
+    }
+    changed();
+  };
+
+  const complete = createCompleter(ctx, counts, {
+    next: () => (canClaim() ? startClaim() : null),
+    claimed: take,
+  });
+
+  const sender = createDispatcher<Job>(
+    (job) => job.destination,
+    ctx.concurrency,
+    ctx.perDestination,
+    async (job) => {
+      if (ctx.stopping()) {
+        await queue.releaseClaim(ctx.store.db, 'deliveries', job.row.id, job.token).catch(() => undefined);
+        done(job);
+        return sent();
+      }
+      let a: Attempt | null;
+      try {
+        a = await attemptDelivery(ctx, job, counts);
+      } catch (e) {
+        // A simulated crash: the process is gone, its leases run out.
+        if (e instanceof SimulatedCrashError) return fail(e);
+        ctx.log.error({ deliveryId: job.row.id, orderId: job.row.order_id, err: e }, 'delivery processing failed');
+        done(job);
+        return sent();
+      }
+      if (a === null) {
+        done(job);
+        return sent();
+      }
+      const p = complete.record(a).then(
+        () => done(job),
+        (e: unknown) => {
+          if (e instanceof SimulatedCrashError) return fail(e);
           // The lease runs out and the row is tried again; nothing is lost.
-          ctx.log.error({ deliveryId: row.id, orderId: row.order_id, err: e }, 'delivery processing failed');
-        }
-      },
-    );
-  } finally {
-    stopRenewing();
+          ctx.log.error({ deliveryId: job.row.id, orderId: job.row.order_id, err: e }, 'delivery processing failed');
+          done(job);
+        },
+      );
+      recording.add(p);
+      void p.finally(() => recording.delete(p));
+      sent();
+      // The slot frees on the next turn: by then the HTTP client has put the connection back in
+      // its pool, so the next send to this destination reuses it instead of opening another.
+      await new Promise<void>((resolve) => setImmediate(resolve));
+    },
+  );
+
+  // Claims on its own only when no completing transaction is coming to carry the claim.
+  while (failure === null && !enough && !ctx.stopping()) {
+    if (canClaim() && !complete.busy()) {
+      const o = startClaim();
+      let rows: DeliveryRow[] | null = null;
+      try {
+        rows = await ctx.store.transaction((tx) => queue.claimDue(tx, 'deliveries', o));
+      } catch (e) {
+        fail(e);
+      }
+      take(o, rows);
+      continue;
+    }
+    await new Promise<void>((resolve) => {
+      onChange = resolve;
+    });
   }
-  return rows.length;
+  // After a crash nothing more starts: the rows not started keep their lease until it runs out.
+  if (failure !== null && (failure as { error: unknown }).error instanceof SimulatedCrashError) sender.drop();
+  for (;;) {
+    await sender.idle();
+    if (recording.size === 0 && !claiming) break;
+    await Promise.allSettled([...recording]);
+  }
+  for (const claim of claims.values()) claim.stopRenewing();
+  if (failure !== null) throw (failure as { error: unknown }).error;
+  return claimed;
 }
