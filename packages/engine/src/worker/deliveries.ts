@@ -234,10 +234,16 @@ async function attemptDelivery(ctx: WorkerContext, job: Job, counts: WorkerCount
   let prepared: PreparedDelivery;
   let outcome: ActionOutcome;
   try {
+    let envelope: OutboxEntry['envelope'] | undefined;
     prepared = await prepareDelivery(pctx, {
       id: row.id,
       action: job.action,
-      envelope: JSON.parse(row.envelope_json) as OutboxEntry['envelope'],
+      // Parsed only if something reads it: a webhook that sends the envelope sends the stored text.
+      get envelope() {
+        envelope ??= JSON.parse(row.envelope_json) as OutboxEntry['envelope'];
+        return envelope;
+      },
+      envelopeJson: row.envelope_json,
     });
     outcome = await send(ctx, row, token, prepared);
   } catch (e) {

@@ -37,8 +37,11 @@ export type PreparedDelivery =
     }
   | { type: 'invalid'; error: string; endpoint?: string; endpointDisabled?: boolean };
 
-/** The part of an outbox row preparing needs. */
-export type DeliverySource = Pick<OutboxEntry, 'id' | 'action' | 'envelope'>;
+/**
+ * The part of an outbox row preparing needs; `envelopeJson`, the envelope as stored (its
+ * `JSON.stringify`), is sent as it is when a webhook's body is the envelope.
+ */
+export type DeliverySource = Pick<OutboxEntry, 'id' | 'action' | 'envelope'> & { envelopeJson?: string };
 
 /** Template variables of an envelope (SPEC §3). */
 export async function varsFor(ctx: PrepareContext, envelope: EventEnvelope): Promise<Record<string, unknown>> {
@@ -105,7 +108,10 @@ export async function prepareDelivery(ctx: PrepareContext, d: DeliverySource): P
       } else {
         return { type: 'invalid', error: 'the webhook action has neither url nor endpoint' };
       }
-      const body = webhookBody(d.envelope, action.body, (value) => renderer.renderJson(value, vars));
+      const body =
+        action.body === undefined && d.envelopeJson !== undefined
+          ? { ok: true as const, body: d.envelopeJson }
+          : webhookBody(d.envelope, action.body, (value) => renderer.renderJson(value, vars));
       if (!body.ok) return { type: 'invalid', error: body.error, ...(action.endpoint ? { endpoint: action.endpoint } : {}) };
       // Header values of the action are Liquid templates; a line break from order data becomes a space.
       for (const [name, source] of Object.entries(action.headers ?? {})) {
