@@ -129,13 +129,13 @@ export interface DeliveryCompletion {
   };
 }
 
-/** Most rows one completion statement names: lists are cut into power-of-two chunks up to this size. */
+/**
+ * Most rows one completion statement names. Statements over a list come in power-of-two sizes
+ * only, so a handful of texts stay prepared whatever the batch size.
+ */
 const CHUNK = 64;
 
-/**
- * `items` cut into chunks whose sizes are powers of two (at most {@link CHUNK}): a statement over
- * a list has one text per chunk size, so a handful of texts stay prepared whatever the batch size.
- */
+/** `items` cut into chunks whose sizes are powers of two, at most {@link CHUNK}. */
 function chunks<T>(items: readonly T[]): T[][] {
   const out: T[][] = [];
   let at = 0;
@@ -153,7 +153,7 @@ function chunks<T>(items: readonly T[]): T[][] {
  * recorded; one whose `token` no longer holds its delivery is left out, and nothing is written
  * for it. Deliveries delivered on the same claim and attempt are updated by one statement (the
  * common case); the others, whose error and next attempt differ, one by one. The attempt rows
- * are inserted together.
+ * are inserted together (in power-of-two chunks).
  */
 export async function completeDeliveries(tx: Kysely<DB>, list: readonly DeliveryCompletion[]): Promise<Set<DeliveryCompletion>> {
   const held = new Set<DeliveryCompletion>();
@@ -167,7 +167,11 @@ export async function completeDeliveries(tx: Kysely<DB>, list: readonly Delivery
   }
   for (const group of delivered.values()) {
     const { token, attempt, at } = group[0] as DeliveryCompletion;
-    for (const part of chunks(group)) {
+    for (let from = 0; from < group.length; from += CHUNK) {
+      const part = group.slice(from, from + CHUNK);
+      // Padded to a power of two with its last id; a row named twice is updated once.
+      const ids = part.map((c) => c.id);
+      while ((ids.length & (ids.length - 1)) !== 0) ids.push(ids[ids.length - 1] as string);
       const rows = await tx
         .updateTable('deliveries')
         .set({
@@ -179,11 +183,7 @@ export async function completeDeliveries(tx: Kysely<DB>, list: readonly Delivery
           updated_at: at,
           delivered_at: at,
         })
-        .where(
-          'id',
-          'in',
-          part.map((c) => c.id),
-        )
+        .where('id', 'in', ids)
         .where('lease_token', '=', token)
         .returning('id')
         .execute();

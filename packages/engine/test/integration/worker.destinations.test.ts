@@ -117,6 +117,33 @@ for (const dialect of DIALECTS) {
       expect(slow.connections()).toBeLessThanOrEqual(2);
     });
 
+    it('claims more deliveries while a batch all for one slow receiver is in flight', async () => {
+      await publishWorkflow(t, hookWorkflow('slowonly', [{ type: 'webhook', url: `${slow.url}/slow` }]));
+      await publishWorkflow(t, hookWorkflow('fastonly', [{ type: 'webhook', url: `${fast.url}/fast` }]));
+      // Claimed oldest first: the first batch of 2 is all for the slow receiver.
+      for (let i = 0; i < 2; i++) await move(t, (await createOrder(t, 'slowonly')).id, 'working');
+      for (let i = 0; i < 4; i++) await move(t, (await createOrder(t, 'fastonly')).id, 'working');
+      const worker = createWorker({
+        store: t.of.store,
+        runtime: t.of.runtime,
+        clock: t.of.clock,
+        newId: t.of.newId,
+        config: t.of.config,
+        senders: t.of.senders,
+        batchSize: 2,
+        concurrency: 4,
+        perDestination: 2,
+      });
+      const run = worker.runOnce();
+      // Claiming in rounds, the fast receiver would get nothing until the slow batch is answered.
+      await fast.waitFor(4, 10_000);
+      expect(slow.inFlight()).toBe(2);
+      slow.release();
+      expect(await run).toMatchObject({ claimed: 6, delivered: 6 });
+      await worker.close();
+      expect(await count(t, 'delivery_attempts')).toBe(6);
+    });
+
     it('records the attempts that finish together in one transaction', async () => {
       for (let i = 0; i < 4; i++) await move(t, (await createOrder(t, 'two')).id, 'working');
       // All 8 sends are answered in the same turn of the event loop, once all of them started.
