@@ -33,7 +33,7 @@ export interface Config {
   dataDir: string;
   /** Consecutive failures before an endpoint is disabled. @default 20 */
   endpointFailureLimit: number;
-  /** Deliveries in flight at once to one destination (endpoint, webhook origin, mail server). @default 8 */
+  /** Deliveries in flight at once to one destination (endpoint, webhook origin, mail server). @default 32 */
   destinationConcurrency: number;
   /** Max request body in bytes. @default 1048576 */
   bodyLimit: number;
@@ -125,7 +125,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   const endpointFailureLimit = Number(get('ORDERFLOW_ENDPOINT_FAILURE_LIMIT') ?? 20);
   if (!Number.isInteger(endpointFailureLimit) || endpointFailureLimit < 1)
     problems.push('ORDERFLOW_ENDPOINT_FAILURE_LIMIT: must be a positive integer');
-  const destinationConcurrency = Number(get('ORDERFLOW_DESTINATION_CONCURRENCY') ?? 8);
+  const destinationConcurrency = Number(get('ORDERFLOW_DESTINATION_CONCURRENCY') ?? 32);
   if (!Number.isInteger(destinationConcurrency) || destinationConcurrency < 1 || destinationConcurrency > 1000)
     problems.push('ORDERFLOW_DESTINATION_CONCURRENCY: must be an integer from 1 to 1000');
   const bodyLimit = Number(get('ORDERFLOW_BODY_LIMIT') ?? 1_048_576);

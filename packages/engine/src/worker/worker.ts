@@ -52,11 +52,12 @@ export interface WorkerOptions {
   logger?: WorkerLogger;
   /** Rows claimed per batch. @default 32 */
   batchSize?: number;
-  /** Deliveries sent at once, in all. @default 32 */
+  /** Deliveries sent at once, in all. @default 64 */
   concurrency?: number;
   /**
    * Deliveries sent at once to one destination (a named endpoint, a webhook URL's origin, the
-   * mail server), so one slow receiver cannot hold every slot. @default config.destinationConcurrency
+   * mail server), so one slow receiver cannot hold every slot: by default it holds at most half.
+   * @default config.destinationConcurrency
    */
   perDestination?: number;
   /**
@@ -130,7 +131,7 @@ export function createWorker(opts: WorkerOptions): Worker {
   const { store, runtime, clock, newId, config } = opts;
   const log = opts.logger ?? noopLogger;
   const batchSize = opts.batchSize ?? 32;
-  const concurrency = Math.max(1, opts.concurrency ?? 32);
+  const concurrency = Math.max(1, opts.concurrency ?? 64);
   const perDestination = Math.max(1, opts.perDestination ?? config.destinationConcurrency);
   const leaseMs = opts.leaseMs ?? 15_000;
   const pollMs = opts.pollMs ?? 500;
