@@ -40,8 +40,6 @@ export interface Dispatcher<T> {
   push(items: readonly T[]): void;
   /** Starts nothing more; answers the items still waiting. */
   drop(): T[];
-  /** Items started and not finished. */
-  readonly running: number;
   /**
    * Settles once nothing waits and nothing runs; after an error, once nothing runs, rejecting
    * with the first error.
@@ -109,9 +107,6 @@ export function createDispatcher<T>(
       waiting = [];
       settle();
       return left;
-    },
-    get running() {
-      return active;
     },
     idle() {
       return new Promise<void>((resolve, reject) => {

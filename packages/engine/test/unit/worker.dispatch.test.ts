@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { destinationOf, dispatch } from '../../src/worker/deliveries.js';
+import { createDispatcher, destinationOf, dispatch } from '../../src/worker/deliveries.js';
 
 /** Runs `dispatch` over items named `key:n`, each held until the test lets it finish; records the peaks. */
 function harness(items: string[], limit: number, perKey: number) {
@@ -88,6 +88,42 @@ describe('dispatch', () => {
         async () => undefined,
       ),
     ).resolves.toBeUndefined();
+  });
+});
+
+describe('createDispatcher', () => {
+  it('starts items pushed while others run, and after drop() starts nothing more', async () => {
+    const started: string[] = [];
+    const gates = new Map<string, () => void>();
+    const d = createDispatcher(
+      (s: string) => s.split(':')[0] as string,
+      2,
+      1,
+      async (item) => {
+        started.push(item);
+        await new Promise<void>((r) => gates.set(item, r));
+      },
+    );
+    const tick = () => new Promise<void>((r) => setImmediate(r));
+    d.push(['a:1', 'a:2']);
+    await tick();
+    expect(started).toEqual(['a:1']);
+    // Pushed later, another key goes ahead of the waiting a:2.
+    d.push(['b:1', 'b:2']);
+    await tick();
+    expect(started).toEqual(['a:1', 'b:1']);
+    expect(d.drop()).toEqual(['a:2', 'b:2']);
+    let idle = false;
+    void d.idle().then(() => {
+      idle = true;
+    });
+    gates.get('a:1')?.();
+    await tick();
+    expect(idle).toBe(false);
+    gates.get('b:1')?.();
+    await tick();
+    expect(idle).toBe(true);
+    expect(started).toEqual(['a:1', 'b:1']);
   });
 });
 
