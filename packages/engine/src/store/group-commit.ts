@@ -39,7 +39,7 @@ type Outcome = { item: Pending; ok: true; value: unknown } | { item: Pending; ok
 
 const MAX_TRIES = 5;
 /** Longest stretch of a batch's work before the event loop gets a turn. */
-const YIELD_EVERY_MS = 4;
+const YIELD_EVERY_MS = 2;
 
 /** Committed shared transactions of this process and the changes they carried (for metrics). */
 export const groupCommitStats = { batches: 0, changes: 0, largest: 0 };
