@@ -30,7 +30,7 @@ const DIST = new URL('../dist/', import.meta.url);
 const CLI = new URL('cli.js', DIST).pathname;
 const { createSqliteStore } = await import(new URL('store/sqlite.js', DIST).href);
 const { createPostgresStore, dropPostgresSchema } = await import(new URL('store/postgres.js', DIST).href);
-const repo = await import(new URL('store/repo.js', DIST).href);
+const { insertWorkflow, publishVersion } = await import(new URL('store/workflows.js', DIST).href);
 
 const arg = (name, fallback) => {
   const i = process.argv.findIndex((a) => a === `--${name}` || a.startsWith(`--${name}=`));
@@ -114,8 +114,8 @@ async function seed(store) {
   await store.migrate();
   const now = new Date().toISOString();
   await store.transaction(async (tx) => {
-    await repo.insertWorkflow(tx, workflow.key, workflow.name, workflow, now);
-    await repo.publishVersion(tx, workflow.key, workflow, 'bench', now);
+    await insertWorkflow(tx, workflow.key, workflow.name, workflow, now);
+    await publishVersion(tx, workflow.key, workflow, 'bench', now);
   });
   await store.close();
 }

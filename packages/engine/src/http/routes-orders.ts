@@ -25,6 +25,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { ApiError } from '../errors.js';
 import type { ApplyInput, ApplyResult } from '../runtime/runtime.js';
+import { getOrder } from '../store/changes.js';
 import * as repo from '../store/repo.js';
 import type { Store } from '../store/store.js';
 import { tokenNames } from '../store/tokens.js';
@@ -123,7 +124,7 @@ export function registerOrderRoutes(api: FastifyInstance, deps: AppDeps): void {
   });
 
   async function loadOrder(id: string) {
-    const order = await repo.getOrder(deps.store.db, id);
+    const order = await getOrder(deps.store.db, id);
     if (!order) throw new ApiError('not_found', `Order ${id} does not exist.`);
     return order;
   }

@@ -3,6 +3,7 @@ import type { FastifyInstance, FastifyReply } from 'fastify';
 import { z } from 'zod';
 import { type RenderedEmail, TemplateError, templateVars } from '../actions/template.js';
 import { ApiError } from '../errors.js';
+import { getOrder } from '../store/changes.js';
 import * as repo from '../store/repo.js';
 import { deleteTemplate, getTemplate, listTemplates, upsertTemplate } from '../store/templates.js';
 import { assertUnused } from '../workflows.js';
@@ -95,7 +96,7 @@ export function registerTemplatePreviewRoutes(
     const now = nowIso();
     let envelope: EventEnvelope;
     if (body.orderId) {
-      const order = await repo.getOrder(db, body.orderId);
+      const order = await getOrder(db, body.orderId);
       if (!order) throw new ApiError('not_found', `Order ${body.orderId} does not exist.`);
       const history = await repo.listHistory(db, order.id);
       const last = [...history].reverse().find((h) => h.type === 'transition' && h.to === order.state);

@@ -18,6 +18,23 @@ import {
 import type { Kysely } from 'kysely';
 import { budgetedRender, type TemplateRenderer } from '../actions/template.js';
 import { ApiError } from '../errors.js';
+import {
+  appendHistory,
+  cancelPendingTimer,
+  cancelVisitTimers,
+  deleteIdempotency,
+  findOrderByExternalRef,
+  getIdempotency,
+  getOrderWithCounters,
+  insertDeliveries,
+  insertOrder,
+  insertRuleRuns,
+  insertTimers,
+  type OrderCounters,
+  putIdempotency,
+  updateOrder,
+  updatePendingTimer,
+} from '../store/changes.js';
 import { configEpoch } from '../store/config-epoch.js';
 import * as repo from '../store/repo.js';
 import type { DB } from '../store/schema.js';
@@ -64,7 +81,7 @@ function recentRuleEntries(entries: Record<string, string[]>, since: string): Re
 }
 
 /** The counters of an order after appending `entries` to its history. */
-function nextCounters(c: repo.OrderCounters, entries: HistoryEntry[], since: string): repo.OrderCounters {
+function nextCounters(c: OrderCounters, entries: HistoryEntry[], since: string): OrderCounters {
   const ruleEntries = recentRuleEntries(c.ruleEntries ?? {}, since);
   for (const e of entries) {
     // Timeout moves count towards the loop guard exactly like rule moves.
@@ -188,7 +205,7 @@ export function createRuntime(opts: RuntimeOptions) {
   async function prepare(db: Kysely<DB>, input: ApplyInput, forWrite: boolean, cfg: ConfigSnapshot) {
     const now = clock.now().toISOString();
     let order: Order | null = null;
-    let counters: repo.OrderCounters | null = null;
+    let counters: OrderCounters | null = null;
     let definition: Definition;
     if (input.command.type === 'create') {
       const cached = cfg.workflows.get(input.command.workflow);
@@ -209,7 +226,7 @@ export function createRuntime(opts: RuntimeOptions) {
       }
     } else {
       if (!input.orderId) throw new ApiError('not_found', 'Order not found.');
-      const found = await repo.getOrderWithCounters(db, input.orderId, forWrite && store.capabilities.rowLocks);
+      const found = await getOrderWithCounters(db, input.orderId, forWrite && store.capabilities.rowLocks);
       if (!found) throw new ApiError('not_found', `Order ${input.orderId} does not exist.`);
       order = found.order;
       counters = found.counters;
@@ -308,7 +325,7 @@ export function createRuntime(opts: RuntimeOptions) {
     tx: Kysely<DB>,
     d: Extract<Decision, { ok: true }>,
     now: string,
-    primary: { id: string; counters: repo.OrderCounters | null },
+    primary: { id: string; counters: OrderCounters | null },
   ): Promise<void> {
     const history = new Map<string, HistoryEntry[]>();
     for (const e of d.effects as Effect[]) {
@@ -326,8 +343,8 @@ export function createRuntime(opts: RuntimeOptions) {
       const counters = known ? nextCounters(known, entries, since) : undefined;
       if (known) afterSeq.set(order.id, known.historySeq);
       if (previousVersion === 0) {
-        await repo.insertOrder(tx, order, counters);
-      } else if (!(await repo.updateOrder(tx, order, previousVersion, counters))) {
+        await insertOrder(tx, order, counters);
+      } else if (!(await updateOrder(tx, order, previousVersion, counters))) {
         throw new ConcurrentUpdate();
       }
     }
@@ -344,24 +361,24 @@ export function createRuntime(opts: RuntimeOptions) {
           break;
         case 'timer.cancel':
           // Cancel before inserting this decision's timers: a later visit's timers must survive.
-          await repo.cancelVisitTimers(tx, e.orderId, e.visit);
+          await cancelVisitTimers(tx, e.orderId, e.visit);
           break;
         case 'timer.update':
           // The decision saw the timer pending inside this transaction: it cannot have fired meanwhile.
-          if (!(await repo.updatePendingTimer(tx, e.timerId, { dueAt: e.dueAt, state: e.state }))) throw new ConcurrentUpdate();
+          if (!(await updatePendingTimer(tx, e.timerId, { dueAt: e.dueAt, state: e.state }))) throw new ConcurrentUpdate();
           break;
         case 'timer.cancel_one':
-          if (!(await repo.cancelPendingTimer(tx, e.timerId))) throw new ConcurrentUpdate();
+          if (!(await cancelPendingTimer(tx, e.timerId))) throw new ConcurrentUpdate();
           break;
         case 'rule.run':
           runs.push(e.run);
           break;
       }
     }
-    for (const [orderId, entries] of history) await repo.appendHistory(tx, orderId, entries, afterSeq.get(orderId));
-    await repo.insertDeliveries(tx, deliveries);
-    await repo.insertTimers(tx, timers, now);
-    await repo.insertRuleRuns(tx, runs);
+    for (const [orderId, entries] of history) await appendHistory(tx, orderId, entries, afterSeq.get(orderId));
+    await insertDeliveries(tx, deliveries);
+    await insertTimers(tx, timers, now);
+    await insertRuleRuns(tx, runs);
   }
 
   /** Applies a command through decide() in one transaction. */
@@ -370,10 +387,10 @@ export function createRuntime(opts: RuntimeOptions) {
       const cfg = await currentConfig();
       return store.transaction(async (tx) => {
         if (input.idempotency) {
-          const rec = await repo.getIdempotency(tx, input.idempotency.scope, input.idempotency.key);
+          const rec = await getIdempotency(tx, input.idempotency.scope, input.idempotency.key);
           if (rec && opts.idempotencyTtlMs !== undefined && Date.parse(rec.created_at) < clock.now().getTime() - opts.idempotencyTtlMs) {
             // Expired but not pruned yet: the key is free again.
-            await repo.deleteIdempotency(tx, input.idempotency.scope, input.idempotency.key);
+            await deleteIdempotency(tx, input.idempotency.scope, input.idempotency.key);
           } else if (rec) {
             if (rec.request_hash !== input.idempotency.hash) {
               throw new ApiError('idempotency_conflict', 'This Idempotency-Key was already used with a different request; use a new key.');
@@ -384,7 +401,7 @@ export function createRuntime(opts: RuntimeOptions) {
         const { decision, now, counters } = await prepare(tx, input, true, cfg);
         if (!decision.ok) throw rejectionToError(decision);
         if (input.command.type === 'create' && input.command.externalRef) {
-          const existing = await repo.findOrderByExternalRef(tx, input.command.workflow, input.command.externalRef);
+          const existing = await findOrderByExternalRef(tx, input.command.workflow, input.command.externalRef);
           if (existing) {
             throw new ApiError('conflict', `An order with externalRef "${input.command.externalRef}" already exists in this workflow.`, {
               orderId: existing.id,
@@ -397,7 +414,7 @@ export function createRuntime(opts: RuntimeOptions) {
         else await persistRunsOnly(tx, decision);
         if (input.alsoInTransaction) await input.alsoInTransaction(tx);
         if (input.idempotency) {
-          await repo.putIdempotency(tx, { ...input.idempotency, body, now });
+          await putIdempotency(tx, { ...input.idempotency, body, now });
         }
         return { body, replayed: false, decision };
       });
@@ -435,7 +452,7 @@ export function createRuntime(opts: RuntimeOptions) {
   }
 
   async function persistRunsOnly(tx: Kysely<DB>, d: Extract<Decision, { ok: true }>): Promise<void> {
-    await repo.insertRuleRuns(
+    await insertRuleRuns(
       tx,
       d.effects.flatMap((e) => (e.type === 'rule.run' ? [e.run] : [])),
     );

@@ -1,5 +1,6 @@
 import type { Actor, HistoryEntry, TimerEdit } from '@orderflow/core';
 import { ApiError } from '../errors.js';
+import { appendHistory, cancelPendingTimer, getOrderWithCounters, getTimerRow, updatePendingTimer } from '../store/changes.js';
 import * as repo from '../store/repo.js';
 import type { Store } from '../store/store.js';
 
@@ -16,16 +17,15 @@ export async function editTimer(
   opts: { id: string; dueAt: string | null; actor: Actor; now: string; newId: (prefix: string) => string },
 ): Promise<EditedTimer> {
   return store.transaction(async (tx) => {
-    const row = await repo.getTimerRow(tx, opts.id);
+    const row = await getTimerRow(tx, opts.id);
     if (!row) throw new ApiError('not_found', `Timer ${opts.id} does not exist.`);
     // Lock the order first: its history is appended in sequence with every other change to it.
-    const order = (await repo.getOrderWithCounters(tx, row.order_id, store.capabilities.rowLocks))?.order;
-    const fresh = await repo.getTimerRow(tx, opts.id);
+    const order = (await getOrderWithCounters(tx, row.order_id, store.capabilities.rowLocks))?.order;
+    const fresh = await getTimerRow(tx, opts.id);
     if (!fresh) throw new ApiError('not_found', `Timer ${opts.id} does not exist.`);
     if (fresh.status !== 'pending')
       throw new ApiError('conflict', `Timer ${opts.id} is ${fresh.status}; only pending timers can be changed.`);
-    const done =
-      opts.dueAt === null ? await repo.cancelPendingTimer(tx, opts.id) : await repo.updatePendingTimer(tx, opts.id, { dueAt: opts.dueAt });
+    const done = opts.dueAt === null ? await cancelPendingTimer(tx, opts.id) : await updatePendingTimer(tx, opts.id, { dueAt: opts.dueAt });
     if (!done) throw new ApiError('conflict', `Timer ${opts.id} fired or was cancelled meanwhile.`);
     const edit: TimerEdit = {
       id: fresh.id,
@@ -50,9 +50,9 @@ export async function editTimer(
             : `Rescheduled the ${what} from ${fresh.due_at} to ${opts.dueAt}.`,
       };
       if (edit.ruleId !== undefined) entry.ruleId = edit.ruleId;
-      await repo.appendHistory(tx, order.id, [entry]);
+      await appendHistory(tx, order.id, [entry]);
     }
-    const after = await repo.getTimerRow(tx, opts.id);
+    const after = await getTimerRow(tx, opts.id);
     if (!after) throw new ApiError('not_found', `Timer ${opts.id} does not exist.`);
     return { ...repo.rowToTimer(after), createdAt: after.created_at, firedAt: after.fired_at };
   });

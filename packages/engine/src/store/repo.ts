@@ -12,36 +12,7 @@ import type { Kysely, Selectable } from 'kysely';
 import type { DB } from './schema.js';
 import type { StoreCapabilities } from './store.js';
 
-// Moved to their table's module; still reachable here for the callers that import them from repo.
-export { getSetting, putSetting } from './settings.js';
-export { deleteTemplate, getTemplate, listTemplates, upsertTemplate } from './templates.js';
-export { insertWorkflow, publishVersion, saveDraft } from './workflows.js';
-
 type Db = Kysely<DB>;
-
-// The statements of a change live in changes.ts, written out once as SQL.
-export {
-  appendHistory,
-  cancelPendingTimer,
-  cancelVisitTimers,
-  deleteIdempotency,
-  findOrderByExternalRef,
-  getIdempotency,
-  getOrder,
-  getOrderWithCounters,
-  getTimerRow,
-  insertDeliveries,
-  insertOrder,
-  insertRuleRuns,
-  insertTimers,
-  type OrderCounters,
-  type OrderForWrite,
-  putIdempotency,
-  rowToOrder,
-  rowToRuleRun,
-  updateOrder,
-  updatePendingTimer,
-} from './changes.js';
 
 import { rowToOrder, rowToRuleRun } from './changes.js';
 

@@ -1,7 +1,7 @@
 import type { OutboxEntry } from '@orderflow/core';
 import type { Kysely } from 'kysely';
+import { insertDeliveries } from '../store/changes.js';
 import type { DeliveryRow } from '../store/queue.js';
-import * as repo from '../store/repo.js';
 import type { DB } from '../store/schema.js';
 import type { WorkerContext } from './context.js';
 import { alertFoldKey, insertNotification, liquidLiteral, type Notification, raiseFolded } from './notifications.js';
@@ -43,7 +43,7 @@ export async function raiseAlert(
     direct.push(key ? (await raiseFolded(tx, n, key)).notification : await insertNotification(tx, n));
     return;
   }
-  await repo.insertDeliveries(tx, [
+  await insertDeliveries(tx, [
     {
       id: ctx.newId('dlv'),
       orderId: row.order_id,

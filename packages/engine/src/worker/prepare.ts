@@ -6,8 +6,8 @@ import { type WebhookRequest, webhookBody } from '../actions/webhook.js';
 import type { RenderPool } from '../runtime/render-pool.js';
 import type { DeliveryJob, DeliveryRenders, Rendered } from '../runtime/render-worker.js';
 import { getEndpointRow } from '../store/endpoints.js';
-import * as repo from '../store/repo.js';
 import type { DB } from '../store/schema.js';
+import { getTemplate } from '../store/templates.js';
 
 /** What preparing a delivery needs. */
 export interface PrepareContext {
@@ -58,7 +58,7 @@ export async function prepareDelivery(ctx: PrepareContext, d: DeliverySource): P
   // A webhook that sends the envelope as it is, with no header templates, renders nothing: no variables needed.
   const rendersNothing = action.type === 'webhook' && action.body === undefined && Object.keys(action.headers ?? {}).length === 0;
   const vars = rendersNothing ? {} : await varsFor(ctx, d.envelope);
-  const template = action.type === 'send_email' ? await repo.getTemplate(ctx.db, action.template) : undefined;
+  const template = action.type === 'send_email' ? await getTemplate(ctx.db, action.template) : undefined;
   const renderer = ctx.renderPool ? await renderedOffThread(ctx.renderPool, ctx.renderer, d, vars, template) : ctx.renderer;
   const render = (source: string) => renderer.render(source, vars);
   switch (action.type) {
@@ -260,7 +260,7 @@ export async function summarizeDelivery(ctx: PrepareContext, d: DeliverySource):
     switch (action.type) {
       case 'send_email': {
         const to = resolveRecipients(action.to, { order: d.envelope.data.order, adminEmails: ctx.adminEmails, render });
-        const template = await repo.getTemplate(ctx.db, action.template);
+        const template = await getTemplate(ctx.db, action.template);
         const subject = template
           ? render(template.subject)
               .replace(/[\r\n]+/g, ' ')

@@ -1,9 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import type { AutomationState } from '@orderflow/core';
 import type { Kysely } from 'kysely';
-import * as repo from '../store/repo.js';
 import type { DB } from '../store/schema.js';
-import { insertSettingIfAbsent } from '../store/settings.js';
+import { getSetting, insertSettingIfAbsent, putSetting } from '../store/settings.js';
 
 /** The automation kill switch (settings key `automation`), as the wire contract declares it. */
 export type { AutomationState };
@@ -15,7 +14,7 @@ const strings = (v: unknown): string[] => (Array.isArray(v) ? v.filter((x): x is
 
 /** Reads the automation switch. */
 export async function getAutomation(db: Kysely<DB>): Promise<AutomationState> {
-  const s = await repo.getSetting<Partial<AutomationState>>(db, 'automation');
+  const s = await getSetting<Partial<AutomationState>>(db, 'automation');
   return {
     paused: s?.paused === true,
     // Entries without a workflow (from before rules were paused per workflow) name no rule any more.
@@ -33,7 +32,7 @@ export async function pauseAutomation(db: Kysely<DB>, target?: AutomationTarget)
   if (!target) next = { ...s, paused: true };
   else if ('rule' in target) next = { ...s, rules: withItem(s.rules, `${target.workflow}:${target.rule}`) };
   else next = { ...s, workflows: withItem(s.workflows, target.workflow) };
-  await repo.putSetting(db, 'automation', next);
+  await putSetting(db, 'automation', next);
   return next;
 }
 
@@ -44,7 +43,7 @@ export async function resumeAutomation(db: Kysely<DB>, target?: AutomationTarget
   if (!target) next = { ...s, paused: false };
   else if ('rule' in target) next = { ...s, rules: s.rules.filter((r) => r !== `${target.workflow}:${target.rule}`) };
   else next = { ...s, workflows: s.workflows.filter((w) => w !== target.workflow) };
-  await repo.putSetting(db, 'automation', next);
+  await putSetting(db, 'automation', next);
   return next;
 }
 
@@ -65,10 +64,10 @@ export const generateWebhookSecret = (): string => `whsec_${randomBytes(32).toSt
  */
 export async function ensureWebhookSecret(db: Kysely<DB>, configured: string | null): Promise<{ secret: string; generated: boolean }> {
   if (configured) return { secret: configured, generated: false };
-  const stored = await repo.getSetting<string>(db, 'webhook_secret');
+  const stored = await getSetting<string>(db, 'webhook_secret');
   if (typeof stored === 'string' && stored.startsWith('whsec_')) return { secret: stored, generated: false };
   const fresh = generateWebhookSecret();
   await insertSettingIfAbsent(db, 'webhook_secret', fresh);
-  const winner = await repo.getSetting<string>(db, 'webhook_secret');
+  const winner = await getSetting<string>(db, 'webhook_secret');
   return { secret: winner ?? fresh, generated: winner === fresh };
 }

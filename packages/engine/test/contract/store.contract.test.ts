@@ -4,8 +4,11 @@ import { ApiError } from '../../src/errors.js';
 import { createSimulatedClock } from '../../src/runtime/clock.js';
 import { createIdGenerator } from '../../src/runtime/ids.js';
 import { createRuntime, type Runtime } from '../../src/runtime/runtime.js';
+import { appendHistory, getOrder, insertDeliveries, insertRuleRuns, insertTimers } from '../../src/store/changes.js';
 import * as repo from '../../src/store/repo.js';
 import type { Store } from '../../src/store/store.js';
+import { upsertTemplate } from '../../src/store/templates.js';
+import { insertWorkflow, publishVersion } from '../../src/store/workflows.js';
 import { DIALECTS, freshStore } from '../dialects.js';
 
 const caller: Caller = { actor: { type: 'api', id: 'tok_test' }, roles: ['operator'] };
@@ -20,10 +23,10 @@ for (const dialect of DIALECTS) {
     beforeEach(async () => {
       ({ store, cleanup } = await freshStore(dialect));
       const now = clock.now().toISOString();
-      for (const t of DEMO_TEMPLATES) await repo.upsertTemplate(store.db, t, now);
+      for (const t of DEMO_TEMPLATES) await upsertTemplate(store.db, t, now);
       await store.transaction(async (tx) => {
-        await repo.insertWorkflow(tx, 'orders', 'Orders', DEMO_ORDERS, now);
-        await repo.publishVersion(tx, 'orders', DEMO_ORDERS, 'test', now);
+        await insertWorkflow(tx, 'orders', 'Orders', DEMO_ORDERS, now);
+        await publishVersion(tx, 'orders', DEMO_ORDERS, 'test', now);
       });
       runtime = createRuntime({ store, clock, newId: createIdGenerator(clock) });
     });
@@ -80,7 +83,7 @@ for (const dialect of DIALECTS) {
     it('persists an order, its history in sequence, its outbox rows and its timers in one change', async () => {
       const o = await create();
       await move(o.id, 'awaiting_payment');
-      const stored = await repo.getOrder(store.db, o.id);
+      const stored = await getOrder(store.db, o.id);
       expect(stored).toMatchObject({ state: 'awaiting_payment', version: 2, visit: 2 });
       const history = await repo.listHistory(store.db, o.id);
       expect(history.map((h) => [h.seq, h.type, h.to])).toEqual([
@@ -104,7 +107,7 @@ for (const dialect of DIALECTS) {
     it('changes nothing when a command is refused', async () => {
       const o = await create();
       await expect(move(o.id, 'delivered')).rejects.toMatchObject({ code: 'transition_not_allowed' });
-      expect((await repo.getOrder(store.db, o.id))?.version).toBe(1);
+      expect((await getOrder(store.db, o.id))?.version).toBe(1);
       expect(await repo.listHistory(store.db, o.id)).toHaveLength(1);
     });
 
@@ -128,7 +131,7 @@ for (const dialect of DIALECTS) {
           runtime.applyCommand({ orderId: o.id, command: { type: 'event', event: { type: `tick.${i}` }, caller } }),
         ),
       );
-      const stored = await repo.getOrder(store.db, o.id);
+      const stored = await getOrder(store.db, o.id);
       expect(stored?.version).toBe(1 + n);
       const seqs = (await repo.listHistory(store.db, o.id)).map((h) => h.seq);
       expect(seqs).toEqual(Array.from({ length: n + 1 }, (_, i) => i + 1));
@@ -170,7 +173,7 @@ for (const dialect of DIALECTS) {
       const o = await create();
       const d = await runtime.preview({ orderId: o.id, command: { type: 'transition', to: 'awaiting_payment', caller } });
       expect(d.order.state).toBe('awaiting_payment');
-      expect((await repo.getOrder(store.db, o.id))?.version).toBe(1);
+      expect((await getOrder(store.db, o.id))?.version).toBe(1);
       expect(await repo.listTimers(store.db, { orderId: o.id, limit: 10 })).toHaveLength(0);
     });
 
@@ -200,7 +203,7 @@ for (const dialect of DIALECTS) {
       const ids = Array.from({ length: n }, (_, i) => String(i).padStart(5, '0'));
       const envelope = { id: 'evt_big', type: 'order.created', createdAt: now, data: { order: o } };
       await store.transaction(async (tx) => {
-        await repo.insertDeliveries(
+        await insertDeliveries(
           tx,
           ids.map((i) => ({
             id: `dlv_big${i}`,
@@ -213,7 +216,7 @@ for (const dialect of DIALECTS) {
             createdAt: now,
           })),
         );
-        await repo.insertTimers(
+        await insertTimers(
           tx,
           ids.map((i) => ({
             id: `tmr_big${i}`,
@@ -226,12 +229,12 @@ for (const dialect of DIALECTS) {
           })),
           now,
         );
-        await repo.appendHistory(
+        await appendHistory(
           tx,
           o.id,
           ids.map((i) => ({ id: `hst_big${i}`, version: o.version, at: now, type: 'data' as const, actor: caller.actor, patch: { i } })),
         );
-        await repo.insertRuleRuns(
+        await insertRuleRuns(
           tx,
           ids.map((i) => ({
             id: `run_big${i}`,

@@ -1,6 +1,6 @@
 import type { HistoryEntry, OutboxEntry } from '@orderflow/core';
 import { afterEach, describe, expect, it } from 'vitest';
-import * as repo from '../../src/store/repo.js';
+import { appendHistory, insertDeliveries } from '../../src/store/changes.js';
 import { DIALECTS } from '../dialects.js';
 import { createAutomationTest, createOrder, hookWorkflow, move, publishWorkflow } from '../helpers/automation.js';
 import { createTestOrderflow, demoOrder, expectProblem, json, type TestOrderflow } from '../helpers/orderflow.js';
@@ -53,8 +53,8 @@ for (const dialect of DIALECTS) {
       }));
       for (let i = 0; i < 520; i += 100) {
         await t.of.store.transaction(async (tx) => {
-          await repo.insertDeliveries(tx, deliveries.slice(i, i + 100));
-          await repo.appendHistory(tx, order.id, history.slice(i, i + 100));
+          await insertDeliveries(tx, deliveries.slice(i, i + 100));
+          await appendHistory(tx, order.id, history.slice(i, i + 100));
         });
       }
       const allDeliveries = await readAll(`/api/v1/orders/${order.id}/deliveries`, 500);

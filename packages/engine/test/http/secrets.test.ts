@@ -1,6 +1,6 @@
 import { API_ROUTES, type Definition } from '@orderflow/core';
 import { afterEach, describe, expect, it } from 'vitest';
-import * as repo from '../../src/store/repo.js';
+import { insertWorkflow, publishVersion } from '../../src/store/workflows.js';
 import { DIALECTS } from '../dialects.js';
 import { createAutomationTest, hookWorkflow } from '../helpers/automation.js';
 import { json, type TestOrderflow } from '../helpers/orderflow.js';
@@ -35,8 +35,8 @@ for (const dialect of DIALECTS) {
       ]) as unknown as Definition;
       const now = new Date().toISOString();
       await own.of.store.transaction(async (tx) => {
-        await repo.insertWorkflow(tx, 'legacy', 'Legacy', legacy, now);
-        await repo.publishVersion(tx, 'legacy', legacy, 'system', now);
+        await insertWorkflow(tx, 'legacy', 'Legacy', legacy, now);
+        await publishVersion(tx, 'legacy', legacy, 'system', now);
       });
       own.of.runtime.clearCache?.();
       const created = await own.request('operator', { method: 'POST', url: '/api/v1/orders', body: { workflow: 'legacy', data: {} } });

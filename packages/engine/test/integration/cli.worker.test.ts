@@ -12,6 +12,7 @@ import type { Caller } from '@orderflow/core';
 import { afterEach, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config.js';
 import { createEngine, type Engine } from '../../src/engine.js';
+import { getOrder } from '../../src/store/changes.js';
 import * as repo from '../../src/store/repo.js';
 import { createWorkflowService } from '../../src/workflows.js';
 import { DIALECTS, type Dialect, freshStore } from '../dialects.js';
@@ -102,7 +103,7 @@ for (const dialect of DIALECTS) {
       let state = 'waiting';
       while (state === 'waiting' && Date.now() < deadline && child.exitCode === null) {
         await sleep(100);
-        state = (await repo.getOrder(reader.db, orderId))?.state ?? 'missing';
+        state = (await getOrder(reader.db, orderId))?.state ?? 'missing';
       }
       expect(state, stderr).not.toBe('waiting');
       // Depth 1 lets the timeout's rule move a -> b and stops the next one (b -> c); the default bound (10) would reach c.

@@ -4,8 +4,19 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createSimulatedClock } from '../../src/runtime/clock.js';
 import { createIdGenerator } from '../../src/runtime/ids.js';
 import { createRuntime, type Runtime } from '../../src/runtime/runtime.js';
+import {
+  cancelVisitTimers,
+  getOrder,
+  getOrderWithCounters,
+  getTimerRow,
+  insertDeliveries,
+  insertTimers,
+  updateOrder,
+} from '../../src/store/changes.js';
 import * as repo from '../../src/store/repo.js';
 import type { Store } from '../../src/store/store.js';
+import { upsertTemplate } from '../../src/store/templates.js';
+import { insertWorkflow, publishVersion } from '../../src/store/workflows.js';
 import { DIALECTS, freshStore } from '../dialects.js';
 
 /**
@@ -28,10 +39,10 @@ describe.skipIf(!DIALECTS.includes('postgres'))('the statements of a change on P
   beforeEach(async () => {
     ({ store, cleanup } = await freshStore('postgres'));
     const now = clock.now().toISOString();
-    for (const t of DEMO_TEMPLATES) await repo.upsertTemplate(store.db, t, now);
+    for (const t of DEMO_TEMPLATES) await upsertTemplate(store.db, t, now);
     await store.transaction(async (tx) => {
-      await repo.insertWorkflow(tx, 'orders', 'Orders', DEMO_ORDERS, now);
-      await repo.publishVersion(tx, 'orders', DEMO_ORDERS, 'test', now);
+      await insertWorkflow(tx, 'orders', 'Orders', DEMO_ORDERS, now);
+      await publishVersion(tx, 'orders', DEMO_ORDERS, 'test', now);
     });
     runtime = createRuntime({ store, clock, newId: createIdGenerator(clock) });
     pg.Client.prototype.query = function (this: pg.Client, ...args: unknown[]) {
@@ -86,7 +97,7 @@ describe.skipIf(!DIALECTS.includes('postgres'))('the statements of a change on P
   it("lets a read inside a change see the change's writes held so far", async () => {
     const o = await create();
     const seen = await store.transaction(async (tx) => {
-      await repo.insertDeliveries(tx, [delivery(o, 'dlv_held1')]);
+      await insertDeliveries(tx, [delivery(o, 'dlv_held1')]);
       return (await tx.selectFrom('deliveries').select('id').where('id', '=', 'dlv_held1').execute()).length;
     });
     expect(seen).toBe(1);
@@ -97,18 +108,18 @@ describe.skipIf(!DIALECTS.includes('postgres'))('the statements of a change on P
     const other = await create();
     const results = await Promise.allSettled([
       store.transaction(async (tx) => {
-        await repo.insertDeliveries(tx, [delivery(o, 'dlv_missed')]);
+        await insertDeliveries(tx, [delivery(o, 'dlv_missed')]);
         // The order is at version 1: an update from version 7 must change nothing.
-        await repo.updateOrder(tx, { ...o, state: 'packing', version: 8 }, 7);
+        await updateOrder(tx, { ...o, state: 'packing', version: 8 }, 7);
       }),
       store.transaction(async (tx) => {
-        await repo.insertDeliveries(tx, [delivery(other, 'dlv_kept')]);
+        await insertDeliveries(tx, [delivery(other, 'dlv_kept')]);
       }),
     ]);
     expect(results[0]?.status).toBe('rejected');
     expect((results[0] as PromiseRejectedResult).reason).toMatchObject({ code: '40001' });
     expect(results[1]?.status).toBe('fulfilled');
-    expect((await repo.getOrder(store.db, o.id))?.state).toBe(o.state);
+    expect((await getOrder(store.db, o.id))?.state).toBe(o.state);
     const ids = (await store.db.selectFrom('deliveries').select('id').where('id', 'in', ['dlv_missed', 'dlv_kept']).execute()).map(
       (r) => r.id,
     );
@@ -119,14 +130,14 @@ describe.skipIf(!DIALECTS.includes('postgres'))('the statements of a change on P
     const o = await create();
     const now = clock.now().toISOString();
     await store.transaction(async (tx) => {
-      await repo.insertTimers(
+      await insertTimers(
         tx,
         [{ id: 'tmr_held', orderId: o.id, kind: 'timeout', dueAt: now, state: o.state, visit: 41, scope: 'visit' }],
         now,
       );
-      await repo.cancelVisitTimers(tx, o.id, 41);
+      await cancelVisitTimers(tx, o.id, 41);
     });
-    const row = await repo.getTimerRow(store.db, 'tmr_held');
+    const row = await getTimerRow(store.db, 'tmr_held');
     expect(row?.status).toBe('cancelled');
   });
 
@@ -135,10 +146,10 @@ describe.skipIf(!DIALECTS.includes('postgres'))('the statements of a change on P
     const odd = `ord_it's\\'; select 1; --\\\\x`;
     await store.db.updateTable('orders').set({ id: odd }).where('id', '=', o.id).execute();
     // Alone in its transaction, so the read goes out with `begin` as one simple query.
-    const found = await store.transaction((tx) => repo.getOrderWithCounters(tx, odd, true));
+    const found = await store.transaction((tx) => getOrderWithCounters(tx, odd, true));
     expect(found?.order.id).toBe(odd);
     expect(sent.some((s) => s.startsWith('begin;') && s.includes('for update'))).toBe(true);
-    expect(await store.transaction((tx) => repo.getOrderWithCounters(tx, `ord_it's\\`, true))).toBeUndefined();
+    expect(await store.transaction((tx) => getOrderWithCounters(tx, `ord_it's\\`, true))).toBeUndefined();
   });
 
   it('answers a burst of wake-ups with a notification sent after each asked, not one each', async () => {

@@ -1,6 +1,6 @@
 import { sql } from 'kysely';
 import { afterEach, describe, expect, it } from 'vitest';
-import * as repo from '../../src/store/repo.js';
+import { getOrder } from '../../src/store/changes.js';
 import { DIALECTS, freshStore, openStoreAt } from '../dialects.js';
 
 /**
@@ -22,13 +22,13 @@ describe.skipIf(!DIALECTS.includes('postgres'))('named statements after another 
     const other = openStoreAt(url);
     cleanups.push(() => other.close());
     // Every pooled connection prepares the statement.
-    await Promise.all(Array.from({ length: 10 }, () => repo.getOrder(store.db, 'ord_none')));
-    await store.transaction((tx) => repo.getOrder(tx, 'ord_none'));
+    await Promise.all(Array.from({ length: 10 }, () => getOrder(store.db, 'ord_none')));
+    await store.transaction((tx) => getOrder(tx, 'ord_none'));
 
     await sql`alter table orders add column added_elsewhere text`.execute(other.db);
 
     // First inside a change (the shared transaction runs it again), then plain reads.
-    expect(await store.transaction((tx) => repo.getOrder(tx, 'ord_none'))).toBeUndefined();
-    for (let i = 0; i < 10; i++) expect(await repo.getOrder(store.db, 'ord_none')).toBeUndefined();
+    expect(await store.transaction((tx) => getOrder(tx, 'ord_none'))).toBeUndefined();
+    for (let i = 0; i < 10; i++) expect(await getOrder(store.db, 'ord_none')).toBeUndefined();
   });
 });

@@ -1,7 +1,7 @@
 import type { AddressInfo } from 'node:net';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { afterEach, describe, expect, it } from 'vitest';
-import * as repo from '../../src/store/repo.js';
+import { upsertTemplate } from '../../src/store/templates.js';
 import { DIALECTS } from '../dialects.js';
 import { createAutomationTest, createOrder, move, publishWorkflow } from '../helpers/automation.js';
 import { ADMIN_TOKEN, expectProblem, json, type TestOrderflow } from '../helpers/orderflow.js';
@@ -75,7 +75,7 @@ for (const dialect of DIALECTS) {
 describe('render isolation', () => {
   it("renders a delivery's templates off the event loop; a template past its limit fails the delivery", async () => {
     t = await createAutomationTest({ demo: false });
-    await repo.upsertTemplate(t.of.store.db, { key: 'heavy', subject: 'Heavy', html: HEAVY }, new Date().toISOString());
+    await upsertTemplate(t.of.store.db, { key: 'heavy', subject: 'Heavy', html: HEAVY }, new Date().toISOString());
     await publishWorkflow(t, {
       ...workflow({}),
       rules: [{ id: 'mail', trigger: 'state_changed', actions: [{ type: 'send_email', template: 'heavy', to: 'customer' }] }],

@@ -14,6 +14,7 @@ import { createRuntime, type Runtime } from '../../src/runtime/runtime.js';
 import { createPostgresStore } from '../../src/store/postgres.js';
 import * as repo from '../../src/store/repo.js';
 import type { Store } from '../../src/store/store.js';
+import { insertWorkflow, publishVersion } from '../../src/store/workflows.js';
 import { createWorker, type Worker } from '../../src/worker/worker.js';
 import { DIALECTS, freshStore, PG_URL } from '../dialects.js';
 
@@ -52,8 +53,8 @@ for (const dialect of DIALECTS) {
       ({ store, url, cleanup } = await freshStore(dialect));
       const now = clock.now().toISOString();
       await store.transaction(async (tx) => {
-        await repo.insertWorkflow(tx, 'dual', 'Dual', DEFINITION, now);
-        await repo.publishVersion(tx, 'dual', DEFINITION, 'test', now);
+        await insertWorkflow(tx, 'dual', 'Dual', DEFINITION, now);
+        await publishVersion(tx, 'dual', DEFINITION, 'test', now);
       });
       runtime = createRuntime({ store, clock, newId });
     });

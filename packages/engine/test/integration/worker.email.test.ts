@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { createSimulatedClock } from '../../src/runtime/clock.js';
-import * as repo from '../../src/store/repo.js';
+import { deleteTemplate, upsertTemplate } from '../../src/store/templates.js';
 import { DIALECTS } from '../dialects.js';
 import {
   createAutomationTest,
@@ -72,8 +72,8 @@ for (const dialect of DIALECTS) {
         t = await createAutomationTest({ dialect, clock: createSimulatedClock(), demo: false, env: { ORDERFLOW_SMTP_URL: smtp.url } });
         const now = new Date().toISOString();
         // From order data (the realistic attack) and in the stored template itself (written past the API check).
-        await repo.upsertTemplate(t.of.store.db, { key: 'greeting', subject: 'Hello {{ order.data.name }}', html: '<p>Hi</p>' }, now);
-        await repo.upsertTemplate(t.of.store.db, { key: 'broken', subject: 'Hello\r\nBcc: evil@example.com', html: '<p>Hi</p>' }, now);
+        await upsertTemplate(t.of.store.db, { key: 'greeting', subject: 'Hello {{ order.data.name }}', html: '<p>Hi</p>' }, now);
+        await upsertTemplate(t.of.store.db, { key: 'broken', subject: 'Hello\r\nBcc: evil@example.com', html: '<p>Hi</p>' }, now);
         await publishWorkflow(t, {
           key: 'mail',
           name: 'Mail',
@@ -142,7 +142,7 @@ for (const dialect of DIALECTS) {
 
       it('fails at once when the template is missing or the recipient cannot be resolved', async () => {
         t = await createAutomationTest({ dialect, clock: createSimulatedClock(), demo: false });
-        await repo.upsertTemplate(t.of.store.db, { key: 'hello', subject: 'Hello', html: '<p>Hi</p>' }, new Date().toISOString());
+        await upsertTemplate(t.of.store.db, { key: 'hello', subject: 'Hello', html: '<p>Hi</p>' }, new Date().toISOString());
         await publishWorkflow(t, {
           key: 'mail',
           name: 'Mail',
@@ -160,7 +160,7 @@ for (const dialect of DIALECTS) {
         });
         const order = await createOrder(t, 'mail', {});
         await move(t, order.id, 'working');
-        await repo.deleteTemplate(t.of.store.db, 'hello');
+        await deleteTemplate(t.of.store.db, 'hello');
         const counts = await t.of.worker.runOnce();
         expect(counts).toMatchObject({ failed: 1 });
         const d = json(await t.request('viewer', { method: 'GET', url: '/api/v1/deliveries?status=failed' })).items[0];

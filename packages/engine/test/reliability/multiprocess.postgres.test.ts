@@ -11,8 +11,8 @@ import type { AddressInfo } from 'node:net';
 import { resolve } from 'node:path';
 import type { Definition } from '@orderflow/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import * as repo from '../../src/store/repo.js';
 import type { Store } from '../../src/store/store.js';
+import { insertWorkflow, publishVersion } from '../../src/store/workflows.js';
 import { DIALECTS, freshStore } from '../dialects.js';
 
 const CLI = resolve(import.meta.dirname, '../../dist/cli.js');
@@ -78,8 +78,8 @@ describe.skipIf(!pgOnly)('2 serve + 2 worker processes on PostgreSQL under SIGKI
     const now = new Date().toISOString();
     const def = WORKFLOW(hook);
     await store.transaction(async (tx) => {
-      await repo.insertWorkflow(tx, def.key, def.name, def, now);
-      await repo.publishVersion(tx, def.key, def, 'test', now);
+      await insertWorkflow(tx, def.key, def.name, def, now);
+      await publishVersion(tx, def.key, def, 'test', now);
     });
     const env = {
       ORDERFLOW_DATABASE_URL: url,
