@@ -70,7 +70,7 @@ async function setup(dialect: Dialect, clock: SimulatedClock) {
 async function drain(x: TestOrderflow) {
   for (let i = 0; i < 5; i++) {
     const c = await x.of.worker.runOnce();
-    if (c.timersFired + c.deliveriesSent === 0) break;
+    if (c.timersFired + c.claimed === 0) break;
   }
 }
 
