@@ -107,29 +107,22 @@ function createWalFlusher(walPath: string) {
   async function loop(): Promise<void> {
     while (done < requested) {
       const target = requested;
+      let failure: { error: unknown } | null = null;
       try {
         // The WAL exists once the first batch has committed, and stays while this connection is open.
         handle ??= open(walPath, 'r');
         await (await handle).datasync();
         walFlushStats.flushes++;
-        done = target;
-        for (let i = waiters.length - 1; i >= 0; i--) {
-          const w = waiters[i] as (typeof waiters)[number];
-          if (w.ticket <= done) {
-            waiters.splice(i, 1);
-            w.resolve();
-          }
-        }
       } catch (error) {
         handle = null;
-        done = target;
-        for (let i = waiters.length - 1; i >= 0; i--) {
-          const w = waiters[i] as (typeof waiters)[number];
-          if (w.ticket <= target) {
-            waiters.splice(i, 1);
-            w.reject(error);
-          }
-        }
+        failure = { error };
+      }
+      done = target;
+      // Tickets are handed out in order, so the waiters this flush covers are at the front.
+      while (waiters.length > 0 && (waiters[0] as (typeof waiters)[number]).ticket <= target) {
+        const w = waiters.shift() as (typeof waiters)[number];
+        if (failure) w.reject(failure.error);
+        else w.resolve();
       }
     }
     running = null;
