@@ -1,10 +1,13 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { DEMO_ORDERS, DEMO_TEMPLATES } from '@orderflow/core';
 import pg from 'pg';
 import { createPostgresStore, dropPostgresSchema } from '../src/store/postgres.js';
 import { createSqliteStore } from '../src/store/sqlite.js';
 import type { Store } from '../src/store/store.js';
+import { upsertTemplate } from '../src/store/templates.js';
+import { insertWorkflow, publishVersion } from '../src/store/workflows.js';
 
 /**
  * The dialects a test file runs against. `DIALECTS=sqlite,postgres` (as CI sets it) demands both
@@ -92,4 +95,13 @@ export async function freshStore(dialect: Dialect): Promise<{ store: Store; url:
       await dropPostgresSchema(PG_URL, schema);
     },
   };
+}
+
+/** Stores the demo templates and publishes the demo `orders` workflow as version 1. */
+export async function publishDemoOrders(store: Store, now: string): Promise<void> {
+  for (const t of DEMO_TEMPLATES) await upsertTemplate(store.db, t, now);
+  await store.transaction(async (tx) => {
+    await insertWorkflow(tx, 'orders', 'Orders', DEMO_ORDERS, now);
+    await publishVersion(tx, 'orders', DEMO_ORDERS, 'test', now);
+  });
 }

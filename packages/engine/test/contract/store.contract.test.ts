@@ -1,4 +1,4 @@
-import { type Caller, DEMO_ORDERS, DEMO_TEMPLATES, type RuleRun } from '@orderflow/core';
+import type { Caller, RuleRun } from '@orderflow/core';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ApiError } from '../../src/errors.js';
 import { createSimulatedClock } from '../../src/runtime/clock.js';
@@ -7,9 +7,7 @@ import { createRuntime, type Runtime } from '../../src/runtime/runtime.js';
 import { appendHistory, getOrder, insertDeliveries, insertRuleRuns, insertTimers } from '../../src/store/changes.js';
 import * as repo from '../../src/store/repo.js';
 import type { Store } from '../../src/store/store.js';
-import { upsertTemplate } from '../../src/store/templates.js';
-import { insertWorkflow, publishVersion } from '../../src/store/workflows.js';
-import { DIALECTS, freshStore } from '../dialects.js';
+import { DIALECTS, freshStore, publishDemoOrders } from '../dialects.js';
 
 const caller: Caller = { actor: { type: 'api', id: 'tok_test' }, roles: ['operator'] };
 
@@ -23,11 +21,7 @@ for (const dialect of DIALECTS) {
     beforeEach(async () => {
       ({ store, cleanup } = await freshStore(dialect));
       const now = clock.now().toISOString();
-      for (const t of DEMO_TEMPLATES) await upsertTemplate(store.db, t, now);
-      await store.transaction(async (tx) => {
-        await insertWorkflow(tx, 'orders', 'Orders', DEMO_ORDERS, now);
-        await publishVersion(tx, 'orders', DEMO_ORDERS, 'test', now);
-      });
+      await publishDemoOrders(store, now);
       runtime = createRuntime({ store, clock, newId: createIdGenerator(clock) });
     });
     afterEach(async () => {

@@ -1,4 +1,4 @@
-import { type Caller, DEMO_ORDERS, DEMO_TEMPLATES, type Order, type OutboxEntry } from '@orderflow/core';
+import type { Caller, Order, OutboxEntry } from '@orderflow/core';
 import pg from 'pg';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createSimulatedClock } from '../../src/runtime/clock.js';
@@ -15,9 +15,7 @@ import {
 } from '../../src/store/changes.js';
 import * as repo from '../../src/store/repo.js';
 import type { Store } from '../../src/store/store.js';
-import { upsertTemplate } from '../../src/store/templates.js';
-import { insertWorkflow, publishVersion } from '../../src/store/workflows.js';
-import { DIALECTS, freshStore } from '../dialects.js';
+import { DIALECTS, freshStore, publishDemoOrders } from '../dialects.js';
 
 /**
  * On PostgreSQL a change's writes are held and sent as one statement, and transaction control
@@ -39,11 +37,7 @@ describe.skipIf(!DIALECTS.includes('postgres'))('the statements of a change on P
   beforeEach(async () => {
     ({ store, cleanup } = await freshStore('postgres'));
     const now = clock.now().toISOString();
-    for (const t of DEMO_TEMPLATES) await upsertTemplate(store.db, t, now);
-    await store.transaction(async (tx) => {
-      await insertWorkflow(tx, 'orders', 'Orders', DEMO_ORDERS, now);
-      await publishVersion(tx, 'orders', DEMO_ORDERS, 'test', now);
-    });
+    await publishDemoOrders(store, now);
     runtime = createRuntime({ store, clock, newId: createIdGenerator(clock) });
     pg.Client.prototype.query = function (this: pg.Client, ...args: unknown[]) {
       const q = args[0] as string | { text?: string };
