@@ -16,6 +16,7 @@
  *   npm run bench -- --json       one JSON object (the last line of stdout)
  *   node packages/engine/bench/run.js --duration=5 --connections=50 --orders=500
  *   npm run bench -- --phases=rawSql,inProcess   only these phases (the others report null)
+ *   npm run bench -- --deliveries=2000 --warm-deliveries=1000   the drain's measured and warm-up backlogs
  *
  * Progress goes to stderr. Everything listens on 127.0.0.1 only. It asserts
  * nothing about time: it is a measurement, not a test.
@@ -409,13 +410,17 @@ const drainWorkflow = (url) => ({
  * The outbox drain: (1) a backlog of `backlog` webhook deliveries committed while the worker is
  * stopped, then sent to a local receiver (deliveries/s); (2) for `seconds`, `callers` concurrent
  * in-process callers keep committing changes that each queue a webhook while the worker runs:
- * commit-to-send is the receiver's clock minus the event's `createdAt` (ms resolution).
+ * commit-to-send is the receiver's clock minus the event's `createdAt` (ms resolution). Before
+ * (1), a warm-up backlog of `warm` deliveries is drained unmeasured (connections opened, code
+ * warmed by the JIT), as autocannon's warm-up does for the HTTP phase; its rate is reported as
+ * `warmUpDeliveriesPerSec`.
  */
-async function drain(seconds, backlog, callers) {
+async function drain(seconds, backlog, callers, warm) {
   const dir = mkdtempSync(join(tmpdir(), 'orderflow-bench-drain-'));
   let received = 0;
   const lags = [];
   let measureLag = false;
+  let waiter = null;
   const receiver = createServer((req, res) => {
     const chunks = [];
     req.on('data', (c) => chunks.push(c));
@@ -429,10 +434,25 @@ async function drain(seconds, backlog, callers) {
         }
       }
       res.writeHead(204).end();
+      if (waiter && received >= waiter.n) waiter.resolve(true);
     });
   });
   await new Promise((r) => receiver.listen(0, '127.0.0.1', r));
   const url = `http://127.0.0.1:${receiver.address().port}/hook`;
+  /** Settles with true once `n` deliveries have arrived in all, or with false after `timeoutMs`. */
+  const arrived = (n, timeoutMs) =>
+    new Promise((resolve) => {
+      if (received >= n) return resolve(true);
+      const timer = setTimeout(() => resolve(false), timeoutMs);
+      waiter = {
+        n,
+        resolve: (v) => {
+          clearTimeout(timer);
+          waiter = null;
+          resolve(v);
+        },
+      };
+    });
   try {
     const { loadConfig } = await import(new URL('config.js', DIST).href);
     const { createOrderflow } = await import(new URL('server.js', DIST).href);
@@ -460,46 +480,60 @@ async function drain(seconds, backlog, callers) {
       ids.push(created.body.order.id);
     }
     const state = ids.map(() => 'a');
+    let moves = 0;
     const move = async (idx) => {
       const to = state[idx] === 'a' ? 'b' : 'a';
       await of.runtime.applyCommand({ orderId: ids[idx], command: { type: 'transition', to, caller: CALLER } });
       state[idx] = to;
       return to === 'b' ? 1 : 0;
     };
-    log(`  queueing ${backlog} webhook deliveries`);
     let queued = 0;
-    for (let i = 0; queued < backlog; i++) queued += await move(i % ids.length);
+    /** Commits changes one at a time, the worker stopped, until `n` more deliveries are queued. */
+    const queue = async (n) => {
+      const until = queued + n;
+      while (queued < until) queued += await move(moves++ % ids.length);
+    };
+    /** Starts the worker, waits until everything queued has arrived, stops it; answers the seconds it took. */
+    const drainQueued = async () => {
+      const t0 = performance.now();
+      of.worker.start();
+      await arrived(queued, 600_000);
+      const took = (performance.now() - t0) / 1000;
+      await of.worker.stop();
+      return took;
+    };
+    log(`  warming up: queueing and draining ${warm} webhook deliveries (not measured)`);
+    await queue(warm);
+    const warmSeconds = warm > 0 ? await drainQueued() : 0;
+    log(`  queueing ${backlog} webhook deliveries`);
+    await queue(backlog);
     log('  draining the backlog');
     const commitsBefore = groupCommitStats.batches;
-    const t0 = performance.now();
-    of.worker.start();
-    while (received < queued) await sleep(5);
-    const backlogSeconds = (performance.now() - t0) / 1000;
+    const backlogSeconds = await drainQueued();
     // Claims and recorded attempts share commits: the disk flushes the backlog cost.
     const backlogCommits = groupCommitStats.batches - commitsBefore;
     log(`  ${seconds} s of changes with the worker running (${callers} callers)`);
     measureLag = true;
+    of.worker.start();
     const end = performance.now() + seconds * 1000;
-    let sent = queued;
     const caller = async (c) => {
       for (let idx = c; performance.now() < end; idx = idx + callers < ids.length ? idx + callers : c) {
-        const queuedNow = await move(idx);
-        sent += queuedNow;
+        queued += await move(idx);
       }
     };
     await Promise.all(Array.from({ length: callers }, (_, c) => caller(c)));
-    const until = performance.now() + 30_000;
-    while (received < sent && performance.now() < until) await sleep(5);
+    const allArrived = await arrived(queued, 30_000);
     await of.close();
     const sorted = Float64Array.from(lags).sort();
     return {
-      deliveries: queued,
-      deliveriesPerSec: Math.round(queued / backlogSeconds),
+      deliveries: backlog,
+      deliveriesPerSec: Math.round(backlog / backlogSeconds),
+      warmUpDeliveriesPerSec: warm > 0 ? Math.round(warm / warmSeconds) : null,
       backlogCommits,
       commitToSendP50Ms: percentile(sorted, 50),
       commitToSendP99Ms: percentile(sorted, 99),
       liveDeliveries: lags.length,
-      allArrived: received >= sent,
+      allArrived,
     };
   } finally {
     receiver.closeAllConnections();
@@ -655,7 +689,7 @@ async function main() {
   );
   log('6/6 outbox drain (webhooks to a local receiver)');
   const outbox = wanted('drain')
-    ? await drain(seconds, Number(arg('deliveries', 2000)), connections)
+    ? await drain(seconds, Number(arg('deliveries', 2000)), connections, Number(arg('warm-deliveries', 1000)))
     : { deliveriesPerSec: 0, skipped: true };
   log(`    ${outbox.deliveriesPerSec} deliveries/s; commit-to-send p50 ${outbox.commitToSendP50Ms} ms, p99 ${outbox.commitToSendP99Ms} ms`);
 
