@@ -39,6 +39,7 @@ import { configEpoch } from '../store/config-epoch.js';
 import * as repo from '../store/repo.js';
 import type { DB } from '../store/schema.js';
 import { isUniqueViolation, type Store } from '../store/store.js';
+import { listPublishedVersions } from '../store/workflows.js';
 import { getAutomation, pausedRuleKeys } from '../worker/settings.js';
 import type { Clock } from './clock.js';
 import type { RenderPool } from './render-pool.js';
@@ -66,6 +67,9 @@ const refuseToRender = (): never => {
 
 /** Thrown inside a transaction when the order row no longer has the version that was read. */
 class ConcurrentUpdate extends Error {}
+
+/** Thrown inside a transaction when another process changed workflows or settings since the cached snapshot. */
+class StaleConfig extends Error {}
 
 /** The loop guard's window: automated entries (rules, timeouts) into one state are counted over the last hour. */
 const RULE_ENTRY_WINDOW_MS = 3_600_000;
@@ -169,34 +173,63 @@ export function createRuntime(opts: RuntimeOptions) {
   /**
    * Published workflows and paused rules, cached between changes. Reloaded (outside any write
    * transaction, so only committed data is cached) when the config epoch or the store's config
-   * version moved: a publish or a settings write here, or a change by another process.
+   * version moved: a publish or a settings write here, or a change by another process. Where the
+   * store reads its config version cheaply inside a transaction (SQLite), a change uses the cached
+   * snapshot without looking first and checks it in its transaction, under the write lock: if
+   * another process committed since, the published versions and the automation setting are
+   * compared there, and only a real difference sends the change back to reload and run again.
    */
   interface ConfigSnapshot {
-    key: string;
+    epoch: number;
+    /** The store's config version the snapshot is known to be current at. */
+    version: number;
+    /** The published versions and the automation setting it was made from. */
+    fingerprint: string;
     workflows: Map<string, WorkflowVersion>;
     paused: Set<string>;
   }
   let config: ConfigSnapshot | null = null;
   let configLoading: Promise<ConfigSnapshot> | null = null;
 
-  async function currentConfig(): Promise<ConfigSnapshot> {
-    const key = `${configEpoch()}:${await store.configVersion()}`;
-    if (config?.key === key) return config;
+  async function configFingerprint(db: Kysely<DB>): Promise<string> {
+    return JSON.stringify([await listPublishedVersions(db), await getAutomation(db)]);
+  }
+
+  /** The snapshot to decide with; `checkedInTransaction`: the caller checks it in its transaction. */
+  async function currentConfig(checkedInTransaction = false): Promise<ConfigSnapshot> {
+    const epoch = configEpoch();
+    if (checkedInTransaction && config?.epoch === epoch) return config;
+    const version = await store.configVersion();
+    if (config?.epoch === epoch && config.version === version) return config;
     if (configLoading) return configLoading;
     configLoading = (async () => {
       const db = store.db;
       const workflows = new Map<string, WorkflowVersion>();
-      for (const r of await repo.listWorkflowRows(db)) {
+      const published = await listPublishedVersions(db);
+      for (const r of published) {
         if (r.published_version === null) continue;
-        const version = Number(r.published_version);
-        workflows.set(r.key, { key: r.key, version, definition: await loadVersion(db, r.key, version) });
+        workflows.set(r.key, { key: r.key, version: r.published_version, definition: await loadVersion(db, r.key, r.published_version) });
       }
-      config = { key, workflows, paused: pausedRuleKeys(await getAutomation(db)) };
+      const automation = await getAutomation(db);
+      config = { epoch, version, fingerprint: JSON.stringify([published, automation]), workflows, paused: pausedRuleKeys(automation) };
       return config;
     })().finally(() => {
       configLoading = null;
     });
     return configLoading;
+  }
+
+  /**
+   * Inside a change's transaction: throws {@link StaleConfig} when `cfg` is no longer what is
+   * committed. Stores without a cheap read here were checked before the transaction.
+   */
+  async function checkConfig(tx: Kysely<DB>, cfg: ConfigSnapshot): Promise<void> {
+    if (!store.configVersionInTransaction) return;
+    const version = await store.configVersionInTransaction(tx);
+    if (version === cfg.version) return;
+    // Another process committed something since; most often not to workflows or settings.
+    if ((await configFingerprint(tx)) !== cfg.fingerprint) throw new StaleConfig();
+    if (cfg === config) cfg.version = version;
   }
 
   const needsWorkflows = (d: Definition) => (d.rules ?? []).some((r) => r.actions.some((a) => a.type === 'create_order'));
@@ -384,8 +417,9 @@ export function createRuntime(opts: RuntimeOptions) {
   /** Applies a command through decide() in one transaction. */
   async function applyCommand(input: ApplyInput): Promise<ApplyResult> {
     const attempt = async () => {
-      const cfg = await currentConfig();
+      const cfg = await currentConfig(store.configVersionInTransaction !== undefined);
       return store.transaction(async (tx) => {
+        await checkConfig(tx, cfg);
         if (input.idempotency) {
           const rec = await getIdempotency(tx, input.idempotency.scope, input.idempotency.key);
           if (rec && opts.idempotencyTtlMs !== undefined && Date.parse(rec.created_at) < clock.now().getTime() - opts.idempotencyTtlMs) {
@@ -424,6 +458,12 @@ export function createRuntime(opts: RuntimeOptions) {
       try {
         result = await attempt();
       } catch (e) {
+        if (e instanceof StaleConfig) {
+          // Decided nothing yet: reload the configuration outside the transaction and run again.
+          config = null;
+          if (tries < 8) continue;
+          throw new ApiError('conflict', 'Workflows or settings kept changing while this request ran; try again.');
+        }
         if (e instanceof ConcurrentUpdate) {
           // Another process changed the order between our read and our write. Without a
           // caller-supplied version the command is simply decided again on the fresh order.

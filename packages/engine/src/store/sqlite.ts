@@ -76,6 +76,11 @@ export function createSqliteStore(opts: SqliteStoreOptions): Store {
       }
       return seenVersion;
     },
+    // Inside the write transaction the pragma reads a counter the transaction's own locks already
+    // refreshed: no lock calls. (Outside one it would take them; then it is the same read.)
+    async configVersionInTransaction() {
+      return Number(dataVersion.get());
+    },
     async close() {
       await flusher?.close();
       await checkpointer?.close();

@@ -34,6 +34,13 @@ export interface Store {
    * (SQLite: `data_version`; PostgreSQL: change notifications). Caches of them compare it.
    */
   configVersion(): Promise<number>;
+  /**
+   * `configVersion()` read inside the write transaction `tx`, which holds the write lock, so no
+   * other process can commit until it ends. Present where that read is much cheaper than the one
+   * outside a transaction (SQLite: outside, `data_version` takes the WAL read locks); a caller may
+   * then use a cached configuration without looking first, and check it here instead.
+   */
+  configVersionInTransaction?(tx: Kysely<DB>): Promise<number>;
   /** Applies pending migrations (serialised across processes where the dialect needs it). */
   migrate(): Promise<string[]>;
   /** Database reachable and migrated. */

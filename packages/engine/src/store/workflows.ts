@@ -6,6 +6,12 @@ import type { DB } from './schema.js';
 type Db = Kysely<DB>;
 const j = (v: unknown): string => JSON.stringify(v);
 
+/** Each workflow's published version (null before the first publish), by key: what a change's configuration depends on. */
+export async function listPublishedVersions(db: Db): Promise<{ key: string; published_version: number | null }[]> {
+  const rows = await db.selectFrom('workflows').select(['key', 'published_version']).orderBy('key').execute();
+  return rows.map((r) => ({ key: r.key, published_version: r.published_version === null ? null : Number(r.published_version) }));
+}
+
 export async function insertWorkflow(db: Db, key: string, name: string, draft: Definition, now: string): Promise<void> {
   await db
     .insertInto('workflows')

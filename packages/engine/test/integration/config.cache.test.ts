@@ -103,5 +103,48 @@ for (const dialect of DIALECTS) {
       // The workflow's rules are paused: the order_created rule no longer sets its mark.
       expect(paused.data.mark).toBeUndefined();
     });
+
+    it.runIf(dialect === 'sqlite')(
+      'checks the cached configuration inside each change, and keeps it when another process wrote something else',
+      async () => {
+        const { store, url, cleanup } = await freshStore(dialect);
+        cleanups.push(cleanup);
+        const other = openStoreAt(url);
+        cleanups.push(() => other.close());
+        // Counts the reads of the config version outside a transaction: the slow ones on SQLite.
+        let outside = 0;
+        const counted: Store = {
+          ...store,
+          configVersion: () => {
+            outside++;
+            return store.configVersion();
+          },
+        };
+        expect(counted.configVersionInTransaction).toBeTypeOf('function');
+        const clock = createSimulatedClock('2026-03-01T10:00:00.000Z');
+        const runtime: Runtime = createRuntime({ store: counted, clock, newId: createIdGenerator(clock) });
+        const create = async () =>
+          (await runtime.applyCommand({ command: { type: 'create', workflow: 'cache', workflowVersion: 0, data: {}, caller } })).body.order;
+
+        await publishElsewhere(other, definition('Cache', 'one'), 1);
+        expect((await create()).data.mark).toBe('one');
+        const afterLoad = outside;
+        for (let i = 0; i < 5; i++) expect((await create()).data.mark).toBe('one');
+        expect(outside).toBe(afterLoad);
+
+        // Another process commits a row that is no configuration: the snapshot stays, nothing reloads.
+        await other.transaction(async (tx) => {
+          await tx.insertInto('settings').values({ key: 'unrelated', value_json: '{}' }).execute();
+        });
+        expect((await create()).data.mark).toBe('one');
+        expect(outside).toBe(afterLoad);
+
+        // Another process publishes: the very next change decides under the new version.
+        await publishElsewhere(other, definition('Cache', 'two'), 2);
+        const next = await create();
+        expect([next.workflowVersion, next.data.mark]).toEqual([2, 'two']);
+        expect(outside).toBe(afterLoad + 1);
+      },
+    );
   });
 }
