@@ -29,7 +29,11 @@ export interface MailboxMessage {
 
 /** Configuration of the email sender. */
 export interface EmailSenderOptions {
-  /** `smtp://user:pass@host:port` (or `smtps://`); unset = the built-in mailbox. Transport options may be given as URL query parameters. */
+  /**
+   * `smtp://user:pass@host:port` (or `smtps://`); unset = the built-in mailbox. Transport
+   * options may be given as URL query parameters, and they take precedence over the sender's
+   * own: `?maxConnections=2`, `?maxMessages=50`, `?pool=false` (a new connection per message).
+   */
   smtpUrl?: string;
   /** The sender address (`ORDERFLOW_MAIL_FROM`), e.g. `Orderflow <orders@example.com>`. */
   from: string;
@@ -46,7 +50,10 @@ export interface EmailSenderOptions {
 export interface EmailSender {
   /** Sends one message; never throws. */
   send(message: EmailMessage): Promise<ActionOutcome>;
-  /** Closes the SMTP transport. */
+  /**
+   * Closes the SMTP connection pool: idle connections at once, a connection that is sending
+   * a message once that message is sent. A send after it fails (retryable).
+   */
   close(): void;
 }
 
@@ -152,14 +159,41 @@ function splitList(value: string): string[] {
     .filter((s) => s !== '');
 }
 
-/** Creates the email sender: SMTP when `smtpUrl` is set, else the built-in mailbox. */
+/**
+ * Most SMTP connections one sender keeps open; further messages wait in the pool's queue for a
+ * free connection. Nodemailer's own default, and deliberately not the worker's per-destination
+ * bound (ORDERFLOW_DESTINATION_CONCURRENCY, 32): mail servers commonly limit concurrent
+ * connections per client or account to a handful, and a kept-alive connection sends the next
+ * message without a new handshake, so a few connections carry the load. The worker never has
+ * more sends in flight than its per-destination bound and the pool opens a connection only for
+ * a message that finds none free, so the lower of the two bounds applies.
+ */
+export const SMTP_MAX_CONNECTIONS = 5;
+
+/** Messages one pooled connection sends before it is replaced by a fresh one (nodemailer's default). */
+export const SMTP_MAX_MESSAGES = 100;
+
+/**
+ * Creates the email sender: SMTP when `smtpUrl` is set, else the built-in mailbox. SMTP goes
+ * through a pool of kept-alive connections ({@link SMTP_MAX_CONNECTIONS}); a connection the
+ * server dropped is replaced, and a message that had not started on it is sent on another.
+ */
 export function createEmailSender(options: EmailSenderOptions): EmailSender {
+  const socketTimeout = options.timeouts?.socketMs ?? 30_000;
+  // nodemailer lets the URL's query parameters override these options (createTransport
+  // assigns the parsed URL over the other keys), so `?pool=false` or `?maxConnections=N`
+  // in ORDERFLOW_SMTP_URL wins over the defaults here.
   const transporter = options.smtpUrl
     ? createTransport({
         url: options.smtpUrl,
+        pool: true,
+        maxConnections: SMTP_MAX_CONNECTIONS,
+        maxMessages: SMTP_MAX_MESSAGES,
+        // An idle connection says QUIT before the socket timeout would cut it off.
+        idleTimeout: Math.max(1, Math.floor(socketTimeout / 2)),
         connectionTimeout: options.timeouts?.connectionMs ?? 10_000,
         greetingTimeout: options.timeouts?.greetingMs ?? 10_000,
-        socketTimeout: options.timeouts?.socketMs ?? 30_000,
+        socketTimeout,
         disableFileAccess: true,
         disableUrlAccess: true,
       })
