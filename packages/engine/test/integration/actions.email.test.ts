@@ -1,8 +1,15 @@
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import { DEMO_ORDERS, DEMO_TEMPLATES, type EventEnvelope, type Order } from '@orderflow/core';
 import { SMTPServer } from 'smtp-server';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { createEmailSender, type MailboxMessage, messageIdFor, resolveRecipients } from '../../src/actions/email.js';
+import {
+  createEmailSender,
+  type EmailMessage,
+  type MailboxMessage,
+  messageIdFor,
+  resolveRecipients,
+  SMTP_MAX_CONNECTIONS,
+} from '../../src/actions/email.js';
 import { createTemplateRenderer, templateVars } from '../../src/actions/template.js';
 
 interface Received {
@@ -46,6 +53,25 @@ function parse(raw: string): { headers: string; body: string } {
     .replace(/=([0-9A-F]{2})/g, (_m, h: string) => String.fromCharCode(Number.parseInt(h, 16)));
   return { headers, body };
 }
+
+/** Resolves once `check` holds, polling every 10 ms; fails after `ms`. */
+async function until(check: () => boolean, ms = 5_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error('condition not met in time');
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
+
+/** `n` distinct messages, each naming its index in the subject and the body. */
+const batch = (tag: string, n: number): EmailMessage[] =>
+  Array.from({ length: n }, (_, i) => ({
+    deliveryId: `dlv_01${tag}${String(i).padStart(2, '0')}`,
+    to: [`r${i}@example.com`],
+    subject: `${tag} message ${i}`,
+    html: `<p>Body of ${tag} ${i}</p>`,
+    text: `Body of ${tag} ${i}`,
+  }));
 
 const headerLines = (headers: string, name: string): string[] =>
   headers
@@ -205,6 +231,133 @@ describe('email sender over SMTP', () => {
       expect(received).toHaveLength(0);
     } finally {
       sender.close();
+    }
+  });
+
+  /** Asserts that every message of `sent` arrived once, whole, to its own recipient. */
+  const expectArrived = (sent: EmailMessage[]) => {
+    expect(received).toHaveLength(sent.length);
+    for (const m of sent) {
+      const got = received.filter((r) => r.raw.includes(`Message-ID: ${messageIdFor(m.deliveryId)}`));
+      expect(got).toHaveLength(1);
+      const { headers, body } = parse(got[0]!.raw);
+      expect(got[0]!.to).toEqual(m.to);
+      expect(headerLines(headers, 'Subject')).toEqual([`Subject: ${m.subject}`]);
+      expect(body).toContain(m.text);
+      expect(body).toContain(m.html);
+    }
+  };
+
+  it('sends 20 messages at once over a bounded pool of kept-alive connections and closes them on close()', async () => {
+    const sender = createEmailSender({ smtpUrl, from: 'orders@shop.example' });
+    const messages = batch('POOL', 20);
+    try {
+      const outcomes = await Promise.all(messages.map((m) => sender.send(m)));
+      expect(outcomes.filter((o) => !o.ok)).toEqual([]);
+      expectArrived(messages);
+      expect(connections).toBeGreaterThanOrEqual(1);
+      expect(connections).toBeLessThanOrEqual(SMTP_MAX_CONNECTIONS);
+      // A later message reuses a kept-alive connection.
+      expect((await sender.send(batch('POOLNEXT', 1)[0]!)).ok).toBe(true);
+      expect(connections).toBeLessThanOrEqual(SMTP_MAX_CONNECTIONS);
+      expect(server.connections.size).toBeGreaterThanOrEqual(1);
+    } finally {
+      sender.close();
+    }
+    // close() ends the idle connections; the server sees them go.
+    await until(() => server.connections.size === 0);
+    // A send after close() fails and is retried later; it does not hang.
+    expect(await sender.send(batch('CLOSED', 1)[0]!)).toMatchObject({ ok: false, retryable: true });
+  });
+
+  it('takes pool options from the URL query: maxConnections, maxMessages and pool=false', async () => {
+    const one = createEmailSender({ smtpUrl: `${smtpUrl}?maxConnections=1`, from: 'orders@shop.example' });
+    try {
+      const messages = batch('ONE', 20);
+      const outcomes = await Promise.all(messages.map((m) => one.send(m)));
+      expect(outcomes.filter((o) => !o.ok)).toEqual([]);
+      expectArrived(messages);
+      expect(connections).toBe(1);
+    } finally {
+      one.close();
+    }
+
+    received.length = 0;
+    connections = 0;
+    const rotating = createEmailSender({ smtpUrl: `${smtpUrl}?maxConnections=1&maxMessages=5`, from: 'orders@shop.example' });
+    try {
+      const messages = batch('ROT', 12);
+      const outcomes = await Promise.all(messages.map((m) => rotating.send(m)));
+      expect(outcomes.filter((o) => !o.ok)).toEqual([]);
+      expectArrived(messages);
+      // 5 + 5 + 2 messages, one connection at a time.
+      expect(connections).toBe(3);
+    } finally {
+      rotating.close();
+    }
+
+    received.length = 0;
+    connections = 0;
+    const unpooled = createEmailSender({ smtpUrl: `${smtpUrl}?pool=false`, from: 'orders@shop.example' });
+    try {
+      const messages = batch('NOPOOL', 3);
+      for (const m of messages) expect((await unpooled.send(m)).ok).toBe(true);
+      expectArrived(messages);
+      expect(connections).toBe(3);
+    } finally {
+      unpooled.close();
+    }
+    await until(() => server.connections.size === 0);
+  });
+
+  it('replaces a pooled connection the server dropped, politely or not, and the next message arrives', async () => {
+    let opened = 0;
+    const arrived: string[] = [];
+    const sockets: Socket[] = [];
+    // The server ends a session idle for 300 ms with "421 Timeout - closing connection".
+    const dropping = new SMTPServer({
+      authOptional: true,
+      disabledCommands: ['STARTTLS'],
+      disableReverseLookup: true,
+      logger: false,
+      socketTimeout: 300,
+      onConnect(_session, cb) {
+        opened++;
+        cb();
+      },
+      onData(stream, _session, cb) {
+        const chunks: Buffer[] = [];
+        stream.on('data', (c: Buffer) => chunks.push(c));
+        stream.on('end', () => {
+          arrived.push(Buffer.concat(chunks).toString('utf8'));
+          cb();
+        });
+      },
+    });
+    dropping.server.on('connection', (socket: Socket) => sockets.push(socket));
+    await new Promise<void>((resolve) => dropping.listen(0, '127.0.0.1', () => resolve()));
+    const { port } = dropping.server.address() as AddressInfo;
+    const sender = createEmailSender({ smtpUrl: `smtp://127.0.0.1:${port}`, from: 'orders@shop.example' });
+    const [a, b, c, d] = batch('DROP', 4) as [EmailMessage, EmailMessage, EmailMessage, EmailMessage];
+    try {
+      expect((await sender.send(a)).ok).toBe(true);
+      expect((await sender.send(b)).ok).toBe(true);
+      expect(opened).toBe(1);
+
+      // The server's idle timeout ends the session.
+      await until(() => dropping.connections.size === 0);
+      expect(await sender.send(c)).toMatchObject({ ok: true });
+      expect(opened).toBe(2);
+
+      // The server cuts the connection without a word; the client may not have noticed yet.
+      for (const s of sockets) s.destroy();
+      expect(await sender.send(d)).toMatchObject({ ok: true });
+      expect(opened).toBe(3);
+      for (const m of [a, b, c, d]) expect(arrived.filter((r) => r.includes(messageIdFor(m.deliveryId)))).toHaveLength(1);
+    } finally {
+      sender.close();
+      await until(() => dropping.connections.size === 0);
+      await new Promise<void>((resolve) => dropping.close(() => resolve()));
     }
   });
 
