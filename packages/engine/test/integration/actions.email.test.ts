@@ -310,6 +310,23 @@ describe('email sender over SMTP', () => {
     await until(() => server.connections.size === 0);
   });
 
+  it('closes a pooled connection left idle, without close(), and opens a new one for the next message', async () => {
+    // Idle connections end after half the socket timeout (here 200 ms).
+    const sender = createEmailSender({ smtpUrl, from: 'orders@shop.example', timeouts: { socketMs: 400 } });
+    const [a, b] = batch('IDLE', 2) as [EmailMessage, EmailMessage];
+    try {
+      expect((await sender.send(a)).ok).toBe(true);
+      expect(server.connections.size).toBe(1);
+      await until(() => server.connections.size === 0, 3_000);
+      expect((await sender.send(b)).ok).toBe(true);
+      expect(connections).toBe(2);
+      expectArrived([a, b]);
+    } finally {
+      sender.close();
+    }
+    await until(() => server.connections.size === 0);
+  });
+
   it('replaces a pooled connection the server dropped, politely or not, and the next message arrives', async () => {
     let opened = 0;
     const arrived: string[] = [];
