@@ -164,9 +164,10 @@ function splitList(value: string): string[] {
  * free connection. Nodemailer's own default, and deliberately not the worker's per-destination
  * bound (ORDERFLOW_DESTINATION_CONCURRENCY, 32): mail servers commonly limit concurrent
  * connections per client or account to a handful, and a kept-alive connection sends the next
- * message without a new handshake, so a few connections carry the load. The worker never has
- * more sends in flight than its per-destination bound and the pool opens a connection only for
- * a message that finds none free, so the lower of the two bounds applies.
+ * message without a new handshake, so a few connections carry the load. The pool opens a
+ * connection only for a message that finds none free, so with a per-destination bound below
+ * this one the worker's sends in flight keep the pool smaller still. One sender (and its pool)
+ * serves both `send_email` deliveries and the emails of notifications.
  */
 export const SMTP_MAX_CONNECTIONS = 5;
 
