@@ -84,15 +84,22 @@ function recentRuleEntries(entries: Record<string, string[]>, since: string): Re
   return out;
 }
 
-/** The counters of an order after appending `entries` to its history. */
-function nextCounters(c: OrderCounters, entries: HistoryEntry[], since: string): OrderCounters {
+/**
+ * The counters of an order after appending `entries` to its history and scheduling visit-bound
+ * timers up to visit `timersVisit` (0: none).
+ */
+function nextCounters(c: OrderCounters, entries: HistoryEntry[], since: string, timersVisit: number): OrderCounters {
   const ruleEntries = recentRuleEntries(c.ruleEntries ?? {}, since);
   for (const e of entries) {
     // Timeout moves count towards the loop guard exactly like rule moves.
     if (e.type === 'transition' && (e.actor.type === 'rule' || e.actor.type === 'timer') && e.to !== undefined)
       ruleEntries[e.to] = [...(ruleEntries[e.to] ?? []), e.at];
   }
-  return { historySeq: c.historySeq + entries.length, ruleEntries };
+  return {
+    historySeq: c.historySeq + entries.length,
+    ruleEntries,
+    timersVisit: c.timersVisit === null ? null : Math.max(c.timersVisit, timersVisit),
+  };
 }
 
 /** The answer to a change. */
@@ -361,7 +368,12 @@ export function createRuntime(opts: RuntimeOptions) {
     primary: { id: string; counters: OrderCounters | null },
   ): Promise<void> {
     const history = new Map<string, HistoryEntry[]>();
+    // Per order, the last visit this decision schedules visit-bound timers for.
+    const timersVisit = new Map<string, number>();
     for (const e of d.effects as Effect[]) {
+      if (e.type === 'timer.schedule' && e.timer.scope === 'visit') {
+        timersVisit.set(e.timer.orderId, Math.max(timersVisit.get(e.timer.orderId) ?? 0, e.timer.visit));
+      }
       if (e.type !== 'history.append') continue;
       const list = history.get(e.orderId) ?? [];
       list.push(e.entry);
@@ -369,12 +381,16 @@ export function createRuntime(opts: RuntimeOptions) {
     }
     // The seq each order's new entries continue from; orders without known counters look it up.
     const afterSeq = new Map<string, number>();
+    // Per order, the last visit that had pending visit-bound timers before this decision.
+    const timersBefore = new Map<string, number | null>();
     const since = new Date(Date.parse(now) - RULE_ENTRY_WINDOW_MS).toISOString();
     for (const { order, previousVersion } of d.orders) {
       const entries = history.get(order.id) ?? [];
-      const known = previousVersion === 0 ? { historySeq: 0, ruleEntries: {} } : order.id === primary.id ? primary.counters : null;
-      const counters = known ? nextCounters(known, entries, since) : undefined;
+      const known: OrderCounters | null =
+        previousVersion === 0 ? { historySeq: 0, ruleEntries: {}, timersVisit: 0 } : order.id === primary.id ? primary.counters : null;
+      const counters = known ? nextCounters(known, entries, since, timersVisit.get(order.id) ?? 0) : undefined;
       if (known) afterSeq.set(order.id, known.historySeq);
+      timersBefore.set(order.id, known ? known.timersVisit : null);
       if (previousVersion === 0) {
         await insertOrder(tx, order, counters);
       } else if (!(await updateOrder(tx, order, previousVersion, counters))) {
@@ -392,10 +408,13 @@ export function createRuntime(opts: RuntimeOptions) {
         case 'timer.schedule':
           timers.push(e.timer);
           break;
-        case 'timer.cancel':
+        case 'timer.cancel': {
           // Cancel before inserting this decision's timers: a later visit's timers must survive.
-          await cancelVisitTimers(tx, e.orderId, e.visit);
+          // Skipped when the order row says no pending visit-bound timer is of this visit or later.
+          const before = timersBefore.get(e.orderId);
+          if (before === undefined || before === null || before >= e.visit) await cancelVisitTimers(tx, e.orderId, e.visit);
           break;
+        }
         case 'timer.update':
           // The decision saw the timer pending inside this transaction: it cannot have fired meanwhile.
           if (!(await updatePendingTimer(tx, e.timerId, { dueAt: e.dueAt, state: e.state }))) throw new ConcurrentUpdate();

@@ -135,7 +135,7 @@ const MUTABLE_ORDER_COLUMNS = [
   'updated_at',
   'state_entered_at',
 ] as const;
-const COUNTER_COLUMNS = ['history_seq', 'rule_entries_json'] as const;
+const COUNTER_COLUMNS = ['history_seq', 'rule_entries_json', 'timers_visit'] as const;
 const FIXED_ORDER_COLUMNS = ['id', 'workflow', 'kind', 'external_ref', 'created_at'] as const;
 
 function mutableValues(o: Order): unknown[] {
@@ -154,7 +154,11 @@ function mutableValues(o: Order): unknown[] {
   ];
 }
 
-const counterValues = (c: OrderCounters | undefined): unknown[] => [c?.historySeq ?? 0, c?.ruleEntries ? j(c.ruleEntries) : null];
+const counterValues = (c: OrderCounters | undefined): unknown[] => [
+  c?.historySeq ?? 0,
+  c?.ruleEntries ? j(c.ruleEntries) : null,
+  c?.timersVisit ?? null,
+];
 
 export async function getOrder(db: Db, id: string): Promise<Order | undefined> {
   const r = (await exec<Selectable<DB['orders']>>(db, 'select * from orders where id = ?', [id])).rows[0];
@@ -162,14 +166,17 @@ export async function getOrder(db: Db, id: string): Promise<Order | undefined> {
 }
 
 /**
- * What a change keeps on the order row besides the order: the seq of its last history entry
- * and, per state, when rules moved it there within the last hour (the loop guard). Both are
- * read with the order and written with it, so a change needs no history query.
+ * What a change keeps on the order row besides the order: the seq of its last history entry;
+ * per state, when rules moved it there within the last hour (the loop guard); and the last visit
+ * that may have pending visit-bound timers. They are read with the order and written with it, so
+ * a change needs no history query, and leaving a visit without timers touches no timer row.
  */
 export interface OrderCounters {
   historySeq: number;
   /** `null` on rows written before the counters existed: the guard then counts the history once. */
   ruleEntries: Record<string, string[]> | null;
+  /** No pending visit-bound timer belongs to a later visit (0: none ever); `null`: not known. */
+  timersVisit: number | null;
 }
 
 /** An order read for writing, with its counters. */
@@ -186,7 +193,13 @@ export interface OrderForWrite {
 export async function getOrderWithCounters(db: Db, id: string, lock: boolean): Promise<OrderForWrite | undefined> {
   const sql = lock ? 'select * from orders where id = ? for update' : 'select * from orders where id = ?';
   const r = (await exec<Selectable<DB['orders']>>(db, sql, [id])).rows[0];
-  return r ? { order: rowToOrder(r), counters: { historySeq: Number(r.history_seq), ruleEntries: p(r.rule_entries_json) } } : undefined;
+  if (!r) return undefined;
+  const counters = {
+    historySeq: Number(r.history_seq),
+    ruleEntries: p<Record<string, string[]> | null>(r.rule_entries_json),
+    timersVisit: r.timers_visit === null || r.timers_visit === undefined ? null : Number(r.timers_visit),
+  };
+  return { order: rowToOrder(r), counters };
 }
 
 export async function findOrderByExternalRef(db: Db, workflow: string, externalRef: string): Promise<Order | undefined> {

@@ -241,6 +241,16 @@ export const MIGRATIONS: Migration[] = [
       await db.schema.createIndex('idempotency_keys_created').on('idempotency_keys').column('created_at').execute();
     },
   },
+  {
+    id: '0005_order_timers_visit',
+    async up(db) {
+      // The last visit with pending visit-bound timers lives on the order row: leaving a visit after
+      // it needs no update of the timers table.
+      await db.schema.alterTable('orders').addColumn('timers_visit', 'integer').execute();
+      await sql`update orders set timers_visit = coalesce((select max(t.visit) from timers t
+        where t.order_id = orders.id and t.scope = 'visit' and t.status = 'pending'), 0)`.execute(db);
+    },
+  },
 ];
 
 /** Applies pending migrations in order, each in its own transaction. Safe to call on every start. */

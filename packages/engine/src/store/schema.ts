@@ -39,6 +39,11 @@ export interface DB {
     history_seq: Generated<number>;
     /** Per state, the times rules moved the order there within the last hour (JSON). */
     rule_entries_json: string | null;
+    /**
+     * No pending visit-bound timer of the order belongs to a later visit than this one (0: none
+     * was ever scheduled); `null`: not known. Leaving a visit after it needs no timer update.
+     */
+    timers_visit: number | null;
   };
   history: {
     order_id: string;

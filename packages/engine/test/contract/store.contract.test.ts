@@ -98,6 +98,37 @@ for (const dialect of DIALECTS) {
       expect(await repo.listTimers(store.db, { orderId: o.id, status: 'cancelled', limit: 10 })).toHaveLength(1);
     });
 
+    it('keeps on the order row the last visit with timers, and leaves a later visit without touching the timers', async () => {
+      const timersVisit = async (id: string) =>
+        (await store.db.selectFrom('orders').select('timers_visit').where('id', '=', id).executeTakeFirstOrThrow()).timers_visit;
+      const o = await create();
+      expect(await timersVisit(o.id)).toBe(0);
+      await move(o.id, 'awaiting_payment');
+      // awaiting_payment has a timeout: a timer of visit 2.
+      expect(await timersVisit(o.id)).toBe(2);
+      await move(o.id, 'packing');
+      expect(await timersVisit(o.id)).toBe(2);
+
+      // A pending visit timer the row does not know of (written behind the runtime's back) stays:
+      // leaving visit 3 runs no timer update, since the row says no timer is of visit 3 or later.
+      const stray = { id: 'tmr_stray', orderId: o.id, kind: 'timeout' as const, dueAt: '2026-03-09T10:00:00.000Z', state: 'packing' };
+      await store.transaction((tx) => insertTimers(tx, [{ ...stray, visit: 3, scope: 'visit' }], clock.now().toISOString()));
+      await move(o.id, 'shipping');
+      expect((await repo.listTimers(store.db, { orderId: o.id, limit: 10 })).map((t) => t.id)).toEqual(['tmr_stray']);
+
+      // A row that does not know (null, as before the column existed) always runs it.
+      const other = await create();
+      await move(other.id, 'awaiting_payment');
+      await move(other.id, 'packing');
+      await store.db.updateTable('orders').set({ timers_visit: null }).where('id', '=', other.id).execute();
+      await store.transaction((tx) =>
+        insertTimers(tx, [{ ...stray, id: 'tmr_known', orderId: other.id, visit: 3, scope: 'visit' }], clock.now().toISOString()),
+      );
+      await move(other.id, 'shipping');
+      expect(await repo.listTimers(store.db, { orderId: other.id, limit: 10 })).toHaveLength(0);
+      expect(await timersVisit(other.id)).toBeNull();
+    });
+
     it('changes nothing when a command is refused', async () => {
       const o = await create();
       await expect(move(o.id, 'delivered')).rejects.toMatchObject({ code: 'transition_not_allowed' });
