@@ -6,7 +6,7 @@ import { isIP, type Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import type { EventEnvelope } from '@orderflow/core';
 import type { IPv4, IPv6 } from 'ipaddr.js';
-import { Agent, buildConnector, request } from 'undici';
+import { Agent, buildConnector, type Dispatcher } from 'undici';
 import type { ActionOutcome } from './outcome.js';
 import { hasHeaderInjection, jsonBodyValue } from './template.js';
 
@@ -147,6 +147,15 @@ export function normalizeHost(host: string): string {
 
 const defaultLookup: LookupFn = (hostname) => dns.lookup(hostname, { all: true });
 
+/** Settles as `promise` does, or rejects with `message` after `ms`. */
+function withTimeout<T>(promise: Promise<T>, ms: number, message: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const limit = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(message)), ms);
+  });
+  return Promise.race([promise, limit]).finally(() => clearTimeout(timer));
+}
+
 /**
  * An undici connector that checks the address it actually connects to: host names are
  * resolved here and the connection is pinned to a checked address (so a second, rebound DNS
@@ -167,7 +176,7 @@ export function createGuardedConnector(opts: {
     if (isIP(host) !== 0) {
       addresses = [host];
     } else {
-      const found = await lookup(host);
+      const found = await withTimeout(lookup(host), opts.connectTimeoutMs ?? 10_000, `looking up ${host} timed out`);
       addresses = found.map((a) => a.address);
       if (addresses.length === 0) throw new Error(`no address found for ${host}`);
     }
@@ -255,6 +264,8 @@ export function createWebhookSender(options: WebhookSenderOptions = {}): Webhook
     connections: 32,
   });
 
+  const inFlight = new Set<Promise<Exchange>>();
+
   async function send(req: WebhookRequest): Promise<ActionOutcome> {
     const started = performance.now();
     const elapsed = () => Math.round(performance.now() - started);
@@ -295,27 +306,25 @@ export function createWebhookSender(options: WebhookSenderOptions = {}): Webhook
       'webhook-signature': signature,
     });
 
-    const controller = new AbortController();
-    const timer = setTimeout(() => controller.abort(new Error(`timed out after ${timeoutMs} ms`)), timeoutMs);
-    try {
-      let res: Awaited<ReturnType<typeof request>>;
-      try {
-        res = await request(url, { dispatcher: agent, method, headers, body: req.body, signal: controller.signal });
-      } catch (err) {
-        if (isRefusal(err)) return fail(errorMessage(err));
-        const message = controller.signal.aborted ? `timed out after ${timeoutMs} ms` : networkMessage(err);
-        return { ok: false, retryable: true, error: message, durationMs: elapsed() };
-      }
-      const responseBody = await readPrefix(res.body);
-      return classify(res.statusCode, res.headers, responseBody, elapsed(), now);
-    } finally {
-      clearTimeout(timer);
+    const pending = exchange(agent, url, method, headers, req.body, timeoutMs);
+    inFlight.add(pending);
+    const result = await pending.finally(() => inFlight.delete(pending));
+    if (!result.ok) {
+      if (isRefusal(result.error)) return fail(errorMessage(result.error));
+      const message = result.timedOut ? `timed out after ${timeoutMs} ms` : networkMessage(result.error);
+      return { ok: false, retryable: true, error: message, durationMs: elapsed() };
     }
+    return classify(result.status, result.headers, result.body, elapsed(), now);
   }
 
   return {
     send,
-    close: () => agent.close(),
+    // Every exchange settles within its time limit, even one whose connection is still being
+    // made; once they have, nothing is left to wait for, and the connections are dropped.
+    close: async () => {
+      await Promise.allSettled(inFlight);
+      await agent.destroy();
+    },
   };
 }
 
@@ -353,23 +362,85 @@ function header(headers: ResponseHeaders, name: string): string | undefined {
   return Array.isArray(v) ? v[0] : v;
 }
 
-/** Reads at most {@link RESPONSE_BODY_LIMIT} bytes, then stops reading (the rest is discarded with the connection). */
-async function readPrefix(body: AsyncIterable<Buffer | Uint8Array> & { destroy?: (err?: Error) => unknown }): Promise<string> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  try {
-    for await (const chunk of body) {
-      const buf = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk);
-      chunks.push(buf);
-      size += buf.length;
-      if (size >= RESPONSE_BODY_LIMIT) break;
+/** What one exchange ended with: a response (its body cut at {@link RESPONSE_BODY_LIMIT}), or why there is none. */
+type Exchange = { ok: true; status: number; headers: ResponseHeaders; body: string } | { ok: false; error: unknown; timedOut: boolean };
+
+/**
+ * One request through the agent's dispatcher, at most `timeoutMs` in all, from connecting to the
+ * last byte read. It keeps at most {@link RESPONSE_BODY_LIMIT} bytes of the body and then drops
+ * the connection with the rest. Once the headers are in, the status is what counts: a body cut
+ * short by the time limit or a reset is kept as far as it got. The handler is undici's
+ * dispatch interface rather than `request()`, whose body stream and abort signal cost about
+ * as much CPU per webhook as everything else of it.
+ */
+function exchange(
+  agent: Agent,
+  url: URL,
+  method: string,
+  headers: Record<string, string>,
+  body: string,
+  timeoutMs: number,
+): Promise<Exchange> {
+  return new Promise((resolve) => {
+    let controller: Dispatcher.DispatchController | null = null;
+    let response: { status: number; headers: ResponseHeaders } | null = null;
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let settled = false;
+    const settle = (x: Exchange): void => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      resolve(x);
+    };
+    const answer = (r: { status: number; headers: ResponseHeaders }): void =>
+      settle({
+        ok: true,
+        ...r,
+        body: new TextDecoder('utf-8', { fatal: false }).decode(Buffer.concat(chunks).subarray(0, RESPONSE_BODY_LIMIT)),
+      });
+    const timer = setTimeout(() => {
+      if (response) answer(response);
+      else settle({ ok: false, error: new Error(`timed out after ${timeoutMs} ms`), timedOut: true });
+      // Not started yet (still connecting): onRequestStart aborts it.
+      controller?.abort(new Error(`timed out after ${timeoutMs} ms`));
+    }, timeoutMs);
+    const handler: Dispatcher.DispatchHandler = {
+      onRequestStart(c) {
+        controller = c;
+        if (settled && !response) c.abort(new Error(`timed out after ${timeoutMs} ms`));
+      },
+      onResponseStart(_c, statusCode, responseHeaders) {
+        // 1xx are interim answers; the final one follows.
+        if (statusCode >= 200) response = { status: statusCode, headers: responseHeaders };
+      },
+      onResponseData(c, chunk) {
+        if (settled) return;
+        chunks.push(chunk);
+        size += chunk.length;
+        if (size >= RESPONSE_BODY_LIMIT && response) {
+          answer(response);
+          c.abort(new Error('response body limit reached'));
+        }
+      },
+      onResponseEnd() {
+        if (response) answer(response);
+        else settle({ ok: false, error: new Error('the response ended without a status'), timedOut: false });
+      },
+      onResponseError(_c, error) {
+        if (response) answer(response);
+        else settle({ ok: false, error, timedOut: false });
+      },
+    };
+    try {
+      agent.dispatch(
+        { origin: url.origin, path: `${url.pathname}${url.search}`, method: method as Dispatcher.HttpMethod, headers, body },
+        handler,
+      );
+    } catch (error) {
+      settle({ ok: false, error, timedOut: false });
     }
-  } catch {
-    // The status is what counts; a body cut short by a timeout or reset is kept as far as it got.
-  } finally {
-    if (size >= RESPONSE_BODY_LIMIT) body.destroy?.();
-  }
-  return new TextDecoder('utf-8', { fatal: false }).decode(Buffer.concat(chunks).subarray(0, RESPONSE_BODY_LIMIT));
+  });
 }
 
 function isRefusal(err: unknown): boolean {

@@ -206,6 +206,50 @@ describe('webhook sender', () => {
     }
   });
 
+  it('answers within the time limit with the status and the body so far when the body keeps dripping', async () => {
+    const quick = createWebhookSender({ allowHosts: ['127.0.0.1'], timeoutMs: 300 });
+    let drip: NodeJS.Timeout | undefined;
+    receiver.respond = (_req, res) => {
+      res.writeHead(200, { 'content-type': 'text/plain' });
+      res.write('first ');
+      // One byte every 50 ms: never a 300 ms gap (undici's body timeout), never the end.
+      drip = setInterval(() => res.write('.'), 50);
+    };
+    try {
+      const started = performance.now();
+      const outcome = await quick.send({ deliveryId: 'dlv_01DRIP', url: receiver.url, body: '{}', secret, timestamp: nowSeconds() });
+      const took = performance.now() - started;
+      expect(outcome).toMatchObject({ ok: true, status: 200 });
+      expect(outcome.responseBody?.startsWith('first ')).toBe(true);
+      expect(took).toBeGreaterThanOrEqual(250);
+      expect(took).toBeLessThan(3_000);
+    } finally {
+      clearInterval(drip);
+      await quick.close();
+    }
+  });
+
+  it('retries when connecting takes longer than the time limit', async () => {
+    // The host name never resolves: the request never reaches a socket.
+    const lookup: LookupFn = () => new Promise(() => undefined);
+    const quick = createWebhookSender({ allowHosts: ['stuck.test'], lookup, timeoutMs: 200 });
+    try {
+      const started = performance.now();
+      const outcome = await quick.send({
+        deliveryId: 'dlv_01STUCK',
+        url: 'http://stuck.test/hook',
+        body: '{}',
+        secret,
+        timestamp: nowSeconds(),
+      });
+      expect(outcome).toMatchObject({ ok: false, retryable: true });
+      if (!outcome.ok) expect(outcome.error).toMatch(/timed out after 200 ms/);
+      expect(performance.now() - started).toBeLessThan(3_000);
+    } finally {
+      await quick.close();
+    }
+  });
+
   it('retries when nothing listens', async () => {
     const gone = await startReceiver();
     await gone.close();
