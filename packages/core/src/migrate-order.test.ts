@@ -21,7 +21,13 @@ const V1: Definition = {
     { from: 'stuck', to: 'shipping' },
   ],
   rules: [
-    { id: 'remind', trigger: 'time_in_state', state: 'shipping', after: '30m', actions: [{ type: 'notify', message: 'slow' }] },
+    {
+      id: 'remind',
+      trigger: 'time_in_state',
+      state: 'shipping',
+      after: '30m',
+      actions: [{ type: 'notify', channel: 'admins', message: 'slow' }],
+    },
     {
       id: 'track',
       trigger: 'state_changed',
@@ -152,7 +158,13 @@ describe('planTimers', () => {
       ...d,
       rules: [
         ...(d.rules ?? []),
-        { id: 'escalate', trigger: 'time_in_state', state: 'shipping', after: '2h', actions: [{ type: 'notify', message: 'x' }] },
+        {
+          id: 'escalate',
+          trigger: 'time_in_state',
+          state: 'shipping',
+          after: '2h',
+          actions: [{ type: 'notify', channel: 'admins', message: 'x' }],
+        },
       ],
     }));
     // The reminder already fired (not pending): it is not scheduled again.
