@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import net, { type AddressInfo } from 'node:net';
+import { createRequire } from 'node:module';
+import type { AddressInfo } from 'node:net';
 import type { EventEnvelope, Order } from '@orderflow/core';
 import { Webhook } from 'standardwebhooks';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
@@ -15,6 +16,12 @@ import {
   type WebhookSender,
   webhookBody,
 } from '../../src/actions/webhook.js';
+
+/**
+ * The CommonJS exports of `node:net`, where undici looks up `connect`: the spies go on this
+ * object. The ES module namespace is read-only, and the type declarations give it no default.
+ */
+const net: typeof import('node:net') = createRequire(import.meta.url)('node:net');
 
 interface Receiver {
   port: number;
@@ -258,7 +265,7 @@ describe('webhook sender', () => {
   });
 
   it('refuses header injection and reserved headers without sending', async () => {
-    for (const headers of [
+    const refused: Record<string, string>[] = [
       { 'X-A': 'a\r\nX-Injected: 1' },
       { 'X-A': 'a\n' },
       { 'Bad Name': 'x' },
@@ -266,7 +273,8 @@ describe('webhook sender', () => {
       { 'Content-Length': '1' },
       { 'webhook-signature': 'v1,forged' },
       { 'Transfer-Encoding': 'chunked' },
-    ]) {
+    ];
+    for (const headers of refused) {
       expect(await send({ headers }), JSON.stringify(headers)).toMatchObject({ ok: false, retryable: false });
     }
     expect(receiver.requests).toHaveLength(0);
