@@ -147,7 +147,7 @@ describe('render isolation', () => {
             headers: auth(ADMIN_TOKEN),
             body: JSON.stringify({ workflow: 'heavy' }),
           });
-          const order = (await created.json()).order;
+          const { order } = (await created.json()) as { order: { id: string } };
           const moved = await fetch(`${base}/api/v1/orders/${order.id}/transitions`, {
             method: 'POST',
             headers: auth(ADMIN_TOKEN),

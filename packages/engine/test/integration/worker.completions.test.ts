@@ -39,7 +39,7 @@ for (const dialect of DIALECTS) {
         leaseUntil: new Date(t.of.clock.now().getTime() + 60_000).toISOString(),
         token,
         limit: 100,
-        automation: { workflows: [], rules: [] },
+        automation: { paused: false, workflows: [], rules: [] },
         rowLocks: t.of.store.capabilities.rowLocks,
       });
       const rows = await t.of.store.transaction((tx) => queue.claimDue(tx, 'deliveries', o('lse_mine')));
