@@ -214,7 +214,7 @@ describe.skipIf(missing !== null)('operator UI tells the truth (issue 11)', { ti
           );
           return list.items.some((d) => d.type === 'webhook' && d.status === 'pending' && d.lastError);
         },
-        { timeout: 20_000, intervals: [500] },
+        { timeout: 20_000, interval: 500 },
       )
       .toBe(true);
     await page.goto(`${server.baseUrl}/`);

@@ -357,7 +357,7 @@ describe.skipIf(missing !== null)('web UI end to end', { timeout: 180_000 }, () 
               .catch(() => '')) ?? ''
           );
         },
-        { timeout: 30_000, intervals: [500] },
+        { timeout: 30_000, interval: 500 },
       )
       .toContain('late@example.com');
     await page.locator('[data-testid="mail-list"] button', { hasText: 'late@example.com' }).first().click();
@@ -486,7 +486,7 @@ describe.skipIf(missing !== null)('web UI end to end', { timeout: 180_000 }, () 
           await page.waitForTimeout(500);
           return page.locator('[data-testid^="delivery-row-"]').count();
         },
-        { timeout: 40_000, intervals: [1000] },
+        { timeout: 40_000, interval: 1000 },
       )
       .toBeGreaterThan(0);
     const row = page.locator('[data-testid^="delivery-row-"]').first();
