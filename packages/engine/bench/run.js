@@ -3,7 +3,8 @@
  * Orderflow benchmark: durable transitions per second of the demo workflow,
  * in-process (runtime.applyCommand) and over HTTP (autocannon), with p50/p99
  * latency, next to two baselines measured in the same run on the same file
- * system: the raw SQL transaction the runtime must at least perform
+ * system: the raw SQL transaction the runtime must at least perform (measured in
+ * alternating turns with the in-process phase, so that both see the same disk)
  * (better-sqlite3, BEGIN IMMEDIATE; update order; insert history; insert outbox;
  * COMMIT; synchronous=FULL) and a bare Fastify POST. Also: 50 concurrent callers
  * in-process (inProcessConcurrent), the event-loop delay p99 of the server during
@@ -17,6 +18,7 @@
  *   node packages/engine/bench/run.js --duration=5 --connections=50 --orders=500
  *   npm run bench -- --phases=rawSql,inProcess   only these phases (the others report null)
  *   npm run bench -- --deliveries=2000 --warm-deliveries=1000   the drain's measured and warm-up backlogs
+ *   npm run bench -- --slices=10  the raw baseline and Orderflow in-process run in this many alternating turns
  *
  * Progress goes to stderr. Everything listens on 127.0.0.1 only. It asserts
  * nothing about time: it is a measurement, not a test.
@@ -233,122 +235,159 @@ function httpSummary(result) {
 
 // ---------- phases ----------
 
-/** Baseline 1: the bare SQL transaction on the same schema and file system, synchronous=FULL. */
-async function rawSql(seconds, orders) {
+/**
+ * Baseline 1: the bare SQL transaction on the same schema and file system, synchronous=FULL.
+ * Answers a runner: `run(ms)` moves orders for that long and keeps the latencies; `result()`
+ * summarises everything run so far over `seconds`; `close()` removes the files.
+ */
+async function rawSqlRunner(orders) {
   const dir = mkdtempSync(join(tmpdir(), 'orderflow-bench-raw-'));
-  try {
-    // Same schema as the engine: migrate a fresh file, then write to it with better-sqlite3 directly.
-    const { createSqliteStore } = await import(new URL('store/sqlite.js', DIST).href);
-    const file = join(dir, 'raw.db');
-    const store = createSqliteStore({ path: file });
-    await store.migrate();
-    await store.close();
-    const { default: Database } = await import('better-sqlite3');
-    const db = new Database(file);
-    db.pragma('journal_mode = WAL');
-    db.pragma('synchronous = FULL');
-    const synchronous = db.pragma('synchronous', { simple: true });
-    const now = () => new Date().toISOString();
-    const insertOrder = db.prepare(
-      `insert into orders (id, workflow, workflow_version, kind, external_ref, state, grp, data_json, facts_json, cancellation_json, links_json, version, visit, created_at, updated_at, state_entered_at)
-       values (?, 'orders', 1, 'order', null, 'shipping', 'processing', ?, '{}', null, '[]', 1, 1, ?, ?, ?)`,
-    );
-    const data = JSON.stringify({
-      customer: { name: 'Customer', email: 'customer@example.com' },
-      items: [{ sku: 'SKU-1', name: 'Desk lamp', qty: 1 }],
-      total: 40,
-      currency: 'EUR',
-      deliveryEstimate: '2030-01-01',
-    });
-    const ids = [];
-    db.transaction(() => {
-      for (let i = 0; i < orders; i++) {
-        const id = `ord_raw${String(i).padStart(8, '0')}`;
-        const t = now();
-        insertOrder.run(id, data, t, t, t);
-        ids.push(id);
-      }
-    }).immediate();
-    const update = db.prepare(
-      'update orders set state = ?, version = version + 1, visit = visit + 1, data_json = ?, updated_at = ?, state_entered_at = ? where id = ? and version = ?',
-    );
-    const history = db.prepare(
-      'insert into history (order_id, seq, id, at, type, to_state, rule_id, actor_type, entry_json) values (?, ?, ?, ?, ?, ?, null, ?, ?)',
-    );
-    const outbox = db.prepare(
-      `insert into deliveries (id, order_id, workflow, type, rule_id, action_json, envelope_json, status, attempts, next_attempt_at, lease_until, lease_token, last_error, created_at, updated_at, delivered_at)
-       values (?, ?, 'orders', 'webhook', 'delay-apology', ?, ?, 'pending', 0, ?, null, null, null, ?, ?, null)`,
-    );
-    const begin = db.prepare('begin immediate');
-    const commit = db.prepare('commit');
-    const state = ids.map(() => ({ state: 'shipping', version: 1, seq: 0 }));
-    const latencies = [];
-    const end = performance.now() + seconds * 1000;
-    let i = 0;
-    let n = 0;
-    while (performance.now() < end) {
-      const idx = i++ % ids.length;
-      const id = ids[idx];
-      const s = state[idx];
-      const to = s.state === 'shipping' ? 'delayed' : 'shipping';
-      const at = now();
-      n++;
-      const entry = JSON.stringify({ id: `hst_raw${n}`, at, type: 'transition', from: s.state, to, actor: CALLER.actor });
-      const envelope = JSON.stringify({
-        id: `evt_raw${n}`,
-        type: 'order.state_changed',
-        createdAt: at,
-        data: { order: { id, state: to, data: JSON.parse(data) }, from: s.state, to },
-      });
-      const t0 = performance.now();
-      begin.run();
-      update.run(to, data, at, at, id, s.version);
-      history.run(id, s.seq + 1, `hst_raw${n}`, at, 'transition', to, 'system', entry);
-      outbox.run(`dlv_raw${n}`, id, JSON.stringify({ type: 'webhook', url: 'https://api.example.com/notify' }), envelope, at, at, at);
-      commit.run();
-      latencies.push(performance.now() - t0);
-      s.state = to;
-      s.version++;
-      s.seq++;
+  // Same schema as the engine: migrate a fresh file, then write to it with better-sqlite3 directly.
+  const { createSqliteStore } = await import(new URL('store/sqlite.js', DIST).href);
+  const file = join(dir, 'raw.db');
+  const store = createSqliteStore({ path: file });
+  await store.migrate();
+  await store.close();
+  const { default: Database } = await import('better-sqlite3');
+  const db = new Database(file);
+  db.pragma('journal_mode = WAL');
+  db.pragma('synchronous = FULL');
+  const synchronous = db.pragma('synchronous', { simple: true });
+  const now = () => new Date().toISOString();
+  const insertOrder = db.prepare(
+    `insert into orders (id, workflow, workflow_version, kind, external_ref, state, grp, data_json, facts_json, cancellation_json, links_json, version, visit, created_at, updated_at, state_entered_at)
+     values (?, 'orders', 1, 'order', null, 'shipping', 'processing', ?, '{}', null, '[]', 1, 1, ?, ?, ?)`,
+  );
+  const data = JSON.stringify({
+    customer: { name: 'Customer', email: 'customer@example.com' },
+    items: [{ sku: 'SKU-1', name: 'Desk lamp', qty: 1 }],
+    total: 40,
+    currency: 'EUR',
+    deliveryEstimate: '2030-01-01',
+  });
+  const ids = [];
+  db.transaction(() => {
+    for (let i = 0; i < orders; i++) {
+      const id = `ord_raw${String(i).padStart(8, '0')}`;
+      const t = now();
+      insertOrder.run(id, data, t, t, t);
+      ids.push(id);
     }
-    db.close();
-    return { ...summarize(latencies, seconds), synchronous };
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+  }).immediate();
+  const update = db.prepare(
+    'update orders set state = ?, version = version + 1, visit = visit + 1, data_json = ?, updated_at = ?, state_entered_at = ? where id = ? and version = ?',
+  );
+  const history = db.prepare(
+    'insert into history (order_id, seq, id, at, type, to_state, rule_id, actor_type, entry_json) values (?, ?, ?, ?, ?, ?, null, ?, ?)',
+  );
+  const outbox = db.prepare(
+    `insert into deliveries (id, order_id, workflow, type, rule_id, action_json, envelope_json, status, attempts, next_attempt_at, lease_until, lease_token, last_error, created_at, updated_at, delivered_at)
+     values (?, ?, 'orders', 'webhook', 'delay-apology', ?, ?, 'pending', 0, ?, null, null, null, ?, ?, null)`,
+  );
+  const begin = db.prepare('begin immediate');
+  const commit = db.prepare('commit');
+  const state = ids.map(() => ({ state: 'shipping', version: 1, seq: 0 }));
+  const latencies = [];
+  let i = 0;
+  let n = 0;
+  return {
+    async run(ms) {
+      const end = performance.now() + ms;
+      while (performance.now() < end) {
+        const idx = i++ % ids.length;
+        const id = ids[idx];
+        const s = state[idx];
+        const to = s.state === 'shipping' ? 'delayed' : 'shipping';
+        const at = now();
+        n++;
+        const entry = JSON.stringify({ id: `hst_raw${n}`, at, type: 'transition', from: s.state, to, actor: CALLER.actor });
+        const envelope = JSON.stringify({
+          id: `evt_raw${n}`,
+          type: 'order.state_changed',
+          createdAt: at,
+          data: { order: { id, state: to, data: JSON.parse(data) }, from: s.state, to },
+        });
+        const t0 = performance.now();
+        begin.run();
+        update.run(to, data, at, at, id, s.version);
+        history.run(id, s.seq + 1, `hst_raw${n}`, at, 'transition', to, 'system', entry);
+        outbox.run(`dlv_raw${n}`, id, JSON.stringify({ type: 'webhook', url: 'https://api.example.com/notify' }), envelope, at, at, at);
+        commit.run();
+        latencies.push(performance.now() - t0);
+        s.state = to;
+        s.version++;
+        s.seq++;
+      }
+    },
+    result: (seconds) => ({ ...summarize(latencies, seconds), synchronous }),
+    async close() {
+      db.close();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
 }
 
-/** Orderflow in-process: runtime.applyCommand, one change at a time, shipping ↔ delayed on many orders. */
-async function inProcess(seconds, orders) {
+/** Orderflow in-process: runtime.applyCommand, one change at a time, shipping ↔ delayed on many orders (a runner, as above). */
+async function inProcessRunner(orders) {
   const dir = mkdtempSync(join(tmpdir(), 'orderflow-bench-runtime-'));
-  try {
-    const { createOrderflow } = await import(new URL('server.js', DIST).href);
-    const { sqlitePragma } = await import(new URL('store/sqlite.js', DIST).href);
-    const of = await createOrderflow(await benchConfig(dir), { startWorker: false });
-    const synchronous = await sqlitePragma(of.store, 'synchronous');
-    log(`  preparing ${orders} orders in shipping`);
-    const ids = await prepareOrders(of.runtime, orders);
-    const state = ids.map(() => 'shipping');
-    const latencies = [];
-    let failed = 0;
-    log(`  running ${seconds} s`);
-    const end = performance.now() + seconds * 1000;
-    for (let i = 0; performance.now() < end; i++) {
-      const idx = i % ids.length;
-      const to = state[idx] === 'shipping' ? 'delayed' : 'shipping';
-      const t0 = performance.now();
-      try {
-        await of.runtime.applyCommand({ orderId: ids[idx], command: { type: 'transition', to, caller: CALLER } });
-        latencies.push(performance.now() - t0);
-        state[idx] = to;
-      } catch {
-        failed++;
+  const { createOrderflow } = await import(new URL('server.js', DIST).href);
+  const { sqlitePragma } = await import(new URL('store/sqlite.js', DIST).href);
+  const of = await createOrderflow(await benchConfig(dir), { startWorker: false });
+  const synchronous = await sqlitePragma(of.store, 'synchronous');
+  log(`  preparing ${orders} orders in shipping`);
+  const ids = await prepareOrders(of.runtime, orders);
+  const state = ids.map(() => 'shipping');
+  const latencies = [];
+  let failed = 0;
+  let i = 0;
+  return {
+    async run(ms) {
+      const end = performance.now() + ms;
+      for (; performance.now() < end; i++) {
+        const idx = i % ids.length;
+        const to = state[idx] === 'shipping' ? 'delayed' : 'shipping';
+        const t0 = performance.now();
+        try {
+          await of.runtime.applyCommand({ orderId: ids[idx], command: { type: 'transition', to, caller: CALLER } });
+          latencies.push(performance.now() - t0);
+          state[idx] = to;
+        } catch {
+          failed++;
+        }
       }
+    },
+    result: (seconds) => ({ ...summarize(latencies, seconds), failed, synchronous }),
+    async close() {
+      await of.close();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/**
+ * The raw baseline and Orderflow in-process, measured in turns: `slices` alternating stretches of
+ * seconds / slices each, on the same file system. A disk whose flushes speed up or slow down
+ * during the run (they do, on shared machines, by ±40% within minutes) then weighs on both
+ * alike, and their ratio compares the two under the same conditions. Either may be left out.
+ */
+async function rawSqlAndInProcess(seconds, orders, slices, want) {
+  const raw = want.raw ? await rawSqlRunner(orders) : null;
+  let runtime = null;
+  try {
+    runtime = want.inProcess ? await inProcessRunner(orders) : null;
+    log(`  running ${seconds} s each, in ${slices} alternating turns`);
+    const ms = (seconds * 1000) / slices;
+    for (let k = 0; k < slices; k++) {
+      await raw?.run(ms);
+      await runtime?.run(ms);
     }
-    await of.close();
-    return { ...summarize(latencies, seconds), failed, synchronous };
+    return {
+      raw: raw ? { ...raw.result(seconds), slices } : null,
+      runtime: runtime ? { ...runtime.result(seconds), slices } : null,
+    };
   } finally {
-    rmSync(dir, { recursive: true, force: true });
+    await raw?.close();
+    await runtime?.close();
   }
 }
 
@@ -670,12 +709,12 @@ async function main() {
   const only = arg('phases', null);
   const wanted = (name) => only === null || String(only).split(',').includes(name);
   const skipped = { opsPerSec: 0, skipped: true };
-  log(`1/6 raw SQL transaction (better-sqlite3, synchronous=FULL), ${seconds} s`);
-  const raw = wanted('rawSql') ? await rawSql(seconds, orders) : skipped;
-  log(`    ${raw.opsPerSec} tx/s`);
-  log('2/6 Orderflow in-process (runtime.applyCommand)');
-  const runtime = wanted('inProcess') ? await inProcess(seconds, orders) : skipped;
-  log(`    ${runtime.opsPerSec} transitions/s`);
+  log(`1-2/6 raw SQL transaction (better-sqlite3, synchronous=FULL) and Orderflow in-process (runtime.applyCommand), in turns`);
+  const slices = Number(arg('slices', 10));
+  const first = await rawSqlAndInProcess(seconds, orders, slices, { raw: wanted('rawSql'), inProcess: wanted('inProcess') });
+  const raw = first.raw ?? skipped;
+  const runtime = first.runtime ?? skipped;
+  log(`    raw ${raw.opsPerSec} tx/s, in-process ${runtime.opsPerSec} transitions/s`);
   log(`3/6 Orderflow in-process, ${connections} concurrent callers`);
   const concurrent = wanted('inProcessConcurrent') ? await inProcessConcurrent(seconds, orders, connections) : skipped;
   log(`    ${concurrent.opsPerSec} transitions/s`);
@@ -696,7 +735,7 @@ async function main() {
   const ratio = (a, b) => (a > 0 && b > 0 ? round(a / b, 3) : null);
   const report = {
     env,
-    settings: { durationSeconds: seconds, connections, orders },
+    settings: { durationSeconds: seconds, connections, orders, slices },
     phases: { rawSql: raw, inProcess: runtime, inProcessConcurrent: concurrent, bareFastify: bare, http, drain: outbox },
     ratios: {
       inProcessOverRawSql: ratio(runtime.opsPerSec, raw.opsPerSec),
