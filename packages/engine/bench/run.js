@@ -93,6 +93,20 @@ async function prepareOrders(runtime, n) {
   return ids;
 }
 
+/** Moves order `idx` between shipping and delayed, keeping the latency of a success; false when it failed. */
+async function timedMove(runtime, ids, state, idx, latencies) {
+  const to = state[idx] === 'shipping' ? 'delayed' : 'shipping';
+  const t0 = performance.now();
+  try {
+    await runtime.applyCommand({ orderId: ids[idx], command: { type: 'transition', to, caller: CALLER } });
+    latencies.push(performance.now() - t0);
+    state[idx] = to;
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 function percentile(sorted, p) {
   if (sorted.length === 0) return 0;
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
@@ -344,16 +358,7 @@ async function inProcessRunner(orders) {
     async run(ms) {
       const end = performance.now() + ms;
       for (; performance.now() < end; i++) {
-        const idx = i % ids.length;
-        const to = state[idx] === 'shipping' ? 'delayed' : 'shipping';
-        const t0 = performance.now();
-        try {
-          await of.runtime.applyCommand({ orderId: ids[idx], command: { type: 'transition', to, caller: CALLER } });
-          latencies.push(performance.now() - t0);
-          state[idx] = to;
-        } catch {
-          failed++;
-        }
+        if (!(await timedMove(of.runtime, ids, state, i % ids.length, latencies))) failed++;
       }
     },
     result: (seconds) => ({ ...summarize(latencies, seconds), failed, synchronous }),
@@ -407,15 +412,7 @@ async function inProcessConcurrent(seconds, orders, callers) {
     const caller = async (c) => {
       // Caller c owns orders c, c + callers, c + 2·callers, ...: never two changes of one order at once.
       for (let idx = c; performance.now() < end; idx = idx + callers < ids.length ? idx + callers : c) {
-        const to = state[idx] === 'shipping' ? 'delayed' : 'shipping';
-        const t0 = performance.now();
-        try {
-          await of.runtime.applyCommand({ orderId: ids[idx], command: { type: 'transition', to, caller: CALLER } });
-          latencies.push(performance.now() - t0);
-          state[idx] = to;
-        } catch {
-          failed++;
-        }
+        if (!(await timedMove(of.runtime, ids, state, idx, latencies))) failed++;
       }
     };
     await Promise.all(Array.from({ length: callers }, (_, c) => caller(c)));
