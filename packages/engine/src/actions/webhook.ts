@@ -381,6 +381,7 @@ function exchange(
   body: string,
   timeoutMs: number,
 ): Promise<Exchange> {
+  const timedOut = () => new Error(`timed out after ${timeoutMs} ms`);
   return new Promise((resolve) => {
     let controller: Dispatcher.DispatchController | null = null;
     let response: { status: number; headers: ResponseHeaders } | null = null;
@@ -401,14 +402,14 @@ function exchange(
       });
     const timer = setTimeout(() => {
       if (response) answer(response);
-      else settle({ ok: false, error: new Error(`timed out after ${timeoutMs} ms`), timedOut: true });
+      else settle({ ok: false, error: timedOut(), timedOut: true });
       // Not started yet (still connecting): onRequestStart aborts it.
-      controller?.abort(new Error(`timed out after ${timeoutMs} ms`));
+      controller?.abort(timedOut());
     }, timeoutMs);
     const handler: Dispatcher.DispatchHandler = {
       onRequestStart(c) {
         controller = c;
-        if (settled && !response) c.abort(new Error(`timed out after ${timeoutMs} ms`));
+        if (settled && !response) c.abort(timedOut());
       },
       onResponseStart(_c, statusCode, responseHeaders) {
         // 1xx are interim answers; the final one follows.

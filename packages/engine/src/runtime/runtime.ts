@@ -198,8 +198,11 @@ export function createRuntime(opts: RuntimeOptions) {
   let config: ConfigSnapshot | null = null;
   let configLoading: Promise<ConfigSnapshot> | null = null;
 
-  async function configFingerprint(db: Kysely<DB>): Promise<string> {
-    return JSON.stringify([await listPublishedVersions(db), await getAutomation(db)]);
+  /** What a snapshot is made from, and its fingerprint: the published versions and the automation setting. */
+  async function readConfigRows(db: Kysely<DB>) {
+    const published = await listPublishedVersions(db);
+    const automation = await getAutomation(db);
+    return { published, automation, fingerprint: JSON.stringify([published, automation]) };
   }
 
   /** The snapshot to decide with; `checkedInTransaction`: the caller checks it in its transaction. */
@@ -212,13 +215,12 @@ export function createRuntime(opts: RuntimeOptions) {
     configLoading = (async () => {
       const db = store.db;
       const workflows = new Map<string, WorkflowVersion>();
-      const published = await listPublishedVersions(db);
+      const { published, automation, fingerprint } = await readConfigRows(db);
       for (const r of published) {
         if (r.published_version === null) continue;
         workflows.set(r.key, { key: r.key, version: r.published_version, definition: await loadVersion(db, r.key, r.published_version) });
       }
-      const automation = await getAutomation(db);
-      config = { epoch, version, fingerprint: JSON.stringify([published, automation]), workflows, paused: pausedRuleKeys(automation) };
+      config = { epoch, version, fingerprint, workflows, paused: pausedRuleKeys(automation) };
       return config;
     })().finally(() => {
       configLoading = null;
@@ -235,7 +237,7 @@ export function createRuntime(opts: RuntimeOptions) {
     const version = await store.configVersionInTransaction(tx);
     if (version === cfg.version) return;
     // Another process committed something since; most often not to workflows or settings.
-    if ((await configFingerprint(tx)) !== cfg.fingerprint) throw new StaleConfig();
+    if ((await readConfigRows(tx)).fingerprint !== cfg.fingerprint) throw new StaleConfig();
     if (cfg === config) cfg.version = version;
   }
 
