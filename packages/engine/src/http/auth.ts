@@ -87,12 +87,17 @@ export function authenticateRequests(app: FastifyInstance, tokens: TokenAuth, fa
   });
 }
 
-/** How long a looked-up token is trusted without asking the database again (other processes see a revocation within this). */
+/**
+ * Longest a looked-up token is trusted without asking the database again. Within it, an entry is
+ * also dropped as soon as the store's config version moves: another process committed (SQLite's
+ * `data_version`) or sent a change notification (PostgreSQL: the `tokens` trigger), so a
+ * revocation elsewhere takes effect on the next request here.
+ */
 const CACHE_MS = 5_000;
 /** How often `last_used_at` is written for a token in use. */
 const LAST_USED_EVERY_MS = 60_000;
 
-/** Token look-up with a short cache; revocations in this process take effect at once. */
+/** Token look-up with a short cache; revocations take effect at once, here and in other processes. */
 export interface TokenAuth {
   authenticate(token: string, via: Principal['via']): Promise<Principal | null>;
   /** Drops a revoked token from the cache. */
@@ -100,14 +105,16 @@ export interface TokenAuth {
 }
 
 export function createTokenAuth(deps: Pick<AppDeps, 'store' | 'clock'>): TokenAuth {
-  const cache = new Map<string, { principal: Omit<Principal, 'via'>; expiresAt: string | null; at: number }>();
+  const cache = new Map<string, { principal: Omit<Principal, 'via'>; expiresAt: string | null; at: number; version: number }>();
   const lastWritten = new Map<string, number>();
   return {
     async authenticate(token, via) {
       const hash = hashToken(token);
       const now = deps.clock.now();
+      // Read before the row: a revocation committed after this read moves the version again.
+      const version = await deps.store.configVersion();
       const hit = cache.get(hash);
-      if (hit && Date.now() - hit.at < CACHE_MS) {
+      if (hit && hit.version === version && Date.now() - hit.at < CACHE_MS) {
         if (hit.expiresAt !== null && hit.expiresAt <= now.toISOString()) return null;
         return { ...hit.principal, via };
       }
@@ -117,7 +124,7 @@ export function createTokenAuth(deps: Pick<AppDeps, 'store' | 'clock'>): TokenAu
       if (row.expires_at !== null && row.expires_at <= now.toISOString()) return null;
       const principal = { tokenId: row.id, role: row.role as Role };
       if (cache.size > 10_000) cache.clear();
-      cache.set(hash, { principal, expiresAt: row.expires_at, at: Date.now() });
+      cache.set(hash, { principal, expiresAt: row.expires_at, at: Date.now(), version });
       const written = lastWritten.get(row.id) ?? 0;
       if (Date.now() - written > LAST_USED_EVERY_MS) {
         lastWritten.set(row.id, Date.now());

@@ -251,6 +251,18 @@ export const MIGRATIONS: Migration[] = [
         where t.order_id = orders.id and t.scope = 'visit' and t.status = 'pending'), 0)`.execute(db);
     },
   },
+  {
+    id: '0006_tokens_changed_notify',
+    async up(db, dialect) {
+      // Other processes cache looked-up tokens; a revocation (or a new expiry) tells them, so it
+      // takes effect there at once. SQLite needs nothing: another connection's commit moves
+      // data_version, which the cache checks.
+      if (dialect === 'postgres') {
+        await sql`create trigger tokens_changed after update of revoked_at, expires_at, role or delete on tokens
+          for each statement execute function orderflow_config_changed()`.execute(db);
+      }
+    },
+  },
 ];
 
 /** Applies pending migrations in order, each in its own transaction. Safe to call on every start. */

@@ -73,6 +73,35 @@ for (const dialect of DIALECTS) {
       );
     });
 
+    it('revokes at once in another process on the same database', async () => {
+      // Two instances on one database: each has its own connection and its own token cache.
+      const a = await createTestOrderflow({ dialect, demo: false, keepDir: true });
+      const b = await createTestOrderflow({ dialect, demo: false, dir: a.dir, url: a.url, keepDir: true });
+      try {
+        const tok = json(
+          await a.request('admin', { method: 'POST', url: '/api/v1/tokens', body: { name: 'elsewhere', role: 'operator' } }),
+        );
+        const session = () => b.of.app.inject({ method: 'GET', url: '/api/v1/session', headers: bearer(tok.token) });
+        // Used twice in b: looked up, then answered from b's cache.
+        expect((await session()).statusCode).toBe(200);
+        expect((await session()).statusCode).toBe(200);
+        expect((await a.request('admin', { method: 'DELETE', url: `/api/v1/tokens/${tok.id}` })).statusCode).toBe(204);
+        if (dialect === 'sqlite') {
+          // a's commit moved the data version b reads: b's next request looks the token up again.
+          expectProblem(await session(), 401, 'unauthorized');
+        } else {
+          // PostgreSQL tells b through a notification: as soon as it arrives (well within the old 5 s cache).
+          await expect.poll(async () => (await session()).statusCode, { timeout: 2_000, interval: 20 }).toBe(401);
+        }
+        // The cache still answers for tokens nobody touched.
+        expect((await b.request('operator', { method: 'GET', url: '/api/v1/session' })).statusCode).toBe(200);
+      } finally {
+        await b.close();
+        await a.close();
+        await a.remove();
+      }
+    });
+
     it('refuses expired tokens, and validates the request', async () => {
       const clock = createSimulatedClock(new Date('2026-12-01T10:00:00Z'));
       t = await createTestOrderflow({ dialect, demo: false, clock });
