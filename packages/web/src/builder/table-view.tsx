@@ -37,7 +37,7 @@ export function TableView({
   return (
     <div className="table-view" data-testid="table-view">
       <h3>States</h3>
-      <table className="table compact">
+      <table className="table compact stack">
         <thead>
           <tr>
             <th>Group</th>
@@ -58,7 +58,7 @@ export function TableView({
                   className={`${selection?.type === 'state' && selection.key === s.key ? 'selected ' : ''}${severityOf('state', s.key)}`}
                   data-testid={`table-state-${s.key}`}
                 >
-                  <td>
+                  <td data-label="Group">
                     <select
                       value={s.group}
                       disabled={!editable}
@@ -72,14 +72,18 @@ export function TableView({
                       ))}
                     </select>
                   </td>
-                  <td className="num">{i + 1}</td>
-                  <td>
+                  <td className="num" data-label="#">
+                    {i + 1}
+                  </td>
+                  <td data-label="Name">
                     <button type="button" className="link" onClick={() => onSelect({ type: 'state', key: s.key })}>
                       <span className="dot" style={{ background: s.color ?? '#94a3b8' }} /> {s.name}
                     </button>
                   </td>
-                  <td className="mono">{s.key}</td>
-                  <td className="small muted">
+                  <td className="mono" data-label="Key">
+                    {s.key}
+                  </td>
+                  <td className="small muted" data-label="Details">
                     {[
                       s.initial && 'initial',
                       s.timeout && `timeout ${s.timeout.after} → ${s.timeout.to}`,
@@ -119,7 +123,7 @@ export function TableView({
         </tbody>
       </table>
       <h3>Transitions</h3>
-      <table className="table compact">
+      <table className="table compact stack">
         <thead>
           <tr>
             <th>From</th>
@@ -138,15 +142,21 @@ export function TableView({
               className={`${selection?.type === 'transition' && selection.index === i ? 'selected ' : ''}${severityOf('transition', i)}`}
               data-testid={`table-transition-${i}`}
             >
-              <td className="mono">{t.from}</td>
-              <td className="mono">{t.to}</td>
-              <td>
+              <td className="mono" data-label="From">
+                {t.from}
+              </td>
+              <td className="mono" data-label="To">
+                {t.to}
+              </td>
+              <td data-label="Name">
                 <button type="button" className="link" onClick={() => onSelect({ type: 'transition', index: i })}>
                   {t.name || <span className="muted">(unnamed)</span>}
                 </button>
               </td>
-              <td className="mono small">{t.guard ? JSON.stringify(t.guard) : ''}</td>
-              <td>{t.roles?.join(', ')}</td>
+              <td className="mono small" data-label="Guard">
+                {t.guard ? JSON.stringify(t.guard) : ''}
+              </td>
+              <td data-label="Roles">{t.roles?.join(', ')}</td>
               <td>
                 {editable && (
                   <button type="button" className="small danger" onClick={() => removeTransition(i)}>

@@ -136,7 +136,7 @@ export function DashboardPage() {
                   {s.recentFailures.length === 0 ? (
                     <Empty>No failures. </Empty>
                   ) : (
-                    <table className="table compact" data-testid="recent-failures">
+                    <table className="table compact stack" data-testid="recent-failures">
                       <tbody>
                         {s.recentFailures.map((d) => (
                           <tr key={d.id}>

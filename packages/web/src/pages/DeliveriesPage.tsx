@@ -100,17 +100,21 @@ export function DeliveriesPage() {
             <Empty>No deliveries{status ? ` with status ${status}` : ''}.</Empty>
           ) : (
             <div className="table-scroll">
-              <table className="table" data-testid="deliveries-table">
+              <table className="table stack" data-testid="deliveries-table">
                 <thead>
                   <tr>
                     {can.operate && (
-                      <th>
+                      <th className="stack-keep">
                         <input
                           type="checkbox"
                           aria-label="Select all retryable"
                           checked={selected.size > 0 && r.items.filter(retryable).every((d) => selected.has(d.id))}
                           onChange={(e) => setSelected(e.target.checked ? new Set(r.items.filter(retryable).map((d) => d.id)) : new Set())}
                         />
+                        <span className="stack-only" aria-hidden="true">
+                          {' '}
+                          All retryable
+                        </span>
                       </th>
                     )}
                     <th>Delivery</th>
@@ -189,22 +193,30 @@ function DeliveryRow({
           </button>
           {d.lastError && <div className="small error-text">{d.lastError}</div>}
         </td>
-        <td className="small">
+        <td className="small" data-label="To / subject">
           <DeliverySummaryText delivery={d} />
         </td>
-        <td>{d.type}</td>
-        <td>
+        <td data-label="Type">{d.type}</td>
+        <td data-label="Status">
           <StatusBadge status={d.status} />
         </td>
-        <td className="num">{d.attempts}</td>
-        <td>
+        <td className="num" data-label="Attempts">
+          {d.attempts}
+        </td>
+        <td data-label="Order">
           <Link to={`/orders/${encodeURIComponent(d.orderId)}`} className="mono small">
             {d.orderId}
           </Link>
         </td>
-        <td className="small">{d.ruleId}</td>
-        <td className="small">{formatTime(d.createdAt)}</td>
-        <td className="small">{d.deliveredAt ? formatTime(d.deliveredAt) : d.nextAttemptAt ? relativeTime(d.nextAttemptAt) : '—'}</td>
+        <td className="small" data-label="Rule">
+          {d.ruleId}
+        </td>
+        <td className="small" data-label="Created">
+          {formatTime(d.createdAt)}
+        </td>
+        <td className="small" data-label={d.deliveredAt ? 'Delivered' : 'Next attempt'}>
+          {d.deliveredAt ? formatTime(d.deliveredAt) : d.nextAttemptAt ? relativeTime(d.nextAttemptAt) : '—'}
+        </td>
         <td>
           {canRetry && d.status !== 'delivered' && (
             <button type="button" className="small" onClick={onRetry} data-testid={`retry-${d.id}`}>
@@ -231,7 +243,7 @@ function Attempts({ id }: { id: string }) {
   const log = detail.data.attemptLog ?? [];
   if (log.length === 0) return <p className="muted">No attempt yet.</p>;
   return (
-    <table className="table compact" data-testid={`attempts-${id}`}>
+    <table className="table compact stack" data-testid={`attempts-${id}`}>
       <thead>
         <tr>
           <th>When</th>
@@ -245,11 +257,17 @@ function Attempts({ id }: { id: string }) {
         {log.map((a, i) => (
           // biome-ignore lint/suspicious/noArrayIndexKey: attempts are an append-only log
           <tr key={`${a.at}-${i}`}>
-            <td className="small">{formatTime(a.at)}</td>
-            <td>{a.outcome}</td>
-            <td>{a.status ?? '—'}</td>
-            <td className="num">{a.durationMs} ms</td>
-            <td className="small mono pre-wrap">{a.error ?? a.responseBody ?? ''}</td>
+            <td className="small" data-label="When">
+              {formatTime(a.at)}
+            </td>
+            <td data-label="Outcome">{a.outcome}</td>
+            <td data-label="Status">{a.status ?? '—'}</td>
+            <td className="num" data-label="Duration">
+              {a.durationMs} ms
+            </td>
+            <td className="small mono pre-wrap" data-label="Response / error">
+              {a.error ?? a.responseBody ?? ''}
+            </td>
           </tr>
         ))}
       </tbody>

@@ -92,7 +92,7 @@ export function EndpointsPage() {
           r.items.length === 0 ? (
             <Empty>No endpoints. Webhook actions can also use a plain URL.</Empty>
           ) : (
-            <table className="table" data-testid="endpoints-table">
+            <table className="table stack" data-testid="endpoints-table">
               <thead>
                 <tr>
                   <th>Key</th>
@@ -107,8 +107,10 @@ export function EndpointsPage() {
                 {r.items.map((e) => (
                   <tr key={e.key} data-testid={`endpoint-${e.key}`} className={!e.enabled && e.disabledReason ? 'error' : ''}>
                     <td className="mono">{e.key}</td>
-                    <td className="mono small">{e.url}</td>
-                    <td>
+                    <td className="mono small" data-label="URL">
+                      {e.url}
+                    </td>
+                    <td data-label="Status">
                       {e.enabled ? (
                         <span className="status status-delivered">enabled</span>
                       ) : (
@@ -119,8 +121,10 @@ export function EndpointsPage() {
                       {e.disabledReason && <div className="small error-text">{e.disabledReason}</div>}
                       <TestResult result={tests[e.key]} />
                     </td>
-                    <td className="num">{e.consecutiveFailures ?? 0}</td>
-                    <td>{e.secretSet ? 'own secret' : <span className="muted">global</span>}</td>
+                    <td className="num" data-label="Failures in a row">
+                      {e.consecutiveFailures ?? 0}
+                    </td>
+                    <td data-label="Secret">{e.secretSet ? 'own secret' : <span className="muted">global</span>}</td>
                     <td className="row-actions">
                       {can.design && (
                         <>

@@ -279,7 +279,7 @@ function MigrationTable({
   testId: string;
 }) {
   return (
-    <table className="table compact" data-testid={testId}>
+    <table className="table compact stack" data-testid={testId}>
       <thead>
         <tr>
           <th>Order</th>
@@ -295,7 +295,7 @@ function MigrationTable({
                 {f.orderId}
               </Link>
             </td>
-            <td colSpan={2} className="error-text">
+            <td colSpan={2} className="error-text" data-label="State">
               Refused: {f.message}
             </td>
           </tr>
@@ -307,7 +307,7 @@ function MigrationTable({
                 {r.orderId}
               </Link>
             </td>
-            <td>
+            <td data-label="State">
               {r.from === r.to ? (
                 <>stays in {names.get(r.to) ?? r.to}</>
               ) : (
@@ -316,7 +316,7 @@ function MigrationTable({
                 </>
               )}
             </td>
-            <td>
+            <td data-label="Timers">
               {r.timers.length === 0 ? (
                 <span className="muted">no pending timers</span>
               ) : (

@@ -271,7 +271,7 @@ function OrderView({ order, reload: reloadOrder }: { order: Order; reload: () =>
               r.items.length === 0 ? (
                 <p className="muted">No emails, webhooks or notifications for this order.</p>
               ) : (
-                <table className="table compact" data-testid="order-deliveries">
+                <table className="table compact stack" data-testid="order-deliveries">
                   <tbody>
                     {r.items.map((d) => (
                       <tr key={d.id}>
@@ -341,7 +341,7 @@ function OrderView({ order, reload: reloadOrder }: { order: Order; reload: () =>
             r.items.length === 0 ? (
               <p className="muted">No rule has run for this order yet.</p>
             ) : (
-              <table className="table compact" data-testid="order-runs">
+              <table className="table compact stack" data-testid="order-runs">
                 <thead>
                   <tr>
                     <th>When</th>
@@ -354,11 +354,19 @@ function OrderView({ order, reload: reloadOrder }: { order: Order; reload: () =>
                 <tbody>
                   {r.items.map((run) => (
                     <tr key={run.id}>
-                      <td className="small">{formatTime(run.at)}</td>
-                      <td className="mono small">{run.ruleId}</td>
-                      <td className="small">{run.trigger}</td>
-                      <td>{run.matched ? <span className="status status-delivered">yes</span> : <span className="status">no</span>}</td>
-                      <td className="small">
+                      <td className="small" data-label="When">
+                        {formatTime(run.at)}
+                      </td>
+                      <td className="mono small" data-label="Rule">
+                        {run.ruleId}
+                      </td>
+                      <td className="small" data-label="Trigger">
+                        {run.trigger}
+                      </td>
+                      <td data-label="Matched">
+                        {run.matched ? <span className="status status-delivered">yes</span> : <span className="status">no</span>}
+                      </td>
+                      <td className="small" data-label="Actions">
                         {(run.actions ?? [])
                           .map((a) => {
                             const x = a as { type?: string; outcome?: string; detail?: string };

@@ -138,7 +138,7 @@ export function OrdersPage() {
       {!items && !error && <Loading />}
       {items && items.length === 0 && <Empty>No orders match these filters.</Empty>}
       {items && items.length > 0 && (
-        <table className="table" data-testid="orders-table">
+        <table className="table stack" data-testid="orders-table">
           <thead>
             <tr>
               <th>Order</th>
@@ -147,7 +147,7 @@ export function OrdersPage() {
               <th>Customer</th>
               <th className="num">Total</th>
               <th>Created</th>
-              <th>Updated</th>
+              <th className="stack-hide">Updated</th>
             </tr>
           </thead>
           <tbody>
@@ -161,16 +161,18 @@ export function OrdersPage() {
                     </Link>
                     {o.externalRef && <div className="muted small">{o.externalRef}</div>}
                   </td>
-                  <td>
+                  <td data-label="Workflow">
                     {o.workflow} <span className="muted small">v{o.workflowVersion}</span>
                   </td>
-                  <td>
+                  <td data-label="State">
                     <GroupBadge group={o.group} /> {o.state}
                   </td>
-                  <td>{[c.name, c.email].filter((x) => typeof x === 'string').join(' · ')}</td>
-                  <td className="num">{formatMoney(o.data.total, o.data.currency)}</td>
-                  <td>{formatTime(o.createdAt)}</td>
-                  <td>{formatTime(o.updatedAt)}</td>
+                  <td data-label="Customer">{[c.name, c.email].filter((x) => typeof x === 'string').join(' · ')}</td>
+                  <td className="num" data-label="Total">
+                    {formatMoney(o.data.total, o.data.currency)}
+                  </td>
+                  <td data-label="Created">{formatTime(o.createdAt)}</td>
+                  <td className="stack-hide">{formatTime(o.updatedAt)}</td>
                 </tr>
               );
             })}

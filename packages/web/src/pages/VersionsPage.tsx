@@ -65,7 +65,7 @@ export function VersionsPage({ workflowKey }: { workflowKey: string }) {
           </button>
         )}
       </PageHeader>
-      <table className="table" data-testid="versions-table">
+      <table className="table stack" data-testid="versions-table">
         <thead>
           <tr>
             <th>Version</th>
@@ -94,9 +94,9 @@ export function VersionsPage({ workflowKey }: { workflowKey: string }) {
               <td>
                 <strong>v{v.version}</strong> {v.version === latest && <span className="pill">current</span>}
               </td>
-              <td>{formatTime(v.publishedAt)}</td>
-              <td>{v.publisherName ?? v.publishedBy ?? '—'}</td>
-              <td>
+              <td data-label="Published">{formatTime(v.publishedAt)}</td>
+              <td data-label="By">{v.publisherName ?? v.publishedBy ?? '—'}</td>
+              <td data-label="Orders in flight">
                 {v.orders?.inFlight ?? 0} <span className="muted small">of {v.orders?.total ?? 0}</span>
               </td>
               <td className="actions">

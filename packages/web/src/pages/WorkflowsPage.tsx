@@ -1,5 +1,5 @@
 import type { Definition } from '@orderflow/core';
-import { GROUPS } from '@orderflow/core';
+import { GROUP_LABELS, GROUPS } from '@orderflow/core';
 import { type FormEvent, useState } from 'react';
 import { Dialog, Empty, GroupBadge, Loaded, PageHeader, useToast } from '../components/common';
 import { useWorkflows } from '../components/workflow-picker';
@@ -65,7 +65,7 @@ export function WorkflowsPage() {
           items.length === 0 ? (
             <Empty>No workflows yet.{can.design ? ' Create one to start designing.' : ''}</Empty>
           ) : (
-            <table className="table" data-testid="workflow-table">
+            <table className="table stack" data-testid="workflow-table">
               <thead>
                 <tr>
                   <th>Workflow</th>
@@ -86,10 +86,14 @@ export function WorkflowsPage() {
                       <Link to={`/workflows/${encodeURIComponent(w.key)}`}>{w.name}</Link>
                       <div className="muted small mono">{w.key}</div>
                     </td>
-                    <td>{w.publishedVersion ? `v${w.publishedVersion}` : <span className="muted">unpublished</span>}</td>
-                    <td>{w.hasDraft ? <span className="pill warn">unpublished changes</span> : <span className="muted">—</span>}</td>
+                    <td data-label="Version">
+                      {w.publishedVersion ? `v${w.publishedVersion}` : <span className="muted">unpublished</span>}
+                    </td>
+                    <td data-label="Draft">
+                      {w.hasDraft ? <span className="pill warn">unpublished changes</span> : <span className="muted">—</span>}
+                    </td>
                     {GROUPS.map((g) => (
-                      <td key={g} className="num">
+                      <td key={g} className="num" data-label={GROUP_LABELS[g]}>
                         {w.counts?.[g] ?? 0}
                       </td>
                     ))}
