@@ -6,9 +6,11 @@ import {
   definitionToFlow,
   edgeId,
   flowToDefinition,
+  handlePoint,
   LANE_HEADER,
   LANE_PAD_X,
   LANE_WIDTH,
+  labelBox,
   laneAt,
   laneX,
   NODE_WIDTH,
@@ -261,7 +263,7 @@ describe('routeEdge', () => {
         const obstacles = edge.data?.obstacles ?? [];
         expect(obstacles.length).toBe(definition.states.length);
         const { from, to } = ends(flow, edge.source, edge.target);
-        const route = routeEdge(from, to, obstacles, edge.data?.index ?? 0);
+        const route = routeEdge(from, to, obstacles, edge.data?.slot ?? edge.data?.index ?? 0, edge.data?.labelAt, edge.data?.shift);
         for (let i = 1; i < route.points.length; i++) {
           const a = route.points[i - 1] as { x: number; y: number };
           const b = route.points[i] as { x: number; y: number };
@@ -277,5 +279,97 @@ describe('routeEdge', () => {
     const route = routeEdge({ x: 220, y: 100 }, { x: 370, y: 300 }, [], 0);
     expect(route.points).toHaveLength(4);
     expect(route.points[1]?.x).toBe(route.points[2]?.x);
+  });
+});
+
+describe('edge labels', () => {
+  /** Each edge's label box as the canvas draws it: on the edge's route, at the spot and on the track the mapping chose. */
+  function labelBoxes(definition: Definition) {
+    const flow = definitionToFlow(snapLayout(definition));
+    const node = (id: string) => {
+      const n = flow.nodes.find((x) => x.id === id);
+      if (!n) throw new Error(`no node ${id}`);
+      return n;
+    };
+    return flow.edges.map((edge) => {
+      const d = edge.data;
+      const route = routeEdge(
+        handlePoint(node(edge.source), 'source'),
+        handlePoint(node(edge.target), 'target'),
+        d?.obstacles ?? [],
+        d?.slot ?? d?.index ?? 0,
+        d?.labelAt,
+        d?.shift,
+      );
+      return { edge, route, box: labelBox(d?.timeout ? `⏱ ${edge.label}` : String(edge.label), route.label) };
+    });
+  }
+  const overlap = (a: Rect, b: Rect) => a.x < b.x + b.width && b.x < a.x + a.width && a.y < b.y + b.height && b.y < a.y + a.height;
+  const describeBox = (l: { edge: { source: string; target: string; label?: unknown } }) =>
+    `${l.edge.source} → ${l.edge.target} "${l.edge.label}"`;
+
+  const backAndForth: Definition = {
+    key: 'back_and_forth',
+    name: 'Back and forth',
+    states: [
+      { key: 'created', name: 'Created', group: 'new', initial: true },
+      { key: 'shipping', name: 'Shipping', group: 'processing' },
+      { key: 'delayed', name: 'Delayed', group: 'processing' },
+      { key: 'lost', name: 'Lost', group: 'processing' },
+      { key: 'done', name: 'Done', group: 'completed' },
+    ],
+    transitions: [
+      { from: 'created', to: 'shipping', name: 'Ship' },
+      { from: 'shipping', to: 'delayed', name: 'Report delay' },
+      { from: 'shipping', to: 'lost', name: 'Report lost' },
+      { from: 'shipping', to: 'done', name: 'Deliver' },
+      { from: 'delayed', to: 'shipping', name: 'Back on track' },
+      { from: 'delayed', to: 'lost', name: 'Report lost' },
+      { from: 'lost', to: 'shipping', name: 'Found' },
+    ],
+  };
+
+  it('runs two opposite edges between the same states on tracks of their own, with labels apart', () => {
+    const labels = labelBoxes(backAndForth);
+    const there = labels.find((l) => l.edge.source === 'shipping' && l.edge.target === 'delayed');
+    const back = labels.find((l) => l.edge.source === 'delayed' && l.edge.target === 'shipping');
+    if (!there || !back) throw new Error('missing edge');
+    expect(there.edge.data?.slot).not.toBe(back.edge.data?.slot);
+    expect(overlap(there.box, back.box), `${JSON.stringify(there.box)} and ${JSON.stringify(back.box)}`).toBe(false);
+  });
+
+  it('gives the edges that leave one state different tracks', () => {
+    const slots = labelBoxes(backAndForth)
+      .filter((l) => l.edge.source === 'shipping')
+      .map((l) => l.edge.data?.slot);
+    expect(new Set(slots).size).toBe(slots.length);
+  });
+
+  it('draws a second edge between the same two states (a timeout beside a transition) apart from the first', () => {
+    const definition: Definition = {
+      key: 'pay',
+      name: 'Pay',
+      states: [
+        { key: 'waiting', name: 'Waiting', group: 'processing', initial: true, timeout: { after: '48h', to: 'timed_out' } },
+        { key: 'timed_out', name: 'Timed out', group: 'cancelled', cancellation: { initiator: 'customer', code: 'payment_timeout' } },
+      ],
+      transitions: [{ from: 'waiting', to: 'timed_out', name: 'Payment timed out' }],
+    };
+    const [first, second] = labelBoxes(definition);
+    if (!first || !second) throw new Error('missing edge');
+    expect(second.edge.id).toBe(timeoutEdgeId('waiting'));
+    expect(second.route.path).not.toBe(first.route.path);
+    expect(overlap(first.box, second.box)).toBe(false);
+  });
+
+  it('puts no label over another, for every demo workflow', () => {
+    for (const definition of DEMO_WORKFLOWS) {
+      const labels = labelBoxes(definition).filter((l) => l.edge.label);
+      const found: string[] = [];
+      labels.forEach((a, i) => {
+        for (const b of labels.slice(i + 1)) if (overlap(a.box, b.box)) found.push(`${describeBox(a)} × ${describeBox(b)}`);
+      });
+      expect(found, definition.key).toEqual([]);
+    }
   });
 });

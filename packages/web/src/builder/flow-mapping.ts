@@ -59,6 +59,18 @@ export interface TransitionEdgeData extends Record<string, unknown> {
   severity: Severity;
   /** The cards edges must not pass under (see {@link routeEdge}). */
   obstacles: Rect[];
+  /**
+   * The edge's track in the gaps between lanes: edges that leave the same state, or join the same two states in
+   * either direction, get different tracks, so they run apart (see {@link spreadEdges}).
+   */
+  slot?: number;
+  /**
+   * For the second and later of several edges from one state to the same other state, how far (px) its crossing
+   * of the gap between neighbouring lanes is shifted down, so it does not lie on the first one (see {@link routeEdge}).
+   */
+  shift?: number;
+  /** Where along its route the label sits, chosen so that no two labels cover each other (see {@link spreadEdges}). */
+  labelAt?: LabelAt;
 }
 
 export type StateNode = Node<StateNodeData, 'state'>;
@@ -263,7 +275,133 @@ export function definitionToFlow(
       zIndex: 1,
     });
   });
+  spreadEdges(nodes, edges);
   return { nodes, edges };
+}
+
+/** A point on a route: segment `segment` (0 = the one leaving the source), at fraction `t` of its length. */
+export interface LabelAt {
+  segment: number;
+  t: number;
+}
+
+/** Height of an edge label on the canvas (12 px text, padding and border), and the widest it gets. */
+export const LABEL_HEIGHT = 20;
+export const LABEL_MAX_WIDTH = 96;
+
+/** The box an edge label takes, centred on `at`: its width estimated from the text (12 px, ellipsis past the maximum). */
+export function labelBox(text: string, at: { x: number; y: number }): Rect {
+  const width = Math.min(LABEL_MAX_WIDTH, 12 + text.length * 6.8);
+  return { x: at.x - width / 2, y: at.y - LABEL_HEIGHT / 2, width, height: LABEL_HEIGHT };
+}
+
+/** How much two boxes cover each other, each grown by `margin` on every side (0 when they do not touch). */
+function overlapArea(a: Rect, b: Rect, margin = 0): number {
+  const w = Math.min(a.x + a.width, b.x + b.width) - Math.max(a.x, b.x) + 2 * margin;
+  const h = Math.min(a.y + a.height, b.y + b.height) - Math.max(a.y, b.y) + 2 * margin;
+  return w > 0 && h > 0 ? w * h : 0;
+}
+
+/**
+ * Where the canvas puts an edge's ends, from the cards' positions: a state's
+ * handles sit on the middle of its right (out) and left (in) sides, a lane's
+ * on the right of its header.
+ */
+export function handlePoint(node: BuilderNode, side: 'source' | 'target'): { x: number; y: number } {
+  const HANDLE = 10;
+  if (node.type === 'lane') return { x: node.position.x + LANE_WIDTH + HANDLE, y: LANE_HEADER / 2 };
+  if (side === 'target') return { x: node.position.x - HANDLE, y: node.position.y + NODE_HEIGHT / 2 };
+  return { x: node.position.x + NODE_WIDTH + HANDLE, y: node.position.y + NODE_HEIGHT / 2 };
+}
+
+/** Spots along a route to try for its label: the middle of each vertical run (longest first), then further along them, then the horizontal runs. */
+const SPOTS = [0.5, ...Array.from({ length: 38 }, (_, i) => 0.5 + (i % 2 ? 1 : -1) * 0.025 * Math.ceil((i + 1) / 2))];
+function labelCandidates(points: readonly { x: number; y: number }[]): LabelAt[] {
+  const segments = points.slice(1).map((b, i) => {
+    const a = points[i] as { x: number; y: number };
+    return { i, vertical: a.x === b.x, length: Math.abs(b.x - a.x) + Math.abs(b.y - a.y) };
+  });
+  const vertical = segments.filter((s) => s.vertical && s.length > 0).sort((a, b) => b.length - a.length);
+  const horizontal = segments.filter((s) => !s.vertical && s.length > 0).sort((a, b) => b.length - a.length);
+  const out: LabelAt[] = [];
+  for (const t of SPOTS) for (const s of vertical) out.push({ segment: s.i, t });
+  for (const t of SPOTS) for (const s of horizontal) out.push({ segment: s.i, t });
+  return out;
+}
+
+/** The point of a route at `at`, or null when the route has no such segment. */
+export function pointAlong(points: readonly { x: number; y: number }[], at: LabelAt): { x: number; y: number } | null {
+  const a = points[at.segment];
+  const b = points[at.segment + 1];
+  if (!a || !b) return null;
+  return { x: a.x + (b.x - a.x) * at.t, y: a.y + (b.y - a.y) * at.t };
+}
+
+/**
+ * Keeps edges and their labels apart. Each edge gets a track: the lowest one
+ * not taken by an edge leaving the same state or joining the same two states
+ * (in either direction), so parallel and opposite edges run side by side
+ * rather than on one line. Then each label, in order, takes the first spot
+ * along its own route whose box covers no card and no label placed before it;
+ * when every spot is taken, the middle of its longest vertical run.
+ */
+export function spreadEdges(nodes: readonly BuilderNode[], edges: TransitionEdge[]): void {
+  const byId = new Map(nodes.map((n) => [n.id, n]));
+  const taken = new Map<string, Set<number>>();
+  const use = (key: string) => {
+    const set = taken.get(key) ?? new Set<number>();
+    taken.set(key, set);
+    return set;
+  };
+  const parallel = new Map<string, number>();
+  for (const edge of edges) {
+    if (!edge.data) continue;
+    const same = `${edge.source}->${edge.target}`;
+    const rank = parallel.get(same) ?? 0;
+    parallel.set(same, rank + 1);
+    if (rank > 0) edge.data.shift = rank * (LABEL_HEIGHT + 10);
+    const pair = `pair:${[edge.source, edge.target].sort().join('|')}`;
+    const from = use(`from:${edge.source}`);
+    const between = use(pair);
+    let slot = 0;
+    while ((from.has(slot) || between.has(slot)) && slot < TRACKS - 1) slot++;
+    from.add(slot);
+    between.add(slot);
+    edge.data.slot = slot;
+  }
+
+  const placed: Rect[] = [];
+  // A label keeps off the cards and off their round handles, which stick out on both sides.
+  const cards = nodes
+    .filter((n) => n.type === 'state')
+    .map((n) => ({ x: n.position.x - 12, y: n.position.y, width: NODE_WIDTH + 24, height: NODE_HEIGHT }));
+  for (const edge of edges) {
+    const source = byId.get(edge.source);
+    const target = byId.get(edge.target);
+    if (!edge.data || !source || !target || typeof edge.label !== 'string' || !edge.label) continue;
+    const text = edge.data.timeout ? `⏱ ${edge.label}` : edge.label;
+    const { points } = routeEdge(
+      handlePoint(source, 'source'),
+      handlePoint(target, 'target'),
+      edge.data.obstacles,
+      edge.data.slot ?? 0,
+      undefined,
+      edge.data.shift,
+    );
+    // The first free spot; when none is free, the spot that covers the least of other labels and cards.
+    let best: { at: LabelAt; box: Rect; covered: number } | null = null;
+    for (const at of labelCandidates(points)) {
+      const p = pointAlong(points, at);
+      if (!p) continue;
+      const box = labelBox(text, p);
+      const covered = [...placed, ...cards].reduce((sum, r) => sum + overlapArea(r, box, 2), 0);
+      if (!best || covered < best.covered) best = { at, box, covered };
+      if (covered === 0) break;
+    }
+    if (!best) continue;
+    edge.data.labelAt = best.at;
+    placed.push(best.box);
+  }
 }
 
 /** A position of a card as the canvas reports it. */
@@ -393,7 +531,14 @@ function freeChannel(obstacles: readonly Rect[], fromLane: number, toLane: numbe
  * passes under a card: vertical runs only in the gaps between lanes, and
  * horizontal runs across lanes only along a line free of cards.
  */
-export function routeEdge(source: { x: number; y: number }, target: { x: number; y: number }, obstacles: readonly Rect[], slot: number) {
+export function routeEdge(
+  source: { x: number; y: number },
+  target: { x: number; y: number },
+  obstacles: readonly Rect[],
+  slot: number,
+  labelAt?: LabelAt,
+  shift = 0,
+) {
   const from = laneIndexAt(source.x - 1);
   const to = laneIndexAt(target.x + 1);
   const track = (slot % TRACKS) * TRACK_STEP;
@@ -401,7 +546,13 @@ export function routeEdge(source: { x: number; y: number }, target: { x: number;
   const out = from * (LANE_WIDTH + LANE_GAP) + LANE_WIDTH + 12 + track;
   const inn = to * (LANE_WIDTH + LANE_GAP) - 12 - track;
   let points: { x: number; y: number }[];
-  if (to === from + 1) {
+  if (to === from + 1 && shift !== 0) {
+    // A second edge between the same two cards: down from the first one's line, across the gap, back up to the card.
+    const x = Math.max(out, source.x + 8);
+    const back = Math.max(inn, x + 16);
+    const y = Math.max(source.y, target.y) + shift;
+    points = [source, { x, y: source.y }, { x, y }, { x: back, y }, { x: back, y: target.y }, target];
+  } else if (to === from + 1) {
     const x = Math.max(out, source.x + 8);
     points = [source, { x, y: source.y }, { x, y: target.y }, target];
   } else {
@@ -410,9 +561,10 @@ export function routeEdge(source: { x: number; y: number }, target: { x: number;
     points = [source, { x: x1, y: source.y }, { x: x1, y }, { x: inn, y }, { x: inn, y: target.y }, target];
   }
   const segments = points.slice(1).map((p, i) => ({ a: points[i] as { x: number; y: number }, b: p }));
-  // The label sits on the longest vertical run, which lies in a gap between lanes.
+  // Unless told where (see spreadEdges), the label sits on the longest vertical run, which lies in a gap between lanes.
   const vertical = segments.filter((s) => s.a.x === s.b.x).sort((s1, s2) => Math.abs(s2.b.y - s2.a.y) - Math.abs(s1.b.y - s1.a.y))[0];
-  const label = vertical ? { x: vertical.a.x, y: (vertical.a.y + vertical.b.y) / 2 } : { x: (source.x + target.x) / 2, y: source.y };
+  const middle = vertical ? { x: vertical.a.x, y: (vertical.a.y + vertical.b.y) / 2 } : { x: (source.x + target.x) / 2, y: source.y };
+  const label = (labelAt && pointAlong(points, labelAt)) ?? middle;
   const path = points.map((p, i) => `${i === 0 ? 'M' : 'L'} ${Math.round(p.x * 10) / 10} ${Math.round(p.y * 10) / 10}`).join(' ');
   return { path, points, label };
 }

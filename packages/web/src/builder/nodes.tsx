@@ -138,7 +138,14 @@ const RoutedEdge = memo(function RoutedEdge({
   data,
   interactionWidth,
 }: EdgeProps<TransitionEdge>) {
-  const route = routeEdge({ x: sourceX, y: sourceY }, { x: targetX, y: targetY }, data?.obstacles ?? [], data?.index ?? 0);
+  const route = routeEdge(
+    { x: sourceX, y: sourceY },
+    { x: targetX, y: targetY },
+    data?.obstacles ?? [],
+    data?.slot ?? data?.index ?? 0,
+    data?.labelAt,
+    data?.shift,
+  );
   return (
     <>
       <BaseEdge id={id} path={route.path} markerEnd={markerEnd} style={style} interactionWidth={interactionWidth ?? 16} />
