@@ -33,7 +33,10 @@ export type Role = (typeof ROLES)[number];
 
 const slug = z.string().regex(/^[a-z][a-z0-9_]{0,63}$/, 'must be a slug: lowercase letter, then lowercase letters, digits or _ (max 64)');
 const ruleId = z.string().regex(/^[a-z0-9][a-z0-9_-]{0,63}$/, 'must be a slug of lowercase letters, digits, _ or - (max 64)');
-const duration = z.string().max(64).refine(isDuration, 'must be a duration such as 30s, 15m, 2h, 1d, 1w or PT2H');
+const duration = z
+  .string()
+  .max(64)
+  .refine(isDuration, 'must be a duration such as 30s, 15m, 2h, 1d, 1w or PT2H, of at most 100 years (5214w)');
 const shortText = z.string().max(200);
 const longText = z.string().max(5000);
 

@@ -7,6 +7,15 @@ const UNIT_MS: Record<string, number> = {
   w: 604_800_000,
 };
 
+/**
+ * The longest duration a workflow may declare: 100 years (5214w). Longer ones are typos, and
+ * past about 270,000 years a due time is no longer a date at all.
+ */
+export const MAX_DURATION_MS = 100 * 365 * 86_400_000;
+
+/** The latest due time ever computed: the last instant of year 9999, which still sorts as ISO text. */
+const LATEST = Date.UTC(9999, 11, 31, 23, 59, 59, 999);
+
 const SHORT = /^(\d+(?:\.\d+)?)(ms|s|m|h|d|w)$/;
 const ISO = /^P(?:(\d+(?:\.\d+)?)W)?(?:(\d+(?:\.\d+)?)D)?(?:T(?:(\d+(?:\.\d+)?)H)?(?:(\d+(?:\.\d+)?)M)?(?:(\d+(?:\.\d+)?)S)?)?$/;
 
@@ -38,14 +47,21 @@ export function parseDuration(text: string): number | undefined {
   return undefined;
 }
 
-/** True when `text` is a duration `parseDuration` accepts. */
+/** True when `text` is a duration `parseDuration` accepts, of at most {@link MAX_DURATION_MS}. */
 export function isDuration(text: string): boolean {
-  return parseDuration(text) !== undefined;
+  const ms = parseDuration(text);
+  return ms !== undefined && ms <= MAX_DURATION_MS;
 }
 
-/** Adds a duration in milliseconds to an ISO timestamp; returns ISO 8601 UTC. */
+/**
+ * Adds a duration in milliseconds to an ISO timestamp; returns ISO 8601 UTC. A result past the
+ * year 9999 (a duration stored before {@link MAX_DURATION_MS} was enforced) is that year's last
+ * instant: a timer that never comes due, rather than a time that cannot be written (or one with a
+ * six-digit year, which would sort before every four-digit one).
+ */
 export function addMs(iso: string, ms: number): string {
-  return new Date(Date.parse(iso) + ms).toISOString();
+  const t = Date.parse(iso) + ms;
+  return new Date(Math.min(t, LATEST)).toISOString();
 }
 
 /** A span in milliseconds as short text, largest units first: `1h 30m`, `2d`, `45s`, `250ms`. */

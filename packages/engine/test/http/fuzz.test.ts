@@ -205,7 +205,7 @@ const reasonArb = fc.oneof(
 /** Mostly absent. */
 const rarely = <T>(arb: fc.Arbitrary<T>) => fc.oneof({ arbitrary: fc.constant(undefined), weight: 3 }, { arbitrary: arb, weight: 1 });
 const criterionArb = fc.constantFrom('delivered', 'service_provided', 'customer_confirmed', 'unknown_fact');
-const durationArb = fc.constantFrom('0s', '1s', '2h', '1d', 'PT2H', '1w');
+const durationArb = fc.constantFrom('0s', '1s', '2h', '1d', 'PT2H', '1w', '999999999w', '100000000d');
 const conditionArb = fc.letrec<{ cond: unknown }>((tie) => ({
   cond: fc.oneof(
     { depthSize: 'small', withCrossShrink: true },
