@@ -443,7 +443,8 @@ function runRules(s: Session, orderId: string, info: TriggerInfo, depth: number)
 
 /** A rule is paused by itself (`WORKFLOW:RULE`) or with its whole workflow (`WORKFLOW:*`). */
 const isPaused = (ctx: DecideContext, workflow: string, ruleId: string): boolean =>
-  ctx.pausedRules?.has(`${workflow}:${ruleId}`) === true || ctx.pausedRules?.has(`${workflow}:*`) === true;
+  ctx.pausedRules !== undefined &&
+  (ctx.pausedRules.has(`${workflow}:${ruleId}`) || ctx.pausedRules.has(`${workflow}:*`) || ctx.pausedRules.has('*'));
 
 function runRule(s: Session, orderId: string, rule: Rule, index: number, info: TriggerInfo, depth: number, onlyAction?: number): void {
   const ruleId = ruleIdOf(rule, index);

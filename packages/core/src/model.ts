@@ -204,7 +204,7 @@ export interface DecideContext {
   /** Per-order loop guard: entries per state caused by rules or timeouts in the last hour, and the cap. */
   ruleEntriesLastHour?: Record<string, number>;
   maxRuleEntriesPerHour?: number;
-  /** Paused rules as `WORKFLOW:RULE`, and `WORKFLOW:*` for every rule of a workflow; they do not match. */
+  /** Paused rules as `WORKFLOW:RULE`, `WORKFLOW:*` for every rule of a workflow, `*` for all; they do not match. */
   pausedRules?: ReadonlySet<string>;
   /**
    * Renders a Liquid string for `set_data` and `create_order` values; values pass through verbatim without it.

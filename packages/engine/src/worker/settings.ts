@@ -47,9 +47,14 @@ export async function resumeAutomation(db: Kysely<DB>, target?: AutomationTarget
   return next;
 }
 
-/** The keys decide() checks paused rules by: `WORKFLOW:RULE`, and `WORKFLOW:*` for a paused workflow. */
+/**
+ * The keys decide() checks paused rules by: `WORKFLOW:RULE`, `WORKFLOW:*` for a paused workflow,
+ * and `*` while everything is paused (then no rule matches, as with a paused workflow).
+ */
 export function pausedRuleKeys(s: AutomationState): Set<string> {
-  return new Set([...s.rules, ...s.workflows.map((w) => `${w}:*`)]);
+  const keys = new Set([...s.rules, ...s.workflows.map((w) => `${w}:*`)]);
+  if (s.paused) keys.add('*');
+  return keys;
 }
 
 /** Leaves out of a claim the rows that paused workflows and rules hold (the query lives with the queue). */
