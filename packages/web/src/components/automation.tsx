@@ -19,7 +19,7 @@ export function useAutomation(): [AutomationState | null, (s: AutomationState) =
   return [state, publish];
 }
 
-/** Pauses or resumes all automation (admins): deliveries and timers are held, nothing is dropped. */
+/** Pauses or resumes all automation (admins): no rule matches, deliveries and timers are held, nothing queued is dropped. */
 export function AutomationSwitch() {
   const can = useAbilities();
   const toast = useToast();
@@ -29,7 +29,7 @@ export function AutomationSwitch() {
     try {
       const next = state.paused ? await api.resumeAutomation() : await api.pauseAutomation();
       publish(next);
-      toast(next.paused ? 'Automation paused: deliveries and timers are held' : 'Automation resumed', 'success');
+      toast(next.paused ? 'Automation paused: no rule runs, deliveries and timers are held' : 'Automation resumed', 'success');
     } catch (err) {
       toast(errorText(err), 'error');
     }
