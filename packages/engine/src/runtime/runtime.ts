@@ -43,6 +43,7 @@ import { listPublishedVersions } from '../store/workflows.js';
 import { getAutomation, pausedRuleKeys } from '../worker/settings.js';
 import type { Clock } from './clock.js';
 import type { RenderPool } from './render-pool.js';
+import type { RenderJob } from './render-worker.js';
 
 const liquidCache = new WeakMap<Definition, boolean>();
 /** True when a definition's rules render Liquid while deciding (`set_data`, `create_order` values). */
@@ -244,7 +245,39 @@ export function createRuntime(opts: RuntimeOptions) {
   const needsWorkflows = (d: Definition) => (d.rules ?? []).some((r) => r.actions.some((a) => a.type === 'create_order'));
 
   /** Loads what decide() needs and runs it. Reads only. */
-  async function prepare(db: Kysely<DB>, input: ApplyInput, forWrite: boolean, cfg: ConfigSnapshot) {
+  /**
+   * A decision rendered outside the transaction, for the order at `version` (`null`: a new order)
+   * under the configuration snapshot `cfg`. It stands only while both are still what the change
+   * reads in its transaction; otherwise the change decides afresh.
+   */
+  interface Decided {
+    decision: Decision;
+    now: string;
+    version: number | null;
+    cfg: ConfigSnapshot;
+  }
+
+  /**
+   * Thrown inside a write transaction when the decision has to render Liquid on a render thread.
+   * Waiting for the thread there would hold the store's connection, and every other request with
+   * it, for up to the render budget: the change leaves the transaction, renders, and runs again.
+   */
+  class RenderOutside extends Error {
+    constructor(
+      readonly job: RenderJob,
+      readonly decided: Omit<Decided, 'decision'>,
+    ) {
+      super('the decision renders Liquid: rendered outside the transaction');
+    }
+  }
+
+  async function prepare(
+    db: Kysely<DB>,
+    input: ApplyInput,
+    forWrite: boolean,
+    cfg: ConfigSnapshot,
+    render: { decided?: Decided; inside?: boolean } = {},
+  ) {
     const now = clock.now().toISOString();
     let order: Order | null = null;
     let counters: OrderCounters | null = null;
@@ -325,6 +358,10 @@ export function createRuntime(opts: RuntimeOptions) {
     // Most decisions of such a workflow reach no Liquid at all: decide here first with a render that
     // refuses, and only a decision that does reach Liquid pays for the trip to the thread.
     if (opts.renderPool && opts.renderer && [definition, ...workflows.map((w) => w.definition)].some(rendersLiquid)) {
+      const { decided } = render;
+      if (decided && decided.cfg === cfg && decided.version === (order?.version ?? null)) {
+        return { decision: decided.decision, now: decided.now, counters };
+      }
       try {
         const decision = decide(definition, order, command, { ...ctx, renderString: refuseToRender });
         return { decision, now, counters };
@@ -332,13 +369,18 @@ export function createRuntime(opts: RuntimeOptions) {
         if (!(e instanceof RenderElsewhere)) throw e;
       }
       const { newId: _newId, resolveWorkflow: _resolve, renderString: _render, pausedRules: paused, ...plain } = ctx;
-      const decision = await opts.renderPool.run<Decision>({
+      const job: RenderJob = {
         kind: 'decide',
         definition,
         order,
         command,
         ctx: { ...plain, pausedRules: [...(paused ?? [])], workflows, renderBudgetMs },
-      });
+      };
+      // A migration's decision depends on the pending timers read here as well: it renders in place.
+      if (forWrite && !render.inside && command.type !== 'migrate') {
+        throw new RenderOutside(job, { now, version: order?.version ?? null, cfg });
+      }
+      const decision = await opts.renderPool.run<Decision>(job);
       return { decision, now, counters };
     }
     const decision = decide(definition, order, command, ctx);
@@ -437,6 +479,10 @@ export function createRuntime(opts: RuntimeOptions) {
 
   /** Applies a command through decide() in one transaction. */
   async function applyCommand(input: ApplyInput): Promise<ApplyResult> {
+    // Liquid rendered outside the transaction, and how often; after a few renders overtaken by
+    // other changes of the order, the next one renders in place so that the change ends.
+    let decided: Decided | undefined;
+    let renders = 0;
     const attempt = async () => {
       const cfg = await currentConfig(store.configVersionInTransaction !== undefined);
       return store.transaction(async (tx) => {
@@ -453,7 +499,7 @@ export function createRuntime(opts: RuntimeOptions) {
             return { body: JSON.parse(rec.response_json) as ChangeResponse, replayed: true };
           }
         }
-        const { decision, now, counters } = await prepare(tx, input, true, cfg);
+        const { decision, now, counters } = await prepare(tx, input, true, cfg, { ...(decided ? { decided } : {}), inside: renders >= 3 });
         if (!decision.ok) throw rejectionToError(decision);
         if (input.command.type === 'create' && input.command.externalRef) {
           const existing = await findOrderByExternalRef(tx, input.command.workflow, input.command.externalRef);
@@ -479,6 +525,12 @@ export function createRuntime(opts: RuntimeOptions) {
       try {
         result = await attempt();
       } catch (e) {
+        if (e instanceof RenderOutside && opts.renderPool) {
+          // Out of the transaction: render on a thread while other changes and reads go on, then run again.
+          renders++;
+          decided = { ...e.decided, decision: await opts.renderPool.run<Decision>(e.job) };
+          continue;
+        }
         if (e instanceof StaleConfig) {
           // Decided nothing yet: reload the configuration outside the transaction and run again.
           config = null;

@@ -56,6 +56,52 @@ for (const dialect of DIALECTS) {
       expect(change.deliveries).toContainEqual(expect.objectContaining({ type: 'notify' }));
     });
 
+    it('renders outside the write transaction: other changes and reads go on meanwhile', async () => {
+      t = await createAutomationTest({ dialect, demo: false });
+      await publishWorkflow(t, workflow({ heavy: HEAVY }));
+      const heavyOrder = await createOrder(t, 'heavy', { keep: 1 });
+      const other = await createOrder(t, 'heavy', { keep: 2 });
+      const done: string[] = [];
+      const heavy = move(t, heavyOrder.id, 'work').then((change) => {
+        done.push('heavy');
+        return change;
+      });
+      // The heavy change is rendering by now (its template runs to its limit, far longer than this).
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      const read = await t.request('viewer', { method: 'GET', url: `/api/v1/orders/${other.id}` });
+      expect(read.statusCode).toBe(200);
+      // A change of another order commits without waiting for the render: its transaction does not
+      // queue behind one that holds the store's connection while a thread renders.
+      const moved = await move(t, other.id, 'dropped');
+      done.push('other');
+      expect(moved.order.state).toBe('dropped');
+      const change = await heavy;
+      expect(done).toEqual(['other', 'heavy']);
+      // Rendered once, outside, and applied as decided: the limit failed the action visibly.
+      expect(change.order.state).toBe('work');
+      expect(change.order.data).toEqual({ keep: 1 });
+      const failures = await ruleFailures(t, heavyOrder.id);
+      expect(failures).toEqual([expect.objectContaining({ ruleId: 'render', error: expect.objectContaining({ code: 'render_failed' }) })]);
+    });
+
+    it('decides again when the order changed while its Liquid rendered outside the transaction', async () => {
+      t = await createAutomationTest({ dialect, demo: false });
+      await publishWorkflow(t, workflow({ heavy: HEAVY }));
+      const order = await createOrder(t, 'heavy', { keep: 1 });
+      const heavy = t.request('operator', { method: 'POST', url: `/api/v1/orders/${order.id}/transitions`, body: { to: 'work' } });
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      // While the move to `work` renders, the order is dropped.
+      await move(t, order.id, 'dropped');
+      // The rendered decision was for the order as it was: it is not applied. Decided again, the move is refused.
+      expectProblem(await heavy, 409, 'transition_not_allowed');
+      const history = json(await t.request('viewer', { method: 'GET', url: `/api/v1/orders/${order.id}/history` })).items as {
+        type: string;
+        to?: string;
+      }[];
+      expect(history.filter((h) => h.type === 'transition').map((h) => h.to)).toEqual(['dropped']);
+      expect(json(await t.request('viewer', { method: 'GET', url: `/api/v1/orders/${order.id}` })).state).toBe('dropped');
+    });
+
     it('bounds the render time of one change by ORDERFLOW_RENDER_BUDGET', async () => {
       t = await createAutomationTest({ dialect, demo: false, env: { ORDERFLOW_RENDER_BUDGET: '5' } });
       // Each value alone renders well within the per-template limit; together they exceed 5 ms.
