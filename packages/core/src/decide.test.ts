@@ -232,6 +232,18 @@ describe('decide', () => {
     expect(stale.noop).toBe(true);
   });
 
+  it('notes a timeout whose timer was rescheduled to before the state entry without a negative wait', () => {
+    const d = ok(move(create(), 'awaiting_payment'));
+    const timer = d.effects.flatMap((e) => (e.type === 'timer.schedule' ? [e.timer] : []))[0];
+    if (!timer) throw new Error('no timer');
+    const early = { ...timer, dueAt: new Date(Date.parse(d.order.stateEnteredAt) - 3_600_000).toISOString() };
+    const fired = ok(decide(DEMO_ORDERS, d.order, { type: 'timer', timer: early }, makeCtx()));
+    const note = fired.effects.flatMap((e) => (e.type === 'history.append' && e.entry.type === 'transition' ? [e.entry.note] : []))[0];
+    expect(note).toBe(
+      'Timed out in "awaiting_payment" (its timer was rescheduled to before the order entered the state; the state\'s timeout is 48h).',
+    );
+  });
+
   it('merges data patches', () => {
     const o = create();
     const d = ok(decide(DEMO_ORDERS, o, { type: 'data', patch: { deliveryEstimate: '2026-02-01', total: null }, caller: api }, makeCtx()));

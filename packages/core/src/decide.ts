@@ -942,7 +942,9 @@ function fireTimer(s: Session, definition: Definition, order: Order, timer: Time
     const note =
       declared === undefined || waited === declared
         ? `Timed out after ${state.timeout.after} in "${order.state}".`
-        : `Timed out after ${formatDuration(waited)} in "${order.state}" (its timer was rescheduled; the state's timeout is ${state.timeout.after}).`;
+        : waited < 0
+          ? `Timed out in "${order.state}" (its timer was rescheduled to before the order entered the state; the state's timeout is ${state.timeout.after}).`
+          : `Timed out after ${formatDuration(waited)} in "${order.state}" (its timer was rescheduled; the state's timeout is ${state.timeout.after}).`;
     const opts: Parameters<typeof enterState>[4] = { note };
     if (verdict.reason) opts.reason = verdict.reason;
     enterState(s, order.id, verdict.target, actor, opts, 0);
