@@ -89,42 +89,69 @@ export function authenticateRequests(app: FastifyInstance, tokens: TokenAuth, fa
 
 /**
  * Longest a looked-up token is trusted without asking the database again. Within it, an entry is
- * also dropped as soon as the store's config version moves: another process committed (SQLite's
+ * dropped as soon as the store's config version moves: another process committed (SQLite's
  * `data_version`) or sent a change notification (PostgreSQL: the `tokens` trigger), so a
- * revocation elsewhere takes effect on the next request here.
+ * revocation elsewhere takes effect here within {@link RECHECK_MS}.
  */
 const CACHE_MS = 5_000;
+/**
+ * How long an entry is used without looking at the config version. On SQLite that look takes the
+ * WAL read locks (several µs, more under load); once per token per 50 ms is nothing, once per
+ * request would be a measurable part of a change.
+ */
+const RECHECK_MS = 50;
 /** How often `last_used_at` is written for a token in use. */
 const LAST_USED_EVERY_MS = 60_000;
 
-/** Token look-up with a short cache; revocations take effect at once, here and in other processes. */
+/** Token look-up with a short cache; revocations take effect at once here and within 50 ms in other processes. */
 export interface TokenAuth {
   authenticate(token: string, via: Principal['via']): Promise<Principal | null>;
   /** Drops a revoked token from the cache. */
   forget(tokenId: string): void;
 }
 
+interface CachedToken {
+  principal: Omit<Principal, 'via'>;
+  expiresAt: string | null;
+  /** When it was read from the database. */
+  at: number;
+  /** The config version it was read or last confirmed at, and when. */
+  version: number;
+  checkedAt: number;
+}
+
 export function createTokenAuth(deps: Pick<AppDeps, 'store' | 'clock'>): TokenAuth {
-  const cache = new Map<string, { principal: Omit<Principal, 'via'>; expiresAt: string | null; at: number; version: number }>();
+  const cache = new Map<string, CachedToken>();
   const lastWritten = new Map<string, number>();
+  /** The cached entry, while it may still be trusted. */
+  async function cached(hash: string): Promise<CachedToken | undefined> {
+    const hit = cache.get(hash);
+    if (!hit) return undefined;
+    const now = Date.now();
+    if (now - hit.at >= CACHE_MS) return undefined;
+    if (now - hit.checkedAt < RECHECK_MS) return hit;
+    if ((await deps.store.configVersion()) !== hit.version) return undefined;
+    hit.checkedAt = now;
+    return hit;
+  }
   return {
     async authenticate(token, via) {
       const hash = hashToken(token);
       const now = deps.clock.now();
-      // Read before the row: a revocation committed after this read moves the version again.
-      const version = await deps.store.configVersion();
-      const hit = cache.get(hash);
-      if (hit && hit.version === version && Date.now() - hit.at < CACHE_MS) {
+      const hit = await cached(hash);
+      if (hit) {
         if (hit.expiresAt !== null && hit.expiresAt <= now.toISOString()) return null;
         return { ...hit.principal, via };
       }
       cache.delete(hash);
+      // Read before the row: a revocation committed after this read moves the version again.
+      const version = await deps.store.configVersion();
       const row = await findTokenByHash(deps.store.db, hash);
       if (!row) return null;
       if (row.expires_at !== null && row.expires_at <= now.toISOString()) return null;
       const principal = { tokenId: row.id, role: row.role as Role };
       if (cache.size > 10_000) cache.clear();
-      cache.set(hash, { principal, expiresAt: row.expires_at, at: Date.now(), version });
+      cache.set(hash, { principal, expiresAt: row.expires_at, at: Date.now(), version, checkedAt: Date.now() });
       const written = lastWritten.get(row.id) ?? 0;
       if (Date.now() - written > LAST_USED_EVERY_MS) {
         lastWritten.set(row.id, Date.now());
