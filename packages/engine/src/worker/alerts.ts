@@ -1,6 +1,6 @@
-import type { OutboxEntry } from '@orderflow/core';
+import type { HistoryEntry, OutboxEntry } from '@orderflow/core';
 import type { Kysely } from 'kysely';
-import { insertDeliveries } from '../store/changes.js';
+import { appendHistory, insertDeliveries } from '../store/changes.js';
 import type { DeliveryRow } from '../store/queue.js';
 import type { DB } from '../store/schema.js';
 import type { WorkerContext } from './context.js';
@@ -56,3 +56,45 @@ export async function raiseAlert(
     },
   ]);
 }
+
+/**
+ * A rule's email, webhook or notification that cannot be made when the worker delivers it (its
+ * template fails to render or runs past a limit, its recipient or a header is not valid): the
+ * delivery has failed for good, and the failure is made visible as one made while deciding is — a
+ * `rule_failed` entry in the order's history and a critical notification, folded per rule.
+ */
+export async function actionFailedAtDelivery(
+  ctx: WorkerContext,
+  tx: Kysely<DB>,
+  row: DeliveryRow,
+  failure: { error: string; code?: 'render_failed' },
+  direct: Notification[],
+): Promise<void> {
+  const code = failure.code ?? 'action_failed';
+  const reason = failure.error;
+  const message = `${describeType(row.type)} ${row.id} could not be made: ${reason}`;
+  if (row.rule_id) {
+    const current = await tx.selectFrom('orders').select('version').where('id', '=', row.order_id).executeTakeFirst();
+    const entry: HistoryEntry = {
+      id: ctx.newId('hst'),
+      at: ctx.clock.now().toISOString(),
+      type: 'rule_failed',
+      actor: { type: 'rule', id: row.rule_id },
+      ruleId: row.rule_id,
+      error: { code, message },
+      ...(current ? { version: Number(current.version) } : {}),
+    };
+    // No known seq: appendHistory looks it up and moves the order row's counter on.
+    await appendHistory(tx, row.order_id, [entry]);
+  }
+  await raiseAlert(
+    ctx,
+    tx,
+    row,
+    'order.rule_failed',
+    row.rule_id ? `Rule "${row.rule_id}" failed on order ${row.order_id}: ${message}` : `Order ${row.order_id}: ${message}`,
+    direct,
+  );
+}
+
+const describeType = (type: string): string => (type === 'email' ? 'Email' : type === 'webhook' ? 'Webhook' : 'Notification');

@@ -5,7 +5,7 @@ import { hasNotificationOfDelivery } from '../store/notifications.js';
 import type { DeliveryRow } from '../store/queue.js';
 import * as queue from '../store/queue.js';
 import type { DB } from '../store/schema.js';
-import { raiseAlert } from './alerts.js';
+import { actionFailedAtDelivery, raiseAlert } from './alerts.js';
 import { claimOptions, LeaseLostError, renewWhileBusy, SimulatedCrashError, type WorkerContext, type WorkerCounts } from './context.js';
 import { applyEndpointHealth } from './endpoint-health.js';
 import { alertFoldKey, insertNotification, type Notification, raiseFolded } from './notifications.js';
@@ -332,6 +332,10 @@ async function recordAttempts(ctx: WorkerContext, tx: Kysely<DB>, list: readonly
         direct,
         ep?.key ?? null,
       );
+    }
+    if (verdict.status === 'failed' && a.prepared.type === 'invalid' && !a.prepared.endpointDisabled) {
+      alerted = true;
+      await actionFailedAtDelivery(ctx, tx, a.row, a.prepared, direct);
     }
     out.push({ attempt: a, held: true, verdict, direct, alerted, at: now });
   }

@@ -35,7 +35,14 @@ export type PreparedDelivery =
       /** Set for the `admins` channel when admin addresses are configured. */
       email: EmailMessage | null;
     }
-  | { type: 'invalid'; error: string; endpoint?: string; endpointDisabled?: boolean };
+  | {
+      type: 'invalid';
+      error: string;
+      /** `render_failed` when a template failed to render or ran past a limit. */
+      code?: 'render_failed';
+      endpoint?: string;
+      endpointDisabled?: boolean;
+    };
 
 /**
  * The part of an outbox row preparing needs; `envelopeJson`, the envelope as stored (its
@@ -71,7 +78,7 @@ export async function prepareDelivery(ctx: PrepareContext, d: DeliverySource): P
           vars,
         );
       } catch (err) {
-        return { type: 'invalid', error: `template "${action.template}": ${message(err)}` };
+        return { type: 'invalid', error: `template "${action.template}": ${message(err)}`, code: 'render_failed' };
       }
       const recipients = { order: d.envelope.data.order, adminEmails: ctx.adminEmails, render };
       const to = resolveRecipients(action.to, recipients);
@@ -112,13 +119,19 @@ export async function prepareDelivery(ctx: PrepareContext, d: DeliverySource): P
         action.body === undefined && d.envelopeJson !== undefined
           ? { ok: true as const, body: d.envelopeJson }
           : webhookBody(d.envelope, action.body, (value) => renderer.renderJson(value, vars));
-      if (!body.ok) return { type: 'invalid', error: body.error, ...(action.endpoint ? { endpoint: action.endpoint } : {}) };
+      if (!body.ok)
+        return { type: 'invalid', error: body.error, code: 'render_failed', ...(action.endpoint ? { endpoint: action.endpoint } : {}) };
       // Header values of the action are Liquid templates; a line break from order data becomes a space.
       for (const [name, source] of Object.entries(action.headers ?? {})) {
         try {
           headers = { ...headers, [name]: headerValue(render(source)) };
         } catch (err) {
-          return { type: 'invalid', error: `header ${name}: ${message(err)}`, ...(action.endpoint ? { endpoint: action.endpoint } : {}) };
+          return {
+            type: 'invalid',
+            error: `header ${name}: ${message(err)}`,
+            ...(err instanceof TemplateError ? { code: 'render_failed' as const } : {}),
+            ...(action.endpoint ? { endpoint: action.endpoint } : {}),
+          };
         }
       }
       return {
@@ -140,7 +153,7 @@ export async function prepareDelivery(ctx: PrepareContext, d: DeliverySource): P
       try {
         text = render(action.message).trim();
       } catch (err) {
-        return { type: 'invalid', error: `message template: ${message(err)}` };
+        return { type: 'invalid', error: `message template: ${message(err)}`, code: 'render_failed' };
       }
       const severity = action.severity ?? 'info';
       let email: EmailMessage | null = null;
