@@ -172,8 +172,10 @@ export const TimerPolicySchema = z.enum(['keep', 'recompute', 'cancel']).meta({ 
 
 /**
  * What a migration did with one pending timer: `kept` (same due time), `retimed`
- * (`dueAt` → `newDueAt`), `cancelled` (`why`), or `scheduled` (a timer the target
- * version newly declares for the order's state; `dueAt` is its due time).
+ * (`dueAt` → `newDueAt`) or `cancelled` (`why`). Besides these fates of pending timers,
+ * `scheduled` lists a new timer: one the target version declares for the order's
+ * (mapped) state that the source version did not declare for its state (`dueAt` is its
+ * due time, `why` says so). A timer that fired or was cancelled by hand is never scheduled again.
  */
 export const TimerFateSchema = z
   .object({
@@ -463,6 +465,7 @@ export const MigrateWorkflowResultSchema = z
     dryRun: z.boolean(),
     matched: z.number().int(),
     migrated: z.number().int(),
+    /** Orders refused one by one (e.g. a terminal order that would leave its group, or one changed meanwhile); an unmapped state refuses the whole request instead. */
     failed: z.array(z.object({ orderId: z.string(), code: z.string(), message: z.string() })),
     /** Per order: the target state and every timer's fate (planned on a dry run). */
     orders: z.array(MigrationResultSchema.extend({ orderId: z.string() })),
@@ -1081,7 +1084,7 @@ export const API_ROUTES: readonly ApiRoute[] = [
     method: 'post',
     path: `${V1}/workflows/{key}/migrate`,
     tag: 'workflows',
-    summary: 'Migrate orders in bulk to a newer version (dryRun: true stores nothing)',
+    summary: 'Migrate orders in bulk to a newer version (dryRun: true stores nothing); an unmapped state refuses them all (422)',
     role: 'operator',
     params: keyPath,
     body: MigrateWorkflowBody,

@@ -176,6 +176,40 @@ describe('planTimers', () => {
     expect(p.fates[1]?.dueAt).toBe('2026-01-01T02:00:00.000Z');
     expect(plan(more, 'cancel', 'shipping', []).fates).toEqual([]);
   });
+
+  it('never revives a timer cancelled by hand when the state is mapped to another one', () => {
+    const renamed = with2((d) => ({
+      ...d,
+      states: d.states.map((s) => (s.key === 'shipping' ? { ...s, key: 'in_transit', timeout: { after: '2h', to: 'stuck' } } : s)),
+      transitions: [{ from: 'placed', to: 'in_transit' }],
+      rules: d.rules?.map((r) => (r.id === 'remind' ? { ...r, state: 'in_transit' } : r)),
+    }));
+    // The timeout and the reminder of this visit were cancelled by hand: only the delayed action is pending.
+    for (const policy of ['keep', 'recompute'] as const) {
+      const p = plan(renamed, policy, 'in_transit', [PENDING[2] as Timer]);
+      expect(p.fates.map((f) => [f.kind, f.fate])).toEqual([['action', 'kept']]);
+      expect(p.effects.some((e) => e.type === 'timer.schedule')).toBe(false);
+    }
+  });
+
+  it('schedules a timer the mapped state declares when the old state declared none of its kind', () => {
+    // "placed" has no timeout; it is mapped to "shipping", which has one.
+    const p = planTimers({
+      source: V1,
+      target: V1,
+      toVersion: 2,
+      order: { ...order, state: 'placed', group: 'new' },
+      toState: 'shipping',
+      pending: [],
+      policy: 'keep',
+      newId,
+    });
+    expect(p.fates.map((f) => [f.kind, f.ruleId, f.fate])).toEqual([
+      ['timeout', undefined, 'scheduled'],
+      ['time_in_state', 'remind', 'scheduled'],
+    ]);
+    expect(p.fates[0]?.why).toMatch(/"placed" is mapped to "shipping"/);
+  });
 });
 
 describe('migrateOrder', () => {

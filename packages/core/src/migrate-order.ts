@@ -49,8 +49,10 @@ const CANCEL_POLICY = 'The timer policy "cancel" cancels every pending timer.';
  * version; `recompute` also re-times timeouts and `time_in_state` timers from the
  * state entry under the target version; `cancel` cancels all. A timer whose basis
  * is gone is cancelled, saying why. Under `keep` and `recompute`, a timer the
- * target version newly declares for the order's state is scheduled from the state
- * entry. Nothing is dropped without a fate.
+ * target version newly declares for the order's (mapped) state is scheduled from
+ * the state entry (fate `scheduled`: a new timer, not the fate of a pending one);
+ * one the source version already declared for the order's state, which fired or
+ * was cancelled by hand, is never scheduled again. Nothing is dropped without a fate.
  */
 export function planTimers(input: TimerPlanInput): TimerPlan {
   const { source, target, order, policy } = input;
@@ -126,13 +128,16 @@ export function planTimers(input: TimerPlanInput): TimerPlan {
   }
 
   if (policy !== 'cancel' && to) {
-    // A timer the source version already declared for this state fired or was cancelled by hand; never revive it.
-    const before = order.state === to.key ? stateTimers(source, order, order.stateEnteredAt, () => '') : [];
+    // A timer of the same kind (and rule) that the source version declared for the order's state in this
+    // visit, but that is no longer pending, fired or was cancelled by hand: never revive it, whether the
+    // order stays in its state or its state is mapped to another one (a pending one would move along).
+    const before = stateTimers(source, order, order.stateEnteredAt, () => '');
+    const why = to.key === order.state ? `New in ${v}.` : `State "${order.state}" is mapped to "${to.key}", which declares it in ${v}.`;
     for (const d of declared) {
       if (covered.has(d)) continue;
       if (before.some((b) => b.kind === d.kind && b.ruleId === d.ruleId)) continue;
       effects.push({ type: 'timer.schedule', timer: d });
-      const fate: TimerFate = { timerId: d.id, kind: d.kind, state: d.state, fate: 'scheduled', dueAt: d.dueAt, why: `New in ${v}.` };
+      const fate: TimerFate = { timerId: d.id, kind: d.kind, state: d.state, fate: 'scheduled', dueAt: d.dueAt, why };
       if (d.ruleId !== undefined) fate.ruleId = d.ruleId;
       fates.push(fate);
     }
@@ -141,6 +146,25 @@ export function planTimers(input: TimerPlanInput): TimerPlan {
 }
 
 const reject = (rejection: Extract<Decision, { ok: false }>['rejection']): Decision => ({ ok: false, rejection });
+
+/**
+ * The states (of orders about to migrate) that have no place in the target version: neither
+ * kept by it nor mapped by `stateMap` to one of its states. One error per state, in the
+ * `validation_failed` shape; empty when every state is mapped.
+ */
+export function unmappedStates(
+  target: Definition,
+  toVersion: number,
+  states: Iterable<string>,
+  stateMap: Readonly<Record<string, string>> | undefined,
+): { path: string; message: string }[] {
+  const errors: { path: string; message: string }[] = [];
+  for (const s of new Set(states)) {
+    if (findState(target, stateMap?.[s] ?? s)) continue;
+    errors.push({ path: `stateMap.${s}`, message: `must map "${s}" to a state of version ${toVersion}` });
+  }
+  return errors;
+}
 
 /** Summary of fates for the history note, e.g. `1 kept, 1 retimed`. */
 function fateSummary(fates: readonly TimerFate[]): string {
@@ -170,13 +194,12 @@ export function migrateOrder(
       errors: [{ path: 'toVersion', message: `must be greater than ${order.workflowVersion}` }],
     });
   }
-  const mapped = command.stateMap?.[order.state] ?? order.state;
-  const state = findState(target, mapped);
+  const state = findState(target, command.stateMap?.[order.state] ?? order.state);
   if (!state) {
     return reject({
       code: 'validation_failed',
       message: `State "${order.state}" does not exist in version ${command.toVersion}; map it with stateMap.`,
-      errors: [{ path: `stateMap.${order.state}`, message: `must map "${order.state}" to a state of version ${command.toVersion}` }],
+      errors: unmappedStates(target, command.toVersion, [order.state], command.stateMap),
     });
   }
   if (isTerminalGroup(order.group) && state.group !== order.group) {

@@ -4,6 +4,7 @@ import {
   MigrateWorkflowBody,
   type MigrationResult,
   ruleChanges,
+  unmappedStates,
   type VersionImpact,
   validateDefinition,
   versionImpact,
@@ -185,7 +186,7 @@ export function registerWorkflowRoutes(api: FastifyInstance, deps: AppDeps): voi
     const body = parse(MigrateWorkflowBody, req.body);
     const toDefinition = await deps.runtime.loadVersion(key, body.toVersion);
     const filter = body.filter;
-    const ids = await ordersToMigrate(deps.store.db, key, {
+    const selected = await ordersToMigrate(deps.store.db, key, {
       toVersion: body.toVersion,
       ...(filter?.state ? { state: filter.state } : {}),
       ...(filter?.group ? { group: filter.group } : {}),
@@ -193,6 +194,23 @@ export function registerWorkflowRoutes(api: FastifyInstance, deps: AppDeps): voi
       ...(filter?.ids ? { ids: filter.ids } : {}),
       limit: body.limit ?? 1000,
     });
+    // Like the single-order form, refused when a state would be left unmapped: up front, for every
+    // selected order at once, so that nothing moves (a dry run answers the same).
+    const unmapped = unmappedStates(
+      toDefinition,
+      body.toVersion,
+      selected.map((o) => o.state),
+      body.stateMap,
+    );
+    if (unmapped.length > 0) {
+      const states = unmapped.map((e) => e.path.slice('stateMap.'.length));
+      throw new ApiError(
+        'validation_failed',
+        `State(s) ${states.map((s) => `"${s}"`).join(', ')} of the selected orders do not exist in version ${body.toVersion}; map them with stateMap. No order was migrated.`,
+        { errors: unmapped },
+      );
+    }
+    const ids = selected.map((o) => o.id);
     const failed: { orderId: string; code: string; message: string }[] = [];
     const orders: (MigrationResult & { orderId: string })[] = [];
     for (const orderId of ids) {

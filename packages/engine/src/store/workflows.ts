@@ -103,17 +103,16 @@ export async function definitionsContaining(
   return { drafts, versions };
 }
 
-/** Which orders of a workflow a bulk migration to `toVersion` takes: ids in id order, at most `limit`. */
+/** Which orders of a workflow a bulk migration to `toVersion` takes (id and state), in id order, at most `limit`. */
 export async function ordersToMigrate(
   db: Db,
   key: string,
   f: { toVersion: number; state?: string; group?: string; fromVersion?: number; ids?: string[]; limit: number },
-): Promise<string[]> {
-  let q = db.selectFrom('orders').select(['id']).where('workflow', '=', key).where('workflow_version', '<', f.toVersion);
+): Promise<{ id: string; state: string }[]> {
+  let q = db.selectFrom('orders').select(['id', 'state']).where('workflow', '=', key).where('workflow_version', '<', f.toVersion);
   if (f.state) q = q.where('state', '=', f.state);
   if (f.group) q = q.where('grp', '=', f.group);
   if (f.fromVersion) q = q.where('workflow_version', '=', f.fromVersion);
   if (f.ids) q = f.ids.length === 0 ? q.where(sql<boolean>`1 = 0`) : q.where('id', 'in', f.ids);
-  const rows = await q.orderBy('id').limit(f.limit).execute();
-  return rows.map((r) => r.id);
+  return q.orderBy('id').limit(f.limit).execute();
 }

@@ -160,10 +160,15 @@ for (const dialect of DIALECTS) {
       v2.transitions.push({ from: 'placed', to: 'shipping' });
       await publishDraft(t, v2);
 
-      const unmapped = json(
-        await t.request('operator', { method: 'POST', url: '/api/v1/workflows/parcels/migrate', body: { toVersion: 2, dryRun: true } }),
-      );
-      expect(unmapped.failed).toEqual([expect.objectContaining({ orderId: a.id, code: 'validation_failed' })]);
+      // An unmapped state refuses the whole run, dry or not (SPEC §5.6).
+      const unmapped = await t.request('operator', {
+        method: 'POST',
+        url: '/api/v1/workflows/parcels/migrate',
+        body: { toVersion: 2, dryRun: true },
+      });
+      expect(expectProblem(unmapped, 422, 'validation_failed').errors).toEqual([
+        { path: 'stateMap.packing', message: 'must map "packing" to a state of version 2' },
+      ]);
 
       const before = { a: await getOrder(t, a.id), history: await historyOf(t, a.id) };
       const body = { toVersion: 2, stateMap: { packing: 'shipping' }, timers: 'recompute', dryRun: true };
