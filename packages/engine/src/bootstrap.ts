@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { chmodSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { type Caller, DEMO_TEMPLATES, DEMO_WORKFLOWS, type Role } from '@orderflow/core';
 import type { Config } from './config.js';
@@ -37,12 +37,38 @@ export interface AdminTokenInfo {
   file: string;
   /** True when this start wrote the token to `file`. */
   saved: boolean;
+  /**
+   * Why a generated token was not written to `file`: the database is in memory (the token dies
+   * with the process), `file` already exists (it holds a token of another database, or one this
+   * database no longer accepts, and is never overwritten), or it could not be written.
+   */
+  notSaved?: 'memory' | 'file-exists' | 'unwritable';
+  /** `file` holds a valid token of this database (so the start-up message may point at it). */
+  fileIsValid: boolean;
+}
+
+/** Whether the database lives only in this process (`sqlite::memory:`). */
+export function isMemoryDatabase(databaseUrl: string): boolean {
+  return /^sqlite::memory:/.test(databaseUrl);
+}
+
+/** Whether `file` holds a token this database accepts. */
+async function fileTokenValid(store: Store, file: string): Promise<boolean> {
+  let saved: string;
+  try {
+    saved = readFileSync(file, 'utf8').trim();
+  } catch {
+    return false;
+  }
+  return saved !== '' && (await findTokenByHash(store.db, hashToken(saved))) !== undefined;
 }
 
 /**
  * Makes sure an admin token exists. With ORDERFLOW_ADMIN_TOKEN it is that one and no file is
  * written (the operator already has it). Otherwise one is generated on first start and written
- * to `<dataDir>/admin-token` (mode 0600); later starts neither read nor print it.
+ * to `<dataDir>/admin-token` (mode 0600); later starts neither read nor print it. The file is
+ * never overwritten: it may belong to another database sharing the data directory. An
+ * in-memory database gets its token printed only, since it is gone when the process ends.
  */
 export async function ensureAdminToken(store: Store, config: Config, newId: (p: string) => string, now: string): Promise<AdminTokenInfo> {
   const file = join(config.dataDir, 'admin-token');
@@ -63,21 +89,26 @@ export async function ensureAdminToken(store: Store, config: Config, newId: (p: 
         if (!isUniqueViolation(e)) throw e;
       }
     }
-    return { source: 'env', token: null, created, file, saved: false };
+    return { source: 'env', token: null, created, file, saved: false, fileIsValid: false };
   }
   // Any unrevoked admin token, expired or not, means this is not the first start.
-  if (await validAdminExists(store.db, null)) return { source: 'existing', token: null, created: false, file, saved: false };
+  if (await validAdminExists(store.db, null)) {
+    return { source: 'existing', token: null, created: false, file, saved: false, fileIsValid: await fileTokenValid(store, file) };
+  }
   const { token } = await createToken(store, newId, 'admin', 'bootstrap', now);
-  let saved = false;
+  const info: AdminTokenInfo = { source: 'generated', token, created: true, file, saved: false, fileIsValid: false };
+  if (isMemoryDatabase(config.databaseUrl)) return { ...info, notSaved: 'memory' };
+  if (existsSync(file)) return { ...info, notSaved: 'file-exists' };
   try {
     ensurePrivateDir(dirname(file));
-    writeFileSync(file, `${token}\n`, { mode: 0o600 });
+    // `wx`: another process may have written it since the check above; theirs stays.
+    writeFileSync(file, `${token}\n`, { mode: 0o600, flag: 'wx' });
     chmodSync(file, 0o600);
-    saved = true;
-  } catch {
-    // An in-memory or read-only setup still gets the printed token.
+    return { ...info, saved: true, fileIsValid: true };
+  } catch (e) {
+    // A read-only setup still gets the printed token.
+    return { ...info, notSaved: (e as { code?: string }).code === 'EEXIST' ? 'file-exists' : 'unwritable' };
   }
-  return { source: 'generated', token, created: true, file, saved };
 }
 
 /** The start-up lines about the admin token: the secret only when this start created it. */
@@ -86,12 +117,16 @@ export function adminTokenBanner(a: AdminTokenInfo): string {
     case 'env':
       return 'Admin token: the one set in ORDERFLOW_ADMIN_TOKEN (not written to any file).';
     case 'generated':
-      return a.saved
-        ? `Admin token (shown once): ${a.token}  (saved to ${a.file}, mode 0600)`
-        : `Admin token (shown once, not saved: ${a.file} could not be written): ${a.token}`;
+      if (a.saved) return `Admin token (shown once): ${a.token}  (saved to ${a.file}, mode 0600)`;
+      if (a.notSaved === 'memory')
+        return `Admin token (shown once; not written to ${a.file}, the in-memory database is gone when the process ends): ${a.token}`;
+      if (a.notSaved === 'file-exists')
+        return `Admin token (shown once; not saved: ${a.file} already exists, it may hold the token of another database, and is left as it is): ${a.token}`;
+      return `Admin token (shown once, not saved: ${a.file} could not be written): ${a.token}`;
     case 'existing':
+      if (a.fileIsValid) return `Admin token: in ${a.file} (written on first start). Create more with: orderflow token create --role admin`;
       return existsSync(a.file)
-        ? `Admin token: in ${a.file} (written on first start). Create more with: orderflow token create --role admin`
+        ? `Admin token: created earlier and not shown again (${a.file} holds a token of another database or a revoked one). Create one with: orderflow token create --role admin`
         : 'Admin token: created earlier and not shown again. Create one with: orderflow token create --role admin';
   }
 }
