@@ -1,5 +1,6 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { parseDuration } from '@orderflow/core';
+import addressparser from 'nodemailer/lib/addressparser';
 
 /** Orderflow's configuration (SPEC §7), validated once and frozen. */
 export interface Config {
@@ -69,6 +70,21 @@ const list = (v: string | undefined) =>
     .map((s) => s.trim())
     .filter(Boolean);
 
+const EMAIL = /^[^\s@<>",;]+@[^\s@<>",;]+$/;
+
+/**
+ * Why a sender is not one email address (optionally with a display name, `Name <addr>`),
+ * read as nodemailer reads a `from`; undefined when it is one.
+ */
+function senderProblem(from: string): string | undefined {
+  if (/[\r\n\0]/.test(from)) return 'must not contain line breaks';
+  const parsed = addressparser(from);
+  if (parsed.length !== 1 || 'group' in (parsed[0] ?? {})) return 'must be a single email address, such as Shop <shop@example.com>';
+  const address = (parsed[0] as addressparser.Address).address;
+  if (!EMAIL.test(address)) return 'is not an email address (expected name@domain, optionally as Name <name@domain>)';
+  return undefined;
+}
+
 /**
  * Reads configuration from `orderflow.config.json` (if present in the working
  * directory) overlaid by the environment. Reports every problem at once.
@@ -101,7 +117,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   if (smtpUrl !== null && !/^smtps?:\/\/[^\s]+$/.test(smtpUrl))
     problems.push('ORDERFLOW_SMTP_URL: must look like smtp://user:pass@host:port');
   const mailFrom = get('ORDERFLOW_MAIL_FROM') ?? 'Orderflow <orderflow@localhost>';
-  if (/[\r\n\0]/.test(mailFrom)) problems.push('ORDERFLOW_MAIL_FROM: must not contain line breaks');
+  const mailFromProblem = senderProblem(mailFrom);
+  if (mailFromProblem) problems.push(`ORDERFLOW_MAIL_FROM: "${mailFrom.replace(/[\r\n\0]/g, ' ')}" ${mailFromProblem}`);
   const adminEmails = list(get('ORDERFLOW_ADMIN_EMAILS'));
   for (const a of adminEmails) if (!/^[^\s@]+@[^\s@]+$/.test(a)) problems.push(`ORDERFLOW_ADMIN_EMAILS: "${a}" is not an email address`);
   const webhookSecret = get('ORDERFLOW_WEBHOOK_SECRET') ?? null;
