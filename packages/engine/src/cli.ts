@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { ApiError as ClientError } from '@orderflow/client';
 import { type Api, type CliValues, openApi, printProblems, UsageError } from './cli/context.js';
@@ -16,6 +17,7 @@ const commands = {
 };
 
 const USAGE = `Usage: orderflow <command> [options]
+       orderflow --version | --help
 
 Server:
   serve                              API, web UI and worker in one process
@@ -44,6 +46,25 @@ Remote server:
 
 Configuration of the local database comes from the environment (see README): ORDERFLOW_DATABASE_URL, ...`;
 
+/** The version of this package (`orderflow --version`). */
+function version(): string {
+  return (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+}
+
+/**
+ * A reader that goes away early (`orderflow token list | head -1`) closes our stdout: the rest of
+ * the output is dropped quietly and the command ends as it would have (its cleanup, such as
+ * removing the local API's token, still runs), instead of a crash with a stack trace.
+ */
+function dropOutputOnClosedPipe(stream: NodeJS.WriteStream): void {
+  stream.on('error', (e: NodeJS.ErrnoException) => {
+    if (e.code !== 'EPIPE' && e.code !== 'ERR_STREAM_DESTROYED') throw e;
+    stream.write = (() => true) as typeof stream.write;
+  });
+}
+dropOutputOnClosedPipe(process.stdout);
+dropOutputOnClosedPipe(process.stderr);
+
 /** Runs a command against the API: the server of --url, or the local database. */
 async function withApi(values: CliValues, config: () => Readonly<Config>, fn: (api: Api) => Promise<number>): Promise<number> {
   const api = await openApi(values, config);
@@ -52,6 +73,27 @@ async function withApi(values: CliValues, config: () => Readonly<Config>, fn: (a
   } finally {
     await api.close();
   }
+}
+
+/** A required argument, checked before any database or server is opened. */
+function need(value: string | undefined, what: string): string {
+  if (!value) throw new UsageError(`missing ${what}`);
+  return value;
+}
+
+/** Names what is wrong with a command's subcommand: missing, or not one of `known`. */
+function subcommandProblem(cmd: string, sub: string | undefined, known: string[]): string {
+  const list = known.join(', ');
+  return sub === undefined ? `${cmd} needs a subcommand: ${list}` : `unknown subcommand "${sub}" of ${cmd} (${list})`;
+}
+
+/** The short message of an argument mistake parseArgs found (its own messages run long). */
+function parseArgsProblem(e: Error & { code?: string }): string | undefined {
+  const option = /'([^']+)'/.exec(e.message)?.[1];
+  if (e.code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION') return `unknown option '${option}'`;
+  if (e.code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE') return option ? `option '${option}' needs a value` : e.message;
+  if (e.code === 'ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL') return e.message;
+  return undefined;
 }
 
 async function main(argv: string[]): Promise<number> {
@@ -75,12 +117,21 @@ async function main(argv: string[]): Promise<number> {
       force: { type: 'boolean' },
       'expires-at': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
+      version: { type: 'boolean', short: 'v' },
     },
   });
   const [cmd, sub, arg] = positionals;
-  if (!cmd || values.help) {
+  if (values.help) {
     console.log(USAGE);
-    return cmd || values.help ? 0 : 1;
+    return 0;
+  }
+  if (values.version) {
+    console.log(version());
+    return 0;
+  }
+  if (!cmd) {
+    console.error(USAGE);
+    return 64;
   }
   const v = values as CliValues;
   let loaded: Readonly<Config> | undefined;
@@ -103,21 +154,28 @@ async function main(argv: string[]): Promise<number> {
     case 'migrate': {
       const migrate = await commands.migrate();
       if (!sub) return migrate.database(config());
-      return api((a) => migrate.orders(a, sub, v));
+      const body = migrate.ordersBody(v);
+      return api((a) => migrate.orders(a, sub, body));
     }
     case 'workflow': {
       const workflow = await commands.workflow();
       switch (sub) {
         case 'validate':
           return workflow.validate(arg, remote ? () => openApi(v, config) : undefined);
-        case 'push':
-          return api((a) => workflow.push(a, arg, v));
-        case 'pull':
-          return api((a) => workflow.pull(a, arg, v));
-        case 'versions':
-          return api((a) => workflow.versions(a, arg));
+        case 'push': {
+          const file = workflow.readDefinition(need(arg, '<file>: workflow push <file>'));
+          return api((a) => workflow.push(a, file, v));
+        }
+        case 'pull': {
+          const key = need(arg, '<key>: workflow pull <key>');
+          return api((a) => workflow.pull(a, key, v));
+        }
+        case 'versions': {
+          const key = need(arg, '<key>: workflow versions <key>');
+          return api((a) => workflow.versions(a, key));
+        }
         default:
-          throw new UsageError('workflow validate|push|pull|versions');
+          throw new UsageError(subcommandProblem('workflow', sub, ['validate', 'push', 'pull', 'versions']));
       }
     }
     case 'token': {
@@ -127,16 +185,19 @@ async function main(argv: string[]): Promise<number> {
           return token.create(v, remote ? () => openApi(v, config) : undefined, config);
         case 'list':
           return api((a) => token.list(a));
-        case 'revoke':
-          return api((a) => token.revoke(a, arg));
+        case 'revoke': {
+          const id = need(arg, '<id>: token revoke <id>');
+          return api((a) => token.revoke(a, id));
+        }
         default:
-          throw new UsageError('token create|list|revoke');
+          throw new UsageError(subcommandProblem('token', sub, ['create', 'list', 'revoke']));
       }
     }
     case 'deliveries': {
-      if (sub !== 'retry') throw new UsageError('deliveries retry <id>');
+      if (sub !== 'retry') throw new UsageError(subcommandProblem('deliveries', sub, ['retry']));
       const deliveries = await commands.deliveries();
-      return api((a) => deliveries.retry(a, arg, v));
+      const which = deliveries.retryTarget(arg, v);
+      return api((a) => deliveries.retry(a, which));
     }
     default:
       throw new UsageError(`unknown command "${cmd}"`);
@@ -152,8 +213,10 @@ main(process.argv.slice(2)).then(
       console.error(e.message);
       process.exit(78);
     }
-    if (e instanceof UsageError || (e as { code?: string }).code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION') {
-      console.error(`orderflow: ${(e as Error).message}\n\n${USAGE}`);
+    const usage = e instanceof UsageError ? e.message : parseArgsProblem(e as Error);
+    if (usage !== undefined) {
+      // A short message naming the mistake; the whole usage is one `--help` away.
+      console.error(`orderflow: ${usage}\nRun \`orderflow --help\` for the usage.`);
       process.exit(64);
     }
     if (e instanceof ClientError) {

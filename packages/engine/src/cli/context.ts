@@ -5,7 +5,7 @@ import type { FastifyInstance } from 'fastify';
 import type { Config } from '../config.js';
 import { deleteToken } from '../store/tokens.js';
 
-/** A mistake in the command line; printed with the usage. */
+/** A mistake in the command line; printed with a pointer to `--help`, exit 64. */
 export class UsageError extends Error {}
 
 /** The options every command may read. */

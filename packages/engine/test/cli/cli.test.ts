@@ -1,8 +1,10 @@
 import { execFile, execFileSync } from 'node:child_process';
-import { statSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { createToken } from '../../src/bootstrap.js';
 import { ADMIN_TOKEN, createTestOrderflow, type TestOrderflow } from '../helpers/orderflow.js';
 
 const run = promisify(execFile);
@@ -29,6 +31,40 @@ describe('the orderflow bin', () => {
     expect(pkg.bin.orderflow).toBe('./bin/orderflow.js');
     expect(execFileSync('git', ['ls-files', 'bin/orderflow.js'], { cwd: ENGINE, encoding: 'utf8' }).trim()).toBe('bin/orderflow.js');
     expect(statSync(BIN).mode & 0o111).not.toBe(0);
+  });
+});
+
+describe('the command line itself', () => {
+  it('prints the version with --version and -v', async () => {
+    const version = JSON.parse(readFileSync(join(ENGINE, 'package.json'), 'utf8')).version;
+    for (const flag of ['--version', '-v']) {
+      const r = await cli([flag]);
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.stdout).toBe(`${version}\n`);
+    }
+  });
+
+  it('names an argument mistake in a short message with a pointer to --help, exit 64', async () => {
+    for (const args of [['--bogus'], ['frobnicate'], ['workflow'], ['workflow', 'pull'], ['token', 'create', '--role', 'king']]) {
+      const r = await cli(args);
+      expect(r.code, args.join(' ')).toBe(64);
+      expect(r.stderr).toMatch(/^orderflow: .+\nRun `orderflow --help` for the usage\.\n$/);
+      expect(r.stderr).not.toContain('Usage:');
+      expect(r.stdout).toBe('');
+    }
+    expect((await cli(['--bogus'])).stderr).toContain("'--bogus'");
+    expect((await cli(['frobnicate'])).stderr).toContain('"frobnicate"');
+  });
+
+  it('stops on an invalid ORDERFLOW_MAIL_FROM with exit 78, naming the variable', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'orderflow-cli-'));
+    try {
+      const r = await cli(['migrate'], { ORDERFLOW_DATA_DIR: dir, ORDERFLOW_MAIL_FROM: 'not an address' });
+      expect(r.code).toBe(78);
+      expect(r.stderr).toContain('ORDERFLOW_MAIL_FROM');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 
@@ -91,6 +127,46 @@ describe('CLI against a remote server (--url, --token)', () => {
     expect(retry.code).toBe(1);
     expect(retry.stderr).toContain('not_found');
   });
+
+  it('exits non-zero when a command fails: a draft with errors is neither published nor stored, a missing draft or workflow', async () => {
+    const remote = ['--url', url, '--token', ADMIN_TOKEN];
+    const view = async () => JSON.parse((await t.request('admin', { method: 'GET', url: '/api/v1/workflows/orders' })).body);
+    const before = await view();
+    expect(before.draft).toBeNull();
+    const pulled = JSON.parse((await cli(['workflow', 'pull', 'orders', ...remote])).stdout);
+    const broken = structuredClone(pulled);
+    broken.states[1].timeout = { after: '1h', to: 'nowhere' };
+    const file = join(t.dir, 'broken.json');
+    writeFileSync(file, JSON.stringify(broken));
+
+    const push = await cli(['workflow', 'push', file, '--publish', '--yes', ...remote]);
+    expect(push.code, push.stdout).toBe(1);
+    expect(push.stdout).toContain('unknown_state');
+    expect(push.stderr).toContain('not published');
+    const after = await view();
+    expect(after.draft).toBeNull();
+    expect(after.publishedVersion).toBe(before.publishedVersion);
+
+    // Without --publish the draft is stored, with its problems (exit 0: storing was asked and done).
+    const draft = await cli(['workflow', 'push', file, ...remote]);
+    expect(draft.code, draft.stderr).toBe(0);
+    expect((await view()).draft.states[1].timeout.to).toBe('nowhere');
+    await t.request('admin', { method: 'DELETE', url: '/api/v1/workflows/orders/draft' });
+
+    const noDraft = await cli(['workflow', 'pull', 'orders', '--draft', ...remote]);
+    expect(noDraft.code).toBe(1);
+    expect(noDraft.stdout).toBe('');
+    expect(noDraft.stderr).toContain('no draft');
+    for (const args of [
+      ['workflow', 'pull', 'missing'],
+      ['workflow', 'versions', 'missing'],
+      ['token', 'revoke', 'tok_missing'],
+      ['migrate', 'missing', '--to', '2'],
+    ]) {
+      const r = await cli([...args, ...remote]);
+      expect(r.code, `${args.join(' ')}: ${r.stdout}`).toBe(1);
+    }
+  });
 });
 
 describe('CLI on the local database (no --url)', () => {
@@ -110,6 +186,27 @@ describe('CLI on the local database (no --url)', () => {
       const names = (await reopened.of.store.db.selectFrom('tokens').select('name').execute()).map((r) => r.name);
       expect(names.filter((n) => n?.startsWith('cli (local'))).toEqual([]);
       expect(tokensBefore).toBeGreaterThan(0);
+      await reopened.close();
+    } finally {
+      await t.remove();
+    }
+  });
+
+  it('ends quietly when stdout is closed early (token list | true), still removing its own token', async () => {
+    const t = await createTestOrderflow({ keepDir: true, demo: false });
+    const now = t.of.clock.now().toISOString();
+    for (let i = 0; i < 5; i++) await createToken(t.of.store, t.of.newId, 'viewer', `reader ${i}`, now);
+    await t.close();
+    try {
+      // `true` reads nothing and is gone before the CLI writes its first line.
+      const r = await run('sh', ['-c', '{ node "$0" token list; echo "exit $?" >&2; } | true', BIN], {
+        env: { PATH: process.env.PATH ?? '', LOG_LEVEL: 'silent', ORDERFLOW_DATABASE_URL: t.url, ORDERFLOW_DATA_DIR: t.dir },
+        timeout: 60_000,
+      });
+      expect(r.stderr).toBe('exit 0\n');
+      const reopened = await createTestOrderflow({ dir: t.dir, url: t.url, keepDir: true, demo: false });
+      const names = (await reopened.of.store.db.selectFrom('tokens').select('name').execute()).map((x) => x.name);
+      expect(names.filter((n) => n?.startsWith('cli (local'))).toEqual([]);
       await reopened.close();
     } finally {
       await t.remove();

@@ -6,6 +6,7 @@ import { countUnattempted } from '../../store/deliveries.js';
 import { countMail } from '../../store/mailbox.js';
 import { countDeliveriesByStatus } from '../../store/queue.js';
 import * as repo from '../../store/repo.js';
+import { UsageError } from '../context.js';
 
 const CUSTOMERS = [
   { name: 'Ada Lovelace', email: 'ada@example.com' },
@@ -50,8 +51,7 @@ function pickPath(i: number): Step[] {
 export async function runDemo(config: Readonly<Config>, values: { count?: string | undefined }): Promise<number> {
   const count = values.count === undefined ? 20 : Number(values.count);
   if (!Number.isInteger(count) || count < 1 || count > 10_000) {
-    console.error('orderflow demo: --count must be an integer from 1 to 10000');
-    return 64;
+    throw new UsageError('--count must be an integer from 1 to 10000');
   }
   const stepMs = Number(process.env.ORDERFLOW_DEMO_STEP_MS ?? 150);
   const of = await createOrderflow(

@@ -1,3 +1,4 @@
+import type { MigrateWorkflowInput } from '@orderflow/core';
 import type { Config } from '../../config.js';
 import { openStore } from '../../store/open.js';
 import type { Api, CliValues } from '../context.js';
@@ -15,20 +16,27 @@ export async function database(config: Readonly<Config>): Promise<number> {
   }
 }
 
-/** `migrate <workflow> --to N [--timers keep|recompute|cancel] [--state S] [--dry-run]`: moves orders to a newer version. */
-export async function orders(api: Api, workflow: string, values: CliValues): Promise<number> {
+/** The body of `migrate <workflow> --to N [--timers keep|recompute|cancel] [--state S] [--dry-run]`, checked before anything is opened. */
+export function ordersBody(values: CliValues): MigrateWorkflowInput {
   const toVersion = Number(values.to);
-  if (!Number.isInteger(toVersion) || toVersion < 1) throw new UsageError('migrate <workflow> --to <version>');
+  if (!Number.isInteger(toVersion) || toVersion < 1)
+    throw new UsageError('--to must be a version number: migrate <workflow> --to <version>');
   const timers = values.timers;
   if (timers !== undefined && timers !== 'keep' && timers !== 'recompute' && timers !== 'cancel') {
     throw new UsageError('--timers must be keep, recompute or cancel');
   }
-  const r = await api.client.migrateOrders(workflow, {
+  return {
     toVersion,
     ...(timers ? { timers } : {}),
     ...(values.state ? { filter: { state: values.state } } : {}),
     ...(values['dry-run'] ? { dryRun: true } : {}),
-  });
+  };
+}
+
+/** `migrate <workflow> --to N ...`: moves orders to a newer version; exit 1 when any is refused. */
+export async function orders(api: Api, workflow: string, body: MigrateWorkflowInput): Promise<number> {
+  const toVersion = body.toVersion;
+  const r = await api.client.migrateOrders(workflow, body);
   for (const o of r.orders ?? []) {
     const fates = o.timers.map((t) => `${t.kind} ${t.fate}`).join(', ');
     console.log(`${o.orderId}  ${o.from} → ${o.to}${fates ? `  timers: ${fates}` : ''}`);

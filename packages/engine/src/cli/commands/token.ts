@@ -65,8 +65,7 @@ export async function list(api: Api): Promise<number> {
 }
 
 /** `token revoke <id>`: the token stops working at once. */
-export async function revoke(api: Api, id: string | undefined): Promise<number> {
-  if (!id) throw new UsageError('token revoke <id>');
+export async function revoke(api: Api, id: string): Promise<number> {
   await api.client.revokeToken(id);
   console.log(`revoked ${id}`);
   return 0;

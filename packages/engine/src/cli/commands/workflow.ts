@@ -39,11 +39,34 @@ export async function validate(file: string | undefined, remote: (() => Promise<
   return result.ok ? 0 : 1;
 }
 
-/** `workflow push <file> [--publish] [--yes]`: stores the draft (creating the workflow if new); publishing shows the impact first. */
-export async function push(api: Api, file: string | undefined, values: CliValues): Promise<number> {
+/** A definition file for `workflow push`, with its key; checked before anything is opened. */
+export interface DefinitionFile {
+  file: string;
+  key: string;
+  definition: Definition;
+}
+
+export function readDefinition(file: string): DefinitionFile {
   const definition = readJson(file) as Definition;
   const key = typeof definition?.key === 'string' ? definition.key : '';
   if (!key) throw new UsageError(`${file}: the definition has no "key"`);
+  return { file, key, definition };
+}
+
+/**
+ * `workflow push <file> [--publish] [--yes]`: stores the draft (creating the workflow if new);
+ * publishing shows the impact first. With `--publish`, a definition with errors is refused
+ * before anything is stored (the stored draft stays as it was) and the command exits 1.
+ */
+export async function push(api: Api, { file, key, definition }: DefinitionFile, values: CliValues): Promise<number> {
+  if (values.publish) {
+    const check = await api.client.validateWorkflow(key, definition);
+    if (!check.ok) {
+      printProblems(check.problems);
+      console.error(`not published: ${file} has errors; nothing was stored on ${api.where}`);
+      return 1;
+    }
+  }
   const exists = await api.client.getWorkflow(key).then(
     () => true,
     (e: { status?: number }) => {
@@ -56,13 +79,14 @@ export async function push(api: Api, file: string | undefined, values: CliValues
   console.log(`${exists ? 'updated' : 'created'} workflow ${key} (draft) on ${api.where}`);
   if (!values.publish) return 0;
   if (view.problems.some((p) => p.severity === 'error')) {
+    // The stored templates or endpoints changed since the check above.
     console.error('not published: the draft has errors');
     return 1;
   }
   if (view.publishedVersion !== null) {
     printImpact(await api.client.impact(key));
     if (!values.yes && !(await confirm(`Publish ${key}?`))) {
-      console.error('not published (answer y, or pass --yes)');
+      console.error('not published (answer y, or pass --yes); the draft is stored');
       return 1;
     }
   }
@@ -71,9 +95,8 @@ export async function push(api: Api, file: string | undefined, values: CliValues
   return 0;
 }
 
-/** `workflow pull <key> [--draft]`: prints the published definition (or the draft) as JSON. */
-export async function pull(api: Api, key: string | undefined, values: CliValues): Promise<number> {
-  if (!key) throw new UsageError('workflow pull <key>');
+/** `workflow pull <key> [--draft]`: prints the published definition (or the draft) as JSON; exit 1 when there is none. */
+export async function pull(api: Api, key: string, values: CliValues): Promise<number> {
   const view = await api.client.getWorkflow(key);
   const def = values.draft ? view.draft : view.definition;
   if (!def) {
@@ -85,8 +108,7 @@ export async function pull(api: Api, key: string | undefined, values: CliValues)
 }
 
 /** `workflow versions <key>`: every published version with publisher and time. */
-export async function versions(api: Api, key: string | undefined): Promise<number> {
-  if (!key) throw new UsageError('workflow versions <key>');
+export async function versions(api: Api, key: string): Promise<number> {
   const page = await api.client.listVersions(key);
   for (const v of page.items) {
     const who = v.publisherName ?? v.publishedBy ?? 'unknown';
