@@ -49,6 +49,17 @@ const withRules =
   };
 const notify = { type: 'notify', channel: 'admins', message: 'hello' } as const;
 
+/**
+ * A stand-in for the engine's Liquid parser: an output or tag that is not closed, `{% if %}`
+ * without a condition, or an unknown filter `nope` does not parse.
+ */
+function fakeLiquid(source: string): string | undefined {
+  if (/\{\{(?![\s\S]*\}\})/.test(source) || /\{%(?![\s\S]*%\})/.test(source)) return 'a tag or output is not closed';
+  if (/\{%-?\s*if\s*-?%\}/.test(source)) return 'if needs a condition';
+  if (/\|\s*nope\b/.test(source)) return 'undefined filter: nope';
+  return undefined;
+}
+
 interface Case {
   name: string;
   edit: (d: Definition) => void;
@@ -549,6 +560,94 @@ const cases: Case[] = [
     message: /\(event "ping"\) → \(event "ping"\)/,
   },
   {
+    name: 'a comparison without a value',
+    edit: withRules({ trigger: 'state_changed', conditions: { path: 'order.data.total', op: 'gt' }, actions: [notify] }),
+    code: 'condition_value',
+    path: 'rules.0.conditions.value',
+    message: /needs a "value"/,
+  },
+  {
+    name: 'a nested comparison without a value in a transition guard',
+    edit: (d) => {
+      d.transitions[1]!.guard = { all: [{ kind: 'order' }, { not: { path: 'order.data.note', op: 'startsWith' } }] };
+    },
+    code: 'condition_value',
+    path: 'transitions.1.guard.all.1.not.value',
+  },
+  {
+    name: 'an "in" comparison whose value is not a list',
+    edit: withRules({ trigger: 'state_changed', conditions: { path: 'order.data.country', op: 'in', value: 'DE' }, actions: [notify] }),
+    code: 'condition_value',
+    path: 'rules.0.conditions.value',
+    message: /list/,
+  },
+  ...['bad header\r\n', 'x-ü', 'two words', '', 'x'.repeat(101)].map(
+    (name): Case => ({
+      name: `a webhook header name ${JSON.stringify(name.slice(0, 20))}`,
+      edit: withRules({
+        trigger: 'state_changed',
+        actions: [{ type: 'webhook', url: 'https://api.example.com/hook', headers: { 'x-ok': 'fine', [name]: 'x' } }],
+      }),
+      code: 'webhook_header_name',
+      path: `rules.0.actions.0.headers.${name}`,
+    }),
+  ),
+  ...(
+    [
+      ['to', 'not an address'],
+      ['to', 'admins'],
+      ['to', 'customer, Ops <ops@example.com>'],
+      ['to', ' ; , '],
+      ['cc', 'customer; nobody'],
+    ] as const
+  ).map(
+    ([field, value]): Case => ({
+      name: `a send_email ${field} of ${JSON.stringify(value)}`,
+      edit: withRules({
+        trigger: 'order_created',
+        actions: [notify, { type: 'send_email', template: 'order_confirmation', to: 'customer', [field]: value }],
+      }),
+      code: 'email_recipient',
+      path: `rules.0.actions.1.${field}`,
+    }),
+  ),
+  ...(
+    [
+      ['a set_data value', { type: 'set_data', set: { q: '{% if %}' } }, 'set.q'],
+      ['a nested set_data value', { type: 'set_data', set: { a: { b: ['ok', 'x {{ order.id'] } } }, 'set.a.b.1'],
+      ['a webhook body string', { type: 'webhook', url: 'https://api.example.com/hook', body: '{{ order.id' }, 'body'],
+      [
+        'a webhook body leaf',
+        { type: 'webhook', url: 'https://api.example.com/hook', body: { order: { id: '{{ order.id | nope }}' } } },
+        'body.order.id',
+      ],
+      [
+        'a leaf of a webhook body given as JSON text',
+        { type: 'webhook', url: 'https://api.example.com/hook', body: '{"id": "{{ order.id"}' },
+        'body',
+      ],
+      [
+        'a webhook header value',
+        { type: 'webhook', url: 'https://api.example.com/hook', headers: { 'x-order': '{{ order.id' } },
+        'headers.x-order',
+      ],
+      ['a notify message', { type: 'notify', channel: 'admins', message: 'Order {{ order.id is late' }, 'message'],
+      ['a create_order data value', { type: 'create_order', workflow: 'orders', data: { source: '{{ order.id' } }, 'data.source'],
+      ['create_order data text', { type: 'create_order', workflow: 'orders', data: '{"source": "{{ order.id"}' }, 'data'],
+      ['a send_email recipient expression', { type: 'send_email', template: 'x', to: '{{ order.data.email' }, 'to'],
+      ['a send_email cc expression', { type: 'send_email', template: 'x', to: 'customer', cc: '{% if %}' }, 'cc'],
+    ] as const
+  ).map(
+    ([what, action, field]): Case => ({
+      name: `a Liquid syntax error in ${what}`,
+      edit: withRules({ trigger: 'state_changed', actions: [notify, action as Rule['actions'][number]] }),
+      options: { checkTemplate: fakeLiquid },
+      code: 'template_syntax',
+      path: `rules.0.actions.1.${field}`,
+      message: /does not parse/,
+    }),
+  ),
+  {
     name: 'two states whose timeouts point at each other',
     edit: (d) => {
       state(d, 'packing').timeout = { after: '1m', to: 'shipping' };
@@ -674,6 +773,76 @@ describe('validateDefinition', () => {
       },
       undefined,
     ],
+    [
+      'recipients that are keywords, addresses or Liquid',
+      withRules({
+        trigger: 'order_created',
+        actions: [
+          { type: 'send_email', template: 'a', to: 'customer, admin', cc: '  ' },
+          { type: 'send_email', template: 'b', to: 'ops@example.com; sales.team+orders@mail.example.com', cc: 'customer' },
+          {
+            type: 'send_email',
+            template: 'c',
+            to: '{{ order.data.contact.email }}',
+            cc: '{% if order.data.vip %}vip@example.com{% endif %}',
+          },
+        ],
+      }),
+      { checkTemplate: fakeLiquid },
+    ],
+    [
+      'header names that are HTTP tokens',
+      withRules({
+        trigger: 'state_changed',
+        actions: [
+          {
+            type: 'webhook',
+            url: 'https://api.example.com/hook',
+            headers: { 'X-Request-Id': '{{ order.id }}', "x-b!#$%&'*+.^_`|~9": 'v' },
+          },
+        ],
+      }),
+      { checkTemplate: fakeLiquid },
+    ],
+    [
+      'comparisons with values, and exists without one',
+      withRules({
+        trigger: 'state_changed',
+        conditions: {
+          all: [
+            { path: 'order.data.total', op: 'gt', value: 0 },
+            { path: 'order.data.note', op: 'exists' },
+            { path: 'order.data.country', op: 'nin', value: ['DE', 'AT'] },
+            { path: 'order.data.coupon', op: 'eq', value: null },
+          ],
+        },
+        actions: [notify],
+      }),
+      undefined,
+    ],
+    [
+      'Liquid errors when no template checker is given',
+      withRules({
+        trigger: 'state_changed',
+        actions: [
+          { type: 'set_data', set: { q: '{% if %}' } },
+          { type: 'notify', channel: 'ops', message: '{{ x' },
+        ],
+      }),
+      undefined,
+    ],
+    [
+      'Liquid-looking text in values that are never rendered',
+      withRules({
+        trigger: 'state_changed',
+        conditions: { path: 'order.data.q', op: 'eq', value: '{{ x' },
+        actions: [
+          { type: 'record_fact', fact: 'delivered', evidence: { note: '{{ x' } },
+          { type: 'webhook', url: 'https://api.example.com/hook', body: { id: '{{ order.id }}', n: 1, ok: true, none: null } },
+        ],
+      }),
+      { checkTemplate: fakeLiquid },
+    ],
   ])('reports nothing for %s', (_name, edit, options) => {
     expect(run(edit, options).problems).toEqual([]);
   });
@@ -695,6 +864,64 @@ describe('validateDefinition', () => {
     expect(result.problems.filter((p) => p.severity === 'error')).toEqual([]);
     expect(result.ok).toBe(true);
     expect(result.definition?.rules).toEqual([example]);
+  });
+
+  it('passes exactly the rule values that are rendered, as rendered, to checkTemplate', () => {
+    const seen: string[] = [];
+    const result = run(
+      withRules({
+        trigger: 'state_changed',
+        actions: [
+          {
+            type: 'set_data',
+            set: { plain: 'text', copy: '{{ order.data.total }}', text: 'Hi {{ order.id }}', n: 3, list: ['{% if a %}x{% endif %}'] },
+          },
+          { type: 'notify', channel: 'ops', message: 'plain message' },
+          {
+            type: 'webhook',
+            url: 'https://api.example.com/hook',
+            headers: { 'x-a': 'plain header' },
+            body: { id: '{{ order.id }}', text: 'no liquid', nested: ['{{ order.state }} now'] },
+          },
+          { type: 'webhook', url: 'https://api.example.com/hook', body: '{"k": "{{ order.kind }}"}' },
+          { type: 'webhook', url: 'https://api.example.com/hook', body: 'plain {{ order.id }} text' },
+          { type: 'create_order', workflow: 'orders', data: '{"from": "{{ order.id }}"}' },
+          { type: 'create_order', workflow: 'orders', data: { from: '{{ order.id }}', label: 'Copy of {{ order.id }}' } },
+          { type: 'send_email', template: 'x', to: 'customer', cc: '{{ order.data.cc }}' },
+          { type: 'transition', to: 'packing', note: '{{ not rendered' },
+        ],
+      }),
+      {
+        checkTemplate: (source) => {
+          seen.push(source);
+          return undefined;
+        },
+      },
+    );
+    expect(result.problems.filter((p) => p.code === 'template_syntax')).toEqual([]);
+    expect(seen).toEqual([
+      // set_data: a value that is exactly {{ path }} is copied without Liquid; text without Liquid is kept.
+      'Hi {{ order.id }}',
+      '{% if a %}x{% endif %}',
+      'plain message',
+      'plain header',
+      '{{ order.id }}',
+      '{{ order.state }} now',
+      '{{ order.kind }}',
+      'plain {{ order.id }} text',
+      '{"from": "{{ order.id }}"}',
+      'Copy of {{ order.id }}',
+      '{{ order.data.cc }}',
+    ]);
+  });
+
+  it('reports a template checker that throws as a template problem, not as an unreadable document', () => {
+    const result = run(withRules({ trigger: 'state_changed', actions: [{ type: 'notify', channel: 'ops', message: 'x' }] }), {
+      checkTemplate: () => {
+        throw new Error('boom');
+      },
+    });
+    expect(result.problems).toMatchObject([{ code: 'template_syntax', path: 'rules.0.actions.0.message', message: /boom/ }]);
   });
 
   it('reports each automated cycle once', () => {

@@ -30,6 +30,10 @@
  * | `webhook_target` | error | a `webhook` action has neither or both of `url` and `endpoint` | `rules.i.actions.j` |
  * | `webhook_url` | error | a `webhook` action's `url` carries credentials (`user:pass@`) or its scheme is not http/https | `rules.i.actions.j.url` |
  * | `webhook_credential_header` | error | an inline `webhook` header's name looks like a credential (`authorization`, `cookie`, or containing `token`, `secret`, `key`, `password`): answers would show it, so it belongs on a named endpoint | `rules.i.actions.j.headers.<name>` |
+ * | `webhook_header_name` | error | an inline `webhook` header's name cannot be sent: it is not an HTTP token of 1 to 100 characters (spaces, CR/LF, non-ASCII, `:`…) | `rules.i.actions.j.headers.<name>` |
+ * | `email_recipient` | error | a `send_email` `to` or `cc` without Liquid has an entry that is neither `customer`, `admin` nor an email address, or a `to` without any entry, or more than 50 distinct addresses | `rules.i.actions.j.to`, `….cc` |
+ * | `template_syntax` | error | a rule value that is rendered with Liquid does not parse (only checked when `options.checkTemplate` is given): `set_data` values, `webhook` header values and body leaves, `notify` messages, `create_order` data, `send_email` `to`/`cc` expressions | the value, e.g. `rules.i.actions.j.set.q`, `….body.items.0.sku`, `….headers.<name>`, `….message` |
+ * | `condition_value` | error | a comparison (rule condition or transition guard) other than `exists` has no `value`, or an `in`/`nin` comparison's value is not a list: it would always or never hold | `….value` of the comparison, e.g. `rules.i.conditions.all.1.value` |
  * | `trigger_field_missing` | error | `event_received` without `event`; `time_in_state` without `state` or `after`; `fact_recorded` without `fact` | `rules.i.<field>` |
  * | `duplicate_rule_id` | error | two rules share an id (explicit, or generated `rule-<n>` for rules without one) | `rules.i.id`, or `rules.i` for a generated id |
  * | `trigger_field_unexpected` | warning | `event`, `state`, `after` or `fact` given on a rule whose trigger ignores it | `rules.i.<field>` |
@@ -80,6 +84,10 @@ export const PROBLEM_CODES = {
   webhook_target: 'error',
   webhook_url: 'error',
   webhook_credential_header: 'error',
+  webhook_header_name: 'error',
+  email_recipient: 'error',
+  template_syntax: 'error',
+  condition_value: 'error',
   trigger_field_missing: 'error',
   duplicate_rule_id: 'error',
   trigger_field_unexpected: 'warning',
@@ -115,6 +123,12 @@ export interface ValidateOptions {
   endpoints?: readonly string[];
   /** Known workflow keys besides this one (`create_order.workflow`). */
   workflows?: readonly string[];
+  /**
+   * Parses a Liquid template without rendering it and answers why it does not parse, or
+   * undefined when it does. Given, every rule value that the runtime renders with Liquid is
+   * checked (`template_syntax`); the engine passes its own parser, core has none.
+   */
+  checkTemplate?: (source: string) => string | undefined;
 }
 
 /** Outcome of {@link validateDefinition}. */
@@ -173,6 +187,7 @@ interface Lists {
   templates?: readonly string[];
   endpoints?: readonly string[];
   workflows?: readonly string[];
+  checkTemplate?: (source: string) => string | undefined;
 }
 
 function readOptions(options: unknown): Lists {
@@ -186,6 +201,7 @@ function readOptions(options: unknown): Lists {
   if (templates) lists.templates = templates;
   if (endpoints) lists.endpoints = endpoints;
   if (workflows) lists.workflows = workflows;
+  if (typeof o.checkTemplate === 'function') lists.checkTemplate = o.checkTemplate as (source: string) => string | undefined;
   return lists;
 }
 
@@ -257,6 +273,66 @@ function checkDefinition(d: Definition, lists: Lists): Problem[] {
   const problems: Problem[] = [];
   const report = (code: ProblemCode, path: string, message: string): void => {
     problems.push({ severity: PROBLEM_CODES[code], code, path, message });
+  };
+  /** Reports `source` when the engine's Liquid parser refuses it; `what` names the value in the message. */
+  const checkTemplate = (source: string, path: string, what: string): void => {
+    if (!lists.checkTemplate) return;
+    let reason: string | undefined;
+    try {
+      reason = lists.checkTemplate(source);
+    } catch (e) {
+      reason = e instanceof Error ? e.message : String(e);
+    }
+    if (reason === undefined) return;
+    report(
+      'template_syntax',
+      path,
+      `The Liquid template in ${what} does not parse: ${clip(reason, 300)}. The action would fail every time the rule runs; close every {{ … }} and {% … %}, use only known tags and filters, and put text meant literally inside {% raw %}…{% endraw %}.`,
+    );
+  };
+  /** Checks the string leaves of a value that the runtime renders like `set_data` values (decide's renderValue). */
+  const checkRenderedValue = (value: unknown, path: string, what: string): void => {
+    walkStrings(value, path, (leaf, at) => {
+      if (!COPIED_PATH.test(leaf) && hasLiquid(leaf)) checkTemplate(leaf, at, what);
+    });
+  };
+  /** Checks a `send_email` `to` or `cc` the way the sender resolves it. */
+  const checkRecipients = (value: string, path: string, field: 'to' | 'cc'): void => {
+    if (hasLiquid(value)) {
+      checkTemplate(value, path, `the "${field}" expression`);
+      return;
+    }
+    const entries = value
+      .split(/[,;]/)
+      .map((x) => x.trim())
+      .filter((x) => x !== '');
+    if (entries.length === 0 && field === 'to') {
+      report(
+        'email_recipient',
+        path,
+        'The email has no recipient: "to" names no entry. Use "customer", "admin", an email address, or a Liquid expression such as {{ order.data.contact.email }}.',
+      );
+      return;
+    }
+    const bad = entries.filter((x) => x !== 'customer' && x !== 'admin' && !isEmailAddress(x));
+    if (bad.length > 0) {
+      const first = bad[0] as string;
+      const hint = ['admin', 'customer'].find((k) => first.toLowerCase() === k || first.toLowerCase() === `${k}s`);
+      report(
+        'email_recipient',
+        path,
+        `The ${quote(field)} entry ${quote(clip(first, 100))}${bad.length > 1 ? ` (and ${bad.length - 1} more)` : ''} is neither "customer" (the order's customer email), "admin" (the configured admin addresses) nor an email address such as orders@example.com, so the email would always fail.${hint ? ` Did you mean ${quote(hint)}?` : ''} Fix the entry, or use a Liquid expression such as {{ order.data.contact.email }}.`,
+      );
+      return;
+    }
+    const addresses = new Set(entries.filter((x) => x !== 'customer' && x !== 'admin').map((x) => x.toLowerCase()));
+    if (addresses.size > MAX_RECIPIENTS) {
+      report(
+        'email_recipient',
+        path,
+        `${quote(field)} lists ${addresses.size} addresses; an email goes to at most ${MAX_RECIPIENTS} recipients (to and cc together). Send to a mailing list address instead.`,
+      );
+    }
   };
 
   // States ----------------------------------------------------------------
@@ -367,6 +443,22 @@ function checkDefinition(d: Definition, lists: Lists): Problem[] {
 
   // Conditions (rules and transition guards) -------------------------------
   const checkCondition = (condition: Condition | undefined, path: string): void => {
+    walkComparisons(condition, path, (c, at) => {
+      if (c.op === 'exists') return;
+      if (c.value === undefined) {
+        report(
+          'condition_value',
+          `${at}.value`,
+          `The comparison of ${quote(c.path)} with ${quote(c.op)} needs a "value" to compare with; without one it would ${c.op === 'neq' || c.op === 'nin' ? 'always' : 'never'} hold. Add a "value", or use "op": "exists" to test that the path is set.`,
+        );
+      } else if ((c.op === 'in' || c.op === 'nin') && !Array.isArray(c.value)) {
+        report(
+          'condition_value',
+          `${at}.value`,
+          `The comparison of ${quote(c.path)} with ${quote(c.op)} needs a list as "value" (e.g. ["a", "b"]); with ${JSON.stringify(c.value)?.slice(0, 100) ?? 'this value'} it would ${c.op === 'nin' ? 'always' : 'never'} hold. Write the value as a list, or use "eq"/"neq" for a single value.`,
+        );
+      }
+    });
     walkShorthand(condition, path, (key, value, at) => {
       if ((key === 'new_state' || key === 'old_state') && !byKey.has(value)) {
         report('unknown_state', at, `Condition ${key} refers to ${quote(value)}, which is not a state.`);
@@ -482,6 +574,9 @@ function checkDefinition(d: Definition, lists: Lists): Problem[] {
           if (lists.templates && !lists.templates.includes(action.template)) {
             report('unknown_template', `${aat}.template`, `Email template ${quote(action.template)} does not exist.`);
           }
+          checkRecipients(action.to, `${aat}.to`, 'to');
+          // The sender skips a blank cc.
+          if (action.cc !== undefined && action.cc.trim() !== '') checkRecipients(action.cc, `${aat}.cc`, 'cc');
           break;
         case 'webhook':
           if ((action.url === undefined) === (action.endpoint === undefined)) {
@@ -500,13 +595,36 @@ function checkDefinition(d: Definition, lists: Lists): Problem[] {
             const problem = webhookUrlProblem(action.url);
             if (problem) report('webhook_url', `${aat}.url`, problem);
           }
-          for (const name of Object.keys(action.headers ?? {})) {
+          for (const [name, value] of Object.entries(action.headers ?? {})) {
+            if (!HEADER_NAME.test(name)) {
+              report(
+                'webhook_header_name',
+                `${aat}.headers.${name}`,
+                `Header name ${quote(clip(name, 100))} cannot be sent: a header name is 1 to 100 ASCII letters, digits or !#$%&'*+-.^_\`|~, without spaces, line breaks, colons or accented letters. Rename the header.`,
+              );
+            }
             if (CREDENTIAL_HEADER.test(name)) {
               report(
                 'webhook_credential_header',
                 `${aat}.headers.${name}`,
                 `Header ${quote(name)} looks like a credential; rule definitions are shown to every role. Create a named endpoint (/api/v1/endpoints) with this header and use "endpoint" instead: its headers are stored but never returned.`,
               );
+            }
+            // Header values are always rendered, Liquid or not.
+            checkTemplate(value, `${aat}.headers.${name}`, `header ${quote(clip(name, 100))}`);
+          }
+          if (action.body !== undefined) {
+            const parsed = parsedJsonBody(action.body);
+            if (parsed !== undefined) {
+              // A string holding a JSON object or array is sent as that value: its leaves are the templates.
+              walkStrings(parsed, '', (leaf, at) => {
+                if (hasLiquid(leaf))
+                  checkTemplate(leaf, `${aat}.body`, `the webhook body (at ${at === '' ? 'the top' : quote(at.slice(1))})`);
+              });
+            } else {
+              walkStrings(action.body, `${aat}.body`, (leaf, at) => {
+                if (hasLiquid(leaf)) checkTemplate(leaf, at, 'the webhook body');
+              });
             }
           }
           if (action.url !== undefined && postsOrderEvents(action.url)) {
@@ -525,6 +643,9 @@ function checkDefinition(d: Definition, lists: Lists): Problem[] {
           triggers([`fact:${action.fact}`], aat);
           break;
         case 'create_order':
+          // Data given as text is always rendered, then read as JSON; an object's values like set_data's.
+          if (typeof action.data === 'string') checkTemplate(action.data, `${aat}.data`, 'the create_order data');
+          else if (action.data !== undefined) checkRenderedValue(action.data, `${aat}.data`, 'the create_order data');
           if (lists.workflows && action.workflow !== d.key && !lists.workflows.includes(action.workflow)) {
             report('unknown_workflow', `${aat}.workflow`, `Workflow ${quote(action.workflow)} does not exist.`);
           }
@@ -569,6 +690,12 @@ function checkDefinition(d: Definition, lists: Lists): Problem[] {
           }
           break;
         }
+        case 'set_data':
+          checkRenderedValue(action.set, `${aat}.set`, 'this set_data value');
+          break;
+        case 'notify':
+          checkTemplate(action.message, `${aat}.message`, 'the notify message');
+          break;
         default:
           break;
       }
@@ -655,6 +782,88 @@ function nodeLabel(node: string): string[] {
 
 /** Header names that carry credentials. */
 const CREDENTIAL_HEADER = /authorization|cookie|token|secret|key|password/i;
+
+/** Header names the webhook sender accepts: an HTTP token (RFC 9110) of at most 100 characters. */
+const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,100}$/;
+
+/** Most recipients of one email, to and cc together (the engine's email sender refuses more). */
+const MAX_RECIPIENTS = 50;
+
+// A bare address as the email sender accepts it: a dot-atom local part of at most 64 characters,
+// an `@`, and a host name of letter/digit/hyphen labels; at most 254 characters in all.
+const EMAIL_LOCAL = /^[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*$/;
+const EMAIL_LABEL = /^[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$/;
+
+function isEmailAddress(value: string): boolean {
+  const at = value.lastIndexOf('@');
+  if (value.length > 254 || at <= 0) return false;
+  const local = value.slice(0, at);
+  return (
+    local.length <= 64 &&
+    EMAIL_LOCAL.test(local) &&
+    value
+      .slice(at + 1)
+      .split('.')
+      .every((label) => EMAIL_LABEL.test(label))
+  );
+}
+
+/** True when a string holds Liquid markup; the runtime renders such strings and leaves others as they are. */
+const hasLiquid = (s: string): boolean => s.includes('{{') || s.includes('{%');
+
+/** A value that is exactly `{{ path }}`: the runtime copies what the path points at, without Liquid (decide's renderValue). */
+const COPIED_PATH = /^\{\{\s*([A-Za-z_][\w.]*)\s*\}\}$/;
+
+/** At most `n` characters of `s`, with an ellipsis when cut. */
+const clip = (s: string, n: number): string => (s.length > n ? `${s.slice(0, n)}…` : s);
+
+/** A webhook body given as text that holds a JSON object or array: that value (the sender reads it so). */
+function parsedJsonBody(body: unknown): unknown {
+  if (typeof body !== 'string' || !/^\s*[[{]/.test(body)) return undefined;
+  try {
+    return JSON.parse(body) as unknown;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Calls `visit` for every string in a JSON value, in document order, with its dotted path
+ * (`path` itself for a string). `__proto__` keys are skipped, as the renderers skip them.
+ * Iterative, so that deep values cannot exhaust the stack.
+ */
+function walkStrings(value: unknown, path: string, visit: (s: string, path: string) => void): void {
+  const stack: [unknown, string][] = [[value, path]];
+  for (let item = stack.pop(); item !== undefined; item = stack.pop()) {
+    const [v, at] = item;
+    if (typeof v === 'string') visit(v, at);
+    else if (v !== null && typeof v === 'object') {
+      const entries = Array.isArray(v) ? v.map((x, i): [string, unknown] => [String(i), x]) : Object.entries(v);
+      for (let k = entries.length - 1; k >= 0; k--) {
+        const [key, child] = entries[k] as [string, unknown];
+        if (key !== '__proto__') stack.push([child, `${at}.${key}`]);
+      }
+    }
+  }
+}
+
+/** Calls `visit` for every comparison (`{ path, op, value? }`) in a condition, with its path. */
+function walkComparisons(
+  condition: Condition | undefined,
+  path: string,
+  visit: (c: { path: string; op: string; value?: unknown }, path: string) => void,
+): void {
+  if (condition === undefined || condition === null || typeof condition !== 'object') return;
+  const c = condition as Record<string, unknown>;
+  const list = Array.isArray(c.all) ? 'all' : Array.isArray(c.any) ? 'any' : undefined;
+  if (list) {
+    for (const [i, x] of (c[list] as unknown[]).entries()) walkComparisons(x as Condition, `${path}.${list}.${i}`, visit);
+  } else if ('not' in c) {
+    walkComparisons(c.not as Condition, `${path}.not`, visit);
+  } else if (typeof c.path === 'string' && typeof c.op === 'string') {
+    visit(c as { path: string; op: string; value?: unknown }, path);
+  }
+}
 
 /** The WHATWG URL parser (the core library is typed without DOM or Node globals). */
 interface ParsedUrl {
