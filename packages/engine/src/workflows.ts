@@ -1,5 +1,6 @@
 import { type Definition, hasErrors, ruleIdOf, validateDefinition, type WorkflowView } from '@orderflow/core';
 import type { Kysely } from 'kysely';
+import { createTemplateChecker } from './actions/template.js';
 import { ApiError } from './errors.js';
 import { listEndpointKeys } from './store/endpoints.js';
 import * as repo from './store/repo.js';
@@ -63,9 +64,18 @@ export async function assertUnused(db: Kysely<DB>, kind: 'template' | 'endpoint'
   );
 }
 
-/** Validates a definition against the schema, the graph rules and the stored templates and endpoints. */
+/**
+ * Parses the Liquid of rule values as the runtime's renderer would (its default limits, which
+ * the engine uses), without rendering: a template that does not parse fails every run.
+ */
+const checkTemplate = createTemplateChecker();
+
+/**
+ * Validates a definition against the schema, the graph rules, the stored templates, endpoints
+ * and workflows, and the Liquid syntax of the rule values that are rendered.
+ */
 export async function validateWithReferences(db: Kysely<DB>, input: unknown) {
-  return validateDefinition(input, await references(db));
+  return validateDefinition(input, { ...(await references(db)), checkTemplate });
 }
 
 /** Workflow drafts and publishing. Orders never change here: publishing creates a new immutable version. */

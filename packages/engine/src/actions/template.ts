@@ -92,14 +92,21 @@ const REFUSING_FS: FS = {
 /** Tags that load other templates: refused when the template is parsed. */
 const FILE_TAGS = ['include', 'render', 'layout'] as const;
 
-/** Creates a Liquid renderer configured for untrusted templates and data. */
-export function createTemplateRenderer(options: TemplateRendererOptions = {}): TemplateRenderer {
-  const renderLimit = options.renderLimitMs ?? 500;
-  const parseLimit = options.parseLimit ?? 200_000;
-  const memoryLimit = options.memoryLimit ?? 10_000_000;
-  const maxOutput = options.maxOutputLength ?? 1_000_000;
-  const cacheSize = options.cacheSize ?? 256;
+/** Limits a Liquid engine is created with. */
+interface EngineLimits {
+  parseLimit: number;
+  renderLimit: number;
+  memoryLimit: number;
+}
 
+const limitsOf = (options: TemplateRendererOptions): EngineLimits => ({
+  parseLimit: options.parseLimit ?? 200_000,
+  renderLimit: options.renderLimitMs ?? 500,
+  memoryLimit: options.memoryLimit ?? 10_000_000,
+});
+
+/** A Liquid engine for untrusted templates: no files, no other templates, no prototypes, strict filters. */
+function untrustedLiquid({ parseLimit, renderLimit, memoryLimit }: EngineLimits, escapeOutput: boolean): Liquid {
   const base: LiquidOptions = {
     fs: REFUSING_FS,
     root: [],
@@ -119,18 +126,72 @@ export function createTemplateRenderer(options: TemplateRendererOptions = {}): T
     renderLimit,
     memoryLimit,
   };
-  const html = new Liquid({ ...base, outputEscape: 'escape' });
-  const raw = new Liquid(base);
-  for (const engine of [html, raw]) {
-    for (const tag of FILE_TAGS) {
-      engine.registerTag(tag, {
-        parse() {
-          throw new TemplateError(`{% ${tag} %} is not available: templates cannot load other templates or files`);
-        },
-        render: () => '',
-      });
-    }
+  const engine = new Liquid(escapeOutput ? { ...base, outputEscape: 'escape' } : base);
+  for (const tag of FILE_TAGS) {
+    engine.registerTag(tag, {
+      parse() {
+        throw new TemplateError(`{% ${tag} %} is not available: templates cannot load other templates or files`);
+      },
+      render: () => '',
+    });
   }
+  return engine;
+}
+
+/** Parses `source` within the parse-size limit. @throws TemplateError */
+function parseSource(engine: Liquid, source: string, parseLimit: number): Template[] {
+  if (source.length > parseLimit) throw new TemplateError(`template is longer than ${parseLimit} characters`);
+  try {
+    return engine.parse(source);
+  } catch (err) {
+    throw asTemplateError(err);
+  }
+}
+
+/** Characters of template source a checker keeps answers for (validation sees the same rules again and again). */
+const CHECK_CACHE_CHARS = 1_000_000;
+
+/**
+ * Checks Liquid sources the way the renderer parses them (same tags, filters and parse-size
+ * limit), rendering nothing: the answer is why a source does not parse, or undefined. For
+ * validation, which has no data to render with; pass the renderer's options. Answers for
+ * recently checked sources are kept, up to {@link CHECK_CACHE_CHARS} characters of source.
+ */
+export function createTemplateChecker(options: TemplateRendererOptions = {}): (source: string) => string | undefined {
+  const limits = limitsOf(options);
+  const engine = untrustedLiquid(limits, false);
+  const answers = new Map<string, string | undefined>();
+  let cached = 0;
+  return (source) => {
+    if (answers.has(source)) return answers.get(source);
+    let answer: string | undefined;
+    try {
+      parseSource(engine, source, limits.parseLimit);
+    } catch (err) {
+      answer = asTemplateError(err).message;
+    }
+    if (source.length <= CHECK_CACHE_CHARS / 100) {
+      for (const [oldest] of answers) {
+        if (cached + source.length <= CHECK_CACHE_CHARS) break;
+        answers.delete(oldest);
+        cached -= oldest.length;
+      }
+      answers.set(source, answer);
+      cached += source.length;
+    }
+    return answer;
+  };
+}
+
+/** Creates a Liquid renderer configured for untrusted templates and data. */
+export function createTemplateRenderer(options: TemplateRendererOptions = {}): TemplateRenderer {
+  const limits = limitsOf(options);
+  const { parseLimit, renderLimit } = limits;
+  const maxOutput = options.maxOutputLength ?? 1_000_000;
+  const cacheSize = options.cacheSize ?? 256;
+
+  const html = untrustedLiquid(limits, true);
+  const raw = untrustedLiquid(limits, false);
   const caches = new Map<Liquid, Map<string, Template[]>>([
     [html, new Map()],
     [raw, new Map()],
@@ -140,13 +201,7 @@ export function createTemplateRenderer(options: TemplateRendererOptions = {}): T
     const cache = caches.get(engine)!;
     const hit = cache.get(source);
     if (hit) return hit;
-    if (source.length > parseLimit) throw new TemplateError(`template is longer than ${parseLimit} characters`);
-    let parsed: Template[];
-    try {
-      parsed = engine.parse(source);
-    } catch (err) {
-      throw asTemplateError(err);
-    }
+    const parsed = parseSource(engine, source, parseLimit);
     if (cache.size >= cacheSize) {
       const oldest = cache.keys().next();
       if (!oldest.done) cache.delete(oldest.value);

@@ -1,6 +1,13 @@
 import { DEMO_ORDERS, DEMO_TEMPLATES, type EventEnvelope, type Order } from '@orderflow/core';
 import { describe, expect, it } from 'vitest';
-import { createTemplateRenderer, hasHeaderInjection, htmlToText, TemplateError, templateVars } from '../../src/actions/template.js';
+import {
+  createTemplateChecker,
+  createTemplateRenderer,
+  hasHeaderInjection,
+  htmlToText,
+  TemplateError,
+  templateVars,
+} from '../../src/actions/template.js';
 
 const order: Order = {
   id: 'ord_01TEST',
@@ -142,5 +149,39 @@ describe('template renderer', () => {
     expect(hasHeaderInjection('a\nb')).toBe(true);
     expect(hasHeaderInjection('a\rb')).toBe(true);
     expect(hasHeaderInjection('a\0b')).toBe(true);
+  });
+});
+
+describe('template checker', () => {
+  const sources = [
+    'Hello {{ order.data.customer.name | upcase }}',
+    '{% if order.data.total > 10 %}big{% else %}small{% endif %}',
+    'plain text',
+    '{{ order.id',
+    '{% if %}',
+    '{% for x in order.data.items %}',
+    '{{ order.id | no_such_filter }}',
+    "{% include 'other' %}",
+    '{% render "other" %}',
+    '{{ }}',
+  ];
+
+  it.each(sources)('agrees with the renderer about %s, rendering nothing', (source) => {
+    const check = createTemplateChecker();
+    let renderError: string | undefined;
+    try {
+      createTemplateRenderer().render(source, vars);
+    } catch (err) {
+      renderError = (err as TemplateError).message;
+    }
+    expect(check(source)).toBe(renderError);
+    // A second look answers the same (from its cache).
+    expect(check(source)).toBe(renderError);
+  });
+
+  it('refuses a source past the parse limit, as the renderer does', () => {
+    const check = createTemplateChecker({ parseLimit: 50 });
+    expect(check('x'.repeat(50))).toBeUndefined();
+    expect(check('x'.repeat(51))).toMatch(/longer than 50 characters/);
   });
 });
