@@ -56,6 +56,37 @@ describe('the command line itself', () => {
     expect((await cli(['frobnicate'])).stderr).toContain('"frobnicate"');
   });
 
+  it('validates a workflow file without a database, Liquid included', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'orderflow-cli-'));
+    try {
+      const file = join(dir, 'wf.json');
+      const definition = {
+        key: 'liquid',
+        name: 'Liquid',
+        states: [
+          { key: 'open', name: 'Open', group: 'new', initial: true },
+          { key: 'done', name: 'Done', group: 'completed' },
+          { key: 'dropped', name: 'Dropped', group: 'cancelled', cancellation: { initiator: 'provider', code: 'operational_issue' } },
+        ],
+        transitions: [
+          { from: 'open', to: 'done' },
+          { from: '*', to: 'dropped' },
+        ],
+        rules: [{ id: 'r', trigger: 'state_changed', actions: [{ type: 'set_data', set: { q: 'ok {{ order.id }}' } }] }],
+      };
+      writeFileSync(file, JSON.stringify(definition));
+      const fine = await cli(['workflow', 'validate', file]);
+      expect(fine.code, fine.stderr + fine.stdout).toBe(0);
+      definition.rules[0] = { id: 'r', trigger: 'state_changed', actions: [{ type: 'set_data', set: { q: '{% if %}' } }] };
+      writeFileSync(file, JSON.stringify(definition));
+      const broken = await cli(['workflow', 'validate', file]);
+      expect(broken.code).toBe(1);
+      expect(broken.stdout).toMatch(/template_syntax\s+rules\.0\.actions\.0\.set\.q/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('stops on an invalid ORDERFLOW_MAIL_FROM with exit 78, naming the variable', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'orderflow-cli-'));
     try {

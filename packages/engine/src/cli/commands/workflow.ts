@@ -1,5 +1,6 @@
 import type { Definition, Impact } from '@orderflow/core';
 import { validateDefinition } from '@orderflow/core';
+import { createTemplateChecker } from '../../actions/template.js';
 import type { Api, CliValues } from '../context.js';
 import { confirm, printProblems, readJson, UsageError } from '../context.js';
 
@@ -19,7 +20,7 @@ export function printImpact(impact: Impact): void {
   console.log('Publishing never changes running orders; they stay on their version until migrated.');
 }
 
-/** `workflow validate <file>`: locally needs no database; with --url the server also checks templates and endpoints. */
+/** `workflow validate <file>`: locally needs no database (Liquid is parsed too); with --url the server also checks templates and endpoints. */
 export async function validate(file: string | undefined, remote: (() => Promise<Api>) | undefined): Promise<number> {
   const definition = readJson(file);
   let result: { ok: boolean; problems: ReturnType<typeof validateDefinition>['problems'] };
@@ -32,7 +33,8 @@ export async function validate(file: string | undefined, remote: (() => Promise<
       await api.close();
     }
   } else {
-    result = validateDefinition(definition);
+    // The same Liquid parse the server does, without a database (stored templates and endpoints need --url).
+    result = validateDefinition(definition, { checkTemplate: createTemplateChecker() });
   }
   printProblems(result.problems);
   console.log(result.ok ? `valid (${result.problems.length} warning(s))` : 'invalid');
