@@ -238,4 +238,43 @@ describe('migrateOrder', () => {
     });
     expect(d.order).toMatchObject({ workflowVersion: 2, version: 4, updatedAt: NOW });
   });
+
+  it('enters a cancelled or completed state only as a transition could: with a reason, with the criteria', () => {
+    const v2 = with2((d) => ({
+      ...d,
+      states: [
+        ...d.states.filter((st) => st.key !== 'shipping'),
+        { key: 'void', name: 'Void', group: 'cancelled' },
+        { key: 'lost', name: 'Lost', group: 'cancelled', cancellation: { initiator: 'provider', code: 'delivery_failed' } },
+        { key: 'closed', name: 'Closed', group: 'completed', requires: ['delivered'] },
+      ],
+    }));
+    const to = (target: string, o: Order = order) =>
+      migrateOrder(
+        V1,
+        o,
+        {
+          type: 'migrate',
+          toVersion: 2,
+          toDefinition: v2,
+          stateMap: { shipping: target },
+          pending: [],
+          caller: { actor: { type: 'api', id: 't' }, roles: ['operator'] },
+        },
+        { now: NOW, newId },
+      );
+    const noReason = to('void');
+    expect(noReason.ok === false && noReason.rejection).toMatchObject({ code: 'reason_required' });
+    const unmet = to('closed');
+    expect(unmet.ok === false && unmet.rejection).toMatchObject({ code: 'criteria_unmet', missing: ['delivered'] });
+    // The state's default reason is the order's cancellation; recorded criteria complete it.
+    const lost = to('lost');
+    expect(lost.ok && lost.order).toMatchObject({
+      state: 'lost',
+      group: 'cancelled',
+      cancellation: { initiator: 'provider', code: 'delivery_failed' },
+    });
+    const closed = to('closed', { ...order, facts: { delivered: { at: NOW } } } as Order);
+    expect(closed.ok && closed.order).toMatchObject({ state: 'closed', group: 'completed' });
+  });
 });

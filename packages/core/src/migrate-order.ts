@@ -209,6 +209,24 @@ export function migrateOrder(
       reasons: [{ code: 'terminal_state', message: 'Orders never leave a terminal group.' }],
     });
   }
+  // Entering a terminal group by migration obeys the same checks as by a transition (§1.6, §1.7).
+  const entering = !isTerminalGroup(order.group) && isTerminalGroup(state.group);
+  if (entering && state.group === 'cancelled' && !state.cancellation) {
+    return reject({
+      code: 'reason_required',
+      message: `Migrating into "${state.key}" would cancel the order without a reason: that state of version ${command.toVersion} has no default cancellation reason. Map "${order.state}" to another state, or give "${state.key}" a default reason.`,
+      reasons: [{ code: 'reason_required', message: `"${state.key}" has no default cancellation reason.` }],
+    });
+  }
+  const missing = entering && state.group === 'completed' ? (state.requires ?? []).filter((c) => !(c in order.facts)) : [];
+  if (missing.length > 0) {
+    return reject({
+      code: 'criteria_unmet',
+      message: `Migrating into "${state.key}" would complete the order without ${missing.join(', ')}; record them first or map "${order.state}" to another state.`,
+      missing,
+      reasons: [{ code: 'criteria_unmet', message: `Record these criteria first: ${missing.join(', ')}.`, missing }],
+    });
+  }
   const policy = command.timers ?? 'recompute';
   const plan = planTimers({
     source,
@@ -226,6 +244,7 @@ export function migrateOrder(
   next.workflowVersion = command.toVersion;
   next.state = state.key;
   next.group = state.group;
+  if (entering && state.group === 'cancelled') next.cancellation = state.cancellation ?? null;
   const entry: HistoryEntry = {
     id: ctx.newId('hst'),
     version: next.version,
