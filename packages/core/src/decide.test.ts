@@ -152,6 +152,38 @@ describe('decide', () => {
     );
   });
 
+  it('lists every reason a transition is blocked, not only the first', () => {
+    const def: Definition = {
+      key: 'repairs',
+      name: 'Repairs',
+      states: [
+        { key: 'open', name: 'Open', group: 'new', initial: true },
+        { key: 'repairing', name: 'Repairing', group: 'processing' },
+        { key: 'returned', name: 'Returned', group: 'completed', requires: ['service_provided'] },
+        { key: 'dropped', name: 'Dropped', group: 'cancelled', cancellation: { initiator: 'provider', code: 'operational_issue' } },
+      ],
+      transitions: [
+        { from: 'open', to: 'repairing' },
+        { from: 'repairing', to: 'returned', guard: { path: 'order.data.paid', op: 'eq', value: true } },
+        { from: '*', to: 'dropped' },
+      ],
+    };
+    const ctx = makeCtx();
+    const created = decide(def, null, { type: 'create', workflow: 'repairs', workflowVersion: 1, data: { paid: false }, caller: api }, ctx);
+    if (!created.ok) throw new Error('not created');
+    const moved = decide(def, created.order, { type: 'transition', to: 'repairing', caller: api }, ctx);
+    if (!moved.ok) throw new Error('not moved');
+    const entry = availableTransitions(def, moved.order, api).find((t) => t.to === 'returned');
+    expect(entry?.blocked.map((b) => b.code)).toEqual(['guard_failed', 'criteria_unmet']);
+    const refused = decide(def, moved.order, { type: 'transition', to: 'returned', caller: api }, ctx);
+    expect(refused.ok).toBe(false);
+    if (refused.ok) return;
+    // The code is the first blocker's; the reasons name them all.
+    expect(refused.rejection.code).toBe('transition_not_allowed');
+    expect(refused.rejection.reasons?.map((r) => r.code)).toEqual(['guard_failed', 'criteria_unmet']);
+    expect(refused.rejection.reasons?.[1]).toMatchObject({ missing: ['service_provided'] });
+  });
+
   it('explains every kind of failing guard with the values compared', () => {
     const t = (condition: unknown, scope: Record<string, unknown>) => explainTrace(traceCondition(condition as never, scope));
     const order = { data: { total: 900, currency: 'EUR' }, kind: 'order' };

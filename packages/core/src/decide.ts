@@ -187,6 +187,7 @@ export function checkTransition(definition: Definition, order: Order, to: string
       ],
     };
   }
+  let blocked: { code: Rejection['code']; reasons: BlockedReason[] } | undefined;
   if (!opts.force && !opts.viaTimeout) {
     const edges = definition.transitions.filter((t) => t.to === to && current !== undefined && fromMatches(t.from, current));
     if (edges.length === 0) {
@@ -235,38 +236,31 @@ export function checkTransition(definition: Definition, order: Order, to: string
         bestCode = code;
       }
     }
-    if (!passed) return { allowed: false, code: bestCode, target, reasons: best ?? [] };
+    // Not returned yet: the reason and criteria checks below add what else blocks the move, so a
+    // caller learns every reason at once (the code stays the first blocker's).
+    if (!passed) blocked = { code: bestCode, reasons: [...(best ?? [])] };
   }
   let reason: Reason | undefined;
   if (target.group === 'cancelled') {
     reason = resolveReason(target, opts.reason);
     if (!reason) {
-      return {
-        allowed: false,
+      blocked ??= { code: 'reason_required', reasons: [] };
+      blocked.reasons.push({
         code: 'reason_required',
-        target,
-        reasons: [
-          {
-            code: 'reason_required',
-            message: `Entering ${nameOf(target, to)} needs a cancellation reason ({ initiator, code }); the state has no default.`,
-          },
-        ],
-      };
+        message: `Entering ${nameOf(target, to)} needs a cancellation reason ({ initiator, code }); the state has no default.`,
+      });
     }
   }
+  let missing: string[] = [];
   if (target.group === 'completed' && target.requires && target.requires.length > 0) {
     const have = new Set([...Object.keys(order.facts), ...(opts.extraFacts ?? [])]);
-    const missing = target.requires.filter((c) => !have.has(c));
+    missing = target.requires.filter((c) => !have.has(c));
     if (missing.length > 0) {
-      return {
-        allowed: false,
-        code: 'criteria_unmet',
-        target,
-        missing,
-        reasons: [{ code: 'criteria_unmet', message: `Record these criteria first: ${missing.join(', ')}.`, missing }],
-      };
+      blocked ??= { code: 'criteria_unmet', reasons: [] };
+      blocked.reasons.push({ code: 'criteria_unmet', message: `Record these criteria first: ${missing.join(', ')}.`, missing });
     }
   }
+  if (blocked) return { allowed: false, code: blocked.code, target, reasons: blocked.reasons, ...(missing.length > 0 ? { missing } : {}) };
   return reason ? { allowed: true, target, reason } : { allowed: true, target };
 }
 
@@ -848,7 +842,7 @@ export function decide(definition: Definition, order: Order | null, command: Com
       if (!verdict.allowed) {
         const message = verdict.reasons.map((r) => r.message).join(' ') || 'Transition not allowed.';
         const rejection: Rejection = { code: verdict.code, message, reasons: verdict.reasons };
-        if (verdict.missing) rejection.missing = verdict.missing;
+        if (verdict.missing && verdict.code === 'criteria_unmet') rejection.missing = verdict.missing;
         return reject(rejection);
       }
       const live = s.touch(order, definition);
