@@ -392,6 +392,10 @@ export interface Claimer {
   next(): queue.ClaimOptions | null;
   /** What that claim found, after the commit; null when the transaction failed and claimed nothing. */
   claimed(o: queue.ClaimOptions, rows: DeliveryRow[] | null): void;
+  /** A committed attempt scheduled its delivery for another try at `at` (ISO text). */
+  retryAt?(at: string): void;
+  /** Everything given to the completer so far is written (or failed): it is not busy any more. */
+  idle?(): void;
 }
 
 /** Records finished attempts; see {@link createCompleter}. */
@@ -432,7 +436,10 @@ export function createCompleter(ctx: WorkerContext, counts: WorkerCounts, claime
       throw e;
     }
     if (claim) claimer?.claimed(claim, done.rows);
-    for (const r of done.recorded) afterCommit(ctx, r, counts);
+    for (const r of done.recorded) {
+      afterCommit(ctx, r, counts);
+      if (r.held && r.verdict.status === 'pending') claimer?.retryAt?.(r.verdict.nextAttemptAt);
+    }
   };
 
   const flush = async (items: Item[]): Promise<void> => {
@@ -460,6 +467,7 @@ export function createCompleter(ctx: WorkerContext, counts: WorkerCounts, claime
       void flush(items).finally(() => {
         writing = false;
         kick();
+        if (!writing) claimer?.idle?.();
       });
     });
   };
@@ -474,49 +482,105 @@ export function createCompleter(ctx: WorkerContext, counts: WorkerCounts, claime
   };
 }
 
-/** Batches one round claims at most before it finishes what it holds, so timers get their turn. */
+/** Claims one call of {@link DeliveryPipeline.claim} makes at most, so timers get their turn. */
 const BATCHES_PER_ROUND = 32;
 
+/** Hooks of {@link createDeliveryPipeline}. */
+export interface PipelineHooks {
+  /** A recorded attempt scheduled a retry at `at` (ISO text): the caller may want to look again then. */
+  retryAt?(at: string): void;
+}
+
 /**
- * Claims due deliveries and sends them, at most `concurrency` at once and `perDestination` at
- * once to one destination; answers how many were claimed. Claiming does not wait for a batch to
- * finish: it goes on while sends are in flight, keeping at most `concurrency + batchSize`
- * deliveries claimed and not sent yet, and claims again once there is room for half a batch,
- * inside the transaction that records finished attempts when one is due (one commit for both).
- * A send frees its slot when the answer is in. The round stops claiming when a claim finds fewer
- * rows than it asked for (nothing more is due) or after {@link BATCHES_PER_ROUND} claims, and
- * ends once everything it claimed is recorded.
+ * The deliveries of one worker pass, claimed and sent through one dispatcher and recorded by one
+ * completer, however many times the pass claims: the global and per-destination limits hold over
+ * everything the pass holds, and claiming never waits for sends in flight.
  */
-export async function deliveriesRound(ctx: WorkerContext, automation: AutomationState, counts: WorkerCounts): Promise<number> {
+export interface DeliveryPipeline {
+  /**
+   * Claims due deliveries and hands them to the dispatcher, without waiting for them to be sent.
+   * Stops when a claim comes back short (nothing more is due), after {@link BATCHES_PER_ROUND}
+   * claims, or when there is no room for half a batch; in the last case the completing
+   * transactions go on claiming as sends free room. Answers how many deliveries it claimed.
+   */
+  claim(automation: AutomationState): Promise<number>;
+  /** True while deliveries are claimed and not yet recorded (or given up), or a claim is being made. */
+  busy(): boolean;
+  /** True once a claim failed or a crash was simulated: the pass should stop and `finish()`. */
+  failed(): boolean;
+  /**
+   * Calls `f` (once) as soon as the pipeline is not busy any more, or failed; answers the function
+   * that cancels the call.
+   */
+  onSettled(f: () => void): () => void;
+  /** Stops claiming because of `error` (a simulated crash starts nothing more). */
+  fail(error: unknown): void;
+  /**
+   * Claims nothing more and waits until everything claimed is sent and recorded (when the worker
+   * is stopping, deliveries not started yet are given back instead); rethrows the first failure.
+   */
+  finish(): Promise<void>;
+}
+
+/**
+ * Creates the {@link DeliveryPipeline} of one pass. It sends at most `concurrency` deliveries at
+ * once and `perDestination` at once to one destination, and keeps at most `concurrency +
+ * batchSize` claimed and not sent yet; it claims again once there is room for half a batch,
+ * inside the transaction that records finished attempts when one is due (one commit for both),
+ * on its own otherwise. A send frees its slot when the answer is in. The leases of a claim are
+ * renewed until every delivery of it is recorded.
+ */
+export function createDeliveryPipeline(ctx: WorkerContext, counts: WorkerCounts, hooks: PipelineHooks = {}): DeliveryPipeline {
   const capacity = ctx.concurrency + ctx.batchSize;
   const threshold = Math.max(1, ctx.batchSize >> 1);
+  let automation: AutomationState | null = null;
   /** Claimed and not sent yet (waiting for a slot, or being sent). */
   let unsent = 0;
   let failure: { error: unknown } | null = null;
   /** A claim is being made (on its own or in a completing transaction). */
   let claiming = false;
-  /** No more claims in this round. */
-  let enough = false;
+  /** Claims are wanted: set by `claim()`, cleared by a short claim or the cap of claims. */
+  let want = false;
+  let finishing = false;
   let batches = 0;
   let claimed = 0;
+  /** Sends running (a delivery leaves this count once its attempt is handed to the completer). */
+  let sending = 0;
   /** Claims with deliveries not recorded yet: their leases are renewed until then. */
   const claims = new Map<string, { left: number; stopRenewing: () => void }>();
   const recording = new Set<Promise<void>>();
-  let onChange: (() => void) | null = null;
+  let waiters: (() => void)[] = [];
+  const settledListeners = new Set<() => void>();
   const changed = (): void => {
-    const f = onChange;
-    onChange = null;
-    f?.();
+    pump();
+    const list = waiters;
+    waiters = [];
+    for (const f of list) f();
+    if (settledListeners.size > 0 && (failure !== null || !busy())) {
+      const all = [...settledListeners];
+      settledListeners.clear();
+      for (const f of all) f();
+    }
   };
+  const nextChange = (): Promise<void> =>
+    new Promise<void>((resolve) => {
+      waiters.push(resolve);
+    });
+  const isCrash = (): boolean => failure !== null && failure.error instanceof SimulatedCrashError;
   const fail = (error: unknown): void => {
-    failure ??= { error };
+    if (failure === null) {
+      failure = { error };
+      want = false;
+      // After a crash nothing more starts: the rows not started keep their lease until it runs out.
+      if (isCrash()) sender.drop();
+    }
     changed();
   };
   const sent = (): void => {
     unsent--;
     changed();
   };
-  /** The delivery is recorded (or given up): the completer may be idle now. */
+  /** The delivery is recorded (or given up): its claim may stop renewing. */
   const done = (job: Job): void => {
     const claim = claims.get(job.token);
     if (claim && --claim.left === 0) {
@@ -525,13 +589,14 @@ export async function deliveriesRound(ctx: WorkerContext, automation: Automation
     }
     changed();
   };
-  const canClaim = (): boolean => failure === null && !enough && !claiming && !ctx.stopping() && capacity - unsent >= threshold;
+  const room = (): boolean => capacity - unsent >= threshold;
+  const canClaim = (): boolean => failure === null && want && !finishing && automation !== null && !claiming && !ctx.stopping() && room();
   const startClaim = (): queue.ClaimOptions => {
     claiming = true;
     batches++;
-    return claimOptions(ctx, automation, Math.min(ctx.batchSize, capacity - unsent));
+    return claimOptions(ctx, automation as AutomationState, Math.min(ctx.batchSize, capacity - unsent));
   };
-  /** Takes what a claim found into the round. */
+  /** Takes what a claim found into the pipeline. */
   const take = (o: queue.ClaimOptions, rows: DeliveryRow[] | null): void => {
     claiming = false;
     if (rows !== null && rows.length > 0) {
@@ -540,7 +605,7 @@ export async function deliveriesRound(ctx: WorkerContext, automation: Automation
       unsent += rows.length;
       claims.set(o.token, { left: rows.length, stopRenewing: renewWhileBusy(ctx, 'deliveries', o.token) });
     }
-    if (rows !== null && (rows.length < o.limit || batches >= BATCHES_PER_ROUND)) enough = true;
+    if (rows !== null && (rows.length < o.limit || batches >= BATCHES_PER_ROUND)) want = false;
     try {
       if (rows !== null && rows.length > 0) ctx.crash('after-claim');
     } catch (e) {
@@ -557,10 +622,27 @@ export async function deliveriesRound(ctx: WorkerContext, automation: Automation
     }
     changed();
   };
+  /** Claims on its own only when no completing transaction is coming to carry the claim. */
+  function pump(): void {
+    if (!canClaim() || complete.busy()) return;
+    const o = startClaim();
+    ctx.store
+      .transaction((tx) => queue.claimDue(tx, 'deliveries', o))
+      .then(
+        (rows) => take(o, rows),
+        (e: unknown) => {
+          // Failed first, so taking the empty claim starts no other.
+          fail(e);
+          take(o, null);
+        },
+      );
+  }
 
   const complete = createCompleter(ctx, counts, {
     next: () => (canClaim() ? startClaim() : null),
     claimed: take,
+    retryAt: (at) => hooks.retryAt?.(at),
+    idle: changed,
   });
 
   const sender = createDispatcher<Job>(
@@ -568,68 +650,97 @@ export async function deliveriesRound(ctx: WorkerContext, automation: Automation
     ctx.concurrency,
     ctx.perDestination,
     async (job) => {
-      if (ctx.stopping()) {
-        await queue.releaseClaim(ctx.store.db, 'deliveries', job.row.id, job.token).catch(() => undefined);
-        done(job);
-        return sent();
-      }
-      let a: Attempt | null;
+      sending++;
       try {
-        a = await attemptDelivery(ctx, job, counts);
-      } catch (e) {
-        // A simulated crash: the process is gone, its leases run out.
-        if (e instanceof SimulatedCrashError) return fail(e);
-        ctx.log.error({ deliveryId: job.row.id, orderId: job.row.order_id, err: e }, 'delivery processing failed');
-        done(job);
-        return sent();
-      }
-      if (a === null) {
-        done(job);
-        return sent();
-      }
-      const p = complete.record(a).then(
-        () => done(job),
-        (e: unknown) => {
+        if (ctx.stopping()) {
+          await queue.releaseClaim(ctx.store.db, 'deliveries', job.row.id, job.token).catch(() => undefined);
+          done(job);
+          return sent();
+        }
+        let a: Attempt | null;
+        try {
+          a = await attemptDelivery(ctx, job, counts);
+        } catch (e) {
+          // A simulated crash: the process is gone, its leases run out.
           if (e instanceof SimulatedCrashError) return fail(e);
-          // The lease runs out and the row is tried again; nothing is lost.
           ctx.log.error({ deliveryId: job.row.id, orderId: job.row.order_id, err: e }, 'delivery processing failed');
           done(job);
-        },
-      );
-      recording.add(p);
-      void p.finally(() => recording.delete(p));
-      sent();
-      // The slot frees on the next turn: by then the HTTP client has put the connection back in
-      // its pool, so the next send to this destination reuses it instead of opening another.
-      await new Promise<void>((resolve) => setImmediate(resolve));
+          return sent();
+        }
+        if (a === null) {
+          done(job);
+          return sent();
+        }
+        const p = complete.record(a).then(
+          () => done(job),
+          (e: unknown) => {
+            if (e instanceof SimulatedCrashError) return fail(e);
+            // The lease runs out and the row is tried again; nothing is lost.
+            ctx.log.error({ deliveryId: job.row.id, orderId: job.row.order_id, err: e }, 'delivery processing failed');
+            done(job);
+          },
+        );
+        recording.add(p);
+        void p.finally(() => {
+          recording.delete(p);
+          changed();
+        });
+        sent();
+        // The slot frees on the next turn: by then the HTTP client has put the connection back in
+        // its pool, so the next send to this destination reuses it instead of opening another.
+        await new Promise<void>((resolve) => setImmediate(resolve));
+      } finally {
+        sending--;
+        changed();
+      }
     },
   );
 
-  // Claims on its own only when no completing transaction is coming to carry the claim.
-  while (failure === null && !enough && !ctx.stopping()) {
-    if (canClaim() && !complete.busy()) {
-      const o = startClaim();
-      let rows: DeliveryRow[] | null = null;
-      try {
-        rows = await ctx.store.transaction((tx) => queue.claimDue(tx, 'deliveries', o));
-      } catch (e) {
-        fail(e);
+  /** Nothing is being sent, recorded or claimed (deliveries dropped after a crash are not waited for). */
+  function quiet(): boolean {
+    return sending === 0 && recording.size === 0 && !claiming && !complete.busy();
+  }
+  function busy(): boolean {
+    return !quiet() || (!isCrash() && claims.size > 0);
+  }
+
+  return {
+    async claim(a) {
+      automation = a;
+      want = true;
+      batches = 0;
+      const before = claimed;
+      pump();
+      while (failure === null && want && !finishing && !ctx.stopping()) {
+        // No room: the sends free it, and the completing transactions claim then.
+        if (!claiming && !room()) break;
+        await nextChange();
       }
-      take(o, rows);
-      continue;
-    }
-    await new Promise<void>((resolve) => {
-      onChange = resolve;
-    });
-  }
-  // After a crash nothing more starts: the rows not started keep their lease until it runs out.
-  if (failure !== null && (failure as { error: unknown }).error instanceof SimulatedCrashError) sender.drop();
-  for (;;) {
-    await sender.idle();
-    if (recording.size === 0 && !claiming) break;
-    await Promise.allSettled([...recording]);
-  }
-  for (const claim of claims.values()) claim.stopRenewing();
-  if (failure !== null) throw (failure as { error: unknown }).error;
-  return claimed;
+      return claimed - before;
+    },
+    busy,
+    failed: () => failure !== null,
+    onSettled(f) {
+      if (failure !== null || !busy()) {
+        f();
+        return () => undefined;
+      }
+      settledListeners.add(f);
+      return () => settledListeners.delete(f);
+    },
+    fail,
+    async finish() {
+      finishing = true;
+      want = false;
+      for (;;) {
+        // Without a crash every delivery handed to the dispatcher is sent (or given back when stopping).
+        if (!isCrash()) await sender.idle();
+        if (quiet() && (isCrash() || claims.size === 0)) break;
+        await nextChange();
+      }
+      for (const claim of claims.values()) claim.stopRenewing();
+      claims.clear();
+      if (failure !== null) throw (failure as { error: unknown }).error;
+    },
+  };
 }

@@ -19,7 +19,7 @@ import {
   type WorkerSenders,
   zeroCounts,
 } from './context.js';
-import { deliveriesRound } from './deliveries.js';
+import { createDeliveryPipeline, type DeliveryPipeline } from './deliveries.js';
 import type { Metrics } from './metrics.js';
 import type { NotificationBus } from './notifications.js';
 import { ensureWebhookSecret, getAutomation } from './settings.js';
@@ -217,21 +217,111 @@ export function createWorker(opts: WorkerOptions): Worker {
     }
   }
 
-  async function drain(): Promise<WorkerCounts> {
+  /**
+   * One pass: rounds of due timers, then due deliveries, until nothing is due and every claimed
+   * delivery is recorded. All rounds of a pass share one {@link createDeliveryPipeline}: claiming
+   * hands deliveries to it without waiting for them to be sent. When a round finds nothing due but
+   * sends are still in flight, the pass waits for the first of: the sends to end, a `wake()` (a
+   * commit queued deliveries, an alert, `stop()`), and, when `follow` is set (the running worker),
+   * the next due time of a timer or a delivery (or `pollMs`) — and then runs another round. So a
+   * slow receiver holds up neither deliveries to others nor timers. `runOnce()` does not follow:
+   * it looks again only once its sends are recorded, as a deterministic pass for tests and tools.
+   */
+  async function drain(follow: boolean): Promise<WorkerCounts> {
     const counts = zeroCounts();
-    await pruneIdempotency();
-    for (let round = 0; round < MAX_ROUNDS && !stopping; round++) {
-      const automation = await getAutomation(store.db);
-      if (automation.paused) {
-        counts.paused = true;
-        break;
+    const pipeline = createDeliveryPipeline(ctx, counts, { retryAt: (at) => onRetry?.(at) });
+    try {
+      // After a failure (a simulated crash above all) the pass fires and claims nothing more.
+      for (let round = 0; round < MAX_ROUNDS && !stopping && !pipeline.failed(); round++) {
+        woken = false;
+        await pruneIdempotency();
+        const automation = await getAutomation(store.db);
+        if (automation.paused) {
+          counts.paused = true;
+          break;
+        }
+        const timers = await timersRound(ctx, automation, counts);
+        if (stopping) break;
+        const deliveries = await pipeline.claim(automation);
+        if (pipeline.failed()) break;
+        // runOnce: a round ends once what it claimed is recorded, as a deterministic step.
+        if (!follow) await untilWorkOrSettled(pipeline, false);
+        if (timers > 0 || deliveries > 0) continue;
+        if (!pipeline.busy()) break;
+        await untilWorkOrSettled(pipeline, true);
+        // Waiting is not spinning: the bound on rounds counts rounds that keep finding work.
+        round = -1;
       }
-      const timers = await timersRound(ctx, automation, counts);
-      if (stopping) break;
-      const deliveries = await deliveriesRound(ctx, automation, counts);
-      if (timers === 0 && deliveries === 0) break;
+    } catch (e) {
+      pipeline.fail(e);
+      await pipeline.finish().catch(() => undefined);
+      throw e;
     }
+    await pipeline.finish();
     return counts;
+  }
+
+  /** Set by `wake()` and `stop()`: the pass looks again at once instead of waiting. */
+  let woken = false;
+  /** Ends the wait of the pass, if it waits. */
+  let nudge: (() => void) | null = null;
+  /** Brings the end of the pass's wait forward to a retry's due time, if it waits. */
+  let onRetry: ((at: string) => void) | null = null;
+  function poke(): void {
+    woken = true;
+    nudge?.();
+  }
+
+  /**
+   * Waits while sends are in flight, until they are recorded or `stop()`; when `follow`ing, also
+   * until a `wake()` or the next due time. See {@link drain}.
+   */
+  async function untilWorkOrSettled(pipeline: DeliveryPipeline, follow: boolean): Promise<void> {
+    const ms = follow ? await untilNextFutureDue().catch(() => pollMs) : null;
+    if ((follow && woken) || stopping) return;
+    await new Promise<void>((resolve) => {
+      let timer: NodeJS.Timeout | null = null;
+      let deadline = Number.POSITIVE_INFINITY;
+      let cancel = (): unknown => undefined;
+      const end = (): void => {
+        if (timer) clearTimeout(timer);
+        cancel();
+        nudge = null;
+        onRetry = null;
+        resolve();
+      };
+      const until = (at: number): void => {
+        if (at >= deadline) return;
+        deadline = at;
+        if (timer) clearTimeout(timer);
+        timer = setTimeout(end, Math.max(0, at - clock.now().getTime()));
+      };
+      nudge = () => {
+        if (follow || stopping) end();
+      };
+      if (ms !== null) {
+        until(clock.now().getTime() + ms);
+        onRetry = (at) => until(Date.parse(at));
+      }
+      cancel = pipeline.onSettled(end);
+    });
+  }
+
+  /**
+   * How long until the next pending delivery or timer falls due, capped at the poll interval.
+   * Rows already due are left out: while sends are in flight they are this worker's own claims,
+   * another worker's, held back by a pause, or waiting for room, which the sends free.
+   */
+  async function untilNextFutureDue(): Promise<number> {
+    const next = await queue.nextDueTimes(store.db);
+    const now = clock.now().getTime();
+    let wait = pollMs;
+    for (const at of [next.delivery, next.timer]) {
+      if (at === null) continue;
+      const ms = Date.parse(at) - now;
+      if (ms > 0) wait = Math.min(wait, ms);
+    }
+    return wait;
   }
 
   let chain: Promise<unknown> = Promise.resolve();
@@ -265,7 +355,7 @@ export function createWorker(opts: WorkerOptions): Worker {
     wakeAgain = false;
     let paused = false;
     try {
-      paused = (await exclusive(drain)).paused;
+      paused = (await exclusive(() => drain(true))).paused;
     } catch (e) {
       if (e instanceof SimulatedCrashError) {
         // Like a dead process: no more work, leases left to expire.
@@ -293,7 +383,9 @@ export function createWorker(opts: WorkerOptions): Worker {
   function wake(): void {
     if (!running || stopping) return;
     if (busy > 0) {
+      // A pass is under way: it looks again now if it waits for sends in flight, and once more after it ends.
       wakeAgain = true;
+      poke();
       return;
     }
     schedule(0);
@@ -308,6 +400,7 @@ export function createWorker(opts: WorkerOptions): Worker {
     const wasRunning = running;
     running = false;
     stopping = true;
+    poke();
     if (timer) clearTimeout(timer);
     timer = null;
     for (const off of unsubscribe) await off();
@@ -347,7 +440,7 @@ export function createWorker(opts: WorkerOptions): Worker {
       }
     },
     runOnce() {
-      return exclusive(drain);
+      return exclusive(() => drain(false));
     },
     wake,
     get running() {
