@@ -274,7 +274,7 @@ describe('migrateOrder', () => {
       group: 'cancelled',
       cancellation: { initiator: 'provider', code: 'delivery_failed' },
     });
-    const closed = to('closed', { ...order, facts: { delivered: { at: NOW } } } as Order);
+    const closed = to('closed', { ...order, facts: { delivered: { at: NOW, by: { type: 'api', id: 't' } } } });
     expect(closed.ok && closed.order).toMatchObject({ state: 'closed', group: 'completed' });
   });
 });
