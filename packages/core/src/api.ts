@@ -1561,7 +1561,8 @@ export const API_ROUTES: readonly ApiRoute[] = [
  * follow from what it takes (a body, parameters, a role).
  */
 export function routeProblemCodes(route: ApiRoute): ErrorCode[] {
-  const codes = new Set<ErrorCode>(['bad_request', 'method_not_allowed', 'rate_limited']);
+  // Node itself answers these before any route runs: malformed requests, oversized headers, slow clients.
+  const codes = new Set<ErrorCode>(['bad_request', 'headers_too_large', 'request_timeout', 'method_not_allowed', 'rate_limited']);
   if (route.role !== 'anonymous') {
     codes.add('unauthorized');
     if (route.role !== 'token' && route.role !== 'viewer') codes.add('forbidden');

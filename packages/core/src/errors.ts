@@ -11,6 +11,8 @@ export type ErrorCode =
   | 'unauthorized'
   | 'forbidden'
   | 'payload_too_large'
+  | 'headers_too_large'
+  | 'request_timeout'
   | 'unsupported_media_type'
   | 'method_not_allowed'
   | 'rate_limited'
@@ -33,6 +35,8 @@ export const ERROR_STATUS: Record<ErrorCode, number> = {
   unauthorized: 401,
   forbidden: 403,
   payload_too_large: 413,
+  headers_too_large: 431,
+  request_timeout: 408,
   unsupported_media_type: 415,
   method_not_allowed: 405,
   rate_limited: 429,
@@ -53,6 +57,8 @@ export const ERROR_TITLE: Record<ErrorCode, string> = {
   unauthorized: 'Unauthorized',
   forbidden: 'Forbidden',
   payload_too_large: 'Payload too large',
+  headers_too_large: 'Request header fields too large',
+  request_timeout: 'Request timeout',
   unsupported_media_type: 'Unsupported media type',
   method_not_allowed: 'Method not allowed',
   rate_limited: 'Too many requests',

@@ -9,7 +9,7 @@ import { redactHeaders } from '../worker/prepare.js';
 import { authenticateRequests, createFailureLimiter, createTokenAuth } from './auth.js';
 import type { AppDeps } from './deps.js';
 import { registerDocs } from './openapi.js';
-import { frameworkProblem, sendProblem, setProblemErrorHandler } from './problem.js';
+import { clientErrorHandler, frameworkProblem, sendProblem, setProblemErrorHandler } from './problem.js';
 import { registerOrderRoutes } from './routes-orders.js';
 import { registerSessionRoutes } from './routes-session.js';
 import { registerTemplateRoutes } from './routes-templates.js';
@@ -56,6 +56,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     genReqId: () => deps.newId('req'),
     // Errors the router raises before any route runs are problem documents too.
     frameworkErrors: (err, req, reply) => sendProblem(reply, frameworkProblem(err), req.url.split('?')[0]),
+    // So are the ones Node's HTTP parser raises before Fastify sees a request (bad request line, 431).
+    clientErrorHandler,
   });
   await app.register(fastifyCookie);
   app.decorateRequest('principal', null);

@@ -1,3 +1,5 @@
+import { STATUS_CODES } from 'node:http';
+import type { Socket } from 'node:net';
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import { ApiError } from '../errors.js';
 
@@ -40,4 +42,35 @@ export function frameworkProblem(err: unknown): ApiError {
   const e = err as { code?: string; message: string };
   if (e.code === 'FST_ERR_MAX_PARAM_LENGTH') return new ApiError('bad_request', 'A path parameter is longer than 200 characters.', {}, 414);
   return new ApiError('bad_request', `The request URL could not be read: ${e.message.slice(0, 200)}`);
+}
+
+/** The problem for a request Node's parser refused (Fastify's `clientErrorHandler`). */
+export function clientErrorProblem(err: { code?: string }): ApiError {
+  if (err.code === 'HPE_HEADER_OVERFLOW') {
+    return new ApiError('headers_too_large', 'The request line and headers together exceed the size the server reads (16 KiB).');
+  }
+  if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT') return new ApiError('request_timeout', 'The request did not arrive in time.');
+  return new ApiError('bad_request', 'The request is not valid HTTP/1.1 (request line, a header or Content-Length).');
+}
+
+/**
+ * Answers a request Node could not parse with a problem document, then closes the connection
+ * (no route ran, so there is no reply object; the socket is written to directly).
+ */
+export function clientErrorHandler(err: Error & { code?: string }, socket: Socket): void {
+  // A reset connection has nobody left to answer.
+  if (err.code === 'ECONNRESET' || socket.destroyed) return;
+  if (socket.writable) {
+    const problem = clientErrorProblem(err);
+    const body = JSON.stringify(problem.toProblem());
+    socket.write(
+      `HTTP/1.1 ${problem.status} ${STATUS_CODES[problem.status] ?? 'Error'}\r\n` +
+        'Content-Type: application/problem+json\r\n' +
+        `Content-Length: ${Buffer.byteLength(body)}\r\n` +
+        'X-Content-Type-Options: nosniff\r\n' +
+        'Connection: close\r\n\r\n' +
+        body,
+    );
+  }
+  socket.destroy(err);
 }
