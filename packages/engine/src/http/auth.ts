@@ -68,6 +68,10 @@ export function authenticateRequests(app: FastifyInstance, tokens: TokenAuth, fa
       const p = m ? await tokens.authenticate(m[1] as string, 'bearer') : null;
       if (!p) {
         failures.fail(req.ip);
+        // RFC 6750 §3: a bearer token that was given but is not valid, or a bearer header without one.
+        // Another scheme (Basic...) is a request without a bearer token: the plain challenge.
+        if (m) reply.header('www-authenticate', 'Bearer error="invalid_token"');
+        else if (/^Bearer\b/i.test(auth)) reply.header('www-authenticate', 'Bearer error="invalid_request"');
         throw new ApiError('unauthorized', m ? 'Unknown, expired or revoked token.' : 'Authorization must be "Bearer <token>".');
       }
       req.principal = p;

@@ -48,6 +48,10 @@ const RESPONSE_HEADERS: Record<string, Json> = {
   },
   Allow: { description: 'The methods the path supports', schema: { type: 'string' } },
   'Retry-After': { description: 'Seconds to wait before retrying', schema: { type: 'integer' } },
+  'WWW-Authenticate': {
+    description: '`Bearer`, with `error="invalid_token"` when the token given is unknown, expired or revoked (RFC 6750)',
+    schema: { type: 'string' },
+  },
 };
 
 const convertOptions = { io: 'input', unrepresentable: 'any', target: 'draft-2020-12' } as const;
@@ -131,6 +135,7 @@ export function openApiDocument(routes: readonly ApiRoute[] = API_ROUTES): Json 
       };
       if (status === 405) entry.headers = { Allow: { $ref: '#/components/headers/Allow' } };
       if (status === 429) entry.headers = { 'Retry-After': { $ref: '#/components/headers/Retry-After' } };
+      if (status === 401) entry.headers = { 'WWW-Authenticate': { $ref: '#/components/headers/WWW-Authenticate' } };
       responses[String(status)] = entry;
     }
     const sortedResponses = Object.fromEntries(Object.entries(responses).sort(([a], [b]) => a.localeCompare(b)));

@@ -6,6 +6,8 @@ import { ApiError } from '../errors.js';
 /** Sends a problem document. */
 export function sendProblem(reply: FastifyReply, err: ApiError, instance?: string): FastifyReply {
   if (err.code === 'rate_limited' && !reply.hasHeader('retry-after')) reply.header('retry-after', '1');
+  // Every 401 says how to authenticate (RFC 9110 §11.6.1); the auth hook may have set a more precise challenge.
+  if (err.status === 401 && !reply.hasHeader('www-authenticate')) reply.header('www-authenticate', 'Bearer');
   return reply.code(err.status).type('application/problem+json').send(err.toProblem(instance));
 }
 
