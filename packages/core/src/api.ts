@@ -1101,7 +1101,7 @@ export const API_ROUTES: readonly ApiRoute[] = [
     body: CreateOrderBody,
     headers: ['Idempotency-Key'],
     responses: {
-      201: ok(ChangeSchema, 'Created', ['Location', 'Idempotent-Replayed']),
+      201: ok(ChangeSchema, 'Created', ['Location', 'ETag', 'Idempotent-Replayed']),
     },
     problems: ['idempotency_conflict', 'transition_not_allowed', 'conflict', 'not_found'],
   },
@@ -1253,7 +1253,7 @@ export const API_ROUTES: readonly ApiRoute[] = [
     params: idPath,
     body: MigrateOrderBody,
     headers: ['Idempotency-Key', 'If-Match'],
-    responses: { 200: ok(ChangeSchema, 'OK', ['Idempotent-Replayed']) },
+    responses: { 200: ok(ChangeSchema, 'OK', ['ETag', 'Idempotent-Replayed']) },
     problems: ['version_conflict', 'idempotency_conflict', 'transition_not_allowed', 'conflict'],
   },
   // templates

@@ -20,14 +20,16 @@ const REQUEST_HEADERS: Record<RequestHeader, Json> = {
     name: 'If-Match',
     in: 'header',
     required: false,
-    description: 'The ETag of the order (e.g. `"3"`); a different current version answers 412 `version_conflict`.',
+    description:
+      'The ETag of the order (e.g. `"3"`), a list of them, or `*`; compared strongly, so a weak tag (`W/"3"`) never matches. Another current version answers 412 `version_conflict`.',
     schema: { type: 'string', maxLength: 40 },
   },
   'If-None-Match': {
     name: 'If-None-Match',
     in: 'header',
     required: false,
-    description: 'The ETag the caller holds; an unchanged order answers 304.',
+    description:
+      'The ETag the caller holds (or a list, or `*`); compared weakly, so `W/"3"` matches `"3"`. An unchanged order answers 304.',
     schema: { type: 'string', maxLength: 40 },
   },
   'Last-Event-ID': {

@@ -31,6 +31,7 @@ import type { Store } from '../store/store.js';
 import { tokenNames } from '../store/tokens.js';
 import { callerOf, type Principal, requireRole } from './auth.js';
 import type { AppDeps } from './deps.js';
+import { ifMatchVersions, noneMatchHolds, versionTag } from './etag.js';
 import { decodeCursor, pageOf, parse } from './parse.js';
 import { withSummaries } from './routes-deliveries.js';
 
@@ -51,12 +52,26 @@ function idempotencyOf(req: FastifyRequest, p: Principal, route: string, status 
   return { scope: `${p.tokenId}:${route}`, key, hash, status };
 }
 
-function ifMatchOf(req: FastifyRequest): number | undefined {
-  const h = req.headers['if-match'];
-  if (h === undefined) return undefined;
-  const m = /^\s*(?:W\/)?"?(\d{1,12})"?\s*$/.exec(String(h));
-  if (!m) throw new ApiError('version_conflict', 'If-Match must be the ETag of the order, e.g. "3".', {}, 412);
-  return Number(m[1]);
+/**
+ * The version `If-Match` demands, under strong comparison (a weak tag never matches): undefined
+ * without the header or with `*`. A list is matched against the current version, read here;
+ * a header no version can match is a failed precondition at once.
+ */
+async function ifMatchOf(req: FastifyRequest, currentVersion: () => Promise<number>): Promise<number | undefined> {
+  const accepted = ifMatchVersions(req.headers['if-match']);
+  // `*`: any current order; one that does not exist answers 404 from the change itself.
+  if (accepted === undefined || accepted === '*') return undefined;
+  if (accepted.length === 1) return accepted[0];
+  const current = await currentVersion();
+  if (accepted.includes(current)) return current;
+  throw new ApiError(
+    'version_conflict',
+    accepted.length === 0
+      ? `If-Match holds no strong ETag of the order (it is at ${versionTag(current)}); a weak tag (W/"…") never matches.`
+      : `The order is at version ${current}, which If-Match does not list.`,
+    { currentVersion: current },
+    412,
+  );
 }
 
 function answer(reply: FastifyReply, status: 200 | 201, r: ApplyResult) {
@@ -105,7 +120,7 @@ export function registerOrderRoutes(api: FastifyInstance, deps: AppDeps): void {
       ...(body.state ? { state: body.state } : {}),
     };
     const r = await runtime.applyCommand({ command, idempotency: idempotencyOf(req, p, 'POST /orders', 201) });
-    reply.header('location', `/api/v1/orders/${r.body.order.id}`);
+    reply.header('location', `/api/v1/orders/${r.body.order.id}`).header('etag', versionTag(r.body.order.version));
     return answer(reply, 201, r);
   });
 
@@ -133,9 +148,8 @@ export function registerOrderRoutes(api: FastifyInstance, deps: AppDeps): void {
     requireRole(req, 'viewer');
     const { id } = parse(idParams, req.params, 'path');
     const order = await loadOrder(id);
-    const etag = `"${order.version}"`;
-    reply.header('etag', etag);
-    if (req.headers['if-none-match'] === etag) return reply.code(304).send();
+    reply.header('etag', versionTag(order.version));
+    if (noneMatchHolds(req.headers['if-none-match'], order.version)) return reply.code(304).send();
     return order;
   });
 
@@ -163,7 +177,7 @@ export function registerOrderRoutes(api: FastifyInstance, deps: AppDeps): void {
     const p = requireRole(req, 'operator');
     const { id } = parse(idParams, req.params, 'path');
     const body = parse(TransitionBody, req.body);
-    const ifMatch = ifMatchOf(req);
+    const ifMatch = await ifMatchOf(req, async () => (await loadOrder(id)).version);
     const expectedVersion = ifMatch ?? body.expectedVersion;
     const r = await underIfMatch(ifMatch, () =>
       runtime.applyCommand({
@@ -173,7 +187,7 @@ export function registerOrderRoutes(api: FastifyInstance, deps: AppDeps): void {
         idempotency: idempotencyOf(req, p, `POST /orders/${id}/transitions`),
       }),
     );
-    reply.header('etag', `"${r.body.order.version}"`);
+    reply.header('etag', versionTag(r.body.order.version));
     return answer(reply, 200, r);
   });
 
@@ -259,7 +273,7 @@ export function registerOrderRoutes(api: FastifyInstance, deps: AppDeps): void {
   async function simple(req: FastifyRequest, reply: FastifyReply, route: string, build: (p: Principal) => Command) {
     const p = requireRole(req, 'operator');
     const { id } = parse(idParams, req.params, 'path');
-    const ifMatch = ifMatchOf(req);
+    const ifMatch = await ifMatchOf(req, async () => (await loadOrder(id)).version);
     const command = build(p);
     const r = await underIfMatch(ifMatch, () =>
       runtime.applyCommand({
@@ -269,7 +283,7 @@ export function registerOrderRoutes(api: FastifyInstance, deps: AppDeps): void {
         idempotency: idempotencyOf(req, p, `${route} ${id}`),
       }),
     );
-    reply.header('etag', `"${r.body.order.version}"`);
+    reply.header('etag', versionTag(r.body.order.version));
     return answer(reply, 200, r);
   }
 
@@ -294,19 +308,24 @@ export function registerOrderRoutes(api: FastifyInstance, deps: AppDeps): void {
     const { id } = parse(idParams, req.params, 'path');
     const body = parse(MigrateOrderBody, req.body);
     const order = await loadOrder(id);
+    const ifMatch = await ifMatchOf(req, async () => order.version);
     const toDefinition = await runtime.loadVersion(order.workflow, body.toVersion);
-    const r = await runtime.applyCommand({
-      orderId: id,
-      command: {
-        type: 'migrate',
-        toVersion: body.toVersion,
-        toDefinition,
-        caller: callerOf(p),
-        ...(body.stateMap ? { stateMap: body.stateMap } : {}),
-        ...(body.timers ? { timers: body.timers } : {}),
-      },
-      idempotency: idempotencyOf(req, p, `POST migrate ${id}`),
-    });
+    const r = await underIfMatch(ifMatch, () =>
+      runtime.applyCommand({
+        orderId: id,
+        ...(ifMatch !== undefined ? { expectedVersion: ifMatch } : {}),
+        command: {
+          type: 'migrate',
+          toVersion: body.toVersion,
+          toDefinition,
+          caller: callerOf(p),
+          ...(body.stateMap ? { stateMap: body.stateMap } : {}),
+          ...(body.timers ? { timers: body.timers } : {}),
+        },
+        idempotency: idempotencyOf(req, p, `POST migrate ${id}`),
+      }),
+    );
+    reply.header('etag', versionTag(r.body.order.version));
     return answer(reply, 200, r);
   });
 
