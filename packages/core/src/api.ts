@@ -853,8 +853,11 @@ export interface ApiRoute {
   path: string;
   summary: string;
   tag: string;
-  /** Who may call it: a role (admin holds all), `anonymous` (no token), or `token` (any role). */
-  role: (typeof ROLES)[number] | 'anonymous' | 'token';
+  /**
+   * Who may call it: a role (admin holds all), several roles (any one of them), `anonymous`
+   * (no token), or `token` (any role).
+   */
+  role: (typeof ROLES)[number] | readonly (typeof ROLES)[number][] | 'anonymous' | 'token';
   params?: z.ZodObject;
   query?: z.ZodObject;
   body?: z.ZodType;
@@ -1509,8 +1512,8 @@ export const API_ROUTES: readonly ApiRoute[] = [
     method: 'post',
     path: `${V1}/notifications/{id}/read`,
     tag: 'notifications',
-    summary: 'Mark a notification read',
-    role: 'viewer',
+    summary: 'Mark a notification read (for every user: read state is global)',
+    role: ['operator', 'designer'],
     params: idPath,
     responses: { 200: ok(NotificationSchema) },
   },

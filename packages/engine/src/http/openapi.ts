@@ -149,7 +149,9 @@ export function openApiDocument(routes: readonly ApiRoute[] = API_ROUTES): Json 
           ? 'No token needed.'
           : route.role === 'token'
             ? 'Any token.'
-            : `Role: ${route.role}${route.role === 'admin' ? '' : ' (admin holds every role)'}.`,
+            : typeof route.role === 'string'
+              ? `Role: ${route.role}${route.role === 'admin' ? '' : ' (admin holds every role)'}.`
+              : `Roles: ${route.role.join(' or ')} (admin holds every role).`,
       tags: [route.tag],
       security: route.role === 'anonymous' ? [] : [{ bearer: [] }, { session: [] }],
       responses: sortedResponses,

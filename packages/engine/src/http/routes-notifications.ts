@@ -35,8 +35,8 @@ export function registerNotificationRoutes(
   });
 
   api.post('/notifications/:id/read', async (req) => {
-    // Marking read changes nothing but the inbox; every signed-in role may (as documented).
-    requireRole(req, 'viewer');
+    // Read state is global (one inbox for everybody): a change, which a viewer (read only) may not make.
+    requireRole(req, 'operator', 'designer');
     const { id } = parse(idParams, req.params, 'path');
     await markNotificationRead(db, id, nowIso());
     const row = await getNotification(db, id);

@@ -25,13 +25,16 @@ afterEach(async () => {
 const OPERATIONS = API_ROUTES.filter((r) => r.path.startsWith('/api/v1/')).map((r) => ({
   method: r.method.toUpperCase() as 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE',
   path: r.path,
-  role: (r.role === 'token' ? 'viewer' : r.role) as Role | 'anonymous',
+  role: (r.role === 'token' ? 'viewer' : r.role) as Role | readonly Role[] | 'anonymous',
   body: r.body ? (z.globalRegistry.get(r.body)?.id ?? 'Object') : undefined,
 }));
 
 /** SPEC §5: admin everything, designer workflows/templates, operator orders, viewer read only; every role may read. */
-const allowed = (caller: Role, needed: Role | 'anonymous') =>
-  needed === 'anonymous' || needed === 'viewer' || caller === 'admin' || caller === needed;
+const allowed = (caller: Role, needed: Role | readonly Role[] | 'anonymous') =>
+  needed === 'anonymous' ||
+  needed === 'viewer' ||
+  caller === 'admin' ||
+  (typeof needed === 'string' ? caller === needed : needed.includes(caller));
 
 function sampleBody(schema: string | undefined, key: string): unknown {
   switch (schema) {
@@ -213,7 +216,7 @@ for (const dialect of DIALECTS) {
 describe('role matrix: every documented route × every role (G8)', () => {
   it('documents routes', () => {
     expect(OPERATIONS.length).toBeGreaterThan(20);
-    for (const op of OPERATIONS) expect(['anonymous', ...ROLES]).toContain(op.role);
+    for (const op of OPERATIONS) for (const role of [op.role].flat()) expect(['anonymous', ...ROLES]).toContain(role);
   });
 
   for (const op of OPERATIONS) {

@@ -68,7 +68,7 @@ for (const dialect of DIALECTS) {
       expect(mails.filter((m: Note) => /dead/.test(m.text))).toHaveLength(2);
 
       // Once read, the next failure raises a fresh alert (and one more email).
-      const read = await t.request('viewer', { method: 'POST', url: `/api/v1/notifications/${byEndpoint.id}/read` });
+      const read = await t.request('operator', { method: 'POST', url: `/api/v1/notifications/${byEndpoint.id}/read` });
       expect(read.statusCode).toBe(200);
       await move(t, (await createOrder(t, 'named')).id, 'working');
       for (let i = 0; i < 3; i++) await t.of.worker.runOnce();

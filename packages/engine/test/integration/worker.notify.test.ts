@@ -59,9 +59,9 @@ for (const dialect of DIALECTS) {
         expect(mail[0].text).toContain(order.id);
 
         // Mark read: unread ones stay first.
-        const read = await t.request('viewer', { method: 'POST', url: `/api/v1/notifications/${lost.id}/read` });
+        const read = await t.request('operator', { method: 'POST', url: `/api/v1/notifications/${lost.id}/read` });
         expect(json(read).readAt).toBeTruthy();
-        expect((await t.request('viewer', { method: 'POST', url: '/api/v1/notifications/ntf_missing/read' })).statusCode).toBe(404);
+        expect((await t.request('operator', { method: 'POST', url: '/api/v1/notifications/ntf_missing/read' })).statusCode).toBe(404);
       });
 
       it('lists unread first with a cursor', async () => {
@@ -79,8 +79,8 @@ for (const dialect of DIALECTS) {
           });
         }
         const all = json(await t.request('viewer', { method: 'GET', url: '/api/v1/notifications' })).items;
-        await t.request('viewer', { method: 'POST', url: `/api/v1/notifications/${all[0].id}/read` });
-        await t.request('viewer', { method: 'POST', url: `/api/v1/notifications/${all[1].id}/read` });
+        await t.request('operator', { method: 'POST', url: `/api/v1/notifications/${all[0].id}/read` });
+        await t.request('operator', { method: 'POST', url: `/api/v1/notifications/${all[1].id}/read` });
         const seen: string[] = [];
         let cursor: string | null = null;
         do {
