@@ -425,6 +425,9 @@ export const EventPreviewBody = EventBody.extend(PreviewUnder).meta({ id: 'Event
 /** Body of `POST /orders/:id/facts/preview`. */
 export const FactPreviewBody = FactBody.extend(PreviewUnder).meta({ id: 'FactPreviewBody' });
 
+/** Query of `POST /workflows`; strict like every query of a change, so `?publsh=true` is refused, not ignored. */
+export const CreateWorkflowQuery = z.strictObject({ publish: boolString.optional() });
+
 /** Filters of `GET /orders`. */
 export const OrderQuery = z.object({
   workflow: z.string().max(64).optional(),
@@ -653,7 +656,8 @@ export const RunQuery = z.object({
 export const AutomationStateSchema = z
   .looseObject({ paused: z.boolean(), rules: z.array(z.string()), workflows: z.array(z.string()) })
   .meta({ id: 'AutomationState', description: 'The automation kill switch' });
-export const AutomationQuery = z.object({
+/** The kill switch's target; strict, so a misspelt parameter is refused rather than pausing everything. */
+export const AutomationQuery = z.strictObject({
   workflow: Slug.optional(),
   rule: z
     .string()
@@ -1000,7 +1004,7 @@ export const API_ROUTES: readonly ApiRoute[] = [
     tag: 'workflows',
     summary: 'Create a workflow from a definition (the draft; ?publish=true publishes at once)',
     role: 'designer',
-    query: z.object({ publish: boolString.optional() }),
+    query: CreateWorkflowQuery,
     body: DefinitionSchema,
     responses: { 201: ok(WorkflowSchema, 'Created') },
     problems: ['conflict'],

@@ -5,10 +5,15 @@ import { ApiError } from '../errors.js';
 export function parse<T>(schema: z.ZodType<T>, input: unknown, where = 'body'): T {
   const r = schema.safeParse(input);
   if (r.success) return r.data;
-  const errors = r.error.issues.slice(0, 50).map((i) => ({
-    path: [where, ...i.path.map(String)].join('.'),
-    message: i.message,
-  }));
+  const errors = r.error.issues.slice(0, 50).flatMap((i) =>
+    // An unknown field or parameter is named in the path of its own error.
+    i.code === 'unrecognized_keys'
+      ? i.keys.map((k) => ({
+          path: [where, ...i.path.map(String), k].join('.'),
+          message: `"${k}" is not a known ${where === 'query' ? 'parameter' : 'field'}`,
+        }))
+      : [{ path: [where, ...i.path.map(String)].join('.'), message: i.message }],
+  );
   throw new ApiError('validation_failed', `The ${where} is not valid: ${errors[0]?.path} ${errors[0]?.message}`, { errors });
 }
 

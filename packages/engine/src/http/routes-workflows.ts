@@ -1,4 +1,5 @@
 import {
+  CreateWorkflowQuery,
   type Definition,
   GROUPS,
   MigrateWorkflowBody,
@@ -49,7 +50,7 @@ export function registerWorkflowRoutes(api: FastifyInstance, deps: AppDeps): voi
 
   api.post('/workflows', async (req, reply) => {
     const p = requireRole(req, 'designer');
-    const q = parse(z.object({ publish: z.enum(['true', 'false']).optional() }), req.query, 'query');
+    const q = parse(CreateWorkflowQuery, req.query, 'query');
     const view = await service.create(req.body, q.publish === 'true', p.tokenId);
     return reply.code(201).send(view);
   });
