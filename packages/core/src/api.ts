@@ -648,7 +648,7 @@ export const RescheduleTimerBody = z.strictObject({ dueAt: Timestamp }).meta({ i
 
 export const RunQuery = z.object({
   orderId: Id.optional(),
-  rule: z.string().min(1).max(64).optional(),
+  rule: RuleKey.optional(),
   limit: Limit,
   cursor: Cursor.optional(),
 });

@@ -13,9 +13,13 @@ export function registerRunRoutes(api: FastifyInstance, deps: AppDeps): void {
     requireRole(req, 'viewer');
     const q = parse(RunQuery, req.query, 'query');
     const cursor = q.cursor ? decodeCursor(q.cursor, 1)[0] : undefined;
+    // `workflow:rule` (as the kill switch names a rule) or the bare rule id (in any workflow).
+    const colon = q.rule?.indexOf(':') ?? -1;
+    const rule =
+      q.rule === undefined ? undefined : colon < 0 ? { rule: q.rule } : { workflow: q.rule.slice(0, colon), rule: q.rule.slice(colon + 1) };
     const rows = await repo.listRuleRuns(db, {
       ...(q.orderId ? { orderId: q.orderId } : {}),
-      ...(q.rule ? { rule: q.rule } : {}),
+      ...rule,
       ...(cursor ? { cursor } : {}),
       limit: q.limit + 1,
     });

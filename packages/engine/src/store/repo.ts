@@ -198,9 +198,13 @@ export async function listTimers(
 
 // ---------- rule runs ----------
 
-export async function listRuleRuns(db: Db, f: { orderId?: string; rule?: string; limit: number; cursor?: string }): Promise<RuleRun[]> {
+export async function listRuleRuns(
+  db: Db,
+  f: { orderId?: string; workflow?: string; rule?: string; limit: number; cursor?: string },
+): Promise<RuleRun[]> {
   let q = db.selectFrom('rule_runs').selectAll();
   if (f.orderId) q = q.where('order_id', '=', f.orderId);
+  if (f.workflow) q = q.where('workflow', '=', f.workflow);
   if (f.rule) q = q.where('rule_id', '=', f.rule);
   if (f.cursor) q = q.where('id', '<', f.cursor);
   const rows = await q.orderBy('id', 'desc').limit(f.limit).execute();
