@@ -1006,7 +1006,7 @@ export const API_ROUTES: readonly ApiRoute[] = [
     role: 'designer',
     query: CreateWorkflowQuery,
     body: DefinitionSchema,
-    responses: { 201: ok(WorkflowSchema, 'Created') },
+    responses: { 201: ok(WorkflowSchema, 'Created', ['Location']) },
     problems: ['conflict'],
   },
   {
@@ -1292,7 +1292,7 @@ export const API_ROUTES: readonly ApiRoute[] = [
     role: 'designer',
     params: slugPath,
     body: TemplateBody,
-    responses: { 200: ok(TemplateSchema) },
+    responses: { 200: ok(TemplateSchema, 'Replaced'), 201: ok(TemplateSchema, 'Created', ['Location']) },
   },
   {
     operationId: 'deleteTemplate',
@@ -1401,7 +1401,7 @@ export const API_ROUTES: readonly ApiRoute[] = [
     role: 'designer',
     params: slugPath,
     body: EndpointBody,
-    responses: { 200: ok(EndpointSchema), 201: ok(EndpointSchema, 'Created') },
+    responses: { 200: ok(EndpointSchema, 'Replaced'), 201: ok(EndpointSchema, 'Created', ['Location']) },
   },
   {
     operationId: 'deleteEndpoint',

@@ -108,7 +108,7 @@ export function registerEndpointRoutes(api: FastifyInstance, deps: AppDeps, ops:
         enabled: body.enabled !== false,
         now,
       });
-      reply.code(201);
+      reply.code(201).header('location', `/api/v1/endpoints/${key}`);
       return endpointView(await loadEndpoint(key));
     }
     // A redacted value sent back unchanged (an edit form) keeps the stored one.

@@ -27,7 +27,7 @@ export function registerTemplateRoutes(api: FastifyInstance, deps: AppDeps): voi
     if (!t) throw new ApiError('not_found', `Template "${key}" does not exist.`);
     return t;
   });
-  api.put('/templates/:key', async (req) => {
+  api.put('/templates/:key', async (req, reply) => {
     requireRole(req, 'designer');
     const { key } = parse(keyParams, req.params, 'path');
     const body = parse(TemplateBody, req.body);
@@ -37,7 +37,13 @@ export function registerTemplateRoutes(api: FastifyInstance, deps: AppDeps): voi
       });
     }
     if (deps.validateTemplate) deps.validateTemplate(body);
-    await upsertTemplate(deps.store.db, { ...body, key }, deps.clock.now().toISOString());
+    const created = await deps.store.transaction(async (tx) => {
+      const existed = (await getTemplate(tx, key)) !== undefined;
+      await upsertTemplate(tx, { ...body, key }, deps.clock.now().toISOString());
+      return !existed;
+    });
+    // 201 with Location when this PUT made the template, 200 when it replaced one.
+    if (created) reply.code(201).header('location', `/api/v1/templates/${key}`);
     return getTemplate(deps.store.db, key);
   });
   api.delete('/templates/:key', async (req, reply) => {

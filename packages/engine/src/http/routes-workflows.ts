@@ -52,7 +52,7 @@ export function registerWorkflowRoutes(api: FastifyInstance, deps: AppDeps): voi
     const p = requireRole(req, 'designer');
     const q = parse(CreateWorkflowQuery, req.query, 'query');
     const view = await service.create(req.body, q.publish === 'true', p.tokenId);
-    return reply.code(201).send(view);
+    return reply.code(201).header('location', `/api/v1/workflows/${view.key}`).send(view);
   });
 
   api.get('/workflows/:key', async (req) => {

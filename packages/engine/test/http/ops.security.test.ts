@@ -137,7 +137,7 @@ for (const dialect of DIALECTS) {
       expect((await t.request('viewer', { method: 'GET', url: '/api/v1/templates/order_confirmation' })).statusCode).toBe(200);
 
       const put = await t.request('designer', { method: 'PUT', url: '/api/v1/templates/spare', body: { subject: 's', html: '<p>h</p>' } });
-      expect(put.statusCode, put.body).toBe(200);
+      expect(put.statusCode, put.body).toBe(201);
       // Used only by a draft: still in use.
       const draft = hookWorkflow('drafty', [{ type: 'send_email', template: 'spare', to: 'customer' }]);
       expect((await t.request('designer', { method: 'POST', url: '/api/v1/workflows', body: draft })).statusCode).toBeLessThan(300);
@@ -167,7 +167,7 @@ for (const dialect of DIALECTS) {
       expect(ep2.statusCode).toBe(201);
       expect((await t.request('designer', { method: 'DELETE', url: '/api/v1/endpoints/spare' })).statusCode).toBe(204);
       const put2 = await t.request('designer', { method: 'PUT', url: '/api/v1/templates/unused', body: { subject: 's', html: 'h' } });
-      expect(put2.statusCode).toBe(200);
+      expect(put2.statusCode).toBe(201);
       expect((await t.request('designer', { method: 'DELETE', url: '/api/v1/templates/unused' })).statusCode).toBe(204);
     });
 

@@ -84,7 +84,7 @@ for (const dialect of DIALECTS) {
           url: '/api/v1/templates/delay_notification',
           body: { subject: 'Your order is delayed', html: '<p>New estimate: {{ order.data.deliveryEstimate }}</p>' },
         });
-        expect(template.statusCode, template.body).toBe(200);
+        expect(template.statusCode, template.body).toBe(201);
         const published = await t.request('designer', { method: 'POST', url: '/api/v1/workflows/parcels/publish' });
         expect(published.statusCode, published.body).toBe(200);
         expect(json(published)).toMatchObject({ key: 'parcels', publishedVersion: 1 });

@@ -305,7 +305,7 @@ for (const dialect of DIALECTS) {
               body: { subject: 'Hi {{ order.id }}', html: '<p>ok</p>' },
             })
           ).statusCode,
-        ).toBe(200);
+        ).toBe(201);
       });
 
       it('answers the dashboard figures', async () => {

@@ -102,7 +102,7 @@ for (const dialect of DIALECTS) {
         const tpl = DEMO_TEMPLATES.find((x) => x.key === 'delay_notification');
         expect(
           (await t.request('designer', { method: 'PUT', url: '/api/v1/templates/delay_notification', body: { ...tpl } })).statusCode,
-        ).toBe(200);
+        ).toBe(201);
         await publishWorkflow(t, exampleWorkflow(receiver.url));
         const order = await createOrder(t, 'shop', { customer: { email: 'ada@example.com', name: 'Ada' }, deliveryEstimate: 'Friday' });
         await move(t, order.id, 'shipping');
