@@ -47,6 +47,12 @@ export const RuleKey = z
 export const Id = z.string().min(1).max(64);
 /** An ISO 8601 timestamp with offset. */
 export const Timestamp = z.iso.datetime({ offset: true });
+/** A filter bound: an ISO 8601 date-time with offset, or a plain date meaning midnight UTC. */
+export const TimeBound = z
+  .union([Timestamp, z.iso.date()], {
+    error: 'must be an ISO 8601 date (2026-01-01, midnight UTC) or date-time with offset (2026-01-01T09:00:00Z)',
+  })
+  .describe('An ISO 8601 date-time with offset, or a date (midnight UTC)');
 /** A JSON object. */
 export const JsonObject = z.record(z.string(), z.unknown());
 /** Page size: 1..500, default 50. */
@@ -436,8 +442,8 @@ export const OrderQuery = z.object({
   kind: z.string().max(64).optional(),
   externalRef: z.string().max(200).optional(),
   q: z.string().max(200).optional(),
-  createdAfter: Timestamp.optional(),
-  createdBefore: Timestamp.optional(),
+  createdAfter: TimeBound.optional(),
+  createdBefore: TimeBound.optional(),
   limit: Limit,
   cursor: Cursor.optional(),
 });
@@ -639,7 +645,7 @@ export const RetryDeliveryBody = z.strictObject({ force: z.boolean().optional() 
 
 export const TimerQuery = z.object({
   orderId: Id.optional(),
-  due_before: Timestamp.optional(),
+  due_before: TimeBound.optional(),
   status: z.enum(['pending', 'fired', 'cancelled', 'failed']).default('pending'),
   limit: Limit,
   cursor: Cursor.optional(),

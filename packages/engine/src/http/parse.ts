@@ -35,3 +35,7 @@ export function pageOf<T>(rows: T[], limit: number, cursorOf: (last: T) => strin
   const last = items[items.length - 1];
   return { items, nextCursor: rows.length > limit && last ? encodeCursor(cursorOf(last)) : null };
 }
+
+/** The instant a time filter names, as an ISO string: a plain date (`2026-01-01`) is midnight UTC. */
+export const instantOf = (bound: string): string =>
+  new Date(/^\d{4}-\d{2}-\d{2}$/.test(bound) ? `${bound}T00:00:00Z` : bound).toISOString();

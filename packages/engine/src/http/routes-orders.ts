@@ -32,7 +32,7 @@ import { tokenNames } from '../store/tokens.js';
 import { callerOf, type Principal, requireRole } from './auth.js';
 import type { AppDeps } from './deps.js';
 import { ifMatchVersions, noneMatchHolds, versionTag } from './etag.js';
-import { decodeCursor, pageOf, parse } from './parse.js';
+import { decodeCursor, instantOf, pageOf, parse } from './parse.js';
 import { withSummaries } from './routes-deliveries.js';
 
 // Request schemas are the wire contract's (core api.ts), so the document and the server agree.
@@ -130,8 +130,8 @@ export function registerOrderRoutes(api: FastifyInstance, deps: AppDeps): void {
     const cursor = q.cursor ? decodeCursor(q.cursor, 2) : undefined;
     const items = await repo.listOrders(deps.store.db, deps.store.capabilities, {
       ...q,
-      createdAfter: q.createdAfter ? new Date(q.createdAfter).toISOString() : undefined,
-      createdBefore: q.createdBefore ? new Date(q.createdBefore).toISOString() : undefined,
+      createdAfter: q.createdAfter ? instantOf(q.createdAfter) : undefined,
+      createdBefore: q.createdBefore ? instantOf(q.createdBefore) : undefined,
       limit: q.limit + 1,
       cursor: cursor ? { createdAt: cursor[0] as string, id: cursor[1] as string } : undefined,
     });

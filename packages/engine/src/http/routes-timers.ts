@@ -6,10 +6,9 @@ import * as repo from '../store/repo.js';
 import { listTimerPage } from '../store/timers.js';
 import { callerOf, requireRole } from './auth.js';
 import type { AppDeps, OpsDeps } from './deps.js';
-import { decodeCursor, pageOf, parse } from './parse.js';
+import { decodeCursor, instantOf, pageOf, parse } from './parse.js';
 
 const idParams = z.object({ id: Id });
-const toIso = (s: string): string => new Date(s).toISOString();
 
 /** Timers: listed, rescheduled or cancelled by hand. */
 export function registerTimerRoutes(api: FastifyInstance, deps: AppDeps, ops: Pick<OpsDeps, 'worker'>): void {
@@ -18,7 +17,7 @@ export function registerTimerRoutes(api: FastifyInstance, deps: AppDeps, ops: Pi
   api.get('/timers', async (req) => {
     requireRole(req, 'viewer');
     const parsed = parse(TimerQuery, req.query, 'query');
-    const q = { ...parsed, due_before: parsed.due_before === undefined ? undefined : toIso(parsed.due_before) };
+    const q = { ...parsed, due_before: parsed.due_before === undefined ? undefined : instantOf(parsed.due_before) };
     const cursor = q.cursor ? (decodeCursor(q.cursor, 2) as [string, string]) : undefined;
     const rows = await listTimerPage(db, {
       status: q.status,
@@ -52,7 +51,7 @@ export function registerTimerRoutes(api: FastifyInstance, deps: AppDeps, ops: Pi
     requireRole(req, 'operator');
     const { id } = parse(idParams, req.params, 'path');
     const body = parse(RescheduleTimerBody, req.body);
-    body.dueAt = toIso(body.dueAt);
+    body.dueAt = instantOf(body.dueAt);
     const timer = await timerEdit(req, id, body.dueAt);
     ops.worker?.wake();
     return timer;
