@@ -1566,6 +1566,7 @@ export const API_ROUTES: readonly ApiRoute[] = [
     role: 'viewer',
     query: z.object({ workflow: WorkflowKey.optional() }),
     responses: { 200: ok(StatsSchema) },
+    problems: ['not_found'],
   },
 ];
 

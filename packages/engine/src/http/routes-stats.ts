@@ -1,6 +1,7 @@
 import { GROUPS, type Group, WorkflowKey } from '@orderflow/core';
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
+import { ApiError } from '../errors.js';
 import { recentFailures } from '../store/deliveries.js';
 import * as repo from '../store/repo.js';
 import { cancellations, countOrdersByGroup, stateEntries } from '../store/stats.js';
@@ -21,6 +22,10 @@ export function registerStatsRoutes(api: FastifyInstance, deps: AppDeps): void {
   api.get('/stats', async (req) => {
     requireRole(req, 'viewer');
     const q = parse(z.object({ workflow: WorkflowKey.optional() }), req.query, 'query');
+    // An unknown workflow is 404, as on every other route, not a page of zeros.
+    if (q.workflow !== undefined && !(await repo.getWorkflow(db, q.workflow))) {
+      throw new ApiError('not_found', `Workflow "${q.workflow}" does not exist.`);
+    }
     const counts = await countOrdersByGroup(db, q.workflow);
     const groups = Object.fromEntries(GROUPS.map((g) => [g, 0])) as Record<Group, number>;
     const states = new Map<string, { state: string; group: Group; count: number; workflow?: string }>();
