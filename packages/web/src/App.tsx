@@ -143,7 +143,8 @@ function Shell({ role, onSignOut }: { role: Role; onSignOut: () => void }) {
         )}
         {automation?.paused && (
           <div className="banner banner-warn" role="status" data-testid="automation-banner">
-            Automation is paused: no rule runs, and deliveries and timers are held until it is resumed. <Link to="/deliveries">Deliveries</Link>
+            Automation is paused: no rule runs, and deliveries and timers are held until it is resumed.{' '}
+            <Link to="/deliveries">Deliveries</Link>
           </div>
         )}
         <ErrorBoundary resetKey={path}>
