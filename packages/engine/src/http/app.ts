@@ -37,6 +37,21 @@ export function jsonDepth(value: unknown, limit: number): number {
   return max;
 }
 
+/**
+ * The path of the first number in a parsed body that is not finite (`1e400` parses as Infinity,
+ * which JSON cannot hold: it would be stored as null), or null when there is none.
+ */
+export function nonFinitePath(value: unknown): string | null {
+  const stack: [unknown, string][] = [[value, '']];
+  while (stack.length > 0) {
+    const [v, path] = stack.pop() as [unknown, string];
+    if (typeof v === 'number' && !Number.isFinite(v)) return path || '(the body)';
+    if (v === null || typeof v !== 'object') continue;
+    for (const [k, child] of Object.entries(v as object)) stack.push([child, path ? `${path}.${k}` : k]);
+  }
+  return null;
+}
+
 const ROUTES = new WeakMap<FastifyInstance, { url: string; methods: Set<string> }[]>();
 
 /** Every registered route of an app built by {@link buildApp}: its URL pattern and methods. */
@@ -63,6 +78,23 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   app.decorateRequest('principal', null);
   // Only JSON bodies are accepted (and merge patches on the data route); plain text answers 415.
   app.removeContentTypeParser('text/plain');
+  // JSON through Fastify's own parser (prototype poisoning refused), with two differences: an
+  // empty body is no body (clients send Content-Type: application/json on every request, DELETE
+  // included), and a refused `__proto__` or `constructor.prototype` key says so.
+  const parseJson = app.getDefaultJsonParser('error', 'error');
+  app.removeContentTypeParser('application/json');
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (req, body, done) => {
+    if (typeof body === 'string' && body.trim() === '') return done(null, undefined);
+    parseJson(req, body as string, (err, value) => {
+      if (err && /"(__proto__|prototype)"\s*:/.test(body as string)) {
+        return done(
+          new ApiError('bad_request', 'The body has a "__proto__" or "constructor.prototype" key, which is refused; rename it.'),
+          undefined,
+        );
+      }
+      done(err, value);
+    });
+  });
 
   // Every route's methods by path pattern, to answer 405 with Allow on a path that exists.
   const routeMethods: { url: string; pattern: RegExp; methods: Set<string> }[] = [];
@@ -93,6 +125,13 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       jsonDepth(req.body, MAX_JSON_DEPTH) > MAX_JSON_DEPTH
     ) {
       throw new ApiError('bad_request', `JSON nesting deeper than ${MAX_JSON_DEPTH} levels is not accepted.`);
+    }
+    const infinite = req.body !== undefined && req.body !== null ? nonFinitePath(req.body) : null;
+    if (infinite !== null) {
+      throw new ApiError(
+        'bad_request',
+        `The number at ${infinite} is too large for JSON (it is not finite); send a smaller one, or a string.`,
+      );
     }
   });
 
