@@ -3,10 +3,13 @@ import { useNotifications } from '../components/notifications';
 import { errorText } from '../lib/api';
 import { formatTime } from '../lib/format';
 import { Link } from '../lib/router';
+import { useAbilities } from '../lib/session';
 
 export function NotificationsPage() {
   const { items, unread, loading, error, live, markRead, refresh } = useNotifications();
   const toast = useToast();
+  // Read state is shared by everyone: a viewer (read only) cannot mark a notification read.
+  const canMark = useAbilities().role !== 'viewer';
   const sorted = [...items].sort((a, b) => Number(!!a.readAt) - Number(!!b.readAt) || b.createdAt.localeCompare(a.createdAt));
   return (
     <div className="page">
@@ -17,7 +20,7 @@ export function NotificationsPage() {
         <button type="button" onClick={refresh}>
           Refresh
         </button>
-        {unread > 0 && (
+        {unread > 0 && canMark && (
           <button
             type="button"
             onClick={async () => {
@@ -45,7 +48,7 @@ export function NotificationsPage() {
             <p>{n.message}</p>
             <div className="row">
               {n.orderId && <Link to={`/orders/${encodeURIComponent(n.orderId)}`}>Open order</Link>}
-              {!n.readAt && (
+              {!n.readAt && canMark && (
                 <button
                   type="button"
                   className="small"
