@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { type Caller, DEMO_TEMPLATES, DEMO_WORKFLOWS, type Role } from '@orderflow/core';
 import type { Config } from './config.js';
@@ -129,6 +129,23 @@ export function adminTokenBanner(a: AdminTokenInfo): string {
         ? `Admin token: created earlier and not shown again (${a.file} holds a token of another database or a revoked one). Create one with: orderflow token create --role admin`
         : 'Admin token: created earlier and not shown again. Create one with: orderflow token create --role admin';
   }
+}
+
+/**
+ * A warning when the data directory already existed and other users may enter it (its mode was
+ * chosen by its owner, so it is not changed). The files in it are 0600 either way; null when
+ * private or absent.
+ */
+export function dataDirWarning(dir: string): string | null {
+  let mode: number;
+  try {
+    mode = statSync(dir).mode & 0o777;
+  } catch {
+    return null;
+  }
+  if ((mode & 0o077) === 0) return null;
+  const octal = mode.toString(8).padStart(3, '0');
+  return `Warning: the data directory ${dir} has mode 0${octal}, so other users may list it; its files are 0600, but consider: chmod 700 ${dir}`;
 }
 
 /** Creates a directory for data files as 0700 (an existing directory is left as its owner set it). */

@@ -1,4 +1,4 @@
-import { adminTokenBanner } from '../../bootstrap.js';
+import { adminTokenBanner, dataDirWarning } from '../../bootstrap.js';
 import type { Config } from '../../config.js';
 import { createOrderflow } from '../../server.js';
 import { openStore } from '../../store/open.js';
@@ -11,6 +11,8 @@ export async function serve(config: Readonly<Config>): Promise<number> {
   const shown = address.replace('[::1]', 'localhost');
   console.log(`\nOrderflow is running at ${shown}/  (API: ${shown}/api/v1, docs: ${shown}/docs)`);
   console.log(adminTokenBanner(of.admin));
+  const dirWarning = dataDirWarning(config.dataDir);
+  if (dirWarning) console.log(dirWarning);
   if (!config.webhookSecret)
     console.log('Webhook signing secret: `npx orderflow webhook-secret` prints it (or set ORDERFLOW_WEBHOOK_SECRET).');
   const stop = async (signal: string) => {
