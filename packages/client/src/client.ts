@@ -242,7 +242,7 @@ export function createClient(options: ClientOptions) {
     // Tokens
     /** Creates a token; its secret is in the answer once. */
     createToken: (input: CreateTokenInput, opts?: ChangeOptions) => post<CreatedToken>('/tokens', input, opts),
-    listTokens: () => get<ListPage<TokenInfo>>('/tokens'),
+    listTokens: (page: { limit?: number; cursor?: string } = {}) => get<ListPage<TokenInfo>>('/tokens', { ...page }),
     /** Revokes a token at once. */
     revokeToken: (id: string, opts?: ChangeOptions) => del(`/tokens/${enc(id)}`, opts),
 

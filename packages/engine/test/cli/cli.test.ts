@@ -223,6 +223,31 @@ describe('CLI on the local database (no --url)', () => {
     }
   });
 
+  it('lists every token, page after page (token list)', async () => {
+    const t = await createTestOrderflow({ keepDir: true, demo: false });
+    const now = t.of.clock.now().toISOString();
+    for (let i = 0; i < 230; i++) await createToken(t.of.store, t.of.newId, 'viewer', `reader ${i}`, now);
+    const total = Number(
+      (
+        await t.of.store.db
+          .selectFrom('tokens')
+          .select((eb) => eb.fn.countAll<number>().as('n'))
+          .executeTakeFirstOrThrow()
+      ).n,
+    );
+    await t.close();
+    try {
+      const r = await cli(['token', 'list'], { ORDERFLOW_DATABASE_URL: t.url, ORDERFLOW_DATA_DIR: t.dir });
+      expect(r.code, r.stderr).toBe(0);
+      const lines = r.stdout.trim().split('\n');
+      for (let i = 0; i < 230; i++) expect(lines.filter((l) => l.includes(`  reader ${i}  `))).toHaveLength(1);
+      // Its own temporary token is listed too (it exists while the command runs).
+      expect(lines.length).toBe(total + 1);
+    } finally {
+      await t.remove();
+    }
+  });
+
   it('ends quietly when stdout is closed early (token list | true), still removing its own token', async () => {
     const t = await createTestOrderflow({ keepDir: true, demo: false });
     const now = t.of.clock.now().toISOString();

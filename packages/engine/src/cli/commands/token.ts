@@ -48,8 +48,15 @@ export async function create(values: CliValues, api: (() => Promise<Api>) | unde
 
 /** `token list`: id, name, role, created, last used, expiry. */
 export async function list(api: Api): Promise<number> {
-  const page = await api.client.listTokens();
-  for (const t of page.items) {
+  // Every page: an admin with many tokens sees them all.
+  const items = [];
+  let cursor: string | undefined;
+  do {
+    const page = await api.client.listTokens({ limit: 200, ...(cursor ? { cursor } : {}) });
+    items.push(...page.items);
+    cursor = page.nextCursor ?? undefined;
+  } while (cursor);
+  for (const t of items) {
     console.log(
       [
         t.id,
