@@ -247,17 +247,26 @@ const HISTORY_COLUMNS = ['order_id', 'seq', 'id', 'at', 'type', 'to_state', 'rul
 
 /**
  * Appends history entries after `afterSeq` (the order row's `history_seq`, which the caller
- * writes with the order). Without it, the last seq is looked up and the row's counter set.
+ * writes with the order). Without it, the last seq is looked up and the row's counter set, and
+ * entries without a version get the order's current one.
  */
 export async function appendHistory(db: Db, orderId: string, entries: HistoryEntry[], afterSeq?: number): Promise<HistoryEntry[]> {
   if (entries.length === 0) return [];
   let seq = afterSeq ?? -1;
+  let version: number | undefined;
   if (afterSeq === undefined) {
-    const last = await exec<{ m: number | string | null }>(db, 'select max(seq) as m from history where order_id = ?', [orderId]);
+    const last = await exec<{ m: number | string | null; v: number | string | null }>(
+      db,
+      'select (select max(seq) from history where order_id = ?) as m, (select version from orders where id = ?) as v',
+      [orderId, orderId],
+    );
     seq = Number(last.rows[0]?.m ?? 0);
+    const v = last.rows[0]?.v;
+    if (v !== null && v !== undefined) version = Number(v);
     await exec(db, 'update orders set history_seq = ? where id = ?', [seq + entries.length, orderId]);
   }
-  const stored = entries.map((e) => ({ ...e, seq: ++seq }));
+  // Entries written outside a decision (the worker's) carry the order's version as it stands.
+  const stored = entries.map((e) => ({ ...e, ...(e.version === undefined && version !== undefined ? { version } : {}), seq: ++seq }));
   await insertRows(
     db,
     'history',

@@ -70,21 +70,17 @@ export async function actionFailedAtDelivery(
   failure: { error: string; code?: 'render_failed' },
   direct: Notification[],
 ): Promise<void> {
-  const code = failure.code ?? 'action_failed';
-  const reason = failure.error;
-  const message = `${describeType(row.type)} ${row.id} could not be made: ${reason}`;
+  const message = `${describeType(row.type)} ${row.id} could not be made: ${failure.error}`;
   if (row.rule_id) {
-    const current = await tx.selectFrom('orders').select('version').where('id', '=', row.order_id).executeTakeFirst();
     const entry: HistoryEntry = {
       id: ctx.newId('hst'),
       at: ctx.clock.now().toISOString(),
       type: 'rule_failed',
       actor: { type: 'rule', id: row.rule_id },
       ruleId: row.rule_id,
-      error: { code, message },
-      ...(current ? { version: Number(current.version) } : {}),
+      error: { code: failure.code ?? 'action_failed', message },
     };
-    // No known seq: appendHistory looks it up and moves the order row's counter on.
+    // No known seq: appendHistory looks it up, moves the order row's counter on, and adds the order's version.
     await appendHistory(tx, row.order_id, [entry]);
   }
   await raiseAlert(

@@ -71,6 +71,7 @@ for (const dialect of DIALECTS) {
       const history = json(await t.request('viewer', { method: 'GET', url: `/api/v1/orders/${order.id}/history` })).items as {
         type: string;
         ruleId?: string;
+        version?: number;
         error?: { code: string; message: string };
       }[];
       const failed = history.filter((h) => h.type === 'rule_failed');
@@ -81,6 +82,9 @@ for (const dialect of DIALECTS) {
         ]),
       );
       expect(failed).toHaveLength(2);
+      // Written outside a decision, each entry still says which version of the order it happened at.
+      const current = json(await t.request('viewer', { method: 'GET', url: `/api/v1/orders/${order.id}` })).version;
+      for (const f of failed) expect(f.version).toBe(current);
       expect(JSON.stringify(failed)).not.toContain('{%');
 
       // The alerts go out through the outbox like every critical notification.
