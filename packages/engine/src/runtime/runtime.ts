@@ -244,7 +244,6 @@ export function createRuntime(opts: RuntimeOptions) {
 
   const needsWorkflows = (d: Definition) => (d.rules ?? []).some((r) => r.actions.some((a) => a.type === 'create_order'));
 
-  /** Loads what decide() needs and runs it. Reads only. */
   /**
    * A decision rendered outside the transaction, for the order at `version` (`null`: a new order)
    * under the configuration snapshot `cfg`. It stands only while both are still what the change
@@ -271,6 +270,11 @@ export function createRuntime(opts: RuntimeOptions) {
     }
   }
 
+  /**
+   * Loads what decide() needs and runs it. Reads only. In a write transaction, a decision that
+   * renders Liquid throws {@link RenderOutside} unless `render.decided` still stands or
+   * `render.inside` says to render in place.
+   */
   async function prepare(
     db: Kysely<DB>,
     input: ApplyInput,
