@@ -1,6 +1,7 @@
 import type { HistoryEntry, Order, OutboxEntry, RuleRun, Timer } from '@orderflow/core';
 import { CompiledQuery, type Kysely, type QueryResult, type Selectable } from 'kysely';
 import { LATER, LATER_ONE } from './changes-postgres.js';
+import { directRunner } from './direct.js';
 import type { DB } from './schema.js';
 
 /**
@@ -69,6 +70,14 @@ function textFor(db: Db, sql: string, later?: Later): string {
 }
 
 function exec<R>(db: Db, sql: string, params: unknown[], later?: Later): Promise<QueryResult<R>> {
+  const direct = directRunner(db);
+  if (direct) {
+    try {
+      return Promise.resolve(direct(sql, params) as QueryResult<R>);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+  }
   return db.executeQuery<R>(CompiledQuery.raw(textFor(db, sql, later), params));
 }
 

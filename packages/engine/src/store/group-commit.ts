@@ -1,5 +1,6 @@
 import { type Kysely, sql } from 'kysely';
 import { bumpConfigEpoch, configEpoch } from './config-epoch.js';
+import { bindDirect, type DirectRunner } from './direct.js';
 import type { DB } from './schema.js';
 
 /** How one dialect runs a shared transaction. */
@@ -26,6 +27,11 @@ export interface GroupCommitOptions {
    * nothing behind it commits the plain way, flush included, and waits for no thread.
    */
   deferredFlush?: { beforeBegin: string[]; afterEnd: string[]; flush: () => Promise<void> };
+  /**
+   * Runs a statement at once on the connection (SQLite). The transaction's own statements and the
+   * changes' statements (see changes.ts) then skip the query builder.
+   */
+  direct?: DirectRunner;
 }
 
 interface Pending {
@@ -76,6 +82,12 @@ export function createGroupCommit(db: Kysely<DB>, opts: GroupCommitOptions) {
     });
   }
 
+  /** Runs one of the transaction's own statements (begin, savepoints, commit). */
+  const run = async (conn: Kysely<DB>, text: string): Promise<void> => {
+    if (opts.direct) opts.direct(text, []);
+    else await sql.raw(text).execute(conn);
+  };
+
   async function runBatch(batch: Pending[]): Promise<void> {
     const outcomes: Outcome[] = [];
     const again: Pending[] = [];
@@ -83,12 +95,13 @@ export function createGroupCommit(db: Kysely<DB>, opts: GroupCommitOptions) {
     const deferred = opts.deferredFlush && (batch.length > 1 || queue.length > 0) ? opts.deferredFlush : null;
     try {
       await db.connection().execute(async (conn) => {
+        if (opts.direct) bindDirect(conn, opts.direct);
         if (!deferred) return inTransaction(conn);
-        for (const stmt of deferred.beforeBegin) await sql.raw(stmt).execute(conn);
+        for (const stmt of deferred.beforeBegin) await run(conn, stmt);
         try {
           await inTransaction(conn);
         } finally {
-          for (const stmt of deferred.afterEnd) await sql.raw(stmt).execute(conn);
+          for (const stmt of deferred.afterEnd) await run(conn, stmt);
         }
       });
     } catch (error) {
@@ -118,16 +131,16 @@ export function createGroupCommit(db: Kysely<DB>, opts: GroupCommitOptions) {
     }
 
     async function inTransaction(conn: Kysely<DB>): Promise<void> {
-      await sql.raw(opts.begin).execute(conn);
+      await run(conn, opts.begin);
       try {
-        for (const stmt of opts.afterBegin ?? []) await sql.raw(stmt).execute(conn);
+        for (const stmt of opts.afterBegin ?? []) await run(conn, stmt);
         if (batch.length === 1) {
           // Alone in the transaction: a failure rolls the whole transaction back, no savepoint needed.
           const item = batch[0] as Pending;
           try {
             outcomes.push({ item, ok: true, value: await item.fn(conn) });
           } catch (error) {
-            await sql.raw('rollback').execute(conn);
+            await run(conn, 'rollback');
             if (opts.retryable?.(error) && ++item.tries < MAX_TRIES) again.push(item);
             else outcomes.push({ item, ok: false, error });
             return;
@@ -142,26 +155,23 @@ export function createGroupCommit(db: Kysely<DB>, opts: GroupCommitOptions) {
               await new Promise<void>((resolve) => setImmediate(resolve));
               since = performance.now();
             }
-            await sql.raw('savepoint change').execute(conn);
+            await run(conn, 'savepoint change');
             try {
               const value = await item.fn(conn);
-              await sql.raw('release savepoint change').execute(conn);
+              await run(conn, 'release savepoint change');
               outcomes.push({ item, ok: true, value });
             } catch (error) {
               // If this fails too, the transaction itself is broken: the whole batch fails below.
-              await sql.raw('rollback to savepoint change').execute(conn);
-              await sql.raw('release savepoint change').execute(conn);
+              await run(conn, 'rollback to savepoint change');
+              await run(conn, 'release savepoint change');
               if (opts.retryable?.(error) && ++item.tries < MAX_TRIES) again.push(item);
               else outcomes.push({ item, ok: false, error });
             }
           }
         }
-        await sql.raw('commit').execute(conn);
+        await run(conn, 'commit');
       } catch (e) {
-        await sql
-          .raw('rollback')
-          .execute(conn)
-          .catch(() => undefined);
+        await run(conn, 'rollback').catch(() => undefined);
         throw e;
       }
     }

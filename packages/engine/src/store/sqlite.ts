@@ -41,7 +41,8 @@ export function createSqliteStore(opts: SqliteStoreOptions): Store {
   database.pragma('busy_timeout = 10000');
   database.pragma('foreign_keys = ON');
   const checkpointer = opts.path === ':memory:' ? null : startCheckpointer(database, opts.path);
-  const db = new Kysely<DB>({ dialect: new PreparedSqliteDialect({ database }) });
+  const connection = new PreparedSqliteConnection(database);
+  const db = new Kysely<DB>({ dialect: new PreparedSqliteDialect(connection) });
   const dataVersion = database.prepare('pragma data_version').pluck();
   let seenVersion: number | null = null;
   return {
@@ -52,6 +53,8 @@ export function createSqliteStore(opts: SqliteStoreOptions): Store {
     transaction: createGroupCommit(db, {
       begin: 'begin immediate',
       runners: 1,
+      // The batch holds the one connection: its statements run on it at once.
+      direct: (text, params) => connection.run(text, params),
       ...(flusher
         ? {
             deferredFlush: {
@@ -186,13 +189,13 @@ function startCheckpointer(database: Database.Database, path: string): { close()
  * (the hot ones are a few dozen texts) and hands the connection out first come, first served.
  */
 class PreparedSqliteDialect extends SqliteDialect {
-  readonly #database: Database.Database;
-  constructor(config: { database: Database.Database }) {
-    super(config);
-    this.#database = config.database;
+  readonly #connection: PreparedSqliteConnection;
+  constructor(connection: PreparedSqliteConnection) {
+    super({ database: connection.database });
+    this.#connection = connection;
   }
   override createDriver(): Driver {
-    return new PreparedSqliteDriver(this.#database);
+    return new PreparedSqliteDriver(this.#connection);
   }
 }
 
@@ -215,12 +218,16 @@ class PreparedSqliteConnection implements DatabaseConnection {
     return stmt;
   }
 
-  executeQuery<R>(query: CompiledQuery): Promise<QueryResult<R>> {
-    const stmt = this.prepared(query.sql);
-    const params = query.parameters as unknown[];
-    if (stmt.reader) return Promise.resolve({ rows: stmt.all(params) as R[] });
+  /** Runs one statement now (the caller holds the connection). */
+  run<R>(text: string, params: readonly unknown[]): QueryResult<R> {
+    const stmt = this.prepared(text);
+    if (stmt.reader) return { rows: stmt.all(params) as R[] };
     const { changes, lastInsertRowid } = stmt.run(params);
-    return Promise.resolve({ numAffectedRows: BigInt(changes), insertId: BigInt(lastInsertRowid), rows: [] });
+    return { numAffectedRows: BigInt(changes), insertId: BigInt(lastInsertRowid), rows: [] };
+  }
+
+  executeQuery<R>(query: CompiledQuery): Promise<QueryResult<R>> {
+    return Promise.resolve(this.run<R>(query.sql, query.parameters));
   }
 
   async *streamQuery<R>(query: CompiledQuery): AsyncIterableIterator<QueryResult<R>> {
@@ -233,8 +240,8 @@ class PreparedSqliteDriver implements Driver {
   readonly #connection: PreparedSqliteConnection;
   #waiters: (() => void)[] = [];
   #held = false;
-  constructor(database: Database.Database) {
-    this.#connection = new PreparedSqliteConnection(database);
+  constructor(connection: PreparedSqliteConnection) {
+    this.#connection = connection;
   }
   async init(): Promise<void> {}
   async acquireConnection(): Promise<DatabaseConnection> {
