@@ -94,11 +94,29 @@ function values(rows: number, columns: number): string {
   return v;
 }
 
+/**
+ * The text of an insert of `rows` rows into `table`: made once per table and row count, so each
+ * call hands the statement cache the same string (whose hash is kept) instead of a new one.
+ */
+const insertTexts = new Map<string, string>();
+function insertText(table: string, columns: readonly string[], rows: number): string {
+  const key = `${table}:${rows}`;
+  let text = insertTexts.get(key);
+  if (text === undefined) {
+    text = `insert into ${table} (${columns.join(', ')}) values ${values(rows, columns.length)}`;
+    if (insertTexts.size < 500) insertTexts.set(key, text);
+  }
+  return text;
+}
+
 /** Inserts `rows` (arrays of values in `columns` order) in as few statements as the limits allow. */
 async function insertRows(db: Db, table: string, columns: readonly string[], rows: unknown[][]): Promise<void> {
-  const head = `insert into ${table} (${columns.join(', ')}) values `;
+  if (rows.length === 1) {
+    await exec(db, insertText(table, columns, 1), rows[0] as unknown[], 'later');
+    return;
+  }
   for (const batch of insertBatches(rows, columns.length)) {
-    await exec(db, head + values(batch.length, columns.length), batch.flat(), 'later');
+    await exec(db, insertText(table, columns, batch.length), batch.flat(), 'later');
   }
 }
 
@@ -435,15 +453,16 @@ export async function insertRuleRuns(db: Db, runs: RuleRun[]): Promise<void> {
     db,
     'rule_runs',
     RULE_RUN_COLUMNS,
-    runs.map(({ id, orderId, workflow, ruleId, trigger, at, matched, ...rest }) => [
-      id,
-      orderId,
-      workflow,
-      ruleId,
-      trigger,
-      at,
-      matched ? 1 : 0,
-      j(rest),
+    runs.map((r) => [
+      r.id,
+      r.orderId,
+      r.workflow,
+      r.ruleId,
+      r.trigger,
+      r.at,
+      r.matched ? 1 : 0,
+      // What is left of the run: the same text JSON.stringify gives for { conditions, actions }.
+      `{"conditions":${j(r.conditions)},"actions":${j(r.actions)}}`,
     ]),
   );
 }

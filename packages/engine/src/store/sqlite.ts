@@ -202,26 +202,26 @@ class PreparedSqliteDialect extends SqliteDialect {
 const STATEMENT_CACHE = 500;
 
 class PreparedSqliteConnection implements DatabaseConnection {
-  readonly #statements = new Map<string, Database.Statement>();
+  /** Prepared statements by text, with whether each answers rows (read once: it is a native getter). */
+  readonly #statements = new Map<string, { stmt: Database.Statement; reader: boolean }>();
   constructor(readonly database: Database.Database) {}
 
-  prepared(text: string): Database.Statement {
-    let stmt = this.#statements.get(text);
-    if (stmt) {
-      // Most recently used last: the first entry is the one to drop when full.
-      this.#statements.delete(text);
-    } else {
-      stmt = this.database.prepare(text);
+  prepared(text: string): { stmt: Database.Statement; reader: boolean } {
+    let hit = this.#statements.get(text);
+    if (hit === undefined) {
+      const stmt = this.database.prepare(text);
+      hit = { stmt, reader: stmt.reader };
+      // Full: the oldest statement goes (the hot ones are a few dozen texts; one dropped is prepared again).
       if (this.#statements.size >= STATEMENT_CACHE) this.#statements.delete(this.#statements.keys().next().value as string);
+      this.#statements.set(text, hit);
     }
-    this.#statements.set(text, stmt);
-    return stmt;
+    return hit;
   }
 
   /** Runs one statement now (the caller holds the connection). */
   run<R>(text: string, params: readonly unknown[]): QueryResult<R> {
-    const stmt = this.prepared(text);
-    if (stmt.reader) return { rows: stmt.all(params) as R[] };
+    const { stmt, reader } = this.prepared(text);
+    if (reader) return { rows: stmt.all(params) as R[] };
     const { changes, lastInsertRowid } = stmt.run(params);
     return { numAffectedRows: BigInt(changes), insertId: BigInt(lastInsertRowid), rows: [] };
   }
@@ -231,7 +231,7 @@ class PreparedSqliteConnection implements DatabaseConnection {
   }
 
   async *streamQuery<R>(query: CompiledQuery): AsyncIterableIterator<QueryResult<R>> {
-    const stmt = this.prepared(query.sql);
+    const { stmt } = this.prepared(query.sql);
     for (const row of stmt.iterate(query.parameters as unknown[])) yield { rows: [row as R] };
   }
 }
