@@ -1,6 +1,7 @@
 import { performance } from 'node:perf_hooks';
 import type { Order } from '@orderflow/core';
 import { createTransport } from 'nodemailer';
+import SMTPPool from 'nodemailer/lib/smtp-pool';
 import type { ActionOutcome } from './outcome.js';
 import { hasHeaderInjection } from './template.js';
 
@@ -178,6 +179,13 @@ export const SMTP_MAX_MESSAGES = 100;
  * Creates the email sender: SMTP when `smtpUrl` is set, else the built-in mailbox. SMTP goes
  * through a pool of kept-alive connections ({@link SMTP_MAX_CONNECTIONS}); a connection the
  * server dropped is replaced, and a message that had not started on it is sent on another.
+ *
+ * An outcome's `durationMs` is the message's own SMTP exchange: from the moment a connection
+ * is free for it (opening one when the pool has none, and the server's greeting then) to the
+ * server's answer. Time a message spends waiting for a free connection is not in it, so a
+ * recorded attempt says how long the mail server took, not how busy the pool was. The sender
+ * therefore lets at most as many messages into the pool as it has connections, and keeps the
+ * others waiting in its own queue, in order, before their clock starts.
  */
 export function createEmailSender(options: EmailSenderOptions): EmailSender {
   const socketTimeout = options.timeouts?.socketMs ?? 30_000;
@@ -199,9 +207,11 @@ export function createEmailSender(options: EmailSenderOptions): EmailSender {
         disableUrlAccess: true,
       })
     : null;
+  // With `?pool=false` every message opens its own connection, so none waits for another's.
+  const slots = transporter?.transporter instanceof SMTPPool ? createSlots(transporter.transporter.options.maxConnections) : null;
 
   async function send(message: EmailMessage): Promise<ActionOutcome> {
-    const started = performance.now();
+    let started = performance.now();
     const elapsed = () => Math.round(performance.now() - started);
     const fail = (error: string): ActionOutcome => ({ ok: false, retryable: false, error, durationMs: elapsed() });
 
@@ -229,6 +239,11 @@ export function createEmailSender(options: EmailSenderOptions): EmailSender {
       }
     }
 
+    if (slots && !(await slots.acquire())) {
+      return { ok: false, retryable: true, error: 'smtp: Connection pool was closed', durationMs: 0 };
+    }
+    // The exchange starts now: the pool has a connection (or room to open one) for this message.
+    started = performance.now();
     try {
       const info = await transporter.sendMail({
         from: options.from,
@@ -246,13 +261,53 @@ export function createEmailSender(options: EmailSenderOptions): EmailSender {
       return { ok: true, ...(response !== undefined ? { responseBody: response } : {}), durationMs: elapsed() };
     } catch (err) {
       return smtpFailure(err, elapsed());
+    } finally {
+      slots?.release();
     }
   }
 
   return {
     send,
     close() {
+      slots?.close();
       transporter?.close();
+    },
+  };
+}
+
+/** Admission to the SMTP pool: at most `size` messages in it at once, the others waiting in order. */
+interface Slots {
+  /** Resolves true once the message may enter the pool, false when the sender was closed first. */
+  acquire(): Promise<boolean>;
+  /** Frees the slot of a message whose exchange is over. */
+  release(): void;
+  /** Turns away every waiting message and every later one. */
+  close(): void;
+}
+
+function createSlots(size: number): Slots {
+  if (!Number.isInteger(size) || size < 1) throw new Error(`SMTP pool size must be a positive integer, not ${String(size)}`);
+  let taken = 0;
+  let closed = false;
+  const waiting: Array<(admitted: boolean) => void> = [];
+  return {
+    acquire() {
+      if (closed) return Promise.resolve(false);
+      if (taken < size) {
+        taken++;
+        return Promise.resolve(true);
+      }
+      return new Promise<boolean>((resolve) => waiting.push(resolve));
+    },
+    release() {
+      const next = waiting.shift();
+      // The slot passes straight to the next message in line.
+      if (next) next(true);
+      else taken--;
+    },
+    close() {
+      closed = true;
+      for (const resolve of waiting.splice(0)) resolve(false);
     },
   };
 }

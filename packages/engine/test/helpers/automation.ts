@@ -143,8 +143,11 @@ export interface SmtpSink {
   close(): Promise<void>;
 }
 
-/** Starts an SMTP server on 127.0.0.1 that keeps every message. */
-export async function startSmtp(): Promise<SmtpSink> {
+/**
+ * Starts an SMTP server on 127.0.0.1 that keeps every message; with `answerDelayMs` it takes
+ * that long to answer each message's data (a slow mail server).
+ */
+export async function startSmtp(opts: { answerDelayMs?: number } = {}): Promise<SmtpSink> {
   const messages: ReceivedMail[] = [];
   const server = new SMTPServer({
     authOptional: true,
@@ -160,7 +163,8 @@ export async function startSmtp(): Promise<SmtpSink> {
           to: session.envelope.rcptTo.map((r) => r.address),
           raw: Buffer.concat(chunks).toString('utf8'),
         });
-        cb();
+        if (opts.answerDelayMs) setTimeout(() => cb(), opts.answerDelayMs);
+        else cb();
       });
     },
   });

@@ -1,4 +1,5 @@
 import type { AddressInfo, Socket } from 'node:net';
+import { performance } from 'node:perf_hooks';
 import { DEMO_ORDERS, DEMO_TEMPLATES, type EventEnvelope, type Order } from '@orderflow/core';
 import { SMTPServer } from 'smtp-server';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
@@ -375,6 +376,49 @@ describe('email sender over SMTP', () => {
       sender.close();
       await until(() => dropping.connections.size === 0);
       await new Promise<void>((resolve) => dropping.close(() => resolve()));
+    }
+  });
+
+  it("records an attempt's duration as its own SMTP exchange, without the time it waited for a pooled connection", async () => {
+    // Every message takes the server 400 ms to accept; the pool has one connection, so of two
+    // messages sent at once the second waits for the first's exchange before its own starts.
+    const answerMs = 400;
+    const slow = new SMTPServer({
+      authOptional: true,
+      disabledCommands: ['STARTTLS'],
+      disableReverseLookup: true,
+      logger: false,
+      onData(stream, _session, cb) {
+        stream.resume();
+        stream.on('end', () => setTimeout(() => cb(), answerMs));
+      },
+    });
+    await new Promise<void>((resolve) => slow.listen(0, '127.0.0.1', () => resolve()));
+    const { port } = slow.server.address() as AddressInfo;
+    const sender = createEmailSender({ smtpUrl: `smtp://127.0.0.1:${port}?maxConnections=1`, from: 'orders@shop.example' });
+    const [a, b] = batch('WAIT', 2) as [EmailMessage, EmailMessage];
+    try {
+      const started = performance.now();
+      const finished: number[] = [];
+      const timed = async (m: EmailMessage) => {
+        const outcome = await sender.send(m);
+        finished.push(performance.now() - started);
+        return outcome;
+      };
+      const [first, second] = await Promise.all([timed(a), timed(b)]);
+      expect(first).toMatchObject({ ok: true });
+      expect(second).toMatchObject({ ok: true });
+      // The two exchanges ran one after the other over the single connection...
+      expect(Math.max(...finished)).toBeGreaterThanOrEqual(2 * answerMs - 20);
+      // ...and each message's duration is its own exchange: the slow answer, not the wait before it.
+      for (const o of [first, second]) {
+        expect(o.durationMs).toBeGreaterThanOrEqual(answerMs - 20);
+        expect(o.durationMs).toBeLessThan(2 * answerMs - 100);
+      }
+    } finally {
+      sender.close();
+      await until(() => slow.connections.size === 0);
+      await new Promise<void>((resolve) => slow.close(() => resolve()));
     }
   });
 

@@ -6,6 +6,7 @@ import {
   createAutomationTest,
   createOrder,
   headerLines,
+  hookWorkflow,
   move,
   parseMail,
   publishWorkflow,
@@ -123,6 +124,43 @@ for (const dialect of DIALECTS) {
         const items = json(await t.request('viewer', { method: 'GET', url: '/api/v1/deliveries?status=failed' })).items;
         expect(items).toHaveLength(3);
         for (const d of items) expect(d.lastError).toMatch(/not exactly one address/);
+      });
+
+      it("records each email attempt's own SMTP exchange as its duration, not the wait for the pool's one connection", async () => {
+        // The mail server takes 400 ms to accept each message, and the pool has one connection:
+        // the worker sends both emails at once, so the second waits for the first's exchange.
+        const answerMs = 400;
+        smtp = await startSmtp({ answerDelayMs: answerMs });
+        t = await createAutomationTest({
+          dialect,
+          clock: createSimulatedClock(),
+          demo: false,
+          env: { ORDERFLOW_SMTP_URL: `${smtp.url}?maxConnections=1` },
+        });
+        await upsertTemplate(t.of.store.db, { key: 'hello', subject: 'Hello', html: '<p>Hi</p>' }, new Date().toISOString());
+        await publishWorkflow(
+          t,
+          hookWorkflow('mail', [
+            { type: 'send_email', template: 'hello', to: 'customer' },
+            { type: 'send_email', template: 'hello', to: 'customer' },
+          ]),
+        );
+        const order = await createOrder(t, 'mail', { customer: { email: 'ada@example.com' } });
+        const change = await move(t, order.id, 'working');
+        const emails = change.deliveries.filter((d: { type: string }) => d.type === 'email');
+        expect(emails).toHaveLength(2);
+        const started = Date.now();
+        expect(await t.of.worker.runOnce()).toMatchObject({ delivered: 2 });
+        // Both went over the single connection, one after the other.
+        expect(smtp.messages).toHaveLength(2);
+        expect(Date.now() - started).toBeGreaterThanOrEqual(2 * answerMs - 20);
+        for (const email of emails) {
+          const d = json(await t.request('viewer', { method: 'GET', url: `/api/v1/deliveries/${email.id}` }));
+          expect(d.attemptLog).toHaveLength(1);
+          expect(d.attemptLog[0]).toMatchObject({ outcome: 'delivered' });
+          expect(d.attemptLog[0].durationMs).toBeGreaterThanOrEqual(answerMs - 20);
+          expect(d.attemptLog[0].durationMs).toBeLessThan(2 * answerMs - 100);
+        }
       });
 
       it('puts email in the built-in mailbox when no SMTP server is configured', async () => {
