@@ -86,6 +86,39 @@ function senderProblem(from: string): string | undefined {
 }
 
 /**
+ * The SMTP pool options a `ORDERFLOW_SMTP_URL` may set in its query (nodemailer reads them from
+ * there), with the check each must pass. A value nodemailer cannot use is not refused by it: a
+ * pool bound such as `abc` or `-1` opens no connection at all, and every email waits unsent.
+ */
+const SMTP_POOL_OPTIONS: Record<string, { ok: (v: string) => boolean; expected: string }> = {
+  maxConnections: {
+    ok: (v) => /^\d+$/.test(v) && Number(v) >= 1 && Number(v) <= 1000,
+    expected: 'an integer from 1 to 1000 (SMTP connections each worker keeps at most)',
+  },
+  maxMessages: { ok: (v) => /^\d+$/.test(v) && Number(v) >= 1, expected: 'a positive integer (messages per connection)' },
+  pool: { ok: (v) => v === 'true' || v === 'false', expected: 'true or false' },
+};
+
+/** Problems with the pool options in an SMTP URL's query; never quotes the URL (it may hold a password). */
+function smtpPoolProblems(smtpUrl: string): string[] {
+  let query: URLSearchParams;
+  try {
+    query = new URL(smtpUrl).searchParams;
+  } catch {
+    return ['ORDERFLOW_SMTP_URL: must look like smtp://user:pass@host:port'];
+  }
+  const out: string[] = [];
+  for (const [name, rule] of Object.entries(SMTP_POOL_OPTIONS)) {
+    const values = query.getAll(name);
+    if (values.length === 0) continue;
+    const value = values[0] as string;
+    if (values.length > 1) out.push(`ORDERFLOW_SMTP_URL: ${name} is given ${values.length} times; give it once`);
+    else if (!rule.ok(value)) out.push(`ORDERFLOW_SMTP_URL: ${name} must be ${rule.expected}, not ${JSON.stringify(value.slice(0, 40))}`);
+  }
+  return out;
+}
+
+/**
  * Reads configuration from `orderflow.config.json` (if present in the working
  * directory) overlaid by the environment. Reports every problem at once.
  */
@@ -116,6 +149,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   const smtpUrl = get('ORDERFLOW_SMTP_URL') ?? null;
   if (smtpUrl !== null && !/^smtps?:\/\/[^\s]+$/.test(smtpUrl))
     problems.push('ORDERFLOW_SMTP_URL: must look like smtp://user:pass@host:port');
+  else if (smtpUrl !== null) problems.push(...smtpPoolProblems(smtpUrl));
   const mailFrom = get('ORDERFLOW_MAIL_FROM') ?? 'Orderflow <orderflow@localhost>';
   const mailFromProblem = senderProblem(mailFrom);
   if (mailFromProblem) problems.push(`ORDERFLOW_MAIL_FROM: "${mailFrom.replace(/[\r\n\0]/g, ' ')}" ${mailFromProblem}`);

@@ -168,7 +168,8 @@ function splitList(value: string): string[] {
  * message without a new handshake, so a few connections carry the load. The pool opens a
  * connection only for a message that finds none free, so with a per-destination bound below
  * this one the worker's sends in flight keep the pool smaller still. One sender (and its pool)
- * serves both `send_email` deliveries and the emails of notifications.
+ * serves both `send_email` deliveries and the emails of notifications. The bound is per sender,
+ * that is per process running a worker: N of them keep up to N times it open to the server.
  */
 export const SMTP_MAX_CONNECTIONS = 5;
 
