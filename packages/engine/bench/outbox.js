@@ -17,11 +17,16 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 
-const DIST = new URL('../dist/', import.meta.url);
-const { loadConfig } = await import(new URL('config.js', DIST).href);
-const { createOrderflow } = await import(new URL('server.js', DIST).href);
-const { createWorkflowService } = await import(new URL('workflows.js', DIST).href);
+const { loadConfig } = await import('../dist/config.js');
+const { createOrderflow } = await import('../dist/server.js');
+const { createWorkflowService } = await import('../dist/workflows.js');
 
+/**
+ * The value of `--name=value` (`true` for a bare `--name`), or `fallback`.
+ * @param {string} name
+ * @param {string | number | boolean} fallback
+ * @returns {string | number | boolean}
+ */
 function arg(name, fallback) {
   const hit = process.argv.find((a) => a === `--${name}` || a.startsWith(`--${name}=`));
   if (!hit) return fallback;
@@ -30,7 +35,12 @@ function arg(name, fallback) {
 const DELIVERIES = Number(arg('deliveries', 2000));
 const TIMERS = Number(arg('timers', 500));
 const JSON_OUT = arg('json', false) === true;
+/** @param {string} m */
 const progress = (m) => process.stderr.write(`${m}\n`);
+/**
+ * @param {number[]} xs
+ * @param {number} p
+ */
 const pct = (xs, p) => {
   const s = [...xs].sort((a, b) => a - b);
   return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))] ?? 0;
@@ -40,8 +50,8 @@ const receiver = createServer((req, res) => {
   req.resume();
   req.on('end', () => res.writeHead(200).end('ok'));
 });
-await new Promise((r) => receiver.listen(0, '127.0.0.1', r));
-const hook = `http://127.0.0.1:${receiver.address().port}/hook`;
+await new Promise((r) => receiver.listen(0, '127.0.0.1', () => r(undefined)));
+const hook = `http://127.0.0.1:${/** @type {import('node:net').AddressInfo} */ (receiver.address()).port}/hook`;
 
 const dir = mkdtempSync(join(tmpdir(), 'orderflow-bench-outbox-'));
 const env = {
@@ -53,6 +63,7 @@ const env = {
   LOG_LEVEL: 'silent',
 };
 const of = await createOrderflow(loadConfig(env, dir), { startWorker: false });
+/** @type {import('@orderflow/core').Caller} */
 const caller = { actor: { type: 'system', id: 'bench' }, roles: ['admin'] };
 const service = createWorkflowService(of.store, () => new Date().toISOString());
 await service.create(
@@ -95,7 +106,7 @@ try {
           .selectFrom('deliveries')
           .select((eb) => eb.fn.countAll().as('n'))
           .where('status', '=', 'pending')
-          .executeTakeFirst()
+          .executeTakeFirstOrThrow()
       ).n,
     );
   progress('draining...');
@@ -121,14 +132,15 @@ try {
           .selectFrom('timers')
           .select((eb) => eb.fn.countAll().as('n'))
           .where('status', '=', 'pending')
-          .executeTakeFirst()
+          .executeTakeFirstOrThrow()
       ).n,
     );
     if (left === 0 || Date.now() > deadline) break;
     await sleep(20);
   }
   const rows = await of.store.db.selectFrom('timers').select(['due_at', 'fired_at']).where('status', '=', 'fired').execute();
-  const lags = rows.map((r) => Date.parse(r.fired_at) - Date.parse(r.due_at));
+  // A fired timer has its fired_at.
+  const lags = rows.flatMap((r) => (r.fired_at === null ? [] : [Date.parse(r.fired_at) - Date.parse(r.due_at)]));
   const result = {
     outbox: { deliveries: DELIVERIES, drainMs: Math.round(drainMs), deliveriesPerSecond: Math.round(rate) },
     timers: { timers: TIMERS, fired: rows.length, lagMs: { p50: pct(lags, 50), p99: pct(lags, 99), max: Math.max(0, ...lags) } },

@@ -28,14 +28,19 @@ import autocannon from 'autocannon';
 
 const DIST = new URL('../dist/', import.meta.url);
 const CLI = new URL('cli.js', DIST).pathname;
-const { createSqliteStore } = await import(new URL('store/sqlite.js', DIST).href);
-const { createPostgresStore, dropPostgresSchema } = await import(new URL('store/postgres.js', DIST).href);
-const { insertWorkflow, publishVersion } = await import(new URL('store/workflows.js', DIST).href);
+const { createSqliteStore } = await import('../dist/store/sqlite.js');
+const { createPostgresStore, dropPostgresSchema } = await import('../dist/store/postgres.js');
+const { insertWorkflow, publishVersion } = await import('../dist/store/workflows.js');
 
+/**
+ * The value of `--name=value` (`true` for a bare `--name`), or `fallback`.
+ * @param {string} name
+ * @param {string | number | boolean} fallback
+ * @returns {string | number | boolean}
+ */
 const arg = (name, fallback) => {
-  const i = process.argv.findIndex((a) => a === `--${name}` || a.startsWith(`--${name}=`));
-  if (i < 0) return fallback;
-  const a = process.argv[i];
+  const a = process.argv.find((x) => x === `--${name}` || x.startsWith(`--${name}=`));
+  if (a === undefined) return fallback;
   return a.includes('=') ? a.slice(a.indexOf('=') + 1) : true;
 };
 const PG_URL = process.env.ORDERFLOW_BENCH_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
@@ -44,6 +49,7 @@ const CONNECTIONS = Number(arg('connections', 50));
 const ORDERS = Number(arg('orders', 1500));
 const JSON_OUT = arg('json', false) === true;
 const TOKEN = `bench-pg-${randomBytes(12).toString('hex')}`;
+/** @param {string} m */
 const log = (m) => process.stderr.write(`[bench:pg] ${m}\n`);
 
 let received = 0;
@@ -56,9 +62,10 @@ const receiver = createServer((req, res) => {
     res.writeHead(204).end();
   });
 });
-await new Promise((r) => receiver.listen(0, '127.0.0.1', r));
-const HOOK = `http://127.0.0.1:${receiver.address().port}/hook`;
+await new Promise((r) => receiver.listen(0, '127.0.0.1', () => r(undefined)));
+const HOOK = `http://127.0.0.1:${/** @type {import('node:net').AddressInfo} */ (receiver.address()).port}/hook`;
 
+/** @type {import('@orderflow/core').Definition} */
 const workflow = {
   key: 'bench',
   name: 'Bench',
@@ -79,15 +86,19 @@ const workflow = {
   rules: [{ id: 'hook', trigger: 'state_changed', actions: [{ type: 'webhook', url: HOOK }] }],
 };
 
+/** @returns {Promise<number>} */
 async function freePort() {
   const s = createServer();
-  await new Promise((r) => s.listen(0, '127.0.0.1', r));
-  const { port } = s.address();
+  await new Promise((r) => s.listen(0, '127.0.0.1', () => r(undefined)));
+  const { port } = /** @type {import('node:net').AddressInfo} */ (s.address());
   await new Promise((r) => s.close(r));
   return port;
 }
 
-/** A fresh database of the dialect with the bench workflow published; returns its URL. */
+/**
+ * A fresh database of the dialect with the bench workflow published; returns its URL.
+ * @param {'sqlite' | 'postgres'} dialect
+ */
 async function prepareDatabase(dialect) {
   if (dialect === 'sqlite') {
     const dir = mkdtempSync(join(tmpdir(), 'orderflow-bench-'));
@@ -110,6 +121,7 @@ async function prepareDatabase(dialect) {
   };
 }
 
+/** @param {import('../dist/store/store.js').Store} store */
 async function seed(store) {
   await store.migrate();
   const now = new Date().toISOString();
@@ -120,6 +132,10 @@ async function seed(store) {
   await store.close();
 }
 
+/**
+ * @param {string} url
+ * @param {string} dir
+ */
 async function startServe(url, dir) {
   const port = await freePort();
   const child = spawn(process.execPath, [CLI, 'serve'], {
@@ -152,7 +168,12 @@ async function startServe(url, dir) {
 
 const headers = { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' };
 
+/**
+ * @param {number} port
+ * @param {number} n
+ */
 async function createOrders(port, n) {
+  /** @type {string[]} */
   const ids = [];
   const batch = 25;
   for (let i = 0; i < n; i += batch) {
@@ -162,7 +183,7 @@ async function createOrders(port, n) {
           method: 'POST',
           headers,
           body: JSON.stringify({ workflow: 'bench', data: {} }),
-        }).then((r) => r.json()),
+        }).then((r) => /** @type {Promise<{ order: { id: string } }>} */ (r.json())),
       ),
     );
     for (const r of res) ids.push(r.order.id);
@@ -170,19 +191,27 @@ async function createOrders(port, n) {
   return ids;
 }
 
+/**
+ * @param {number} expected
+ * @param {number} timeoutMs
+ */
 async function waitDrained(expected, timeoutMs) {
   const until = performance.now() + timeoutMs;
   while (received < expected && performance.now() < until) await sleep(50);
 }
 
-/** One measurement: `processes` serve processes on a fresh database of `dialect`. */
+/**
+ * One measurement: `processes` serve processes on a fresh database of `dialect`.
+ * @param {'sqlite' | 'postgres'} dialect
+ * @param {number} processes
+ */
 async function measure(dialect, processes) {
   log(`${dialect}, ${processes} API process(es): preparing`);
   const db = await prepareDatabase(dialect);
   const servers = [];
   try {
     for (let i = 0; i < processes; i++) servers.push(await startServe(db.url, db.dir));
-    const ids = await createOrders(servers[0].port, ORDERS);
+    const ids = await createOrders(/** @type {{ port: number }} */ (servers[0]).port, ORDERS);
     await waitDrained(0, 0);
     // Let the creation webhooks (none: only state_changed fires) settle, then count from zero.
     received = 0;
@@ -194,28 +223,30 @@ async function measure(dialect, processes) {
     const results = await Promise.all(
       servers.map(
         (s) =>
-          new Promise((resolve, reject) => {
-            autocannon(
-              {
-                url: `http://127.0.0.1:${s.port}`,
-                connections: share,
-                duration: SECONDS,
-                requests: [
-                  {
-                    method: 'POST',
-                    headers,
-                    setupRequest: (req) => {
-                      const id = ids[cursor++ % ids.length];
-                      const to = next.get(id);
-                      next.set(id, to === 'a' ? 'b' : 'a');
-                      return { ...req, path: `/api/v1/orders/${id}/transitions`, body: JSON.stringify({ to }) };
+          /** @type {Promise<import('autocannon').Result>} */ (
+            new Promise((resolve, reject) => {
+              autocannon(
+                {
+                  url: `http://127.0.0.1:${s.port}`,
+                  connections: share,
+                  duration: SECONDS,
+                  requests: [
+                    {
+                      method: 'POST',
+                      headers,
+                      setupRequest: (req) => {
+                        const id = /** @type {string} */ (ids[cursor++ % ids.length]);
+                        const to = next.get(id);
+                        next.set(id, to === 'a' ? 'b' : 'a');
+                        return { ...req, path: `/api/v1/orders/${id}/transitions`, body: JSON.stringify({ to }) };
+                      },
                     },
-                  },
-                ],
-              },
-              (err, res) => (err ? reject(err) : resolve(res)),
-            );
-          }),
+                  ],
+                },
+                (err, res) => (err ? reject(err) : resolve(res)),
+              );
+            })
+          ),
       ),
     );
     const elapsed = (performance.now() - t0) / 1000;
@@ -264,7 +295,8 @@ async function rawPostgres() {
         [slice, data, t],
       );
     }
-    const state = ids.map(() => ({ state: 'a', version: 1, seq: 0 }));
+    const state = ids.map(() => ({ state: 'a', version: 1, seq: 0, busy: false }));
+    /** @type {number[]} */
     const latencies = [];
     let cursor = 0;
     let n = 0;
@@ -275,7 +307,7 @@ async function rawPostgres() {
       try {
         while (performance.now() < end) {
           const idx = cursor++ % ids.length;
-          const s = state[idx];
+          const s = /** @type {(typeof state)[number]} */ (state[idx]);
           if (s.busy) continue;
           s.busy = true;
           const to = s.state === 'a' ? 'b' : 'a';
@@ -330,6 +362,7 @@ async function rawPostgres() {
     };
     await Promise.all(Array.from({ length: CONNECTIONS }, lane));
     const sorted = Float64Array.from(latencies).sort();
+    /** @param {number} p */
     const pick = (p) => Math.round((sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? 0) * 1000) / 1000;
     return { connections: CONNECTIONS, transactionsPerSec: Math.round(latencies.length / SECONDS), p50Ms: pick(50), p99Ms: pick(99) };
   } finally {
@@ -347,7 +380,7 @@ rows.push(await measure('postgres', 1));
 if (PROCESSES >= 2) rows.push(await measure('postgres', 2));
 receiver.close();
 
-const base = rows[0];
+const base = /** @type {(typeof rows)[number]} */ (rows[0]);
 const out = {
   connections: CONNECTIONS,
   seconds: SECONDS,

@@ -34,7 +34,6 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 
 const HERE = fileURLToPath(import.meta.url);
-const DIST = new URL('../dist/', import.meta.url);
 // The server children inherit the parent's token through the environment.
 const ADMIN_TOKEN = process.env.ORDERFLOW_BENCH_TOKEN ?? `bench-admin-${randomBytes(12).toString('hex')}`;
 
@@ -48,7 +47,7 @@ const log = (msg) => process.stderr.write(`[bench] ${msg}\n`);
 
 /** The Orderflow configuration of a benchmark instance: demo workflows, silent, loopback, port chosen by the OS. */
 async function benchConfig(dir) {
-  const { loadConfig } = await import(new URL('config.js', DIST).href);
+  const { loadConfig } = await import('../dist/config.js');
   return loadConfig(
     {
       ORDERFLOW_DATABASE_URL: `sqlite:${join(dir, 'orderflow.db')}`,
@@ -127,8 +126,8 @@ const round = (x, digits = 3) => Math.round(x * 10 ** digits) / 10 ** digits;
 // ---------- child processes: the servers autocannon loads ----------
 
 async function serveOrderflow(dir, orders) {
-  const { createOrderflow } = await import(new URL('server.js', DIST).href);
-  const { groupCommitStats } = await import(new URL('store/group-commit.js', DIST).href);
+  const { createOrderflow } = await import('../dist/server.js');
+  const { groupCommitStats } = await import('../dist/store/group-commit.js');
   const of = await createOrderflow(await benchConfig(dir), { startWorker: false });
   const ids = await prepareOrders(of.runtime, orders);
   const address = await of.listen();
@@ -257,7 +256,7 @@ function httpSummary(result) {
 async function rawSqlRunner(orders) {
   const dir = mkdtempSync(join(tmpdir(), 'orderflow-bench-raw-'));
   // Same schema as the engine: migrate a fresh file, then write to it with better-sqlite3 directly.
-  const { createSqliteStore } = await import(new URL('store/sqlite.js', DIST).href);
+  const { createSqliteStore } = await import('../dist/store/sqlite.js');
   const file = join(dir, 'raw.db');
   const store = createSqliteStore({ path: file });
   await store.migrate();
@@ -344,8 +343,8 @@ async function rawSqlRunner(orders) {
 /** Orderflow in-process: runtime.applyCommand, one change at a time, shipping ↔ delayed on many orders (a runner, as above). */
 async function inProcessRunner(orders) {
   const dir = mkdtempSync(join(tmpdir(), 'orderflow-bench-runtime-'));
-  const { createOrderflow } = await import(new URL('server.js', DIST).href);
-  const { sqlitePragma } = await import(new URL('store/sqlite.js', DIST).href);
+  const { createOrderflow } = await import('../dist/server.js');
+  const { sqlitePragma } = await import('../dist/store/sqlite.js');
   const of = await createOrderflow(await benchConfig(dir), { startWorker: false });
   const synchronous = await sqlitePragma(of.store, 'synchronous');
   log(`  preparing ${orders} orders in shipping`);
@@ -400,7 +399,7 @@ async function rawSqlAndInProcess(seconds, orders, slices, want) {
 async function inProcessConcurrent(seconds, orders, callers) {
   const dir = mkdtempSync(join(tmpdir(), 'orderflow-bench-concurrent-'));
   try {
-    const { createOrderflow } = await import(new URL('server.js', DIST).href);
+    const { createOrderflow } = await import('../dist/server.js');
     const of = await createOrderflow(await benchConfig(dir), { startWorker: false });
     log(`  preparing ${orders} orders in shipping`);
     const ids = await prepareOrders(of.runtime, orders);
@@ -490,10 +489,10 @@ async function drain(seconds, backlog, callers, warm) {
       };
     });
   try {
-    const { loadConfig } = await import(new URL('config.js', DIST).href);
-    const { createOrderflow } = await import(new URL('server.js', DIST).href);
-    const { createWorkflowService } = await import(new URL('workflows.js', DIST).href);
-    const { groupCommitStats } = await import(new URL('store/group-commit.js', DIST).href);
+    const { loadConfig } = await import('../dist/config.js');
+    const { createOrderflow } = await import('../dist/server.js');
+    const { createWorkflowService } = await import('../dist/workflows.js');
+    const { groupCommitStats } = await import('../dist/store/group-commit.js');
     const config = loadConfig(
       {
         ORDERFLOW_DATABASE_URL: `sqlite:${join(dir, 'orderflow.db')}`,
