@@ -109,6 +109,14 @@ function insertText(table: string, columns: readonly string[], rows: number): st
   return text;
 }
 
+/** The rows' values one after the other (a plain loop: `Array.prototype.flat` is several times slower). */
+function flatten(rows: unknown[][], columns: number): unknown[] {
+  const out = new Array<unknown>(rows.length * columns);
+  let k = 0;
+  for (const row of rows) for (const v of row) out[k++] = v;
+  return out;
+}
+
 /** Inserts `rows` (arrays of values in `columns` order) in as few statements as the limits allow. */
 async function insertRows(db: Db, table: string, columns: readonly string[], rows: unknown[][]): Promise<void> {
   if (rows.length === 1) {
@@ -116,7 +124,7 @@ async function insertRows(db: Db, table: string, columns: readonly string[], row
     return;
   }
   for (const batch of insertBatches(rows, columns.length)) {
-    await exec(db, insertText(table, columns, batch.length), batch.flat(), 'later');
+    await exec(db, insertText(table, columns, batch.length), flatten(batch, columns.length), 'later');
   }
 }
 
