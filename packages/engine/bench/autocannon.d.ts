@@ -11,6 +11,9 @@ declare module 'autocannon' {
   }
   interface Options {
     url: string;
+    /** The request every connection sends, unless `requests` is given. */
+    method?: string;
+    body?: string;
     connections?: number;
     /** Seconds. */
     duration: number;

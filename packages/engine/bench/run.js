@@ -37,15 +37,112 @@ const HERE = fileURLToPath(import.meta.url);
 // The server children inherit the parent's token through the environment.
 const ADMIN_TOKEN = process.env.ORDERFLOW_BENCH_TOKEN ?? `bench-admin-${randomBytes(12).toString('hex')}`;
 
+/**
+ * @typedef {import('../dist/runtime/runtime.js').Runtime} Runtime
+ * @typedef {import('node:child_process').ChildProcess} ChildProcess
+ */
+
+/**
+ * Latencies summarised over a phase: changes (or requests) per second and p50/p99 in ms.
+ * @typedef {{ opsPerSec: number, p50Ms: number, p99Ms: number, count: number }} Summary
+ */
+/**
+ * Raw SQL baseline: the summary and the connection's `PRAGMA synchronous` (2 = FULL).
+ * @typedef {Summary & { synchronous: unknown }} RawSqlResult
+ */
+/**
+ * Orderflow in-process: the summary, the moves that failed and the store's `PRAGMA synchronous`.
+ * @typedef {Summary & { failed: number, synchronous: unknown }} InProcessResult
+ */
+/**
+ * A result measured in `slices` alternating turns (see rawSqlAndInProcess).
+ * @typedef {{ slices: number }} Turns
+ */
+/**
+ * Orderflow in-process with concurrent callers.
+ * @typedef {Summary & { callers: number, failed: number }} ConcurrentResult
+ */
+/**
+ * An autocannon run, summarised.
+ * @typedef {Summary & { non2xx: number, errors: number, timeouts: number }} HttpSummary
+ */
+/**
+ * What the Orderflow server child measured of itself (see serveOrderflow); null when no change
+ * was committed since the reset.
+ * @typedef {object} LoopDelay
+ * @property {number} p99Ms
+ * @property {number} maxMs
+ * @property {number} idleP99Ms
+ * @property {number | null} changesPerCommit
+ * @property {number | null} cpuUsPerChange
+ */
+/**
+ * Orderflow over HTTP: the autocannon summary and the server's event-loop delay and cost per change.
+ * @typedef {object} HttpExtra
+ * @property {number} eventLoopDelayP99Ms
+ * @property {number} eventLoopDelayMaxMs
+ * @property {number} eventLoopDelayIdleP99Ms
+ * @property {number | null} changesPerCommit
+ * @property {number | null} serverCpuUsPerChange
+ * @typedef {HttpSummary & HttpExtra} HttpResult
+ */
+/**
+ * The outbox drain (see drain).
+ * @typedef {object} DrainResult
+ * @property {number} deliveries
+ * @property {number} deliveriesPerSec
+ * @property {number | null} warmUpDeliveriesPerSec
+ * @property {number} backlogCommits
+ * @property {number} commitToSendP50Ms
+ * @property {number} commitToSendP99Ms
+ * @property {number} liveDeliveries
+ * @property {boolean} allArrived
+ */
+/**
+ * What a phase left out by --phases reports instead of its T: `skipped`, 0 in its rate field
+ * (Rate), and none of T's other fields (which the table then prints as undefined).
+ * @template T
+ * @template {keyof T} Rate
+ * @typedef {{ skipped: true } & Pick<T, Rate> & { [K in Exclude<keyof T, Rate>]?: undefined }} Skipped
+ */
+/**
+ * A phase measured in turns (see rawSqlAndInProcess).
+ * @template R
+ * @typedef {object} Runner
+ * @property {(ms: number) => Promise<void>} run Moves orders for `ms` and keeps the latencies.
+ * @property {(seconds: number) => R} result Summarises everything run so far over `seconds`.
+ * @property {() => Promise<void>} close Removes the files.
+ */
+/**
+ * What a server child sends once it listens: its address and, for Orderflow, the ids of its orders.
+ * @typedef {{ address: string }} BareReady
+ * @typedef {{ address: string, ids: string[] }} OrderflowReady
+ */
+/**
+ * The server child's answers to the parent's messages, by the key they carry.
+ * @typedef {{ loopDelay: LoopDelay }} ServerAnswers
+ */
+
+/**
+ * The value of `--name=value` (`true` for a bare `--name`), or `fallback`.
+ * @template {string | number | boolean | null} F
+ * @param {string} name
+ * @param {F} fallback
+ * @returns {string | true | F}
+ */
 function arg(name, fallback) {
   const hit = process.argv.find((a) => a === `--${name}` || a.startsWith(`--${name}=`));
   if (hit === undefined) return fallback;
   return hit.includes('=') ? hit.slice(hit.indexOf('=') + 1) : true;
 }
 
+/** @param {string} msg */
 const log = (msg) => process.stderr.write(`[bench] ${msg}\n`);
 
-/** The Orderflow configuration of a benchmark instance: demo workflows, silent, loopback, port chosen by the OS. */
+/**
+ * The Orderflow configuration of a benchmark instance: demo workflows, silent, loopback, port chosen by the OS.
+ * @param {string} dir
+ */
 async function benchConfig(dir) {
   const { loadConfig } = await import('../dist/config.js');
   return loadConfig(
@@ -62,10 +159,16 @@ async function benchConfig(dir) {
   );
 }
 
+/** @type {import('@orderflow/core').Caller} */
 const CALLER = { actor: { type: 'system', id: 'bench' }, roles: ['admin'] };
 
-/** Creates `n` demo orders and moves each to `shipping`, through the runtime like any other change. */
+/**
+ * Creates `n` demo orders and moves each to `shipping`, through the runtime like any other change.
+ * @param {Runtime} runtime
+ * @param {number} n
+ */
 async function prepareOrders(runtime, n) {
+  /** @type {string[]} */
   const ids = [];
   for (let i = 0; i < n; i++) {
     const created = await runtime.applyCommand({
@@ -92,12 +195,19 @@ async function prepareOrders(runtime, n) {
   return ids;
 }
 
-/** Moves order `idx` between shipping and delayed, keeping the latency of a success; false when it failed. */
+/**
+ * Moves order `idx` between shipping and delayed, keeping the latency of a success; false when it failed.
+ * @param {Runtime} runtime
+ * @param {string[]} ids
+ * @param {string[]} state the state of each order, by index in `ids`
+ * @param {number} idx an index in `ids`
+ * @param {number[]} latencies
+ */
 async function timedMove(runtime, ids, state, idx, latencies) {
   const to = state[idx] === 'shipping' ? 'delayed' : 'shipping';
   const t0 = performance.now();
   try {
-    await runtime.applyCommand({ orderId: ids[idx], command: { type: 'transition', to, caller: CALLER } });
+    await runtime.applyCommand({ orderId: /** @type {string} */ (ids[idx]), command: { type: 'transition', to, caller: CALLER } });
     latencies.push(performance.now() - t0);
     state[idx] = to;
     return true;
@@ -106,11 +216,20 @@ async function timedMove(runtime, ids, state, idx, latencies) {
   }
 }
 
+/**
+ * @param {Float64Array} sorted ascending
+ * @param {number} p
+ */
 function percentile(sorted, p) {
   if (sorted.length === 0) return 0;
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
+  return /** @type {number} */ (sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]);
 }
 
+/**
+ * @param {number[]} latenciesMs
+ * @param {number} seconds
+ * @returns {Summary}
+ */
 function summarize(latenciesMs, seconds) {
   const sorted = Float64Array.from(latenciesMs).sort();
   return {
@@ -121,11 +240,29 @@ function summarize(latenciesMs, seconds) {
   };
 }
 
+/**
+ * @param {number} x
+ * @param {number} [digits]
+ */
 const round = (x, digits = 3) => Math.round(x * 10 ** digits) / 10 ** digits;
 
 // ---------- child processes: the servers autocannon loads ----------
 
+/**
+ * Sends `msg` to the parent run.js over the IPC channel `fork` opened.
+ * @param {BareReady | OrderflowReady | ServerAnswers} msg
+ */
+function toParent(msg) {
+  if (!process.send) throw new Error('run.js --serve runs as a child of run.js, with an IPC channel');
+  process.send(msg);
+}
+
+/**
+ * @param {string | undefined} dir
+ * @param {number} orders
+ */
 async function serveOrderflow(dir, orders) {
+  if (dir === undefined) throw new Error('run.js --serve orderflow <dir> <orders>');
   const { createOrderflow } = await import('../dist/server.js');
   const { groupCommitStats } = await import('../dist/store/group-commit.js');
   const of = await createOrderflow(await benchConfig(dir), { startWorker: false });
@@ -157,7 +294,7 @@ async function serveOrderflow(dir, orders) {
       const changes = groupCommitStats.changes - commitsAtReset.changes;
       // CPU time of the server process per committed change: what bounds the rate once flushes are shared.
       const cpuUsPerChange = changes > 0 ? Math.round((cpu.user + cpu.system) / changes) : null;
-      process.send({
+      toParent({
         loopDelay: {
           p99Ms: round(delay.percentile(99) / 1e6, 1),
           maxMs: round(delay.max / 1e6, 1),
@@ -168,32 +305,60 @@ async function serveOrderflow(dir, orders) {
       });
     }
   });
-  process.send({ address, ids });
+  toParent({ address, ids });
   process.on('disconnect', () => void of.close().finally(() => process.exit(0)));
 }
 
 async function serveBare() {
   const { default: Fastify } = await import('fastify');
   const app = Fastify({ logger: false });
-  app.post('/transitions', async (req) => ({ ok: true, to: req.body?.to ?? null }));
+  app.post(
+    '/transitions',
+    /** @param {import('fastify').FastifyRequest<{ Body: { to?: unknown } | undefined }>} req */
+    async (req) => ({ ok: true, to: req.body?.to ?? null }),
+  );
   const address = await app.listen({ port: 0, host: '127.0.0.1' });
-  process.send({ address });
+  toParent({ address });
   process.on('disconnect', () => void app.close().finally(() => process.exit(0)));
 }
 
-/** Starts `run.js --serve <kind>` as a child so the load generator and the server do not share an event loop. */
+/**
+ * Starts `run.js --serve <kind>` as a child so the load generator and the server do not share an event loop.
+ * @overload
+ * @param {'orderflow'} kind
+ * @param {string} dir
+ * @param {number} orders
+ * @returns {Promise<OrderflowReady & { child: ChildProcess }>}
+ */
+/**
+ * The bare server takes neither `dir` nor `orders` (its arguments read "undefined").
+ * @overload
+ * @param {'bare'} kind
+ * @returns {Promise<BareReady & { child: ChildProcess }>}
+ */
+/**
+ * @param {'orderflow' | 'bare'} kind
+ * @param {string} [dir]
+ * @param {number} [orders]
+ * @returns {Promise<(BareReady | OrderflowReady) & { child: ChildProcess }>}
+ */
 function startServer(kind, dir, orders) {
   return new Promise((resolve, reject) => {
-    const child = fork(HERE, ['--serve', kind, dir, String(orders)], {
+    const child = fork(HERE, ['--serve', kind, String(dir), String(orders)], {
       stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
       env: { ...process.env, ORDERFLOW_BENCH_TOKEN: ADMIN_TOKEN },
     });
-    child.once('message', (msg) => resolve({ child, ...msg }));
+    // The child's first message, sent by serveOrderflow or serveBare.
+    child.once('message', (msg) => resolve({ child, .../** @type {BareReady | OrderflowReady} */ (msg) }));
     child.once('error', reject);
     child.once('exit', (code) => reject(new Error(`the ${kind} server exited with code ${code}`)));
   });
 }
 
+/**
+ * @param {ChildProcess} child
+ * @returns {Promise<void>}
+ */
 function stopServer(child) {
   return new Promise((resolve) => {
     child.removeAllListeners('exit');
@@ -203,6 +368,10 @@ function stopServer(child) {
   });
 }
 
+/**
+ * @param {import('autocannon').Options} opts
+ * @returns {Promise<import('autocannon').Result>}
+ */
 async function autocannon(opts) {
   const { default: run } = await import('autocannon');
   return new Promise((resolve, reject) => {
@@ -214,19 +383,32 @@ async function autocannon(opts) {
  * Runs autocannon once unmeasured (connections opened, tokens looked up, code warmed by the JIT), then
  * measured. Requests cut off at the end of the warm-up never answer; the order pool simply skips them.
  */
+/**
+ * @param {import('autocannon').Options} opts
+ * @param {() => Promise<unknown>} [beforeMeasuring]
+ */
 async function autocannonWarm(opts, beforeMeasuring = async () => undefined) {
   await autocannon({ ...opts, duration: Math.min(1, opts.duration / 2) });
   await beforeMeasuring();
   return autocannon(opts);
 }
 
-/** Sends `msg` to a server child and waits for its answer carrying `key`. */
+/**
+ * Sends `msg` to a server child and waits for its answer carrying `key`.
+ * @template {keyof ServerAnswers} K
+ * @param {ChildProcess} child
+ * @param {string} msg
+ * @param {K} key
+ * @returns {Promise<ServerAnswers[K]>}
+ */
 function ask(child, msg, key) {
   return new Promise((resolve) => {
+    /** @param {import('node:child_process').Serializable} answer */
     const on = (answer) => {
       if (answer && typeof answer === 'object' && key in answer) {
         child.off('message', on);
-        resolve(answer[key]);
+        // An answer carrying `key` is the one serveOrderflow sends for it.
+        resolve(/** @type {ServerAnswers} */ (answer)[key]);
       }
     };
     child.on('message', on);
@@ -234,6 +416,10 @@ function ask(child, msg, key) {
   });
 }
 
+/**
+ * @param {import('autocannon').Result} result
+ * @returns {HttpSummary}
+ */
 function httpSummary(result) {
   return {
     opsPerSec: Math.round(result.requests.average),
@@ -252,6 +438,8 @@ function httpSummary(result) {
  * Baseline 1: the bare SQL transaction on the same schema and file system, synchronous=FULL.
  * Answers a runner: `run(ms)` moves orders for that long and keeps the latencies; `result()`
  * summarises everything run so far over `seconds`; `close()` removes the files.
+ * @param {number} orders
+ * @returns {Promise<Runner<RawSqlResult>>}
  */
 async function rawSqlRunner(orders) {
   const dir = mkdtempSync(join(tmpdir(), 'orderflow-bench-raw-'));
@@ -278,6 +466,7 @@ async function rawSqlRunner(orders) {
     currency: 'EUR',
     deliveryEstimate: '2030-01-01',
   });
+  /** @type {string[]} */
   const ids = [];
   db.transaction(() => {
     for (let i = 0; i < orders; i++) {
@@ -300,6 +489,7 @@ async function rawSqlRunner(orders) {
   const begin = db.prepare('begin immediate');
   const commit = db.prepare('commit');
   const state = ids.map(() => ({ state: 'shipping', version: 1, seq: 0 }));
+  /** @type {number[]} */
   const latencies = [];
   let i = 0;
   let n = 0;
@@ -309,7 +499,7 @@ async function rawSqlRunner(orders) {
       while (performance.now() < end) {
         const idx = i++ % ids.length;
         const id = ids[idx];
-        const s = state[idx];
+        const s = /** @type {(typeof state)[number]} */ (state[idx]);
         const to = s.state === 'shipping' ? 'delayed' : 'shipping';
         const at = now();
         n++;
@@ -340,7 +530,11 @@ async function rawSqlRunner(orders) {
   };
 }
 
-/** Orderflow in-process: runtime.applyCommand, one change at a time, shipping ↔ delayed on many orders (a runner, as above). */
+/**
+ * Orderflow in-process: runtime.applyCommand, one change at a time, shipping ↔ delayed on many orders (a runner, as above).
+ * @param {number} orders
+ * @returns {Promise<Runner<InProcessResult>>}
+ */
 async function inProcessRunner(orders) {
   const dir = mkdtempSync(join(tmpdir(), 'orderflow-bench-runtime-'));
   const { createOrderflow } = await import('../dist/server.js');
@@ -350,6 +544,7 @@ async function inProcessRunner(orders) {
   log(`  preparing ${orders} orders in shipping`);
   const ids = await prepareOrders(of.runtime, orders);
   const state = ids.map(() => 'shipping');
+  /** @type {number[]} */
   const latencies = [];
   let failed = 0;
   let i = 0;
@@ -373,9 +568,15 @@ async function inProcessRunner(orders) {
  * seconds / slices each, on the same file system. A disk whose flushes speed up or slow down
  * during the run (they do, on shared machines, by ±40% within minutes) then weighs on both
  * alike, and their ratio compares the two under the same conditions. Either may be left out.
+ * @param {number} seconds
+ * @param {number} orders
+ * @param {number} slices
+ * @param {{ raw: boolean, inProcess: boolean }} want
+ * @returns {Promise<{ raw: (RawSqlResult & Turns) | null, runtime: (InProcessResult & Turns) | null }>}
  */
 async function rawSqlAndInProcess(seconds, orders, slices, want) {
   const raw = want.raw ? await rawSqlRunner(orders) : null;
+  /** @type {Runner<InProcessResult> | null} */
   let runtime = null;
   try {
     runtime = want.inProcess ? await inProcessRunner(orders) : null;
@@ -395,7 +596,13 @@ async function rawSqlAndInProcess(seconds, orders, slices, want) {
   }
 }
 
-/** Orderflow in-process with `callers` concurrent callers, each moving its own share of the orders. */
+/**
+ * Orderflow in-process with `callers` concurrent callers, each moving its own share of the orders.
+ * @param {number} seconds
+ * @param {number} orders
+ * @param {number} callers
+ * @returns {Promise<ConcurrentResult>}
+ */
 async function inProcessConcurrent(seconds, orders, callers) {
   const dir = mkdtempSync(join(tmpdir(), 'orderflow-bench-concurrent-'));
   try {
@@ -404,10 +611,12 @@ async function inProcessConcurrent(seconds, orders, callers) {
     log(`  preparing ${orders} orders in shipping`);
     const ids = await prepareOrders(of.runtime, orders);
     const state = ids.map(() => 'shipping');
+    /** @type {number[]} */
     const latencies = [];
     let failed = 0;
     log(`  running ${seconds} s with ${callers} callers`);
     const end = performance.now() + seconds * 1000;
+    /** @param {number} c */
     const caller = async (c) => {
       // Caller c owns orders c, c + callers, c + 2·callers, ...: never two changes of one order at once.
       for (let idx = c; performance.now() < end; idx = idx + callers < ids.length ? idx + callers : c) {
@@ -422,7 +631,11 @@ async function inProcessConcurrent(seconds, orders, callers) {
   }
 }
 
-/** A workflow whose every move between `a` and `b` sends one webhook to `url`. */
+/**
+ * A workflow whose every move between `a` and `b` sends one webhook to `url`.
+ * @param {string} url
+ * @returns {import('@orderflow/core').Definition}
+ */
 const drainWorkflow = (url) => ({
   key: 'drain',
   name: 'Drain',
@@ -449,14 +662,22 @@ const drainWorkflow = (url) => ({
  * (1), a warm-up backlog of `warm` deliveries is drained unmeasured (connections opened, code
  * warmed by the JIT), as autocannon's warm-up does for the HTTP phase; its rate is reported as
  * `warmUpDeliveriesPerSec`.
+ * @param {number} seconds
+ * @param {number} backlog
+ * @param {number} callers
+ * @param {number} warm
+ * @returns {Promise<DrainResult>}
  */
 async function drain(seconds, backlog, callers, warm) {
   const dir = mkdtempSync(join(tmpdir(), 'orderflow-bench-drain-'));
   let received = 0;
+  /** @type {number[]} */
   const lags = [];
   let measureLag = false;
+  /** @type {{ n: number, resolve: (arrived: boolean) => void } | null} */
   let waiter = null;
   const receiver = createServer((req, res) => {
+    /** @type {Buffer[]} */
     const chunks = [];
     req.on('data', (c) => chunks.push(c));
     req.on('end', () => {
@@ -472,9 +693,14 @@ async function drain(seconds, backlog, callers, warm) {
       if (waiter && received >= waiter.n) waiter.resolve(true);
     });
   });
-  await new Promise((r) => receiver.listen(0, '127.0.0.1', r));
-  const url = `http://127.0.0.1:${receiver.address().port}/hook`;
-  /** Settles with true once `n` deliveries have arrived in all, or with false after `timeoutMs`. */
+  await new Promise((r) => receiver.listen(0, '127.0.0.1', () => r(undefined)));
+  const url = `http://127.0.0.1:${/** @type {import('node:net').AddressInfo} */ (receiver.address()).port}/hook`;
+  /**
+   * Settles with true once `n` deliveries have arrived in all, or with false after `timeoutMs`.
+   * @param {number} n
+   * @param {number} timeoutMs
+   * @returns {Promise<boolean>}
+   */
   const arrived = (n, timeoutMs) =>
     new Promise((resolve) => {
       if (received >= n) return resolve(true);
@@ -507,6 +733,7 @@ async function drain(seconds, backlog, callers, warm) {
     );
     const of = await createOrderflow(config, { startWorker: false });
     await createWorkflowService(of.store, () => new Date().toISOString()).create(drainWorkflow(url), true, 'bench');
+    /** @type {string[]} */
     const ids = [];
     for (let i = 0; i < Math.max(callers, 200); i++) {
       const created = await of.runtime.applyCommand({
@@ -516,14 +743,18 @@ async function drain(seconds, backlog, callers, warm) {
     }
     const state = ids.map(() => 'a');
     let moves = 0;
+    /** @param {number} idx an index in `ids` */
     const move = async (idx) => {
       const to = state[idx] === 'a' ? 'b' : 'a';
-      await of.runtime.applyCommand({ orderId: ids[idx], command: { type: 'transition', to, caller: CALLER } });
+      await of.runtime.applyCommand({ orderId: /** @type {string} */ (ids[idx]), command: { type: 'transition', to, caller: CALLER } });
       state[idx] = to;
       return to === 'b' ? 1 : 0;
     };
     let queued = 0;
-    /** Commits changes one at a time, the worker stopped, until `n` more deliveries are queued. */
+    /**
+     * Commits changes one at a time, the worker stopped, until `n` more deliveries are queued.
+     * @param {number} n
+     */
     const queue = async (n) => {
       const until = queued + n;
       while (queued < until) queued += await move(moves++ % ids.length);
@@ -551,6 +782,7 @@ async function drain(seconds, backlog, callers, warm) {
     measureLag = true;
     of.worker.start();
     const end = performance.now() + seconds * 1000;
+    /** @param {number} c */
     const caller = async (c) => {
       for (let idx = c; performance.now() < end; idx = idx + callers < ids.length ? idx + callers : c) {
         queued += await move(idx);
@@ -577,7 +809,12 @@ async function drain(seconds, backlog, callers, warm) {
   }
 }
 
-/** Baseline 2: a bare Fastify POST with a small JSON body, autocannon on loopback. */
+/**
+ * Baseline 2: a bare Fastify POST with a small JSON body, autocannon on loopback.
+ * @param {number} seconds
+ * @param {number} connections
+ * @returns {Promise<HttpSummary>}
+ */
 async function bareFastify(seconds, connections) {
   const server = await startServer('bare');
   try {
@@ -595,7 +832,13 @@ async function bareFastify(seconds, connections) {
   }
 }
 
-/** Orderflow over HTTP: each request moves the next order of a pool between shipping and delayed. */
+/**
+ * Orderflow over HTTP: each request moves the next order of a pool between shipping and delayed.
+ * @param {number} seconds
+ * @param {number} connections
+ * @param {number} orders
+ * @returns {Promise<HttpResult>}
+ */
 async function overHttp(seconds, connections, orders) {
   const dir = mkdtempSync(join(tmpdir(), 'orderflow-bench-http-'));
   log(`  starting the server and preparing ${orders} orders in shipping`);
@@ -604,9 +847,13 @@ async function overHttp(seconds, connections, orders) {
     const ids = server.ids;
     // The state each order is known to be in, from its last answer, and the orders with a request in flight.
     const state = ids.map(() => 'shipping');
+    // Looked up by the id an answer names, if it names one.
+    /** @type {Map<string | undefined, number>} */
     const indexOf = new Map(ids.map((id, i) => [id, i]));
+    /** @type {Set<number>} */
     const inFlight = new Set();
     let next = 0;
+    /** @type {string[]} */
     const samples = [];
     log(`  running ${seconds} s with ${connections} connections`);
     const result = await autocannonWarm(
@@ -632,6 +879,7 @@ async function overHttp(seconds, connections, orders) {
             },
             // The answer names the order (a problem document in its `instance`) and, on success, its new state.
             onResponse: (status, body) => {
+              /** @type {{ order?: { id: string, state: string }, instance?: unknown }} */
               let answer = {};
               try {
                 answer = JSON.parse(body);
@@ -642,7 +890,7 @@ async function overHttp(seconds, connections, orders) {
               const idx = indexOf.get(id);
               if (idx !== undefined) {
                 inFlight.delete(idx);
-                if (status === 200) state[idx] = answer.order.state;
+                if (status === 200 && answer.order) state[idx] = answer.order.state;
               }
               if (status !== 200 && samples.length < 3) samples.push(`${status} ${String(body).slice(0, 300)}`);
             },
@@ -667,12 +915,26 @@ async function overHttp(seconds, connections, orders) {
   }
 }
 
+/**
+ * A line of /proc/mounts, split at its spaces: device, mount point, type, options, ...
+ * @typedef {[string, string, string, ...string[]]} Mount
+ */
+/**
+ * @param {string[]} m
+ * @returns {m is Mount}
+ */
+const isMount = (m) => m.length > 2;
+
+/**
+ * The file system under `path`: the mount with the longest mount point it starts with, else statfs's type.
+ * @param {string} path
+ */
 function fileSystemOf(path) {
   try {
     const mounts = readFileSync('/proc/mounts', 'utf8')
       .split('\n')
       .map((l) => l.split(' '))
-      .filter((m) => m.length > 2 && path.startsWith(m[1]))
+      .filter(/** @returns {m is Mount} */ (m) => isMount(m) && path.startsWith(m[1]))
       .sort((a, b) => b[1].length - a[1].length);
     if (mounts[0]) return `${mounts[0][2]} (${mounts[0][0]} on ${mounts[0][1]})`;
   } catch {
@@ -703,32 +965,45 @@ async function main() {
   log(`node ${env.node}, ${env.cpus}, files in ${env.tmpdir} (${env.fileSystem})`);
   // --phases=rawSql,inProcess runs only those (e.g. while tuning one of them); the rest report null.
   const only = arg('phases', null);
+  /** @param {string} name */
   const wanted = (name) => only === null || String(only).split(',').includes(name);
+  /** @type {{ opsPerSec: number, skipped: true }} */
   const skipped = { opsPerSec: 0, skipped: true };
   log(`1-2/6 raw SQL transaction (better-sqlite3, synchronous=FULL) and Orderflow in-process (runtime.applyCommand), in turns`);
   const slices = Number(arg('slices', 10));
   const first = await rawSqlAndInProcess(seconds, orders, slices, { raw: wanted('rawSql'), inProcess: wanted('inProcess') });
+  /** @type {(RawSqlResult & Turns) | Skipped<RawSqlResult & Turns, 'opsPerSec'>} */
   const raw = first.raw ?? skipped;
+  /** @type {(InProcessResult & Turns) | Skipped<InProcessResult & Turns, 'opsPerSec'>} */
   const runtime = first.runtime ?? skipped;
   log(`    raw ${raw.opsPerSec} tx/s, in-process ${runtime.opsPerSec} transitions/s`);
   log(`3/6 Orderflow in-process, ${connections} concurrent callers`);
+  /** @type {ConcurrentResult | Skipped<ConcurrentResult, 'opsPerSec'>} */
   const concurrent = wanted('inProcessConcurrent') ? await inProcessConcurrent(seconds, orders, connections) : skipped;
   log(`    ${concurrent.opsPerSec} transitions/s`);
   log(`4/6 bare Fastify POST (autocannon, ${connections} connections), ${seconds} s`);
+  /** @type {HttpSummary | Skipped<HttpSummary, 'opsPerSec'>} */
   const bare = wanted('bareFastify') ? await bareFastify(seconds, connections) : skipped;
   log(`    ${bare.opsPerSec} req/s`);
   log('5/6 Orderflow over HTTP (POST /orders/:id/transitions)');
+  /** @type {HttpResult | Skipped<HttpResult, 'opsPerSec'>} */
   const http = wanted('http') ? await overHttp(seconds, connections, orders) : skipped;
   log(
     `    ${http.opsPerSec} transitions/s (${http.non2xx} non-2xx, ${http.errors} errors), event-loop delay p99 ${http.eventLoopDelayP99Ms} ms`,
   );
   log('6/6 outbox drain (webhooks to a local receiver)');
+  /** @type {DrainResult | Skipped<DrainResult, 'deliveriesPerSec'>} */
   const outbox = wanted('drain')
     ? await drain(seconds, Number(arg('deliveries', 2000)), connections, Number(arg('warm-deliveries', 1000)))
     : { deliveriesPerSec: 0, skipped: true };
   log(`    ${outbox.deliveriesPerSec} deliveries/s; commit-to-send p50 ${outbox.commitToSendP50Ms} ms, p99 ${outbox.commitToSendP99Ms} ms`);
 
-  const ratio = (a, b) => (a > 0 && b > 0 ? round(a / b, 3) : null);
+  /**
+   * a / b to 3 digits, or null unless both are positive (a skipped phase has no latencies).
+   * @param {number | undefined} a
+   * @param {number | undefined} b
+   */
+  const ratio = (a, b) => (a !== undefined && b !== undefined && a > 0 && b > 0 ? round(a / b, 3) : null);
   const report = {
     env,
     settings: { durationSeconds: seconds, connections, orders, slices },
@@ -748,6 +1023,7 @@ async function main() {
     process.stdout.write(`${JSON.stringify(report)}\n`);
     return;
   }
+  /** @type {[string, { opsPerSec: number, p50Ms?: number, p99Ms?: number }, string][]} */
   const rows = [
     ['raw SQL transaction (better-sqlite3, FULL)', raw, 'tx/s'],
     ['Orderflow in-process (applyCommand)', runtime, 'transitions/s'],
@@ -755,7 +1031,15 @@ async function main() {
     [`bare Fastify POST (${connections} conns)`, bare, 'req/s'],
     [`Orderflow HTTP transition (${connections} conns)`, http, 'transitions/s'],
   ];
+  /**
+   * @param {string | number | undefined} s
+   * @param {number} n
+   */
   const pad = (s, n) => String(s).padEnd(n);
+  /**
+   * @param {string | number | undefined} s
+   * @param {number} n
+   */
   const lpad = (s, n) => String(s).padStart(n);
   const lines = [
     `Orderflow benchmark — node ${env.node}, ${env.cpus}`,
