@@ -16,7 +16,7 @@
  *   npm run bench                 readable table on stdout
  *   npm run bench -- --json       one JSON object (the last line of stdout)
  *   node packages/engine/bench/run.js --duration=5 --connections=50 --orders=500
- *   npm run bench -- --phases=rawSql,inProcess   only these phases (the others report null)
+ *   npm run bench -- --phases=rawSql,inProcess   only these phases (the others report `skipped: true`, their ratios null)
  *   npm run bench -- --deliveries=2000 --warm-deliveries=1000   the drain's measured and warm-up backlogs
  *   npm run bench -- --slices=10  the raw baseline and Orderflow in-process run in this many alternating turns
  *
@@ -963,7 +963,7 @@ async function main() {
     fileSystem: fileSystemOf(tmpdir()),
   };
   log(`node ${env.node}, ${env.cpus}, files in ${env.tmpdir} (${env.fileSystem})`);
-  // --phases=rawSql,inProcess runs only those (e.g. while tuning one of them); the rest report null.
+  // --phases=rawSql,inProcess runs only those (e.g. while tuning one of them); the rest report `skipped: true` (and their ratios null).
   const only = arg('phases', null);
   /** @param {string} name */
   const wanted = (name) => only === null || String(only).split(',').includes(name);
