@@ -1,6 +1,7 @@
 import type { HistoryEntry, Order, OutboxEntry, RuleRun, Timer } from '@orderflow/core';
 import { CompiledQuery, type Kysely, type QueryResult, type Selectable } from 'kysely';
 import { LATER, LATER_ONE } from './changes-postgres.js';
+import { destinationOf } from './destination.js';
 import { directRunner } from './direct.js';
 import type { DB } from './schema.js';
 
@@ -330,6 +331,7 @@ const DELIVERY_COLUMNS = [
   'created_at',
   'updated_at',
   'delivered_at',
+  'destination',
 ];
 
 /** Enqueues deliveries: pending, due at once. */
@@ -355,6 +357,7 @@ export async function insertDeliveries(db: Db, entries: OutboxEntry[]): Promise<
       d.createdAt,
       d.createdAt,
       null,
+      destinationOf(d.action),
     ]),
   );
 }

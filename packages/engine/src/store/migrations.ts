@@ -1,4 +1,6 @@
+import type { OutboxEntry } from '@orderflow/core';
 import { type Kysely, sql } from 'kysely';
+import { destinationOf } from './destination.js';
 import type { DB } from './schema.js';
 import type { DialectName } from './store.js';
 
@@ -260,6 +262,38 @@ export const MIGRATIONS: Migration[] = [
       if (dialect === 'postgres') {
         await sql`create trigger tokens_changed after update of revoked_at, expires_at, role or delete on tokens
           for each statement execute function orderflow_config_changed()`.execute(db);
+      }
+    },
+  },
+  {
+    id: '0007_delivery_destination',
+    async up(db) {
+      // Where each delivery goes, so a claim can pass over the rows of a destination the worker
+      // already holds enough of (one slow receiver's backlog must not fill its claims).
+      await db.schema.alterTable('deliveries').addColumn('destination', 'text').execute();
+      // Rows that can still be sent (or retried by hand) get theirs now; delivered rows keep null,
+      // which a claim treats as a destination of its own it never holds back.
+      const rows = await db.selectFrom('deliveries').select(['id', 'action_json']).where('status', '<>', 'delivered').execute();
+      const byDestination = new Map<string, string[]>();
+      for (const r of rows) {
+        let destination: string;
+        try {
+          destination = destinationOf(JSON.parse(r.action_json) as OutboxEntry['action']);
+        } catch {
+          continue;
+        }
+        const ids = byDestination.get(destination);
+        if (ids) ids.push(r.id);
+        else byDestination.set(destination, [r.id]);
+      }
+      for (const [destination, ids] of byDestination) {
+        for (let at = 0; at < ids.length; at += 500) {
+          await db
+            .updateTable('deliveries')
+            .set({ destination })
+            .where('id', 'in', ids.slice(at, at + 500))
+            .execute();
+        }
       }
     },
   },

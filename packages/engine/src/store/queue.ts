@@ -28,6 +28,21 @@ export interface ClaimOptions {
   automation: AutomationState;
   /** `FOR UPDATE SKIP LOCKED` (the store's `capabilities.rowLocks`). */
   rowLocks: boolean;
+  /** Deliveries only: bounds what the claim takes per destination (see {@link DestinationQuota}). */
+  destinations?: DestinationQuota;
+}
+
+/**
+ * What a claimer holds per destination, and how much it may hold: a claim of deliveries passes
+ * over the rows of a destination once `held` plus what the claim took reaches `quota`, and takes
+ * rows due after them instead. Rows without a `destination` (queued before it was recorded) are
+ * never held back.
+ */
+export interface DestinationQuota {
+  /** Most deliveries of one destination the claimer may hold claimed and not yet sent. */
+  quota: number;
+  /** What it holds already (claimed and not yet sent), per destination. */
+  held: ReadonlyMap<string, number>;
 }
 
 /**
@@ -58,13 +73,15 @@ export function holdPaused<Q extends SelectQueryBuilder<DB, 'deliveries', Select
   }) as Q;
 }
 
-/**
- * Claims due pending rows of `table` inside `tx` (the caller's write transaction), oldest due
- * first: one statement sets the lease on the rows a subquery picks and returns them.
- */
-export async function claimDue(tx: Kysely<DB>, table: 'deliveries', o: ClaimOptions): Promise<DeliveryRow[]>;
-export async function claimDue(tx: Kysely<DB>, table: 'timers', o: ClaimOptions): Promise<TimerRow[]>;
-export async function claimDue(tx: Kysely<DB>, table: QueueTable, o: ClaimOptions): Promise<DeliveryRow[] | TimerRow[]> {
+/** `list` padded with its last item to a power-of-two length, so few statement texts stay prepared. */
+function padded(list: readonly string[]): string[] {
+  const out = [...list];
+  while ((out.length & (out.length - 1)) !== 0) out.push(out[out.length - 1] as string);
+  return out;
+}
+
+/** Due, pending, unleased rows of `table`, oldest due first, passing over the destinations in `skip`. */
+function dueRows(tx: Kysely<DB>, table: QueueTable, o: ClaimOptions, limit: number, skip: readonly string[]) {
   // The casts only name one of the two tables for the query builder's types.
   const due = (table === 'deliveries' ? 'next_attempt_at' : 'due_at') as 'next_attempt_at';
   let q = tx
@@ -74,16 +91,93 @@ export async function claimDue(tx: Kysely<DB>, table: QueueTable, o: ClaimOption
     .where(due, '<=', o.now)
     .where((eb) => eb.or([eb('lease_until', 'is', null), eb('lease_until', '<=', o.now)]));
   q = holdPaused(q, table, o.automation);
-  q = q.orderBy(due).orderBy('id').limit(o.limit);
+  if (skip.length > 0) q = q.where((eb) => eb.or([eb('destination', 'is', null), eb('destination', 'not in', padded(skip))]));
+  q = q.orderBy(due).orderBy('id').limit(limit);
   if (o.rowLocks) q = q.forUpdate().skipLocked();
-  const claimed = await tx
+  return q;
+}
+
+/** Rows in due order (RETURNING keeps none). */
+function byDue<R extends DeliveryRow | TimerRow>(table: QueueTable, rows: R[]): R[] {
+  const due = (table === 'deliveries' ? 'next_attempt_at' : 'due_at') as 'next_attempt_at';
+  const at = (r: R) => (r as DeliveryRow)[due];
+  return rows.sort((a, b) => (at(a) < at(b) ? -1 : at(a) > at(b) ? 1 : a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+}
+
+/** Rounds of picking at most one claim of deliveries makes (each holds back at least one more destination). */
+const PICK_ROUNDS = 4;
+
+/**
+ * Claims due pending rows of `table` inside `tx` (the caller's write transaction), oldest due
+ * first: one statement sets the lease on the rows a subquery picks and returns them. A claim of
+ * deliveries with {@link ClaimOptions.destinations} passes over the rows of destinations at their
+ * quota: in the same one statement while the claim cannot take a destination past it, else by
+ * reading the due rows' destinations first and leasing the ones within the quota.
+ */
+export async function claimDue(tx: Kysely<DB>, table: 'deliveries', o: ClaimOptions): Promise<DeliveryRow[]>;
+export async function claimDue(tx: Kysely<DB>, table: 'timers', o: ClaimOptions): Promise<TimerRow[]>;
+export async function claimDue(tx: Kysely<DB>, table: QueueTable, o: ClaimOptions): Promise<DeliveryRow[] | TimerRow[]> {
+  const d = table === 'deliveries' ? o.destinations : undefined;
+  if (d === undefined) return byDue(table, await lease(tx, table, o, dueRows(tx, table, o, o.limit, []).clearSelect().select('id')));
+  const skip: string[] = [];
+  // A destination not held yet may take the whole claim, or one held may be taken past its quota.
+  let tight = d.quota < o.limit;
+  for (const [destination, n] of d.held) {
+    if (n >= d.quota) skip.push(destination);
+    else if (d.quota - n < o.limit) tight = true;
+  }
+  if (!tight) return byDue(table, await lease(tx, table, o, dueRows(tx, table, o, o.limit, skip).clearSelect().select('id')));
+  return byDue(table, await pickByDestination(tx, o, d, skip));
+}
+
+/**
+ * Claims deliveries within their destinations' quota: reads the due rows' destinations, leases
+ * those within the quota, and when it passed over a destination that reached its quota, reads
+ * again without it (the leased rows are no longer due), for at most {@link PICK_ROUNDS} rounds.
+ */
+async function pickByDestination(tx: Kysely<DB>, o: ClaimOptions, d: DestinationQuota, skip: string[]): Promise<DeliveryRow[]> {
+  const taken = new Map<string, number>();
+  const out: DeliveryRow[] = [];
+  for (let round = 0; round < PICK_ROUNDS && out.length < o.limit; round++) {
+    const limit = o.limit - out.length;
+    const due = await dueRows(tx, 'deliveries', o, limit, skip).clearSelect().select(['id', 'destination']).execute();
+    const ids: string[] = [];
+    let passedOver = false;
+    for (const r of due) {
+      if (r.destination === null) {
+        ids.push(r.id);
+        continue;
+      }
+      const took = taken.get(r.destination) ?? 0;
+      if ((d.held.get(r.destination) ?? 0) + took < d.quota) {
+        ids.push(r.id);
+        taken.set(r.destination, took + 1);
+        continue;
+      }
+      passedOver = true;
+      if (!skip.includes(r.destination)) skip.push(r.destination);
+    }
+    if (ids.length > 0) out.push(...(await lease(tx, 'deliveries', o, padded(ids))));
+    // Read everything that was due, or took it all: nothing more to find.
+    if (!passedOver || due.length < limit) break;
+  }
+  return out;
+}
+
+/** Sets the claim's lease and token on the rows `ids` names; answers them. */
+function lease(
+  tx: Kysely<DB>,
+  table: QueueTable,
+  o: ClaimOptions,
+  ids: readonly string[] | SelectQueryBuilder<DB, 'deliveries', { id: string }>,
+): Promise<DeliveryRow[]> {
+  // A row named twice (padding) is updated once.
+  return tx
     .updateTable(table as 'deliveries')
     .set({ lease_until: o.leaseUntil, lease_token: o.token })
-    .where('id', 'in', q.clearSelect().select('id'))
+    .where('id', 'in', ids)
     .returningAll()
     .execute();
-  // RETURNING keeps no order.
-  return claimed.sort((a, b) => (a[due] < b[due] ? -1 : a[due] > b[due] ? 1 : a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
 }
 
 /** Extends the lease of every row still held under `token`. */

@@ -73,6 +73,11 @@ export interface DB {
     created_at: string;
     updated_at: string;
     delivered_at: string | null;
+    /**
+     * Where the delivery goes (`destinationOf` its action), so a claim can hold back the rows of a
+     * destination the worker holds enough of; `null` on rows queued before it was recorded.
+     */
+    destination: string | null;
   };
   delivery_attempts: {
     id: string;

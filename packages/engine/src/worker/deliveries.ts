@@ -1,6 +1,7 @@
 import type { OutboxEntry } from '@orderflow/core';
 import type { Kysely } from 'kysely';
 import type { ActionOutcome } from '../actions/outcome.js';
+import { destinationOf } from '../store/destination.js';
 import { hasNotificationOfDelivery } from '../store/notifications.js';
 import type { DeliveryRow } from '../store/queue.js';
 import * as queue from '../store/queue.js';
@@ -12,27 +13,6 @@ import { alertFoldKey, insertNotification, type Notification, raiseFolded } from
 import { type PrepareContext, type PreparedDelivery, prepareDelivery } from './prepare.js';
 import type { AutomationState } from './settings.js';
 import { type DeliveryVerdict, deliveryVerdict, endpointOf, utf8Prefix } from './verdict.js';
-
-/**
- * Where a delivery goes, for the in-flight bound per destination: a named endpoint, the origin
- * of a webhook URL, the mail server, or the notification channel. Read from the stored action,
- * without rendering anything.
- */
-export function destinationOf(action: OutboxEntry['action']): string {
-  switch (action.type) {
-    case 'webhook':
-      if (action.endpoint !== undefined) return `endpoint:${action.endpoint}`;
-      try {
-        return `url:${new URL(action.url ?? '').origin}`;
-      } catch {
-        return 'url:';
-      }
-    case 'send_email':
-      return 'email';
-    default:
-      return 'notify';
-  }
-}
 
 /** Runs items as slots free up: at most `limit` at once in all and `perKey` at once per key. */
 export interface Dispatcher<T> {

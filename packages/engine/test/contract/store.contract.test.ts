@@ -1,10 +1,13 @@
 import type { Caller, RuleRun } from '@orderflow/core';
+import { sql } from 'kysely';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ApiError } from '../../src/errors.js';
 import { createSimulatedClock } from '../../src/runtime/clock.js';
 import { createIdGenerator } from '../../src/runtime/ids.js';
 import { createRuntime, type Runtime } from '../../src/runtime/runtime.js';
 import { appendHistory, getOrder, insertDeliveries, insertRuleRuns, insertTimers } from '../../src/store/changes.js';
+import { destinationOf } from '../../src/store/destination.js';
+import * as queue from '../../src/store/queue.js';
 import * as repo from '../../src/store/repo.js';
 import type { Store } from '../../src/store/store.js';
 import { DIALECTS, freshStore, publishDemoOrders } from '../dialects.js';
@@ -219,6 +222,102 @@ for (const dialect of DIALECTS) {
       expect(seen).toEqual(['P-6', 'P-5', 'P-4', 'P-3', 'P-2', 'P-1', 'P-0']);
       const found = await repo.listOrders(store.db, store.capabilities, { q: 'a@EXAMPLE', limit: 50 });
       expect(found).toHaveLength(7);
+    });
+
+    it('claims deliveries within each destination quota, passing over a full destination to rows due after it', async () => {
+      const o = await create();
+      // Only the rows below are pending.
+      await store.db.updateTable('deliveries').set({ status: 'delivered' }).execute();
+      const t0 = clock.now().getTime();
+      const at = (s: number) => new Date(t0 + s * 1000).toISOString();
+      const envelope = { id: 'evt_q', type: 'order.created', createdAt: at(0), data: { order: o } };
+      const row = (id: string, endpoint: string, s: number) => ({
+        id,
+        orderId: o.id,
+        workflow: 'orders',
+        type: 'webhook' as const,
+        ruleId: 'q',
+        action: { type: 'webhook' as const, endpoint },
+        envelope,
+        createdAt: at(s),
+      });
+      await store.transaction((tx) =>
+        insertDeliveries(tx, [
+          ...[0, 1, 2, 3, 4, 5].map((i) => row(`dlv_a${i}`, 'a', i)),
+          row('dlv_b0', 'b', 10),
+          row('dlv_b1', 'b', 11),
+          // Queued before the destination was recorded: never held back.
+          row('dlv_x0', 'a', 12),
+        ]),
+      );
+      expect(
+        (await store.db.selectFrom('deliveries').select('destination').where('id', '=', 'dlv_a0').executeTakeFirstOrThrow()).destination,
+      ).toBe('endpoint:a');
+      await store.db.updateTable('deliveries').set({ destination: null }).where('id', '=', 'dlv_x0').execute();
+      clock.advance(60_000);
+      const claim = (token: string, limit: number, destinations?: queue.DestinationQuota) =>
+        store.transaction(async (tx) =>
+          (
+            await queue.claimDue(tx, 'deliveries', {
+              now: clock.now().toISOString(),
+              leaseUntil: new Date(clock.now().getTime() + 15_000).toISOString(),
+              token,
+              limit,
+              automation: { paused: false, workflows: [], rules: [] },
+              rowLocks: store.capabilities.rowLocks,
+              ...(destinations ? { destinations } : {}),
+            })
+          ).map((r) => r.id),
+        );
+      // A full destination is passed over (one statement: no other can go past its quota).
+      expect(await claim('lse_1', 2, { quota: 8, held: new Map([['endpoint:a', 8]]) })).toEqual(['dlv_b0', 'dlv_b1']);
+      // One more of a fits its quota; the rest of a is passed over for the row due after it.
+      expect(await claim('lse_2', 5, { quota: 2, held: new Map([['endpoint:a', 1]]) })).toEqual(['dlv_a0', 'dlv_x0']);
+      expect(await claim('lse_3', 5, { quota: 2, held: new Map([['endpoint:a', 2]]) })).toEqual([]);
+      // A claim that holds nothing yet takes a destination up to the quota, oldest first.
+      expect(await claim('lse_4', 5, { quota: 2, held: new Map() })).toEqual(['dlv_a1', 'dlv_a2']);
+      // Without a quota, everything due.
+      expect(await claim('lse_5', 10)).toEqual(['dlv_a3', 'dlv_a4', 'dlv_a5']);
+    });
+
+    it('records the destination of deliveries queued before the column existed, except delivered ones', async () => {
+      const o = await create();
+      await move(o.id, 'awaiting_payment');
+      const now = clock.now().toISOString();
+      const envelope = { id: 'evt_m', type: 'order.created', createdAt: now, data: { order: o } };
+      await store.transaction((tx) =>
+        insertDeliveries(
+          tx,
+          [{ endpoint: 'crm' }, { url: 'https://hooks.example.com:8443/a' }].map((target, i) => ({
+            id: `dlv_m${i}`,
+            orderId: o.id,
+            workflow: 'orders',
+            type: 'webhook' as const,
+            ruleId: 'm',
+            action: { type: 'webhook' as const, ...target },
+            envelope,
+            createdAt: now,
+          })),
+        ),
+      );
+      // Back to the schema before the column: its migration runs again over these rows.
+      await sql`alter table deliveries drop column destination`.execute(store.db);
+      await store.db.deleteFrom('schema_migrations').where('id', '=', '0007_delivery_destination').execute();
+      const rows = await store.db.selectFrom('deliveries').select(['id', 'action_json']).orderBy('id').execute();
+      expect(rows.length).toBeGreaterThan(1);
+      const [first, ...rest] = rows as [(typeof rows)[0], ...typeof rows];
+      await store.db.updateTable('deliveries').set({ status: 'delivered' }).where('id', '=', first.id).execute();
+      await store.db
+        .updateTable('deliveries')
+        .set({ status: 'dead' })
+        .where('id', '=', (rest[0] as (typeof rows)[0]).id)
+        .execute();
+      expect(await store.migrate()).toEqual(['0007_delivery_destination']);
+      const after = await store.db.selectFrom('deliveries').select(['id', 'destination']).orderBy('id').execute();
+      expect(after[0]).toEqual({ id: first.id, destination: null });
+      for (const [i, r] of rest.entries()) {
+        expect(after[i + 1]).toEqual({ id: r.id, destination: destinationOf(JSON.parse(r.action_json)) });
+      }
     });
 
     it("stores any number of rows in one change, past both dialects' parameter limits", async () => {

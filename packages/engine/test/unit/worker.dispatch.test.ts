@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { createDispatcher, destinationOf, dispatch } from '../../src/worker/deliveries.js';
+import { destinationOf } from '../../src/store/destination.js';
+import { createDispatcher, dispatch } from '../../src/worker/deliveries.js';
 
 /** Runs `dispatch` over items named `key:n`, each held until the test lets it finish; records the peaks. */
 function harness(items: string[], limit: number, perKey: number) {
