@@ -505,17 +505,29 @@ export interface DeliveryPipeline {
 /**
  * Creates the {@link DeliveryPipeline} of one pass. It sends at most `concurrency` deliveries at
  * once and `perDestination` at once to one destination, and keeps at most `concurrency +
- * batchSize` claimed and not sent yet; it claims again once there is room for half a batch,
- * inside the transaction that records finished attempts when one is due (one commit for both),
- * on its own otherwise. A send frees its slot when the answer is in. The leases of a claim are
- * renewed until every delivery of it is recorded.
+ * batchSize` claimed and not sent yet, of which at most `perDestination + min(perDestination,
+ * batchSize)` for one destination: a claim passes over the rows of a destination at that bound,
+ * so a backlog for one slow destination cannot fill the pipeline while deliveries to others fall
+ * due behind it. It claims again once there is room for half a batch, or once a destination a
+ * short claim passed over sends one, inside the transaction that records finished attempts when
+ * one is due (one commit for both), on its own otherwise. A send frees its slot when the answer is
+ * in. The leases of a claim are renewed until every delivery of it is recorded.
  */
 export function createDeliveryPipeline(ctx: WorkerContext, counts: WorkerCounts, hooks: PipelineHooks = {}): DeliveryPipeline {
   const capacity = ctx.concurrency + ctx.batchSize;
   const threshold = Math.max(1, ctx.batchSize >> 1);
+  /** Most claimed and not sent yet to one destination: its slots, and as many again waiting (at most a batch). */
+  const quota = ctx.perDestination + Math.min(ctx.perDestination, ctx.batchSize);
   let automation: AutomationState | null = null;
   /** Claimed and not sent yet (waiting for a slot, or being sent). */
   let unsent = 0;
+  /** {@link unsent}, per destination. */
+  const held = new Map<string, number>();
+  /**
+   * Destinations the last claim, which came back short, may have passed over (at their quota as
+   * far as it knew): rows of them may still be due, so claiming resumes once one sends.
+   */
+  let heldBack = new Set<string>();
   let failure: { error: unknown } | null = null;
   /** A claim is being made (on its own or in a completing transaction). */
   let claiming = false;
@@ -556,8 +568,16 @@ export function createDeliveryPipeline(ctx: WorkerContext, counts: WorkerCounts,
     }
     changed();
   };
-  const sent = (): void => {
+  const sent = (job: Job): void => {
     unsent--;
+    const n = (held.get(job.destination) ?? 1) - 1;
+    if (n > 0) held.set(job.destination, n);
+    else held.delete(job.destination);
+    // Below its quota again: its rows that the last claim passed over may be claimed now.
+    if (heldBack.has(job.destination)) {
+      heldBack = new Set();
+      want = true;
+    }
     changed();
   };
   /** The delivery is recorded (or given up): its claim may stop renewing. */
@@ -574,32 +594,45 @@ export function createDeliveryPipeline(ctx: WorkerContext, counts: WorkerCounts,
   const startClaim = (): queue.ClaimOptions => {
     claiming = true;
     batches++;
-    return claimOptions(ctx, automation as AutomationState, Math.min(ctx.batchSize, capacity - unsent));
+    return {
+      ...claimOptions(ctx, automation as AutomationState, Math.min(ctx.batchSize, capacity - unsent)),
+      destinations: { quota, held: new Map(held) },
+    };
+  };
+  /** The destinations a claim may have passed over: those it held, with what it took, at the quota. */
+  const passedOver = (o: queue.ClaimOptions, jobs: readonly Job[]): Set<string> => {
+    const n = new Map(o.destinations?.held ?? []);
+    for (const job of jobs) n.set(job.destination, (n.get(job.destination) ?? 0) + 1);
+    return new Set([...n].filter(([, k]) => k >= quota).map(([d]) => d));
   };
   /** Takes what a claim found into the pipeline. */
   const take = (o: queue.ClaimOptions, rows: DeliveryRow[] | null): void => {
     claiming = false;
-    if (rows !== null && rows.length > 0) {
-      claimed += rows.length;
-      counts.claimed += rows.length;
-      unsent += rows.length;
-      claims.set(o.token, { left: rows.length, stopRenewing: renewWhileBusy(ctx, 'deliveries', o.token) });
+    const jobs: Job[] = (rows ?? []).map((row) => {
+      const action = JSON.parse(row.action_json) as OutboxEntry['action'];
+      return { row, token: o.token, action, destination: destinationOf(action) };
+    });
+    if (jobs.length > 0) {
+      claimed += jobs.length;
+      counts.claimed += jobs.length;
+      unsent += jobs.length;
+      for (const job of jobs) held.set(job.destination, (held.get(job.destination) ?? 0) + 1);
+      claims.set(o.token, { left: jobs.length, stopRenewing: renewWhileBusy(ctx, 'deliveries', o.token) });
     }
-    if (rows !== null && (rows.length < o.limit || batches >= BATCHES_PER_ROUND)) want = false;
+    if (rows !== null && (rows.length < o.limit || batches >= BATCHES_PER_ROUND)) {
+      want = false;
+      heldBack = rows.length < o.limit ? passedOver(o, jobs) : new Set();
+      // Sends that finished while the claim was made may have freed room for those already.
+      for (const d of heldBack) if ((held.get(d) ?? 0) < quota) want = true;
+      if (want) heldBack = new Set();
+    }
     try {
-      if (rows !== null && rows.length > 0) ctx.crash('after-claim');
+      if (jobs.length > 0) ctx.crash('after-claim');
     } catch (e) {
       fail(e);
       return;
     }
-    if (rows !== null && rows.length > 0) {
-      sender.push(
-        rows.map((row) => {
-          const action = JSON.parse(row.action_json) as OutboxEntry['action'];
-          return { row, token: o.token, action, destination: destinationOf(action) };
-        }),
-      );
-    }
+    if (jobs.length > 0) sender.push(jobs);
     changed();
   };
   /** Claims on its own only when no completing transaction is coming to carry the claim. */
@@ -635,7 +668,7 @@ export function createDeliveryPipeline(ctx: WorkerContext, counts: WorkerCounts,
         if (ctx.stopping()) {
           await queue.releaseClaim(ctx.store.db, 'deliveries', job.row.id, job.token).catch(() => undefined);
           done(job);
-          return sent();
+          return sent(job);
         }
         let a: Attempt | null;
         try {
@@ -645,11 +678,11 @@ export function createDeliveryPipeline(ctx: WorkerContext, counts: WorkerCounts,
           if (e instanceof SimulatedCrashError) return fail(e);
           ctx.log.error({ deliveryId: job.row.id, orderId: job.row.order_id, err: e }, 'delivery processing failed');
           done(job);
-          return sent();
+          return sent(job);
         }
         if (a === null) {
           done(job);
-          return sent();
+          return sent(job);
         }
         const p = complete.record(a).then(
           () => done(job),
@@ -665,7 +698,7 @@ export function createDeliveryPipeline(ctx: WorkerContext, counts: WorkerCounts,
           recording.delete(p);
           changed();
         });
-        sent();
+        sent(job);
         // The slot frees on the next turn: by then the HTTP client has put the connection back in
         // its pool, so the next send to this destination reuses it instead of opening another.
         await new Promise<void>((resolve) => setImmediate(resolve));
