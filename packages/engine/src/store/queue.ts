@@ -35,12 +35,19 @@ export interface ClaimOptions {
 /**
  * What a claimer holds per destination, and how much it may hold: a claim of deliveries passes
  * over the rows of a destination once `held` plus what the claim took reaches `quota`, and takes
- * rows due after them instead. Rows without a `destination` (queued before it was recorded) are
- * never held back.
+ * rows due after them instead. A destination whose room (`quota` minus `held`) is less than
+ * `least` is passed over from the start, so a claim never takes fewer than `least` rows of a
+ * destination unless fewer are due. Rows without a `destination` (queued before it was recorded)
+ * are never held back.
  */
 export interface DestinationQuota {
   /** Most deliveries of one destination the claimer may hold claimed and not yet sent. */
   quota: number;
+  /**
+   * Fewest rows a claim takes of one destination: it passes over a destination with less room
+   * than this (capped at `quota`, so one not held is never passed over). @default 1
+   */
+  least?: number;
   /** What it holds already (claimed and not yet sent), per destination. */
   held: ReadonlyMap<string, number>;
 }
@@ -110,9 +117,10 @@ const PICK_ROUNDS = 4;
 /**
  * Claims due pending rows of `table` inside `tx` (the caller's write transaction), oldest due
  * first: one statement sets the lease on the rows a subquery picks and returns them. A claim of
- * deliveries with {@link ClaimOptions.destinations} passes over the rows of destinations at their
- * quota: in the same one statement while the claim cannot take a destination past it, else by
- * reading the due rows' destinations first and leasing the ones within the quota.
+ * deliveries with {@link ClaimOptions.destinations} passes over the rows of destinations with less
+ * room than `least` and of those it fills to their quota: in the same one statement while the
+ * claim cannot take a destination past its quota, else by reading the due rows' destinations
+ * first and leasing the ones within the quota.
  */
 export async function claimDue(tx: Kysely<DB>, table: 'deliveries', o: ClaimOptions): Promise<DeliveryRow[]>;
 export async function claimDue(tx: Kysely<DB>, table: 'timers', o: ClaimOptions): Promise<TimerRow[]>;
@@ -120,10 +128,11 @@ export async function claimDue(tx: Kysely<DB>, table: QueueTable, o: ClaimOption
   const d = table === 'deliveries' ? o.destinations : undefined;
   if (d === undefined) return byDue(table, await lease(tx, table, o, dueRows(tx, table, o, o.limit, []).clearSelect().select('id')));
   const skip: string[] = [];
+  const least = Math.max(1, Math.min(d.least ?? 1, d.quota));
   // A destination not held yet may take the whole claim, or one held may be taken past its quota.
   let tight = d.quota < o.limit;
   for (const [destination, n] of d.held) {
-    if (n >= d.quota) skip.push(destination);
+    if (d.quota - n < least) skip.push(destination);
     else if (d.quota - n < o.limit) tight = true;
   }
   if (!tight) return byDue(table, await lease(tx, table, o, dueRows(tx, table, o, o.limit, skip).clearSelect().select('id')));

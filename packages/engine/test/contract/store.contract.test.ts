@@ -280,6 +280,51 @@ for (const dialect of DIALECTS) {
       expect(await claim('lse_5', 10)).toEqual(['dlv_a3', 'dlv_a4', 'dlv_a5']);
     });
 
+    it('passes over a destination with less room than `least`, so a claim takes no fewer of it than that unless fewer are due', async () => {
+      const o = await create();
+      // Only the rows below are pending.
+      await store.db.updateTable('deliveries').set({ status: 'delivered' }).execute();
+      const t0 = clock.now().getTime();
+      const at = (s: number) => new Date(t0 + s * 1000).toISOString();
+      const envelope = { id: 'evt_l', type: 'order.created', createdAt: at(0), data: { order: o } };
+      const row = (id: string, endpoint: string, s: number) => ({
+        id,
+        orderId: o.id,
+        workflow: 'orders',
+        type: 'webhook' as const,
+        ruleId: 'l',
+        action: { type: 'webhook' as const, endpoint },
+        envelope,
+        createdAt: at(s),
+      });
+      await store.transaction((tx) =>
+        insertDeliveries(tx, [...[0, 1, 2, 3, 4, 5].map((i) => row(`dlv_a${i}`, 'a', i)), row('dlv_b0', 'b', 10), row('dlv_b1', 'b', 11)]),
+      );
+      clock.advance(60_000);
+      const claim = (token: string, limit: number, destinations: queue.DestinationQuota) =>
+        store.transaction(async (tx) =>
+          (
+            await queue.claimDue(tx, 'deliveries', {
+              now: clock.now().toISOString(),
+              leaseUntil: new Date(clock.now().getTime() + 15_000).toISOString(),
+              token,
+              limit,
+              automation: { paused: false, workflows: [], rules: [] },
+              rowLocks: store.capabilities.rowLocks,
+              destinations,
+            })
+          ).map((r) => r.id),
+        );
+      const a = (held: number) => new Map([['endpoint:a', held]]);
+      // Room for 3 of a, fewer than 4: a is passed over, even by a claim that could not take it past its quota.
+      expect(await claim('lse_1', 2, { quota: 8, least: 4, held: a(5) })).toEqual(['dlv_b0', 'dlv_b1']);
+      expect(await claim('lse_2', 10, { quota: 8, least: 4, held: a(5) })).toEqual([]);
+      // Room for 4: taken up to the quota.
+      expect(await claim('lse_3', 10, { quota: 8, least: 4, held: a(4) })).toEqual(['dlv_a0', 'dlv_a1', 'dlv_a2', 'dlv_a3']);
+      // Room for 4 but only 2 due: both.
+      expect(await claim('lse_4', 10, { quota: 8, least: 4, held: a(4) })).toEqual(['dlv_a4', 'dlv_a5']);
+    });
+
     it('records the destination of deliveries queued before the column existed, except delivered ones', async () => {
       const o = await create();
       await move(o.id, 'awaiting_payment');
