@@ -479,9 +479,12 @@ export interface PipelineHooks {
 export interface DeliveryPipeline {
   /**
    * Claims due deliveries and hands them to the dispatcher, without waiting for them to be sent.
-   * Stops when a claim comes back short (nothing more is due), after {@link BATCHES_PER_ROUND}
-   * claims, or when there is no room for half a batch; in the last case the completing
-   * transactions go on claiming as sends free room. Answers how many deliveries it claimed.
+   * Stops when a claim comes back short (nothing more is due but the rows of the destinations it
+   * passed over), after {@link BATCHES_PER_ROUND} claims, or when there is no room for half a
+   * batch; in the last case the completing transactions go on claiming as sends free room. Answers
+   * how many deliveries it claimed, leaving out those of destinations held back when their claim
+   * was made: those refills go on in the completing transactions as the destinations' sends finish,
+   * whether or not the caller claims again, as claims do when room frees.
    */
   claim(automation: AutomationState): Promise<number>;
   /** True while deliveries are claimed and not yet recorded (or given up), or a claim is being made. */
@@ -506,35 +509,61 @@ export interface DeliveryPipeline {
  * Creates the {@link DeliveryPipeline} of one pass. It sends at most `concurrency` deliveries at
  * once and `perDestination` at once to one destination, and keeps at most `concurrency +
  * batchSize` claimed and not sent yet, of which at most `perDestination + min(perDestination,
- * batchSize)` for one destination: a claim passes over the rows of a destination at that bound,
- * so a backlog for one slow destination cannot fill the pipeline while deliveries to others fall
- * due behind it. It claims again once there is room for half a batch, or once a destination a
- * short claim passed over sends one, inside the transaction that records finished attempts when
- * one is due (one commit for both), on its own otherwise. A send frees its slot when the answer is
- * in. The leases of a claim are renewed until every delivery of it is recorded.
+ * batchSize)` (the quota) for one destination: a claim passes over the rows of a destination at
+ * that bound, so a backlog for one slow destination cannot fill the pipeline while deliveries to
+ * others fall due behind it.
+ *
+ * A destination is *open* while it has room for at least half a batch (or for its slots' worth,
+ * if that is fewer) under its quota, and *closed* otherwise; a claim takes nothing of a closed
+ * destination. So a destination that reached its quota is claimed for again only once its sends
+ * made room for half a batch, never a few rows at a time as each send finishes.
+ *
+ * `claim()` wants claims: they go on, while there is room for half a batch in all, until one
+ * comes back short — everything due was taken except the rows of the destinations it passed over
+ * (closed, or filled to the quota), which are then *held back* — or the cap of claims. From then
+ * on a claim is made only when a held-back destination is open again, and one made so that comes
+ * back full holds back the destinations it took (more of them may be due). Nothing else was due,
+ * so no claim looks for other rows while those destinations sit at their quota (a claim that
+ * passes over a backlog reads past it); rows queued or falling due since then are looked for by
+ * the next `claim()`, which the worker makes when woken, at the next due time or poll, or after a
+ * round that found work. These refills are not work a round found: `claim()` does not count them,
+ * so they do not start round after round, each with a claim that finds the destination closed.
+ * With one destination, claims thus come as in a pipeline without quotas: about one per
+ * completing transaction, each of at least half a batch.
+ *
+ * A claim runs inside the transaction that records finished attempts when one is due (one commit
+ * for both), on its own otherwise. A send frees its slot when the answer is in. The leases of a
+ * claim are renewed until every delivery of it is recorded.
  */
 export function createDeliveryPipeline(ctx: WorkerContext, counts: WorkerCounts, hooks: PipelineHooks = {}): DeliveryPipeline {
   const capacity = ctx.concurrency + ctx.batchSize;
   const threshold = Math.max(1, ctx.batchSize >> 1);
   /** Most claimed and not sent yet to one destination: its slots, and as many again waiting (at most a batch). */
   const quota = ctx.perDestination + Math.min(ctx.perDestination, ctx.batchSize);
+  /**
+   * Room under its quota a destination needs to be claimed for (open): half a batch, or its slots'
+   * worth if fewer. It opens again while it still holds at least its slots' worth (`quota - least
+   * >= perDestination`), so its refill is claimed before its sends run out.
+   */
+  const least = Math.min(threshold, ctx.perDestination);
   let automation: AutomationState | null = null;
   /** Claimed and not sent yet (waiting for a slot, or being sent). */
   let unsent = 0;
   /** {@link unsent}, per destination. */
   const held = new Map<string, number>();
   /**
-   * Destinations the last claim, which came back short, may have passed over (at their quota as
-   * far as it knew): rows of them may still be due, so claiming resumes once one sends.
+   * Held back: destinations whose rows may still be due while nothing else is (as far as the
+   * claims since the last short one know). Claims are made for them once one is open again.
    */
   let heldBack = new Set<string>();
   let failure: { error: unknown } | null = null;
   /** A claim is being made (on its own or in a completing transaction). */
   let claiming = false;
-  /** Claims are wanted: set by `claim()`, cleared by a short claim or the cap of claims. */
+  /** Claims of anything due are wanted: set by `claim()`, cleared by a short claim or the cap of claims. */
   let want = false;
   let finishing = false;
   let batches = 0;
+  /** Deliveries claimed of destinations that were not held back (see `claim()`). */
   let claimed = 0;
   /** Sends running (a delivery leaves this count once its attempt is handed to the completer). */
   let sending = 0;
@@ -573,11 +602,7 @@ export function createDeliveryPipeline(ctx: WorkerContext, counts: WorkerCounts,
     const n = (held.get(job.destination) ?? 1) - 1;
     if (n > 0) held.set(job.destination, n);
     else held.delete(job.destination);
-    // Below its quota again: its rows that the last claim passed over may be claimed now.
-    if (heldBack.has(job.destination)) {
-      heldBack = new Set();
-      want = true;
-    }
+    // If it is held back and open again, `changed()` claims.
     changed();
   };
   /** The delivery is recorded (or given up): its claim may stop renewing. */
@@ -590,20 +615,36 @@ export function createDeliveryPipeline(ctx: WorkerContext, counts: WorkerCounts,
     changed();
   };
   const room = (): boolean => capacity - unsent >= threshold;
-  const canClaim = (): boolean => failure === null && want && !finishing && automation !== null && !claiming && !ctx.stopping() && room();
+  const open = (destination: string): boolean => quota - (held.get(destination) ?? 0) >= least;
+  /** Claims are wanted, or a held-back destination is open again. */
+  const wanted = (): boolean => {
+    if (want) return true;
+    for (const d of heldBack) if (open(d)) return true;
+    return false;
+  };
+  const canClaim = (): boolean =>
+    failure === null && !finishing && automation !== null && !claiming && !ctx.stopping() && room() && wanted();
   const startClaim = (): queue.ClaimOptions => {
     claiming = true;
     batches++;
     return {
       ...claimOptions(ctx, automation as AutomationState, Math.min(ctx.batchSize, capacity - unsent)),
-      destinations: { quota, held: new Map(held) },
+      destinations: { quota, least, held: new Map(held) },
     };
   };
-  /** The destinations a claim may have passed over: those it held, with what it took, at the quota. */
-  const passedOver = (o: queue.ClaimOptions, jobs: readonly Job[]): Set<string> => {
-    const n = new Map(o.destinations?.held ?? []);
+  /** What a claim took, per destination. */
+  const tookOf = (jobs: readonly Job[]): Map<string, number> => {
+    const n = new Map<string, number>();
     for (const job of jobs) n.set(job.destination, (n.get(job.destination) ?? 0) + 1);
-    return new Set([...n].filter(([, k]) => k >= quota).map(([d]) => d));
+    return n;
+  };
+  /** The destinations a claim passed over: closed when it started, or filled to the quota by it. */
+  const passedOver = (o: queue.ClaimOptions, took: ReadonlyMap<string, number>): Set<string> => {
+    const before = o.destinations?.held ?? new Map<string, number>();
+    const out = new Set<string>();
+    for (const [d, n] of before) if (quota - n < least) out.add(d);
+    for (const [d, n] of took) if ((before.get(d) ?? 0) + n >= quota) out.add(d);
+    return out;
   };
   /** Takes what a claim found into the pipeline. */
   const take = (o: queue.ClaimOptions, rows: DeliveryRow[] | null): void => {
@@ -613,18 +654,24 @@ export function createDeliveryPipeline(ctx: WorkerContext, counts: WorkerCounts,
       return { row, token: o.token, action, destination: destinationOf(action) };
     });
     if (jobs.length > 0) {
-      claimed += jobs.length;
+      // `heldBack` is still what it was when the claim was made.
+      for (const job of jobs) if (!heldBack.has(job.destination)) claimed++;
       counts.claimed += jobs.length;
       unsent += jobs.length;
       for (const job of jobs) held.set(job.destination, (held.get(job.destination) ?? 0) + 1);
       claims.set(o.token, { left: jobs.length, stopRenewing: renewWhileBusy(ctx, 'deliveries', o.token) });
     }
-    if (rows !== null && (rows.length < o.limit || batches >= BATCHES_PER_ROUND)) {
-      want = false;
-      heldBack = rows.length < o.limit ? passedOver(o, jobs) : new Set();
-      // Sends that finished while the claim was made may have freed room for those already.
-      for (const d of heldBack) if ((held.get(d) ?? 0) < quota) want = true;
-      if (want) heldBack = new Set();
+    if (rows !== null) {
+      if (rows.length < o.limit) {
+        // Everything due was taken but the rows of the destinations it passed over.
+        want = false;
+        heldBack = passedOver(o, tookOf(jobs));
+      } else {
+        if (want && batches >= BATCHES_PER_ROUND) want = false;
+        // Full, once claims are not wanted any more: more of what it took may be due; the
+        // destinations it took are held back, so they are claimed for again as they have room.
+        if (!want) for (const d of tookOf(jobs).keys()) heldBack.add(d);
+      }
     }
     try {
       if (jobs.length > 0) ctx.crash('after-claim');
