@@ -50,7 +50,18 @@ export interface DestinationQuota {
   least?: number;
   /** What it holds already (claimed and not yet sent), per destination. */
   held: ReadonlyMap<string, number>;
+  /** How far, in due order, a claim looks past destinations it passes over. @default {@link PASS_OVER_WINDOW} */
+  window?: number;
 }
+
+/**
+ * How many due deliveries, oldest first, a claim that passes over destinations looks through for
+ * rows of others. It bounds the work of one claim: without it, a backlog of a destination at its
+ * quota (100,000 rows for a receiver that is down) would be read past, row by row, on every claim,
+ * holding SQLite's one connection for as long. Rows due behind more than this many rows of
+ * destinations at their quota wait until those are sent (as all rows did behind a full pipeline).
+ */
+export const PASS_OVER_WINDOW = 1000;
 
 /**
  * Leaves out of a claim the rows that paused workflows and rules hold. Deliveries name their
@@ -87,18 +98,35 @@ function padded(list: readonly string[]): string[] {
   return out;
 }
 
-/** Due, pending, unleased rows of `table`, oldest due first, passing over the destinations in `skip`. */
-function dueRows(tx: Kysely<DB>, table: QueueTable, o: ClaimOptions, limit: number, skip: readonly string[]) {
+/**
+ * Due, pending, unleased rows of `table`, oldest due first, passing over the destinations in `skip`
+ * (looking no further than the first `window` due rows when it does).
+ */
+function dueRows(tx: Kysely<DB>, table: QueueTable, o: ClaimOptions, limit: number, skip: readonly string[], window = PASS_OVER_WINDOW) {
   // The casts only name one of the two tables for the query builder's types.
   const due = (table === 'deliveries' ? 'next_attempt_at' : 'due_at') as 'next_attempt_at';
   let q = tx
     .selectFrom(table as 'deliveries')
     .selectAll()
     .where('status', '=', 'pending')
-    .where(due, '<=', o.now)
     .where((eb) => eb.or([eb('lease_until', 'is', null), eb('lease_until', '<=', o.now)]));
   q = holdPaused(q, table, o.automation);
-  if (skip.length > 0) q = q.where((eb) => eb.or([eb('destination', 'is', null), eb('destination', 'not in', padded(skip))]));
+  if (skip.length === 0) {
+    q = q.where(due, '<=', o.now);
+  } else {
+    q = q.where((eb) => eb.or([eb('destination', 'is', null), eb('destination', 'not in', padded(skip))]));
+    // Only the first `window` rows in due order: up to the due time of the last of them, read from
+    // the index (never later than now). It is the only upper bound, so the index range ends there.
+    const last = tx
+      .selectFrom('deliveries as w')
+      .select('w.next_attempt_at')
+      .where('w.status', '=', 'pending')
+      .where('w.next_attempt_at', '<=', o.now)
+      .orderBy('w.next_attempt_at')
+      .limit(1)
+      .offset(Math.max(1, window) - 1);
+    q = q.where((eb) => eb(due, '<=', eb.fn.coalesce(last, eb.val(o.now))));
+  }
   q = q.orderBy(due).orderBy('id').limit(limit);
   if (o.rowLocks) q = q.forUpdate().skipLocked();
   return q;
@@ -135,7 +163,7 @@ export async function claimDue(tx: Kysely<DB>, table: QueueTable, o: ClaimOption
     if (d.quota - n < least) skip.push(destination);
     else if (d.quota - n < o.limit) tight = true;
   }
-  if (!tight) return byDue(table, await lease(tx, table, o, dueRows(tx, table, o, o.limit, skip).clearSelect().select('id')));
+  if (!tight) return byDue(table, await lease(tx, table, o, dueRows(tx, table, o, o.limit, skip, d.window).clearSelect().select('id')));
   return byDue(table, await pickByDestination(tx, o, d, skip));
 }
 
@@ -149,7 +177,7 @@ async function pickByDestination(tx: Kysely<DB>, o: ClaimOptions, d: Destination
   const out: DeliveryRow[] = [];
   for (let round = 0; round < PICK_ROUNDS && out.length < o.limit; round++) {
     const limit = o.limit - out.length;
-    const due = await dueRows(tx, 'deliveries', o, limit, skip).clearSelect().select(['id', 'destination']).execute();
+    const due = await dueRows(tx, 'deliveries', o, limit, skip, d.window).clearSelect().select(['id', 'destination']).execute();
     const ids: string[] = [];
     let passedOver = false;
     for (const r of due) {

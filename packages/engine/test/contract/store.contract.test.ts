@@ -325,6 +325,49 @@ for (const dialect of DIALECTS) {
       expect(await claim('lse_4', 10, { quota: 8, least: 4, held: a(4) })).toEqual(['dlv_a4', 'dlv_a5']);
     });
 
+    it('looks for rows of other destinations only among the first `window` due rows when it passes over one', async () => {
+      const o = await create();
+      // Only the rows below are pending.
+      await store.db.updateTable('deliveries').set({ status: 'delivered' }).execute();
+      const t0 = clock.now().getTime();
+      const at = (s: number) => new Date(t0 + s * 1000).toISOString();
+      const envelope = { id: 'evt_w', type: 'order.created', createdAt: at(0), data: { order: o } };
+      const row = (id: string, endpoint: string, s: number) => ({
+        id,
+        orderId: o.id,
+        workflow: 'orders',
+        type: 'webhook' as const,
+        ruleId: 'w',
+        action: { type: 'webhook' as const, endpoint },
+        envelope,
+        createdAt: at(s),
+      });
+      await store.transaction((tx) =>
+        insertDeliveries(tx, [...[0, 1, 2, 3, 4, 5].map((i) => row(`dlv_a${i}`, 'a', i)), row('dlv_b0', 'b', 10)]),
+      );
+      clock.advance(60_000);
+      const claim = (token: string, window: number) =>
+        store.transaction(async (tx) =>
+          (
+            await queue.claimDue(tx, 'deliveries', {
+              now: clock.now().toISOString(),
+              leaseUntil: new Date(clock.now().getTime() + 15_000).toISOString(),
+              token,
+              limit: 5,
+              automation: { paused: false, workflows: [], rules: [] },
+              rowLocks: store.capabilities.rowLocks,
+              // a is full: every claim passes over it.
+              destinations: { quota: 6, held: new Map([['endpoint:a', 6]]), window },
+            })
+          ).map((r) => r.id),
+        );
+      // b0 is the 7th row in due order: a window of 6 does not reach it, one of 7 does.
+      expect(await claim('lse_1', 3)).toEqual([]);
+      expect(await claim('lse_2', 6)).toEqual([]);
+      expect(await claim('lse_3', 7)).toEqual(['dlv_b0']);
+      expect(queue.PASS_OVER_WINDOW).toBeGreaterThanOrEqual(1000);
+    });
+
     it('records the destination of deliveries queued before the column existed, except delivered ones', async () => {
       const o = await create();
       await move(o.id, 'awaiting_payment');
