@@ -96,16 +96,22 @@ function values(rows: number, columns: number): string {
 }
 
 /**
- * The text of an insert of `rows` rows into `table`: made once per table and row count, so each
- * call hands the statement cache the same string (whose hash is kept) instead of a new one.
+ * The text of an insert of `rows` rows into `table`: made once per table, column list and row
+ * count, so each call hands the statement cache the same string (whose hash is kept) instead of a
+ * new one. Keyed by the column list itself (each caller passes its own constant).
  */
-const insertTexts = new Map<string, string>();
+const insertTexts = new WeakMap<readonly string[], Map<string, string>>();
 function insertText(table: string, columns: readonly string[], rows: number): string {
+  let byRows = insertTexts.get(columns);
+  if (byRows === undefined) {
+    byRows = new Map();
+    insertTexts.set(columns, byRows);
+  }
   const key = `${table}:${rows}`;
-  let text = insertTexts.get(key);
+  let text = byRows.get(key);
   if (text === undefined) {
     text = `insert into ${table} (${columns.join(', ')}) values ${values(rows, columns.length)}`;
-    if (insertTexts.size < 500) insertTexts.set(key, text);
+    if (byRows.size < 100) byRows.set(key, text);
   }
   return text;
 }
