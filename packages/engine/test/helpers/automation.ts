@@ -65,6 +65,80 @@ export interface Answer {
   body?: string;
 }
 
+/**
+ * A receiver on 127.0.0.1 that holds every answer until `release()`, or until `holdMs` passed
+ * (below the webhook timeout, so every request it gets ends with a 200 and a test that waits on
+ * it always ends).
+ */
+export async function startHeldReceiver(holdMs: number) {
+  const held: ServerResponse[] = [];
+  let requests = 0;
+  let inFlight = 0;
+  let maxInFlight = 0;
+  let released = false;
+  const listeners = new Set<() => void>();
+  const notify = () => {
+    for (const f of [...listeners]) f();
+  };
+  const answer = (res: ServerResponse) => {
+    if (res.writableEnded) return;
+    inFlight--;
+    res.writeHead(200, { 'content-type': 'text/plain' });
+    res.end('ok');
+    notify();
+  };
+  const server = createServer((req, res) => {
+    req.resume();
+    req.on('end', () => {
+      requests++;
+      inFlight++;
+      maxInFlight = Math.max(maxInFlight, inFlight);
+      if (released) answer(res);
+      else {
+        held.push(res);
+        setTimeout(() => answer(res), holdMs).unref();
+      }
+      notify();
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    requests: () => requests,
+    inFlight: () => inFlight,
+    maxInFlight: () => maxInFlight,
+    /** Resolves once `n` requests arrived. */
+    waitFor(n: number) {
+      return until(() => requests >= n, listeners);
+    },
+    release() {
+      released = true;
+      for (const res of held.splice(0)) answer(res);
+    },
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}
+
+/** Resolves once `done()` holds, checking whenever a listener in `on` is called. */
+function until(done: () => boolean, on: Set<() => void>): Promise<void> {
+  if (done()) return Promise.resolve();
+  return new Promise<void>((resolve) => {
+    const check = () => {
+      if (!done()) return;
+      on.delete(check);
+      resolve();
+    };
+    on.add(check);
+  });
+}
+
+/** A receiver started by {@link startHeldReceiver}. */
+export type HeldReceiver = Awaited<ReturnType<typeof startHeldReceiver>>;
+
 /** Starts an HTTP receiver on 127.0.0.1 that records every request. */
 export async function startReceiver(): Promise<Receiver> {
   const requests: ReceivedRequest[] = [];

@@ -1,5 +1,3 @@
-import { createServer, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createSimulatedClock, type SimulatedClock } from '../../src/runtime/clock.js';
 import { DIALECTS } from '../dialects.js';
@@ -7,60 +5,15 @@ import {
   count,
   createAutomationTest,
   createOrder,
+  type HeldReceiver,
   hookWorkflow,
   move,
   publishWorkflow,
   type Receiver,
+  startHeldReceiver,
   startReceiver,
 } from '../helpers/automation.js';
 import type { TestOrderflow } from '../helpers/orderflow.js';
-
-/**
- * A receiver on 127.0.0.1 that holds every answer until `release()`, or until `holdMs` passed
- * (below the webhook timeout, so every request it gets ends with a 200).
- */
-async function startHeldReceiver(holdMs: number) {
-  const held: ServerResponse[] = [];
-  let requests = 0;
-  let inFlight = 0;
-  let maxInFlight = 0;
-  let released = false;
-  const answer = (res: ServerResponse) => {
-    if (res.writableEnded) return;
-    inFlight--;
-    res.writeHead(200, { 'content-type': 'text/plain' });
-    res.end('ok');
-  };
-  const server = createServer((req, res) => {
-    req.resume();
-    req.on('end', () => {
-      requests++;
-      inFlight++;
-      maxInFlight = Math.max(maxInFlight, inFlight);
-      if (released) answer(res);
-      else {
-        held.push(res);
-        setTimeout(() => answer(res), holdMs).unref();
-      }
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return {
-    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
-    requests: () => requests,
-    inFlight: () => inFlight,
-    maxInFlight: () => maxInFlight,
-    release() {
-      released = true;
-      for (const res of held.splice(0)) answer(res);
-    },
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
-  };
-}
 
 /** Webhooks one move of a `slowmany` order sends to the slow receiver. */
 const PER_MOVE = 10;
@@ -71,7 +24,7 @@ const BACKLOG = PER_MOVE * MOVES;
 let t: TestOrderflow;
 let clock: SimulatedClock;
 let fast: Receiver;
-let slow: Awaited<ReturnType<typeof startHeldReceiver>>;
+let slow: HeldReceiver;
 
 for (const dialect of DIALECTS) {
   describe(`worker with a backlog for one slow destination (${dialect})`, () => {

@@ -1,88 +1,18 @@
-import { createServer, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createSimulatedClock, type SimulatedClock } from '../../src/runtime/clock.js';
 import { DIALECTS } from '../dialects.js';
 import {
   createAutomationTest,
   createOrder,
+  type HeldReceiver,
   hookWorkflow,
   move,
   publishWorkflow,
   type Receiver,
+  startHeldReceiver,
   startReceiver,
 } from '../helpers/automation.js';
 import type { TestOrderflow } from '../helpers/orderflow.js';
-
-/**
- * A receiver on 127.0.0.1 that holds every answer until `release()`, or until `holdMs` passed
- * (below the webhook timeout, so a test that waits on it always ends with an answer).
- */
-async function startHeldReceiver(holdMs: number) {
-  const held: ServerResponse[] = [];
-  let requests = 0;
-  let inFlight = 0;
-  let maxInFlight = 0;
-  let released = false;
-  const listeners = new Set<() => void>();
-  const notify = () => {
-    for (const f of [...listeners]) f();
-  };
-  const answer = (res: ServerResponse) => {
-    if (res.writableEnded) return;
-    inFlight--;
-    res.writeHead(200, { 'content-type': 'text/plain' });
-    res.end('ok');
-    notify();
-  };
-  const server = createServer((req, res) => {
-    req.resume();
-    req.on('end', () => {
-      requests++;
-      inFlight++;
-      maxInFlight = Math.max(maxInFlight, inFlight);
-      if (released) answer(res);
-      else {
-        held.push(res);
-        setTimeout(() => answer(res), holdMs).unref();
-      }
-      notify();
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return {
-    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
-    requests: () => requests,
-    inFlight: () => inFlight,
-    maxInFlight: () => maxInFlight,
-    /** Resolves once `n` requests arrived. */
-    waitFor(n: number) {
-      return until(() => requests >= n, listeners);
-    },
-    release() {
-      released = true;
-      for (const res of held.splice(0)) answer(res);
-    },
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
-  };
-}
-
-/** Resolves once `done()` holds, checking whenever a listener in `on` is called. */
-function until(done: () => boolean, on: Set<() => void>): Promise<void> {
-  if (done()) return Promise.resolve();
-  return new Promise<void>((resolve) => {
-    const check = () => {
-      if (!done()) return;
-      on.delete(check);
-      resolve();
-    };
-    on.add(check);
-  });
-}
 
 /** Polls `probe` until it answers true (answers true), or until `stop()` holds (answers false). */
 async function eventually(probe: () => Promise<boolean>, stop: () => boolean): Promise<boolean> {
@@ -118,7 +48,7 @@ const give = (ms: number) => {
 let t: TestOrderflow;
 let clock: SimulatedClock;
 let fast: Receiver;
-let slow: Awaited<ReturnType<typeof startHeldReceiver>>;
+let slow: HeldReceiver;
 
 for (const dialect of DIALECTS) {
   describe(`worker with a slow delivery in flight (${dialect})`, () => {
