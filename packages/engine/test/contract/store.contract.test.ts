@@ -224,143 +224,94 @@ for (const dialect of DIALECTS) {
       expect(found).toHaveLength(7);
     });
 
-    it('claims deliveries within each destination quota, passing over a full destination to rows due after it', async () => {
+    /**
+     * Makes `rows` (`[id, endpoint, seconds from now]`, webhooks to named endpoints) the only
+     * pending deliveries, then moves the clock a minute on so that all of them are due.
+     */
+    const queueOnly = async (rows: [string, string, number][]) => {
       const o = await create();
-      // Only the rows below are pending.
       await store.db.updateTable('deliveries').set({ status: 'delivered' }).execute();
       const t0 = clock.now().getTime();
       const at = (s: number) => new Date(t0 + s * 1000).toISOString();
       const envelope = { id: 'evt_q', type: 'order.created', createdAt: at(0), data: { order: o } };
-      const row = (id: string, endpoint: string, s: number) => ({
-        id,
-        orderId: o.id,
-        workflow: 'orders',
-        type: 'webhook' as const,
-        ruleId: 'q',
-        action: { type: 'webhook' as const, endpoint },
-        envelope,
-        createdAt: at(s),
-      });
       await store.transaction((tx) =>
-        insertDeliveries(tx, [
-          ...[0, 1, 2, 3, 4, 5].map((i) => row(`dlv_a${i}`, 'a', i)),
-          row('dlv_b0', 'b', 10),
-          row('dlv_b1', 'b', 11),
+        insertDeliveries(
+          tx,
+          rows.map(([id, endpoint, s]) => ({
+            id,
+            orderId: o.id,
+            workflow: 'orders',
+            type: 'webhook' as const,
+            ruleId: 'q',
+            action: { type: 'webhook' as const, endpoint },
+            envelope,
+            createdAt: at(s),
+          })),
+        ),
+      );
+      clock.advance(60_000);
+    };
+    /** Claims up to `limit` due deliveries under `destinations`; answers their ids in due order. */
+    const claimIds = (token: string, limit: number, destinations?: queue.DestinationQuota) =>
+      store.transaction(async (tx) =>
+        (
+          await queue.claimDue(tx, 'deliveries', {
+            now: clock.now().toISOString(),
+            leaseUntil: new Date(clock.now().getTime() + 15_000).toISOString(),
+            token,
+            limit,
+            automation: { paused: false, workflows: [], rules: [] },
+            rowLocks: store.capabilities.rowLocks,
+            ...(destinations ? { destinations } : {}),
+          })
+        ).map((r) => r.id),
+      );
+    /** a0…a5 for endpoint a, due 0–5 s apart, then the given rows. */
+    const sixOfA = (...more: [string, string, number][]): [string, string, number][] => [
+      ...[0, 1, 2, 3, 4, 5].map((i): [string, string, number] => [`dlv_a${i}`, 'a', i]),
+      ...more,
+    ];
+
+    it('claims deliveries within each destination quota, passing over a full destination to rows due after it', async () => {
+      await queueOnly(
+        sixOfA(
+          ['dlv_b0', 'b', 10],
+          ['dlv_b1', 'b', 11],
           // Queued before the destination was recorded: never held back.
-          row('dlv_x0', 'a', 12),
-        ]),
+          ['dlv_x0', 'a', 12],
+        ),
       );
       expect(
         (await store.db.selectFrom('deliveries').select('destination').where('id', '=', 'dlv_a0').executeTakeFirstOrThrow()).destination,
       ).toBe('endpoint:a');
       await store.db.updateTable('deliveries').set({ destination: null }).where('id', '=', 'dlv_x0').execute();
-      clock.advance(60_000);
-      const claim = (token: string, limit: number, destinations?: queue.DestinationQuota) =>
-        store.transaction(async (tx) =>
-          (
-            await queue.claimDue(tx, 'deliveries', {
-              now: clock.now().toISOString(),
-              leaseUntil: new Date(clock.now().getTime() + 15_000).toISOString(),
-              token,
-              limit,
-              automation: { paused: false, workflows: [], rules: [] },
-              rowLocks: store.capabilities.rowLocks,
-              ...(destinations ? { destinations } : {}),
-            })
-          ).map((r) => r.id),
-        );
       // A full destination is passed over (one statement: no other can go past its quota).
-      expect(await claim('lse_1', 2, { quota: 8, held: new Map([['endpoint:a', 8]]) })).toEqual(['dlv_b0', 'dlv_b1']);
+      expect(await claimIds('lse_1', 2, { quota: 8, held: new Map([['endpoint:a', 8]]) })).toEqual(['dlv_b0', 'dlv_b1']);
       // One more of a fits its quota; the rest of a is passed over for the row due after it.
-      expect(await claim('lse_2', 5, { quota: 2, held: new Map([['endpoint:a', 1]]) })).toEqual(['dlv_a0', 'dlv_x0']);
-      expect(await claim('lse_3', 5, { quota: 2, held: new Map([['endpoint:a', 2]]) })).toEqual([]);
+      expect(await claimIds('lse_2', 5, { quota: 2, held: new Map([['endpoint:a', 1]]) })).toEqual(['dlv_a0', 'dlv_x0']);
+      expect(await claimIds('lse_3', 5, { quota: 2, held: new Map([['endpoint:a', 2]]) })).toEqual([]);
       // A claim that holds nothing yet takes a destination up to the quota, oldest first.
-      expect(await claim('lse_4', 5, { quota: 2, held: new Map() })).toEqual(['dlv_a1', 'dlv_a2']);
+      expect(await claimIds('lse_4', 5, { quota: 2, held: new Map() })).toEqual(['dlv_a1', 'dlv_a2']);
       // Without a quota, everything due.
-      expect(await claim('lse_5', 10)).toEqual(['dlv_a3', 'dlv_a4', 'dlv_a5']);
+      expect(await claimIds('lse_5', 10)).toEqual(['dlv_a3', 'dlv_a4', 'dlv_a5']);
     });
 
     it('passes over a destination with less room than `least`, so a claim takes no fewer of it than that unless fewer are due', async () => {
-      const o = await create();
-      // Only the rows below are pending.
-      await store.db.updateTable('deliveries').set({ status: 'delivered' }).execute();
-      const t0 = clock.now().getTime();
-      const at = (s: number) => new Date(t0 + s * 1000).toISOString();
-      const envelope = { id: 'evt_l', type: 'order.created', createdAt: at(0), data: { order: o } };
-      const row = (id: string, endpoint: string, s: number) => ({
-        id,
-        orderId: o.id,
-        workflow: 'orders',
-        type: 'webhook' as const,
-        ruleId: 'l',
-        action: { type: 'webhook' as const, endpoint },
-        envelope,
-        createdAt: at(s),
-      });
-      await store.transaction((tx) =>
-        insertDeliveries(tx, [...[0, 1, 2, 3, 4, 5].map((i) => row(`dlv_a${i}`, 'a', i)), row('dlv_b0', 'b', 10), row('dlv_b1', 'b', 11)]),
-      );
-      clock.advance(60_000);
-      const claim = (token: string, limit: number, destinations: queue.DestinationQuota) =>
-        store.transaction(async (tx) =>
-          (
-            await queue.claimDue(tx, 'deliveries', {
-              now: clock.now().toISOString(),
-              leaseUntil: new Date(clock.now().getTime() + 15_000).toISOString(),
-              token,
-              limit,
-              automation: { paused: false, workflows: [], rules: [] },
-              rowLocks: store.capabilities.rowLocks,
-              destinations,
-            })
-          ).map((r) => r.id),
-        );
+      await queueOnly(sixOfA(['dlv_b0', 'b', 10], ['dlv_b1', 'b', 11]));
       const a = (held: number) => new Map([['endpoint:a', held]]);
       // Room for 3 of a, fewer than 4: a is passed over, even by a claim that could not take it past its quota.
-      expect(await claim('lse_1', 2, { quota: 8, least: 4, held: a(5) })).toEqual(['dlv_b0', 'dlv_b1']);
-      expect(await claim('lse_2', 10, { quota: 8, least: 4, held: a(5) })).toEqual([]);
+      expect(await claimIds('lse_1', 2, { quota: 8, least: 4, held: a(5) })).toEqual(['dlv_b0', 'dlv_b1']);
+      expect(await claimIds('lse_2', 10, { quota: 8, least: 4, held: a(5) })).toEqual([]);
       // Room for 4: taken up to the quota.
-      expect(await claim('lse_3', 10, { quota: 8, least: 4, held: a(4) })).toEqual(['dlv_a0', 'dlv_a1', 'dlv_a2', 'dlv_a3']);
+      expect(await claimIds('lse_3', 10, { quota: 8, least: 4, held: a(4) })).toEqual(['dlv_a0', 'dlv_a1', 'dlv_a2', 'dlv_a3']);
       // Room for 4 but only 2 due: both.
-      expect(await claim('lse_4', 10, { quota: 8, least: 4, held: a(4) })).toEqual(['dlv_a4', 'dlv_a5']);
+      expect(await claimIds('lse_4', 10, { quota: 8, least: 4, held: a(4) })).toEqual(['dlv_a4', 'dlv_a5']);
     });
 
     it('looks for rows of other destinations only among the first `window` due rows when it passes over one', async () => {
-      const o = await create();
-      // Only the rows below are pending.
-      await store.db.updateTable('deliveries').set({ status: 'delivered' }).execute();
-      const t0 = clock.now().getTime();
-      const at = (s: number) => new Date(t0 + s * 1000).toISOString();
-      const envelope = { id: 'evt_w', type: 'order.created', createdAt: at(0), data: { order: o } };
-      const row = (id: string, endpoint: string, s: number) => ({
-        id,
-        orderId: o.id,
-        workflow: 'orders',
-        type: 'webhook' as const,
-        ruleId: 'w',
-        action: { type: 'webhook' as const, endpoint },
-        envelope,
-        createdAt: at(s),
-      });
-      await store.transaction((tx) =>
-        insertDeliveries(tx, [...[0, 1, 2, 3, 4, 5].map((i) => row(`dlv_a${i}`, 'a', i)), row('dlv_b0', 'b', 10)]),
-      );
-      clock.advance(60_000);
-      const claim = (token: string, window: number) =>
-        store.transaction(async (tx) =>
-          (
-            await queue.claimDue(tx, 'deliveries', {
-              now: clock.now().toISOString(),
-              leaseUntil: new Date(clock.now().getTime() + 15_000).toISOString(),
-              token,
-              limit: 5,
-              automation: { paused: false, workflows: [], rules: [] },
-              rowLocks: store.capabilities.rowLocks,
-              // a is full: every claim passes over it.
-              destinations: { quota: 6, held: new Map([['endpoint:a', 6]]), window },
-            })
-          ).map((r) => r.id),
-        );
+      await queueOnly(sixOfA(['dlv_b0', 'b', 10]));
+      // a is full: every claim passes over it.
+      const claim = (token: string, window: number) => claimIds(token, 5, { quota: 6, held: new Map([['endpoint:a', 6]]), window });
       // b0 is the 7th row in due order: a window of 6 does not reach it, one of 7 does.
       expect(await claim('lse_1', 3)).toEqual([]);
       expect(await claim('lse_2', 6)).toEqual([]);
