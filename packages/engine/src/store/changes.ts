@@ -459,43 +459,45 @@ export async function cancelPendingTimer(db: Db, id: string): Promise<boolean> {
 
 // ---------- rule runs ----------
 
-const RULE_RUN_COLUMNS = ['id', 'order_id', 'workflow', 'rule_id', '"trigger"', 'at', 'matched', 'run_json'];
+const RULE_RUN_SET_COLUMNS = ['last_id', 'first_id', 'order_id', 'workflow', 'at', 'rule_ids', 'runs', 'matched', 'runs_json'];
 
 /**
- * Stores rule runs: what the columns hold is left out of `run_json` (most changes write several
- * runs, so the log is a good part of what a change writes), and `rowToRuleRun` puts it back.
+ * Stores the rule runs of one change: one `rule_run_sets` row per order (and workflow) holding its
+ * runs in order, so a change writes one row and its two index entries however many rules it
+ * evaluated. What the row's columns hold is left out of each run's JSON; `setToRuleRuns` (in
+ * rule-runs.ts) puts it back. The row's key (`last_id`) and `first_id` are the greatest and least
+ * of its runs' ids.
  */
 export async function insertRuleRuns(db: Db, runs: RuleRun[]): Promise<void> {
-  await insertRows(
-    db,
-    'rule_runs',
-    RULE_RUN_COLUMNS,
-    runs.map((r) => [
-      r.id,
-      r.orderId,
-      r.workflow,
-      r.ruleId,
-      r.trigger,
-      r.at,
-      r.matched ? 1 : 0,
-      // What is left of the run: the same text JSON.stringify gives for { conditions, actions }.
-      `{"conditions":${j(r.conditions)},"actions":${j(r.actions)}}`,
-    ]),
-  );
-}
-
-/** A stored rule run (rows written before the columns were left out of the JSON read the same). */
-export function rowToRuleRun(r: Selectable<DB['rule_runs']>): RuleRun {
-  return {
-    id: r.id,
-    orderId: r.order_id,
-    workflow: r.workflow,
-    ruleId: r.rule_id,
-    trigger: r.trigger,
-    at: r.at,
-    matched: Number(r.matched) === 1,
-    ...p<Omit<RuleRun, 'id' | 'orderId' | 'workflow' | 'ruleId' | 'trigger' | 'at' | 'matched'>>(r.run_json),
-  };
+  if (runs.length === 0) return;
+  const sets = new Map<string, RuleRun[]>();
+  for (const r of runs) {
+    const key = `${r.orderId}\u0000${r.workflow}`;
+    const set = sets.get(key);
+    if (set) set.push(r);
+    else sets.set(key, [r]);
+  }
+  const rows: unknown[][] = [];
+  for (const set of sets.values()) {
+    const head = set[0] as RuleRun;
+    let first = head.id;
+    let last = head.id;
+    let matched = 0;
+    let ruleIds = ',';
+    let json = '[';
+    for (const r of set) {
+      if (r.id < first) first = r.id;
+      if (r.id > last) last = r.id;
+      if (r.matched) matched++;
+      if (!ruleIds.includes(`,${r.ruleId},`)) ruleIds += `${r.ruleId},`;
+      if (json.length > 1) json += ',';
+      json += `{"id":${j(r.id)},"ruleId":${j(r.ruleId)},"trigger":${j(r.trigger)},`;
+      if (r.at !== head.at) json += `"at":${j(r.at)},`;
+      json += `"matched":${r.matched},"conditions":${j(r.conditions)},"actions":${j(r.actions)}}`;
+    }
+    rows.push([last, first, head.orderId, head.workflow, head.at, ruleIds, set.length, matched, `${json}]`]);
+  }
+  await insertRows(db, 'rule_run_sets', RULE_RUN_SET_COLUMNS, rows);
 }
 
 // ---------- idempotency ----------

@@ -1,20 +1,11 @@
-import type {
-  Definition,
-  DeliveryAttempt,
-  HistoryEntry,
-  Order,
-  OutboxEntry,
-  RuleRun,
-  Timer,
-  Delivery as WireDelivery,
-} from '@orderflow/core';
+import type { Definition, DeliveryAttempt, HistoryEntry, Order, OutboxEntry, Timer, Delivery as WireDelivery } from '@orderflow/core';
 import type { Kysely, Selectable } from 'kysely';
 import type { DB } from './schema.js';
 import type { StoreCapabilities } from './store.js';
 
 type Db = Kysely<DB>;
 
-import { rowToOrder, rowToRuleRun } from './changes.js';
+import { rowToOrder } from './changes.js';
 
 const p = <T>(s: string | null): T => (s === null ? (null as T) : (JSON.parse(s) as T));
 
@@ -198,18 +189,7 @@ export async function listTimers(
 
 // ---------- rule runs ----------
 
-export async function listRuleRuns(
-  db: Db,
-  f: { orderId?: string; workflow?: string; rule?: string; limit: number; cursor?: string },
-): Promise<RuleRun[]> {
-  let q = db.selectFrom('rule_runs').selectAll();
-  if (f.orderId) q = q.where('order_id', '=', f.orderId);
-  if (f.workflow) q = q.where('workflow', '=', f.workflow);
-  if (f.rule) q = q.where('rule_id', '=', f.rule);
-  if (f.cursor) q = q.where('id', '<', f.cursor);
-  const rows = await q.orderBy('id', 'desc').limit(f.limit).execute();
-  return rows.map(rowToRuleRun);
-}
+export { listRuleRuns } from './rule-runs.js';
 
 // ---------- idempotency ----------
 

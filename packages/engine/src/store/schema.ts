@@ -179,6 +179,18 @@ export interface DB {
     matched: number;
     run_json: string;
   };
+  /** The rule runs of one change for one order, in one row (see store/rule-runs.ts). */
+  rule_run_sets: {
+    last_id: string;
+    first_id: string;
+    order_id: string;
+    workflow: string;
+    at: string;
+    rule_ids: string;
+    runs: number;
+    matched: number;
+    runs_json: string;
+  };
   settings: {
     key: string;
     value_json: string;
