@@ -152,6 +152,23 @@ function combined(held: readonly Held[]): { text: string; checks: boolean } {
 }
 
 /**
+ * What a connection tells its store about the transactions it runs, so that statements that
+ * should happen once some transaction commits can travel with the next COMMIT (postgres.ts uses
+ * it for wake-up notifications).
+ */
+export interface TransactionHooks {
+  /** A transaction began on this connection (its `begin` may still be held). */
+  began(): void;
+  /**
+   * The transaction is about to commit: statements to send before `commit` in the same simple
+   * query, and `done`, called once with whether that COMMIT went through (or undefined: nothing).
+   */
+  committing(): { text: string; done: (committed: boolean) => void } | undefined;
+  /** The transaction is over (committed, rolled back, or its connection discarded). */
+  ended(): void;
+}
+
+/**
  * One pooled connection that holds back writes and transaction control as described above.
  * `run` sends parameterised statements; `simple` sends a text of one or more statements
  * without parameters.
@@ -168,7 +185,20 @@ export class ChangeConnection {
   constructor(
     private readonly run: RunStatement,
     private readonly simple: (text: string) => Promise<pg.QueryResult | pg.QueryResult[]>,
+    private readonly hooks?: TransactionHooks,
   ) {}
+
+  private began(): void {
+    if (this.inTransaction) return;
+    this.inTransaction = true;
+    this.hooks?.began();
+  }
+
+  private ended(): void {
+    if (!this.inTransaction) return;
+    this.inTransaction = false;
+    this.hooks?.ended();
+  }
 
   /** True when something is still held (the connection must not go back to the pool like that). */
   get holding(): boolean {
@@ -199,8 +229,11 @@ export class ChangeConnection {
         const unsent = this.control.some((c) => BEGIN.test(c));
         this.dropHeld();
         this.control = [];
-        this.inTransaction = false;
-        return unsent ? done('ROLLBACK') : this.run(text, [], false);
+        try {
+          return unsent ? done('ROLLBACK') : await this.run(text, [], false);
+        } finally {
+          this.ended();
+        }
       }
       if (this.inTransaction && ROLLBACK_TO.test(text)) {
         // The change is undone: its held writes never need to run.
@@ -209,14 +242,18 @@ export class ChangeConnection {
         return done('ROLLBACK');
       }
       if (COMMIT.test(text)) {
-        await this.sendHeld();
-        this.inTransaction = false;
-        return this.sendControl(text);
+        if (!this.inTransaction) return this.sendControl(text);
+        try {
+          await this.sendHeld();
+          return await this.commit(text);
+        } finally {
+          this.ended();
+        }
       }
       const begin = BEGIN.test(text);
       if ((this.inTransaction || begin) && CONTROL.test(text)) {
         await this.sendHeld();
-        if (begin) this.inTransaction = true;
+        if (begin) this.began();
         this.control.push(text);
         return done(/^\s*begin\b/i.test(text) ? 'BEGIN' : 'SET');
       }
@@ -228,7 +265,23 @@ export class ChangeConnection {
   reset(): void {
     this.dropHeld();
     this.control = [];
-    this.inTransaction = false;
+    this.ended();
+  }
+
+  /** Sends the held control statements and `commit`, with whatever the store asked to ride along. */
+  private async commit(text: string): Promise<pg.QueryResult> {
+    const rider = this.hooks?.committing();
+    if (rider === undefined) return this.sendControl(text);
+    let committed = false;
+    try {
+      this.control.push(rider.text);
+      const r = await this.sendControl(text);
+      // COMMIT of a transaction that had failed answers ROLLBACK: nothing in it took effect.
+      committed = r.command === 'COMMIT';
+      return r;
+    } finally {
+      rider.done(committed);
+    }
   }
 
   private async sendNow(text: string, values: unknown[]): Promise<pg.QueryResult> {

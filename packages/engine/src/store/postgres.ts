@@ -1,6 +1,6 @@
 import { CompiledQuery, Kysely, PostgresDialect, sql } from 'kysely';
 import pg from 'pg';
-import { ChangeConnection, FLUSH } from './changes-postgres.js';
+import { ChangeConnection, FLUSH, type TransactionHooks } from './changes-postgres.js';
 import { createGroupCommit } from './group-commit.js';
 import { migrate, migrationsDone } from './migrations.js';
 import type { DB } from './schema.js';
@@ -41,7 +41,7 @@ const isStalePlan = (e: unknown): boolean =>
  * commit runs it again in a later transaction. Each client holds a change's writes and its
  * transaction control back so they travel in fewer round trips (changes-postgres.ts).
  */
-function preparedPool(pool: pg.Pool) {
+function preparedPool(pool: pg.Pool, hooks: TransactionHooks) {
   const names = new Map<string, string>();
   let counter = 0;
   const nameOf = (text: string): string | undefined => {
@@ -69,7 +69,7 @@ function preparedPool(pool: pg.Pool) {
     async connect() {
       const client = await pool.connect();
       // Holds a change's writes and transaction control until they can travel together.
-      const conn = new ChangeConnection(prepared(client), (text) => client.query(text) as never);
+      const conn = new ChangeConnection(prepared(client), (text) => client.query(text) as never, hooks);
       return {
         query(text: unknown, values?: unknown[]) {
           if (typeof text === 'string') return conn.query(text, values);
@@ -108,7 +108,48 @@ export function createPostgresStore(opts: PostgresStoreOptions): Store {
   const pool = new pg.Pool({ ...clientConfig, max: opts.poolSize ?? 10 });
   // An idle client that dies (server restart) must not crash the process.
   pool.on('error', () => undefined);
-  const db = new Kysely<DB>({ dialect: new PostgresDialect({ pool: preparedPool(pool) as unknown as pg.Pool }) });
+  // Wake-ups asked for while a transaction of this store is open travel with its COMMIT (see wake()).
+  let openTransactions = 0;
+  let riders: { resolve: () => void; reject: (e: unknown) => void }[] = [];
+  const notifyFor = (waiting: typeof riders): void => {
+    if (waiting.length === 0) return;
+    notify().then(
+      () => {
+        for (const w of waiting) w.resolve();
+      },
+      (e: unknown) => {
+        for (const w of waiting) w.reject(e);
+      },
+    );
+  };
+  const hooks: TransactionHooks = {
+    began: () => {
+      openTransactions++;
+    },
+    committing: () => {
+      if (riders.length === 0) return undefined;
+      const taken = riders;
+      riders = [];
+      return {
+        text: `notify ${WAKE_CHANNEL}`,
+        // Not committed: the notification never went out, so it is sent on its own.
+        done: (committed) => {
+          if (!committed) return notifyFor(taken);
+          for (const w of taken) w.resolve();
+        },
+      };
+    },
+    ended: () => {
+      openTransactions--;
+      // No COMMIT left to ride with: the wake-ups still waiting go out on their own.
+      if (openTransactions === 0 && riders.length > 0) {
+        const taken = riders;
+        riders = [];
+        notifyFor(taken);
+      }
+    },
+  };
+  const db = new Kysely<DB>({ dialect: new PostgresDialect({ pool: preparedPool(pool, hooks) as unknown as pg.Pool }) });
   let schemaReady: Promise<void> | undefined;
   const ensureSchema = () => {
     if (!opts.schema) return Promise.resolve();
@@ -220,8 +261,17 @@ export function createPostgresStore(opts: PostgresStoreOptions): Store {
       };
     },
     wake() {
-      // Every caller is answered by a notification sent after it asked; callers that ask while
-      // one is on its way share the next one (a burst of commits costs two, not one per commit).
+      // Every caller is answered by a notification sent after it asked. While a transaction of
+      // this store is open (under load, a shared one nearly always is), the notification goes
+      // as `notify` in the same simple query as its COMMIT, which saves a round trip on a
+      // connection of its own; PostgreSQL delivers it once that transaction commits.
+      if (openTransactions > 0) {
+        return new Promise<void>((resolve, reject) => {
+          riders.push({ resolve, reject });
+        });
+      }
+      // Otherwise it is sent at once; callers that ask while one is on its way share the next
+      // one (a burst of commits costs two, not one per commit).
       if (waking) {
         wakeAgain ??= waking
           .then(

@@ -155,4 +155,74 @@ describe.skipIf(!DIALECTS.includes('postgres'))('the statements of a change on P
     // The first goes at once; the 49 asked while it was on its way share the next one.
     expect(notifies).toHaveLength(2);
   });
+
+  /** Resolves at the next wake-up notification this store's listener receives. */
+  const nextWakeUp = async (): Promise<{ heard: Promise<void>; off: () => Promise<void> }> => {
+    let heard!: () => void;
+    const promise = new Promise<void>((r) => {
+      heard = r;
+    });
+    const off = await (store.onWake as NonNullable<Store['onWake']>)(() => heard());
+    return { heard: promise, off };
+  };
+
+  it('sends a wake-up asked during an open transaction with its commit, delivered once it commits', async () => {
+    const { heard, off } = await nextWakeUp();
+    let proceed!: () => void;
+    const gate = new Promise<void>((r) => {
+      proceed = r;
+    });
+    let started!: () => void;
+    const inside = new Promise<void>((r) => {
+      started = r;
+    });
+    const change = store.transaction(async (tx) => {
+      started();
+      await gate;
+      return getOrder(tx, 'ord_none');
+    });
+    await inside;
+    sent = [];
+    let woken = false;
+    const wake = (store.wake as NonNullable<Store['wake']>)().then(() => {
+      woken = true;
+    });
+    await new Promise((r) => setTimeout(r, 50));
+    expect(woken).toBe(false);
+    proceed();
+    await change;
+    await wake;
+    await heard;
+    await off();
+    expect(sent.filter((s) => s.includes('pg_notify'))).toHaveLength(0);
+    expect(sent.some((s) => /notify orderflow_wake; commit$/.test(s))).toBe(true);
+  });
+
+  it('still sends a wake-up on its own when the open transaction rolls back', async () => {
+    const { heard, off } = await nextWakeUp();
+    let proceed!: () => void;
+    const gate = new Promise<void>((r) => {
+      proceed = r;
+    });
+    let started!: () => void;
+    const inside = new Promise<void>((r) => {
+      started = r;
+    });
+    const change = store.transaction(async (tx) => {
+      started();
+      await gate;
+      await getOrder(tx, 'ord_none');
+      throw new Error('refused');
+    });
+    await inside;
+    sent = [];
+    const wake = (store.wake as NonNullable<Store['wake']>)();
+    proceed();
+    await expect(change).rejects.toThrow('refused');
+    await wake;
+    await heard;
+    await off();
+    expect(sent.filter((s) => s.includes('pg_notify'))).toHaveLength(1);
+    expect(sent.some((s) => s.includes('notify orderflow_wake;'))).toBe(false);
+  });
 });
