@@ -22,8 +22,17 @@ import type pg from 'pg';
  *   a statement that cannot be written out safely goes as a parameterised one right after),
  *   `release savepoint change; commit` at the batch's end.
  *
+ * - **The last change's writes ride with the COMMIT.** The group commit sends the held writes at
+ *   the end of each change, inside its savepoint, except for the last change of a batch: its writes
+ *   go in the COMMIT's simple query (`with … select …; commit`), values written in as above, and
+ *   the order updates check their row count in SQL (a division by zero when it is not one). If
+ *   they fail, the COMMIT never ran and the transaction is still open (the server says so): the
+ *   error is the change's own ({@link CommitWritesFailed}), the group commit rolls the change back
+ *   to its savepoint and commits the others.
+ *
  * A transition in a batch thus costs two round trips (locked read, writes) instead of about
- * eight; begin and commit are shared by the batch.
+ * eight; begin and commit are shared by the batch, and a change alone costs two (begin with its
+ * locked read, its writes with commit).
  *
  * All statements of one CTE see the same snapshot, so an update in it does not see rows another
  * part inserts: a held write that updates a table some other held write already touches is
@@ -50,6 +59,16 @@ const ROLLBACK = /^\s*rollback\s*$/i;
 const COMMIT = /^\s*commit\s*$/i;
 const WRITE = /^\s*(insert\s+into|update)\s+("?[a-z_]+"?)/i;
 
+/**
+ * The writes a change left for its transaction's COMMIT failed (the COMMIT did not run): the
+ * transaction is still open, at the change's savepoint if it has one. `cause` is the change's error.
+ */
+export class CommitWritesFailed extends Error {
+  constructor(override readonly cause: unknown) {
+    super('The writes sent with COMMIT failed; the transaction is still open.');
+  }
+}
+
 /** A held order update changed no row: someone else changed the order first. */
 export class HeldUpdateMissed extends Error {
   /** serialization_failure: the group commit runs the change again in a later transaction. */
@@ -68,15 +87,91 @@ interface Held {
 }
 
 /**
+ * A statement text cut at its placeholders: `parts[i]` comes before parameter `slots[i]` (1-based),
+ * the last part after all of them.
+ */
+interface Template {
+  parts: string[];
+  slots: number[];
+}
+const templates = new Map<string, Template | null>();
+const MAX_TEMPLATES = 2000;
+
+/**
+ * The placeholders of `text`, or null when writing values into it is not plainly safe: string
+ * literals are passed over (a `$1` inside one is text, not a placeholder), and texts with escape
+ * strings, backslashes in literals, dollar quoting, comments or several statements are refused.
+ */
+function templateOf(text: string): Template | null {
+  const known = templates.get(text);
+  if (known !== undefined) return known;
+  const parts: string[] = [];
+  const slots: number[] = [];
+  let from = 0;
+  let i = 0;
+  let ok = true;
+  while (ok && i < text.length) {
+    const c = text[i] as string;
+    if (c === "'") {
+      // Only plain literals ('it''s'): not E'…', U&'…', B'…', X'…', nor any with a backslash.
+      if (i > 0 && /[A-Za-z0-9_&]/.test(text[i - 1] as string)) ok = false;
+      let j = i + 1;
+      for (;;) {
+        const k = text.indexOf("'", j);
+        if (k < 0) {
+          ok = false;
+          break;
+        }
+        if (text[k + 1] === "'") {
+          j = k + 2;
+          continue;
+        }
+        if (text.slice(i, k).includes('\\')) ok = false;
+        i = k + 1;
+        break;
+      }
+      continue;
+    }
+    if (c === '"') {
+      const k = text.indexOf('"', i + 1);
+      if (k < 0) ok = false;
+      i = k + 1;
+      continue;
+    }
+    if (c === '$') {
+      const m = /^\$(\d+)/.exec(text.slice(i, i + 8));
+      if (m === null) {
+        ok = false;
+        break;
+      }
+      parts.push(text.slice(from, i));
+      slots.push(Number(m[1]));
+      i += m[0].length;
+      from = i;
+      continue;
+    }
+    if (c === ';' || (c === '-' && text[i + 1] === '-') || (c === '/' && text[i + 1] === '*')) ok = false;
+    i++;
+  }
+  parts.push(text.slice(from));
+  const template = ok ? { parts, slots } : null;
+  if (templates.size < MAX_TEMPLATES) templates.set(text, template);
+  return template;
+}
+
+/**
  * `text` with its parameters written in as quoted literals, for a simple query, or undefined when
  * that is not plainly safe. A quoted literal is of unknown type until its context gives it one,
  * just like the untyped text parameters node-postgres sends, so the statement means the same.
  */
 export function inlined(text: string, values: unknown[]): string | undefined {
-  // Only texts whose every `$` is a placeholder, and no string literal a `$n` could hide in.
-  if (text.includes("'") || /\$(?!\d)/.test(text) || text.includes(';')) return undefined;
-  const literals: string[] = [];
-  for (const v of values) {
+  const template = templateOf(text);
+  if (template === null) return undefined;
+  let out = template.parts[0] as string;
+  for (let i = 0; i < template.slots.length; i++) {
+    const slot = template.slots[i] as number;
+    if (slot < 1 || slot > values.length) return undefined;
+    const v = values[slot - 1];
     const literal =
       v === null || v === undefined
         ? 'null'
@@ -85,15 +180,9 @@ export function inlined(text: string, values: unknown[]): string | undefined {
           : undefined;
     // Anything else (dates, buffers, objects, NUL characters) goes as a parameter, as before.
     if (literal === undefined) return undefined;
-    literals.push(literal);
+    out += literal + (template.parts[i + 1] as string);
   }
-  let ok = true;
-  const out = text.replace(/\$(\d+)/g, (_, n: string) => {
-    const literal = literals[Number(n) - 1];
-    if (literal === undefined) ok = false;
-    return literal ?? '';
-  });
-  return ok ? out : undefined;
+  return out;
 }
 
 /** A string literal that reads the same whatever `standard_conforming_strings` says (as pg's escapeLiteral). */
@@ -112,14 +201,20 @@ const done = (command: string, rowCount: number | null = null): pg.QueryResult =
 /** The statement that runs several held writes, by their texts in order (a change sends the same few shapes again and again). */
 interface Shape {
   next: Map<string, Shape>;
-  combined?: { text: string; checks: boolean };
+  combined?: Combined;
+}
+interface Combined {
+  text: string;
+  checks: boolean;
+  /** The same writes, failing with division_by_zero (22012) when an order update changed no row. */
+  raising: string;
 }
 const shapes: Shape = { next: new Map() };
 let shapeCount = 0;
 const MAX_SHAPES = 500;
 
 /** One statement of data-modifying CTEs for `held`, its placeholders numbered in a row; `checks` when it answers update counts. */
-function combined(held: readonly Held[]): { text: string; checks: boolean } {
+function combined(held: readonly Held[]): Combined {
   let node = shapes;
   for (const h of held) {
     const key = h.expectOne ? LATER_ONE + h.text : h.text;
@@ -136,17 +231,22 @@ function combined(held: readonly Held[]): { text: string; checks: boolean } {
   if (node.combined !== undefined) return node.combined;
   const parts: string[] = [];
   const checks: string[] = [];
+  const raising: string[] = [];
   let offset = 0;
   held.forEach((h, i) => {
     const at = offset;
     const text = at === 0 ? h.text : h.text.replace(/\$(\d+)/g, (_, n: string) => `$${Number(n) + at}`);
     parts.push(`w${i} as (${text}${h.expectOne ? ' returning 1' : ''})`);
-    if (h.expectOne) checks.push(`(select count(*) from w${i}) as c${i}`);
+    if (h.expectOne) {
+      checks.push(`(select count(*) from w${i}) as c${i}`);
+      raising.push(`1 / ((select count(*) from w${i}) = 1)::int as c${i}`);
+    }
     offset += h.values.length;
   });
   node.combined = {
     text: `with ${parts.join(', ')} select ${checks.length > 0 ? checks.join(', ') : '1 as ok'}`,
     checks: checks.length > 0,
+    raising: `with ${parts.join(', ')} select ${raising.length > 0 ? raising.join(', ') : '1 as ok'}`,
   };
   return node.combined;
 }
@@ -186,6 +286,11 @@ export class ChangeConnection {
     private readonly run: RunStatement,
     private readonly simple: (text: string) => Promise<pg.QueryResult | pg.QueryResult[]>,
     private readonly hooks?: TransactionHooks,
+    /**
+     * The server's transaction status once the last query is over ('I' idle, 'T' in a transaction,
+     * 'E' in a failed one). Given, a COMMIT carries the writes still held along with it.
+     */
+    private readonly status?: () => Promise<string | null>,
   ) {}
 
   private began(): void {
@@ -243,6 +348,17 @@ export class ChangeConnection {
       }
       if (COMMIT.test(text)) {
         if (!this.inTransaction) return this.sendControl(text);
+        if (this.status && this.held.length > 0) {
+          // A change's writes left for the COMMIT: with it in one simple query when they can be written out.
+          const writes = this.inlineHeld();
+          if (writes !== undefined) return this.commitWith(writes.text, writes.checks, text);
+          try {
+            await this.sendHeld();
+          } catch (e) {
+            // The COMMIT was not sent: the transaction is still open and the failure is the change's.
+            throw new CommitWritesFailed(e);
+          }
+        }
         try {
           await this.sendHeld();
           return await this.commit(text);
@@ -266,6 +382,45 @@ export class ChangeConnection {
     this.dropHeld();
     this.control = [];
     this.ended();
+  }
+
+  /** The held writes as one statement with its values written in, checking order updates itself; undefined if it cannot be. */
+  private inlineHeld(): { text: string; checks: boolean } | undefined {
+    const { raising, checks } = combined(this.held);
+    const values: unknown[] = [];
+    for (const h of this.held) for (const v of h.values) values.push(v);
+    const text = inlined(raising, values);
+    return text === undefined ? undefined : { text, checks };
+  }
+
+  /**
+   * Sends the held control statements, the held writes, and `commit` as one simple query. If that
+   * fails while the transaction is still open, the writes failed and the COMMIT never ran: the
+   * error is the change's own ({@link CommitWritesFailed}), and the transaction goes on.
+   */
+  private async commitWith(writes: string, checks: boolean, text: string): Promise<pg.QueryResult> {
+    this.dropHeld();
+    const rider = this.hooks?.committing();
+    const all = [...this.control, writes, ...(rider ? [rider.text] : []), text].join('; ');
+    this.control = [];
+    let committed = false;
+    try {
+      const r = await this.simple(all);
+      const last = (Array.isArray(r) ? r[r.length - 1] : r) as pg.QueryResult;
+      committed = last.command === 'COMMIT';
+      this.ended();
+      return last;
+    } catch (e) {
+      if ((await this.status?.().catch(() => null)) === 'E') {
+        // division_by_zero comes from nothing but the order update checks.
+        const check = checks && (e as { code?: string })?.code === '22012';
+        throw new CommitWritesFailed(check ? new HeldUpdateMissed() : e);
+      }
+      this.ended();
+      throw e;
+    } finally {
+      rider?.done(committed);
+    }
   }
 
   /** Sends the held control statements and `commit`, with whatever the store asked to ride along. */

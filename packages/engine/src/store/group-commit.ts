@@ -28,6 +28,15 @@ export interface GroupCommitOptions {
    */
   deferredFlush?: { beforeBegin: string[]; afterEnd: string[]; flush: () => Promise<void> };
   /**
+   * PostgreSQL: `flush` ends each change inside its savepoint (it sends the change's held writes),
+   * except the last change of a batch, whose writes travel with the COMMIT (one round trip fewer
+   * per batch). If that COMMIT fails because those writes failed, `ownFailure` gives the change's
+   * error and the transaction is still open: the change is rolled back to its savepoint (alone in
+   * the batch: the transaction is rolled back) and fails or runs again like any failed change; the
+   * others commit. `ownFailure` gives undefined for a COMMIT that itself failed: the batch fails.
+   */
+  lastWritesWithCommit?: { flush: string; ownFailure: (e: unknown) => unknown };
+  /**
    * Runs a statement at once on the connection (SQLite). The transaction's own statements and the
    * changes' statements (see changes.ts) then skip the query builder.
    */
@@ -134,20 +143,42 @@ export function createGroupCommit(db: Kysely<DB>, opts: GroupCommitOptions) {
       await run(conn, opts.begin);
       try {
         for (const stmt of opts.afterBegin ?? []) await run(conn, stmt);
+        const folded = opts.lastWritesWithCommit;
+        /** The change's own failure: it runs again in a later batch, or fails. */
+        const failed = (item: Pending, error: unknown): void => {
+          if (opts.retryable?.(error) && ++item.tries < MAX_TRIES) again.push(item);
+          else outcomes.push({ item, ok: false, error });
+        };
         if (batch.length === 1) {
           // Alone in the transaction: a failure rolls the whole transaction back, no savepoint needed.
           const item = batch[0] as Pending;
+          let value: unknown;
           try {
-            outcomes.push({ item, ok: true, value: await item.fn(conn) });
+            value = await item.fn(conn);
           } catch (error) {
             await run(conn, 'rollback');
-            if (opts.retryable?.(error) && ++item.tries < MAX_TRIES) again.push(item);
-            else outcomes.push({ item, ok: false, error });
+            failed(item, error);
             return;
           }
+          if (folded) {
+            try {
+              await run(conn, 'commit');
+            } catch (e) {
+              const own = folded.ownFailure(e);
+              if (own === undefined) throw e;
+              await run(conn, 'rollback');
+              failed(item, own);
+              return;
+            }
+            outcomes.push({ item, ok: true, value });
+            return;
+          }
+          outcomes.push({ item, ok: true, value });
         } else {
           let since = performance.now();
-          for (const item of batch) {
+          /** The last change, when its writes go with the COMMIT: answered once that went through. */
+          let last: { item: Pending; value: unknown } | undefined;
+          for (const [i, item] of batch.entries()) {
             // The changes of a batch run as one chain of promise callbacks, which never lets the
             // event loop turn: give it a turn every few milliseconds (timers, sockets). Other
             // queries meanwhile wait for this connection, so none sees the open transaction.
@@ -158,14 +189,32 @@ export function createGroupCommit(db: Kysely<DB>, opts: GroupCommitOptions) {
             await run(conn, 'savepoint change');
             try {
               const value = await item.fn(conn);
+              if (folded && i === batch.length - 1) {
+                last = { item, value };
+                break;
+              }
+              if (folded) await run(conn, folded.flush);
               await run(conn, 'release savepoint change');
               outcomes.push({ item, ok: true, value });
             } catch (error) {
               // If this fails too, the transaction itself is broken: the whole batch fails below.
               await run(conn, 'rollback to savepoint change');
               await run(conn, 'release savepoint change');
-              if (opts.retryable?.(error) && ++item.tries < MAX_TRIES) again.push(item);
-              else outcomes.push({ item, ok: false, error });
+              failed(item, error);
+            }
+          }
+          if (folded && last) {
+            try {
+              await run(conn, 'commit');
+              outcomes.push({ item: last.item, ok: true, value: last.value });
+              return;
+            } catch (e) {
+              const own = folded.ownFailure(e);
+              if (own === undefined) throw e;
+              // The last change's writes failed and the COMMIT never ran: the others commit without it.
+              await run(conn, 'rollback to savepoint change');
+              await run(conn, 'release savepoint change');
+              failed(last.item, own);
             }
           }
         }

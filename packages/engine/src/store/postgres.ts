@@ -1,6 +1,6 @@
-import { CompiledQuery, Kysely, PostgresDialect, sql } from 'kysely';
+import { Kysely, PostgresDialect, sql } from 'kysely';
 import pg from 'pg';
-import { ChangeConnection, FLUSH, type TransactionHooks } from './changes-postgres.js';
+import { ChangeConnection, CommitWritesFailed, FLUSH, type TransactionHooks } from './changes-postgres.js';
 import { createGroupCommit } from './group-commit.js';
 import { migrate, migrationsDone } from './migrations.js';
 import type { DB } from './schema.js';
@@ -69,7 +69,13 @@ function preparedPool(pool: pg.Pool, hooks: TransactionHooks) {
     async connect() {
       const client = await pool.connect();
       // Holds a change's writes and transaction control until they can travel together.
-      const conn = new ChangeConnection(prepared(client), (text) => client.query(text) as never, hooks);
+      // The server's transaction status comes with each ReadyForQuery. A failed query is answered
+      // before its ReadyForQuery arrives, so an empty query (sent only after it) waits for it.
+      const status = async (): Promise<string | null> => {
+        await client.query('');
+        return client.getTransactionStatus();
+      };
+      const conn = new ChangeConnection(prepared(client), (text) => client.query(text) as never, hooks, status);
       return {
         query(text: unknown, values?: unknown[]) {
           if (typeof text === 'string') return conn.query(text, values);
@@ -169,6 +175,9 @@ export function createPostgresStore(opts: PostgresStoreOptions): Store {
     // Half the pool writes; the other half stays free for reads and LISTEN-driven work.
     runners: Math.max(1, Math.floor((opts.poolSize ?? 10) / 2)),
     retryable: (e) => ['40P01', '40001', '55P03'].includes((e as { code?: string })?.code ?? '') || isStalePlan(e),
+    // Each change's held writes go out at its end, inside its savepoint, so a failure is the
+    // change's own; the last change of a batch sends them with the COMMIT.
+    lastWritesWithCommit: { flush: FLUSH, ownFailure: (e) => (e instanceof CommitWritesFailed ? e.cause : undefined) },
     ...(opts.onBatch ? { onBatch: opts.onBatch } : {}),
   });
 
@@ -216,12 +225,7 @@ export function createPostgresStore(opts: PostgresStoreOptions): Store {
     db,
     async transaction(fn) {
       await ensureSchema();
-      return groupCommit(async (tx) => {
-        const value = await fn(tx);
-        // The change's held writes run now, inside its savepoint, so a failure is the change's own.
-        await tx.executeQuery(CompiledQuery.raw(FLUSH));
-        return value;
-      });
+      return groupCommit(fn);
     },
     async configVersion() {
       configListening ??= listenConfig();

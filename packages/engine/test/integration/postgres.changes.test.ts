@@ -68,15 +68,16 @@ describe.skipIf(!DIALECTS.includes('postgres'))('the statements of a change on P
     createdAt: o.createdAt,
   });
 
-  it('moves an order in three round trips alone and two per change in a shared transaction', async () => {
+  it('moves an order in two round trips alone and two per change in a shared transaction', async () => {
     const orders = await Promise.all(Array.from({ length: 20 }, () => create()));
     await move(orders[0]?.id as string, 'awaiting_payment');
     // Wake-ups of other processes go out after the answer, on their own: counted in their own test.
     const ofChange = () => sent.filter((s) => !s.includes('pg_notify'));
-    // Alone: begin with the locked read, the writes, commit.
+    // Alone: begin with the locked read, then the writes with the commit.
     sent = [];
     await move(orders[0]?.id as string, 'packing');
-    expect(ofChange()).toHaveLength(3);
+    expect(ofChange()).toHaveLength(2);
+    expect(ofChange()[1]).toMatch(/^with w0 as \(update orders .*; commit$/s);
     // Together: the locked read with the savepoints around it, the writes; begin and commit are shared.
     sent = [];
     const moved = await Promise.all(orders.slice(1).map((o) => move(o.id, 'awaiting_payment')));
@@ -118,6 +119,62 @@ describe.skipIf(!DIALECTS.includes('postgres'))('the statements of a change on P
       (r) => r.id,
     );
     expect(ids).toEqual(['dlv_kept']);
+  });
+
+  it('fails the last change of a shared transaction whose writes went with the COMMIT alone; the others commit', async () => {
+    const o = await create();
+    const other = await create();
+    const third = await create();
+    await store.transaction((tx) => insertDeliveries(tx, [delivery(third, 'dlv_taken')]));
+    sent = [];
+    const results = await Promise.allSettled([
+      store.transaction(async (tx) => {
+        await insertDeliveries(tx, [delivery(other, 'dlv_first')]);
+      }),
+      store.transaction(async (tx) => {
+        // A unique key another transaction already holds.
+        await insertDeliveries(tx, [delivery(third, 'dlv_taken')]);
+      }),
+      store.transaction(async (tx) => {
+        await insertDeliveries(tx, [delivery(o, 'dlv_missed')]);
+        // The order is at version 1: an update from version 7 must change nothing.
+        await updateOrder(tx, { ...o, state: 'packing', version: 8 }, 7);
+      }),
+    ]);
+    expect(results[0]?.status).toBe('fulfilled');
+    expect((results[1] as PromiseRejectedResult).reason).toMatchObject({ code: '23505' });
+    expect((results[2] as PromiseRejectedResult).reason).toMatchObject({ code: '40001' });
+    // The last change's writes went with a COMMIT at least once (then alone, when it ran again).
+    expect(sent.some((t) => t.includes('dlv_missed') && /; commit$/.test(t))).toBe(true);
+    expect((await getOrder(store.db, o.id))?.state).toBe(o.state);
+    const ids = (
+      await store.db
+        .selectFrom('deliveries')
+        .select('id')
+        .where('id', 'in', ['dlv_first', 'dlv_missed', 'dlv_taken'])
+        .orderBy('id')
+        .execute()
+    ).map((r) => r.id);
+    expect(ids).toEqual(['dlv_first', 'dlv_taken']);
+  });
+
+  it('fails a change alone in its transaction whose writes went with the COMMIT, and the store goes on', async () => {
+    const o = await create();
+    await expect(
+      store.transaction(async (tx) => {
+        await insertDeliveries(tx, [delivery(o, 'dlv_alone')]);
+        await updateOrder(tx, { ...o, state: 'packing', version: 8 }, 7);
+      }),
+    ).rejects.toMatchObject({ code: '40001' });
+    expect(await store.db.selectFrom('deliveries').select('id').where('id', '=', 'dlv_alone').execute()).toEqual([]);
+    const odd = `it's \\ "quoted" $1 -- not a comment; ${'\u00e9'}`;
+    await store.transaction(async (tx) => {
+      await insertDeliveries(tx, [{ ...delivery(o, 'dlv_after'), ruleId: odd }]);
+      await updateOrder(tx, { ...o, state: 'packing', version: 2 }, 1);
+    });
+    expect((await getOrder(store.db, o.id))?.state).toBe('packing');
+    const row = await store.db.selectFrom('deliveries').select('rule_id').where('id', '=', 'dlv_after').executeTakeFirst();
+    expect(row?.rule_id).toBe(odd);
   });
 
   it('cancels a timer the same change inserted before (an update sees earlier writes)', async () => {
