@@ -127,6 +127,16 @@ interface CachedToken {
 export function createTokenAuth(deps: Pick<AppDeps, 'store' | 'clock'>): TokenAuth {
   const cache = new Map<string, CachedToken>();
   const lastWritten = new Map<string, number>();
+  /** Reads of a token's row in progress, by hash. */
+  const loading = new Map<string, Promise<{ version: number; row: Awaited<ReturnType<typeof findTokenByHash>> }>>();
+  /** Moved by `forget`: a read that began before it does not fill the cache. */
+  let forgets = 0;
+  async function readToken(hash: string) {
+    // Read before the row: a revocation committed after this read moves the version again.
+    const version = await deps.store.configVersion();
+    const row = await findTokenByHash(deps.store.db, hash);
+    return { version, row };
+  }
   /** The cached entry, while it may still be trusted. */
   async function cached(hash: string): Promise<CachedToken | undefined> {
     const hit = cache.get(hash);
@@ -148,14 +158,22 @@ export function createTokenAuth(deps: Pick<AppDeps, 'store' | 'clock'>): TokenAu
         return { ...hit.principal, via };
       }
       cache.delete(hash);
-      // Read before the row: a revocation committed after this read moves the version again.
-      const version = await deps.store.configVersion();
-      const row = await findTokenByHash(deps.store.db, hash);
+      // One read per token at a time: requests that miss together (when an entry expires under
+      // load) wait for the same read instead of each reading the row.
+      const generation = forgets;
+      let load = loading.get(hash);
+      if (load === undefined) {
+        load = readToken(hash).finally(() => {
+          if (loading.get(hash) === load) loading.delete(hash);
+        });
+        loading.set(hash, load);
+      }
+      const { version, row } = await load;
       if (!row) return null;
       if (row.expires_at !== null && row.expires_at <= now.toISOString()) return null;
       const principal = { tokenId: row.id, role: row.role as Role };
       if (cache.size > 10_000) cache.clear();
-      cache.set(hash, { principal, expiresAt: row.expires_at, at: Date.now(), version, checkedAt: Date.now() });
+      if (generation === forgets) cache.set(hash, { principal, expiresAt: row.expires_at, at: Date.now(), version, checkedAt: Date.now() });
       const written = lastWritten.get(row.id) ?? 0;
       if (Date.now() - written > LAST_USED_EVERY_MS) {
         lastWritten.set(row.id, Date.now());
@@ -167,6 +185,9 @@ export function createTokenAuth(deps: Pick<AppDeps, 'store' | 'clock'>): TokenAu
     },
     forget(tokenId) {
       for (const [hash, entry] of cache) if (entry.principal.tokenId === tokenId) cache.delete(hash);
+      // A read that began before the revocation may hold the row as it was: later requests read again.
+      loading.clear();
+      forgets++;
     },
   };
 }
