@@ -558,12 +558,12 @@ export function createRuntime(opts: RuntimeOptions) {
       }
     }
     if (!result.replayed && result.decision && !result.decision.noop) {
-      events.emit('committed', {
-        deliveries: result.body.deliveries.length,
-        timers: result.decision.effects.filter((e) => e.type === 'timer.schedule').length,
-        applied: result.decision.applied,
-      });
-      void store.wake?.().catch(() => undefined);
+      const deliveries = result.body.deliveries.length;
+      const timers = result.decision.effects.filter((e) => e.type === 'timer.schedule').length;
+      events.emit('committed', { deliveries, timers, applied: result.decision.applied });
+      // Workers (in other processes too) look again only when there is new work for them: a
+      // delivery, or a timer that may fall due before the time they sleep until.
+      if (deliveries > 0 || timers > 0) void store.wake?.().catch(() => undefined);
     }
     return result;
   }
