@@ -70,7 +70,11 @@ function textFor(db: Db, sql: string, later?: Later): string {
   return later === undefined ? t.numbered : t[later];
 }
 
-function exec<R>(db: Db, sql: string, params: unknown[], later?: Later): Promise<QueryResult<R>> {
+/**
+ * Runs one statement written with `?` placeholders: at once on the connection when `db` is a
+ * transaction with a direct runner (SQLite), else as raw SQL (numbered for PostgreSQL).
+ */
+export function exec<R>(db: Db, sql: string, params: unknown[], later?: Later): Promise<QueryResult<R>> {
   const direct = directRunner(db);
   if (direct) {
     try {
