@@ -129,7 +129,7 @@ function flatten(rows: unknown[][], columns: number): unknown[] {
 }
 
 /** Inserts `rows` (arrays of values in `columns` order) in as few statements as the limits allow. */
-async function insertRows(db: Db, table: string, columns: readonly string[], rows: unknown[][]): Promise<void> {
+export async function insertRows(db: Db, table: string, columns: readonly string[], rows: unknown[][]): Promise<void> {
   if (rows.length === 1) {
     await exec(db, insertText(table, columns, 1), rows[0] as unknown[], 'later');
     return;
