@@ -1,5 +1,6 @@
 import type { AutomationState } from '@orderflow/core';
-import type { Kysely, Selectable, SelectQueryBuilder } from 'kysely';
+import type { Kysely, QueryResult, Selectable } from 'kysely';
+import { exec, insertRows } from './changes.js';
 import type { DB } from './schema.js';
 
 /**
@@ -63,33 +64,32 @@ export interface DestinationQuota {
  */
 export const PASS_OVER_WINDOW = 1000;
 
-/**
- * Leaves out of a claim the rows that paused workflows and rules hold. Deliveries name their
- * workflow; timers are matched through their order.
- */
-export function holdPaused<Q extends SelectQueryBuilder<DB, 'deliveries', Selectable<DB['deliveries']>>>(
-  q: Q,
-  table: QueueTable,
-  s: AutomationState,
-): Q {
-  const pairs = s.rules.map((r) => {
-    const at = r.indexOf(':');
-    return { workflow: r.slice(0, at), rule: r.slice(at + 1) };
-  });
-  if (s.workflows.length === 0 && pairs.length === 0) return q;
-  return q.where((eb) => {
-    const ofWorkflows = (workflows: string[]) =>
-      table === 'deliveries'
-        ? eb('workflow', 'in', workflows)
-        : eb('order_id', 'in', eb.selectFrom('orders').select('orders.id').where('orders.workflow', 'in', workflows));
-    const held = [
-      ...(s.workflows.length > 0 ? [ofWorkflows(s.workflows)] : []),
-      // `is not null` first: a NULL inside NOT(...) would hold rows that belong to no rule.
-      ...pairs.map((p) => eb.and([eb('rule_id', 'is not', null), eb('rule_id', '=', p.rule), ofWorkflows([p.workflow])])),
-    ];
-    return eb.not(eb.or(held));
-  }) as Q;
+/** A statement's text and its parameters, in order. */
+interface Statement {
+  sql: string;
+  params: unknown[];
 }
+
+/**
+ * Statement texts by shape (table, list lengths, options): each shape is written out once, so
+ * every call hands the dialect the same string and the statement stays prepared.
+ */
+const shapes = new Map<string, string>();
+function shaped(key: string, make: () => string): string {
+  let text = shapes.get(key);
+  if (text === undefined) {
+    text = make();
+    // Unusual list lengths are not worth keeping.
+    if (shapes.size < 1000) shapes.set(key, text);
+  }
+  return text;
+}
+
+/** `?, ?, …` for `n` values. */
+const marks = (n: number): string => Array.from({ length: n }, () => '?').join(', ');
+
+/** The column a queue orders and picks its due rows by. */
+const dueColumn = (table: QueueTable): string => (table === 'deliveries' ? 'next_attempt_at' : 'due_at');
 
 /** `list` padded with its last item to a power-of-two length, so few statement texts stay prepared. */
 function padded(list: readonly string[]): string[] {
@@ -99,42 +99,73 @@ function padded(list: readonly string[]): string[] {
 }
 
 /**
- * Due, pending, unleased rows of `table`, oldest due first, passing over the destinations in `skip`
- * (looking no further than the first `window` due rows when it does).
+ * The condition that leaves out of a claim the rows that paused workflows and rules hold (empty
+ * when nothing is paused), and its parameters. Deliveries name their workflow; timers are matched
+ * through their order.
  */
-function dueRows(tx: Kysely<DB>, table: QueueTable, o: ClaimOptions, limit: number, skip: readonly string[], window = PASS_OVER_WINDOW) {
-  // The casts only name one of the two tables for the query builder's types.
-  const due = (table === 'deliveries' ? 'next_attempt_at' : 'due_at') as 'next_attempt_at';
-  let q = tx
-    .selectFrom(table as 'deliveries')
-    .selectAll()
-    .where('status', '=', 'pending')
-    .where((eb) => eb.or([eb('lease_until', 'is', null), eb('lease_until', '<=', o.now)]));
-  q = holdPaused(q, table, o.automation);
-  if (skip.length === 0) {
-    q = q.where(due, '<=', o.now);
-  } else {
-    q = q.where((eb) => eb.or([eb('destination', 'is', null), eb('destination', 'not in', padded(skip))]));
-    // Only the first `window` rows in due order: up to the due time of the last of them, read from
-    // the index (never later than now). It is the only upper bound, so the index range ends there.
-    const last = tx
-      .selectFrom('deliveries as w')
-      .select('w.next_attempt_at')
-      .where('w.status', '=', 'pending')
-      .where('w.next_attempt_at', '<=', o.now)
-      .orderBy('w.next_attempt_at')
-      .limit(1)
-      .offset(Math.max(1, window) - 1);
-    q = q.where((eb) => eb(due, '<=', eb.fn.coalesce(last, eb.val(o.now))));
-  }
-  q = q.orderBy(due).orderBy('id').limit(limit);
-  if (o.rowLocks) q = q.forUpdate().skipLocked();
-  return q;
+function holdPaused(table: QueueTable, s: AutomationState): { key: string; sql: (() => string) | null; params: unknown[] } {
+  if (s.workflows.length === 0 && s.rules.length === 0) return { key: '', sql: null, params: [] };
+  const pairs = s.rules.map((r) => {
+    const at = r.indexOf(':');
+    return { workflow: r.slice(0, at), rule: r.slice(at + 1) };
+  });
+  const ofWorkflows = (n: number) =>
+    table === 'deliveries'
+      ? `workflow in (${marks(n)})`
+      : `order_id in (select orders.id from orders where orders.workflow in (${marks(n)}))`;
+  const sql = () => {
+    const held = [
+      ...(s.workflows.length > 0 ? [ofWorkflows(s.workflows.length)] : []),
+      // `is not null` first: a NULL inside NOT(...) would hold rows that belong to no rule.
+      ...pairs.map(() => `(rule_id is not null and rule_id = ? and ${ofWorkflows(1)})`),
+    ];
+    return ` and not (${held.join(' or ')})`;
+  };
+  return { key: `${s.workflows.length}/${pairs.length}`, sql, params: [...s.workflows, ...pairs.flatMap((p) => [p.rule, p.workflow])] };
+}
+
+/**
+ * Due, pending, unleased rows of `table` (their `columns`), oldest due first, passing over the
+ * destinations in `skip` (looking no further than the first `window` due rows when it does).
+ */
+function dueRows(
+  table: QueueTable,
+  columns: 'id' | 'id, destination',
+  o: ClaimOptions,
+  limit: number,
+  skip: readonly string[],
+  window = PASS_OVER_WINDOW,
+): Statement {
+  const due = dueColumn(table);
+  const paused = holdPaused(table, o.automation);
+  const skipped = skip.length === 0 ? [] : padded(skip);
+  const sql = shaped(`due:${table}:${columns}:${paused.key}:${skipped.length}:${o.rowLocks}`, () => {
+    let text = `select ${columns} from ${table} where status = 'pending' and (lease_until is null or lease_until <= ?)`;
+    text += paused.sql?.() ?? '';
+    if (skipped.length === 0) {
+      text += ` and ${due} <= ?`;
+    } else {
+      // Only the first `window` rows in due order: up to the due time of the last of them, read from
+      // the index (never later than now). It is the only upper bound, so the index range ends there.
+      text +=
+        ` and (destination is null or destination not in (${marks(skipped.length)}))` +
+        ` and ${due} <= coalesce((select w.next_attempt_at from deliveries as w where w.status = 'pending'` +
+        ' and w.next_attempt_at <= ? order by w.next_attempt_at limit 1 offset ?), ?)';
+    }
+    text += ` order by ${due}, id limit ?`;
+    if (o.rowLocks) text += ' for update skip locked';
+    return text;
+  });
+  const params: unknown[] = [o.now, ...paused.params];
+  if (skipped.length === 0) params.push(o.now);
+  else params.push(...skipped, o.now, Math.max(1, window) - 1, o.now);
+  params.push(limit);
+  return { sql, params };
 }
 
 /** Rows in due order (RETURNING keeps none). */
 function byDue<R extends DeliveryRow | TimerRow>(table: QueueTable, rows: R[]): R[] {
-  const due = (table === 'deliveries' ? 'next_attempt_at' : 'due_at') as 'next_attempt_at';
+  const due = dueColumn(table) as 'next_attempt_at';
   const at = (r: R) => (r as DeliveryRow)[due];
   return rows.sort((a, b) => (at(a) < at(b) ? -1 : at(a) > at(b) ? 1 : a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
 }
@@ -154,7 +185,7 @@ export async function claimDue(tx: Kysely<DB>, table: 'deliveries', o: ClaimOpti
 export async function claimDue(tx: Kysely<DB>, table: 'timers', o: ClaimOptions): Promise<TimerRow[]>;
 export async function claimDue(tx: Kysely<DB>, table: QueueTable, o: ClaimOptions): Promise<DeliveryRow[] | TimerRow[]> {
   const d = table === 'deliveries' ? o.destinations : undefined;
-  if (d === undefined) return byDue(table, await lease(tx, table, o, dueRows(tx, table, o, o.limit, []).clearSelect().select('id')));
+  if (d === undefined) return byDue(table, await leaseDue(tx, table, o, dueRows(table, 'id', o, o.limit, [])));
   const skip: string[] = [];
   const least = Math.max(1, Math.min(d.least ?? 1, d.quota));
   // A destination not held yet may take the whole claim, or one held may be taken past its quota.
@@ -163,7 +194,7 @@ export async function claimDue(tx: Kysely<DB>, table: QueueTable, o: ClaimOption
     if (d.quota - n < least) skip.push(destination);
     else if (d.quota - n < o.limit) tight = true;
   }
-  if (!tight) return byDue(table, await lease(tx, table, o, dueRows(tx, table, o, o.limit, skip, d.window).clearSelect().select('id')));
+  if (!tight) return byDue(table, await leaseDue(tx, table, o, dueRows(table, 'id', o, o.limit, skip, d.window)));
   return byDue(table, await pickByDestination(tx, o, d, skip));
 }
 
@@ -177,7 +208,8 @@ async function pickByDestination(tx: Kysely<DB>, o: ClaimOptions, d: Destination
   const out: DeliveryRow[] = [];
   for (let round = 0; round < PICK_ROUNDS && out.length < o.limit; round++) {
     const limit = o.limit - out.length;
-    const due = await dueRows(tx, 'deliveries', o, limit, skip, d.window).clearSelect().select(['id', 'destination']).execute();
+    const q = dueRows('deliveries', 'id, destination', o, limit, skip, d.window);
+    const due = (await exec<{ id: string; destination: string | null }>(tx, q.sql, q.params)).rows;
     const ids: string[] = [];
     let passedOver = false;
     for (const r of due) {
@@ -194,50 +226,61 @@ async function pickByDestination(tx: Kysely<DB>, o: ClaimOptions, d: Destination
       passedOver = true;
       if (!skip.includes(r.destination)) skip.push(r.destination);
     }
-    if (ids.length > 0) out.push(...(await lease(tx, 'deliveries', o, padded(ids))));
+    if (ids.length > 0) out.push(...(await leaseIds(tx, o, padded(ids))));
     // Read everything that was due, or took it all: nothing more to find.
     if (!passedOver || due.length < limit) break;
   }
   return out;
 }
 
-/** Sets the claim's lease and token on the rows `ids` names; answers them. */
-function lease(
-  tx: Kysely<DB>,
-  table: QueueTable,
-  o: ClaimOptions,
-  ids: readonly string[] | SelectQueryBuilder<DB, 'deliveries', { id: string }>,
-): Promise<DeliveryRow[]> {
-  // A row named twice (padding) is updated once.
-  return tx
-    .updateTable(table as 'deliveries')
-    .set({ lease_until: o.leaseUntil, lease_token: o.token })
-    .where('id', 'in', ids)
-    .returningAll()
-    .execute();
+/** Sets the claim's lease and token on the rows the select `ids` picks (their ids); answers them. */
+async function leaseDue(tx: Kysely<DB>, table: QueueTable, o: ClaimOptions, ids: Statement): Promise<DeliveryRow[]> {
+  const sql = shaped(
+    `lease:${table}:${ids.sql}`,
+    () => `update ${table} set lease_until = ?, lease_token = ? where id in (${ids.sql}) returning *`,
+  );
+  return (await exec<DeliveryRow>(tx, sql, [o.leaseUntil, o.token, ...ids.params])).rows;
 }
+
+/** Sets the claim's lease and token on the deliveries `ids` names (a row named twice is updated once); answers them. */
+async function leaseIds(tx: Kysely<DB>, o: ClaimOptions, ids: readonly string[]): Promise<DeliveryRow[]> {
+  const sql = shaped(
+    `lease-ids:${ids.length}`,
+    () => `update deliveries set lease_until = ?, lease_token = ? where id in (${marks(ids.length)}) returning *`,
+  );
+  return (await exec<DeliveryRow>(tx, sql, [o.leaseUntil, o.token, ...ids])).rows;
+}
+
+const RENEW = {
+  deliveries: "update deliveries set lease_until = ? where status = 'pending' and lease_token = ?",
+  timers: "update timers set lease_until = ? where status = 'pending' and lease_token = ?",
+};
 
 /** Extends the lease of every row still held under `token`. */
 export async function renewLeases(db: Kysely<DB>, table: QueueTable, token: string, until: string): Promise<void> {
-  await db
-    .updateTable(table)
-    .set({ lease_until: until })
-    // Claimed rows are pending: the status narrows the scan to the small pending part of the table.
-    .where('status', '=', 'pending')
-    .where('lease_token', '=', token)
-    .execute();
+  // Claimed rows are pending: the status narrows the scan to the small pending part of the table.
+  await exec(db, RENEW[table], [until, token]);
 }
+
+const RELEASE = {
+  deliveries: 'update deliveries set lease_until = null, lease_token = null where id = ? and lease_token = ?',
+  timers: 'update timers set lease_until = null, lease_token = null where id = ? and lease_token = ?',
+};
 
 /** Gives a claimed row back (its lease ends now), if `token` still holds it. */
 export async function releaseClaim(db: Kysely<DB>, table: QueueTable, id: string, token: string): Promise<void> {
-  await db.updateTable(table).set({ lease_until: null, lease_token: null }).where('id', '=', id).where('lease_token', '=', token).execute();
+  await exec(db, RELEASE[table], [id, token]);
 }
+
+const HOLDS = 'select id from deliveries where id = ? and lease_token = ?';
 
 /** True when `token` still holds the delivery. */
 export async function holdsDelivery(db: Kysely<DB>, id: string, token: string): Promise<boolean> {
-  const own = await db.selectFrom('deliveries').select('id').where('id', '=', id).where('lease_token', '=', token).executeTakeFirst();
-  return own !== undefined;
+  return (await exec(db, HOLDS, [id, token])).rows.length > 0;
 }
+
+/** Rows one statement changed. */
+const changed = (r: QueryResult<unknown>): number => Number(r.numAffectedRows ?? 0);
 
 /** One delivery attempt's result, as {@link completeDeliveries} records it. */
 export interface DeliveryCompletion {
@@ -279,6 +322,21 @@ function chunks<T>(items: readonly T[]): T[][] {
   return out;
 }
 
+/** The delivered update of `n` ids (a power of two). */
+const deliveredText = (n: number): string =>
+  shaped(
+    `delivered:${n}`,
+    () =>
+      "update deliveries set status = 'delivered', attempts = ?, lease_until = null, lease_token = null, last_error = null," +
+      ` updated_at = ?, delivered_at = ? where id in (${marks(n)}) and lease_token = ? returning id`,
+  );
+
+const COMPLETE_ONE =
+  'update deliveries set status = ?, attempts = ?, next_attempt_at = ?, lease_until = null, lease_token = null,' +
+  ' last_error = ?, updated_at = ? where id = ? and lease_token = ?';
+
+const ATTEMPT_COLUMNS = ['id', 'delivery_id', 'attempt', 'at', 'duration_ms', 'outcome', 'status_code', 'response_body', 'error'] as const;
+
 /**
  * Records attempts: each delivery's new status and its attempt row. Answers the completions it
  * recorded; one whose `token` no longer holds its delivery is left out, and nothing is written
@@ -301,23 +359,8 @@ export async function completeDeliveries(tx: Kysely<DB>, list: readonly Delivery
     for (let from = 0; from < group.length; from += CHUNK) {
       const part = group.slice(from, from + CHUNK);
       // Padded to a power of two with its last id; a row named twice is updated once.
-      const ids = part.map((c) => c.id);
-      while ((ids.length & (ids.length - 1)) !== 0) ids.push(ids[ids.length - 1] as string);
-      const rows = await tx
-        .updateTable('deliveries')
-        .set({
-          status: 'delivered',
-          attempts: attempt,
-          lease_until: null,
-          lease_token: null,
-          last_error: null,
-          updated_at: at,
-          delivered_at: at,
-        })
-        .where('id', 'in', ids)
-        .where('lease_token', '=', token)
-        .returning('id')
-        .execute();
+      const ids = padded(part.map((c) => c.id));
+      const rows = (await exec<{ id: string }>(tx, deliveredText(ids.length), [attempt, at, at, ...ids, token])).rows;
       // One claim holds a delivery once: within a group, the id names the completion.
       const byId = new Map(part.map((c) => [c.id, c]));
       for (const r of rows) held.add(byId.get(r.id) as DeliveryCompletion);
@@ -325,43 +368,33 @@ export async function completeDeliveries(tx: Kysely<DB>, list: readonly Delivery
   }
   for (const c of list) {
     if (c.status === 'delivered') continue;
-    const u = await tx
-      .updateTable('deliveries')
-      .set({
-        status: c.status,
-        attempts: c.attempt,
-        next_attempt_at: c.nextAttemptAt,
-        lease_until: null,
-        lease_token: null,
-        last_error: c.error,
-        updated_at: c.at,
-      })
-      .where('id', '=', c.id)
-      .where('lease_token', '=', c.token)
-      .executeTakeFirst();
-    if (Number(u.numUpdatedRows) === 1) held.add(c);
+    const u = await exec(tx, COMPLETE_ONE, [c.status, c.attempt, c.nextAttemptAt, c.error, c.at, c.id, c.token]);
+    if (changed(u) === 1) held.add(c);
   }
   const attempts = list.filter((c) => held.has(c));
   for (const part of chunks(attempts)) {
-    await tx
-      .insertInto('delivery_attempts')
-      .values(
-        part.map((c) => ({
-          id: c.attemptRow.id,
-          delivery_id: c.id,
-          attempt: c.attempt,
-          at: c.attemptRow.startedAt,
-          duration_ms: c.attemptRow.durationMs,
-          outcome: c.attemptRow.outcome,
-          status_code: c.attemptRow.statusCode,
-          response_body: c.attemptRow.responseBody,
-          error: c.error,
-        })),
-      )
-      .execute();
+    await insertRows(
+      tx,
+      'delivery_attempts',
+      ATTEMPT_COLUMNS,
+      part.map((c) => [
+        c.attemptRow.id,
+        c.id,
+        c.attempt,
+        c.attemptRow.startedAt,
+        c.attemptRow.durationMs,
+        c.attemptRow.outcome,
+        c.attemptRow.statusCode,
+        c.attemptRow.responseBody,
+        c.error,
+      ]),
+    );
   }
   return held;
 }
+
+const COMPLETE_TIMER =
+  'update timers set status = ?, fired_at = ?, lease_until = null, lease_token = null where id = ? and lease_token = ?';
 
 /** Marks a claimed timer fired or failed. Returns false when `token` no longer holds it. */
 export async function completeTimer(
@@ -371,31 +404,18 @@ export async function completeTimer(
   status: 'fired' | 'failed',
   firedAt: string,
 ): Promise<boolean> {
-  const u = await tx
-    .updateTable('timers')
-    .set({ status, fired_at: firedAt, lease_until: null, lease_token: null })
-    .where('id', '=', id)
-    .where('lease_token', '=', token)
-    .executeTakeFirst();
-  return Number(u.numUpdatedRows) === 1;
+  return changed(await exec(tx, COMPLETE_TIMER, [status, firedAt, id, token])) === 1;
 }
+
+const NEXT_DUE =
+  "select (select min(next_attempt_at) from deliveries where status = 'pending') as delivery," +
+  " (select min(due_at) from timers where status = 'pending') as timer";
 
 /** The earliest due time of a pending delivery and of a pending timer (null where none is pending). */
 export async function nextDueTimes(db: Kysely<DB>): Promise<{ delivery: string | null; timer: string | null }> {
-  const [d, t] = await Promise.all([
-    db
-      .selectFrom('deliveries')
-      .select((eb) => eb.fn.min('next_attempt_at').as('at'))
-      .where('status', '=', 'pending')
-      .executeTakeFirst(),
-    db
-      .selectFrom('timers')
-      .select((eb) => eb.fn.min('due_at').as('at'))
-      .where('status', '=', 'pending')
-      .executeTakeFirst(),
-  ]);
+  const r = (await exec<{ delivery: unknown; timer: unknown }>(db, NEXT_DUE, [])).rows[0];
   const text = (v: unknown) => (typeof v === 'string' ? v : null);
-  return { delivery: text(d?.at), timer: text(t?.at) };
+  return { delivery: text(r?.delivery), timer: text(r?.timer) };
 }
 
 // ---------- backlog, for metrics ----------

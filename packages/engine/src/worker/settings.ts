@@ -57,9 +57,6 @@ export function pausedRuleKeys(s: AutomationState): Set<string> {
   return keys;
 }
 
-/** Leaves out of a claim the rows that paused workflows and rules hold (the query lives with the queue). */
-export { holdPaused } from '../store/queue.js';
-
 /** A fresh Standard Webhooks secret: `whsec_` and 32 random bytes in base64. */
 export const generateWebhookSecret = (): string => `whsec_${randomBytes(32).toString('base64')}`;
 
