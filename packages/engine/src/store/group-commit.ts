@@ -2,6 +2,7 @@ import { type Kysely, sql } from 'kysely';
 import { bumpConfigEpoch, configEpoch } from './config-epoch.js';
 import { bindDirect, type DirectRunner } from './direct.js';
 import type { DB } from './schema.js';
+import type { TransactionOptions } from './store.js';
 
 /** How one dialect runs a shared transaction. */
 export interface GroupCommitOptions {
@@ -24,7 +25,8 @@ export interface GroupCommitOptions {
    * COMMIT wrote durable. Its changes are answered only once `flush` resolves; the connection is
    * free for the next batch meanwhile, so one batch's flush overlaps the next one's work. If
    * `flush` rejects, the batch's changes fail (their durability is unknown). A lone change with
-   * nothing behind it commits the plain way, flush included, and waits for no thread.
+   * nothing behind it commits the plain way, flush included, and waits for no thread, unless it
+   * runs in the background (see {@link TransactionOptions.background}).
    */
   deferredFlush?: { beforeBegin: string[]; afterEnd: string[]; flush: () => Promise<void> };
   /**
@@ -48,6 +50,7 @@ interface Pending {
   resolve: (value: unknown) => void;
   reject: (error: unknown) => void;
   tries: number;
+  background: boolean;
 }
 
 type Outcome = { item: Pending; ok: true; value: unknown } | { item: Pending; ok: false; error: unknown };
@@ -101,7 +104,8 @@ export function createGroupCommit(db: Kysely<DB>, opts: GroupCommitOptions) {
     const outcomes: Outcome[] = [];
     const again: Pending[] = [];
     const epoch = configEpoch();
-    const deferred = opts.deferredFlush && (batch.length > 1 || queue.length > 0) ? opts.deferredFlush : null;
+    const offLoop = batch.length > 1 || queue.length > 0 || batch.some((item) => item.background);
+    const deferred = opts.deferredFlush && offLoop ? opts.deferredFlush : null;
     try {
       await db.connection().execute(async (conn) => {
         if (opts.direct) bindDirect(conn, opts.direct);
@@ -233,9 +237,9 @@ export function createGroupCommit(db: Kysely<DB>, opts: GroupCommitOptions) {
     }
   }
 
-  return function transaction<T>(fn: (tx: Kysely<DB>) => Promise<T>): Promise<T> {
+  return function transaction<T>(fn: (tx: Kysely<DB>) => Promise<T>, options?: TransactionOptions): Promise<T> {
     return new Promise<T>((resolve, reject) => {
-      queue.push({ fn, resolve: resolve as (v: unknown) => void, reject, tries: 0 });
+      queue.push({ fn, resolve: resolve as (v: unknown) => void, reject, tries: 0, background: options?.background === true });
       kick();
     });
   };

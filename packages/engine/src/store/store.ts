@@ -12,6 +12,17 @@ export interface StoreCapabilities {
   caseInsensitiveLike: 'like' | 'ilike';
 }
 
+/** How {@link Store.transaction} runs one change. */
+export interface TransactionOptions {
+  /**
+   * No caller waits on the answer to reply to anyone (the worker's claims and completions). A
+   * store that makes commits durable off the event loop (SQLite at FULL, see group-commit.ts)
+   * then does so even for a lone change: the answer comes as late as a shared commit's, and the
+   * event loop is free during the flush. Durability and the answer's meaning are unchanged.
+   */
+  background?: boolean;
+}
+
 /**
  * A store: one Kysely instance plus the few things that differ per dialect. The queries are
  * shared by both dialects and live beside it, one module per table group: `changes.ts` (the
@@ -28,7 +39,7 @@ export interface Store {
    * READ COMMITTED). Concurrent changes share a transaction, each in its own savepoint
    * (group commit); the promise settles only after the shared COMMIT.
    */
-  transaction<T>(fn: (tx: Kysely<DB>) => Promise<T>): Promise<T>;
+  transaction<T>(fn: (tx: Kysely<DB>) => Promise<T>, options?: TransactionOptions): Promise<T>;
   /**
    * A number that moves when workflows or settings may have been changed by another process
    * (SQLite: `data_version`; PostgreSQL: change notifications). Caches of them compare it.

@@ -6,6 +6,7 @@ import { hasNotificationOfDelivery } from '../store/notifications.js';
 import type { DeliveryRow } from '../store/queue.js';
 import * as queue from '../store/queue.js';
 import type { DB } from '../store/schema.js';
+import type { TransactionOptions } from '../store/store.js';
 import { actionFailedAtDelivery, raiseAlert } from './alerts.js';
 import { claimOptions, LeaseLostError, renewWhileBusy, SimulatedCrashError, type WorkerContext, type WorkerCounts } from './context.js';
 import { applyEndpointHealth } from './endpoint-health.js';
@@ -387,6 +388,12 @@ export interface Completer {
 }
 
 /**
+ * The pipeline's claims and completions answer no one waiting: their commits may be made durable
+ * off the event loop, which keeps sending meanwhile (see {@link TransactionOptions.background}).
+ */
+const BACKGROUND: TransactionOptions = { background: true };
+
+/**
  * Records finished attempts in batches: attempts that finish while a batch is being written
  * wait and share the next transaction, so one commit acknowledges many deliveries. A delivery
  * is acknowledged only by that commit; a crash before it leaves the row leased and it is sent
@@ -410,7 +417,7 @@ export function createCompleter(ctx: WorkerContext, counts: WorkerCounts, claime
         );
         ctx.crash('before-ack');
         return { recorded, rows: claim ? await queue.claimDue(tx, 'deliveries', claim) : [] };
-      });
+      }, BACKGROUND);
     } catch (e) {
       if (claim) claimer?.claimed(claim, null);
       throw e;
@@ -687,7 +694,7 @@ export function createDeliveryPipeline(ctx: WorkerContext, counts: WorkerCounts,
     if (!canClaim() || complete.busy()) return;
     const o = startClaim();
     ctx.store
-      .transaction((tx) => queue.claimDue(tx, 'deliveries', o))
+      .transaction((tx) => queue.claimDue(tx, 'deliveries', o), BACKGROUND)
       .then(
         (rows) => take(o, rows),
         (e: unknown) => {

@@ -192,6 +192,13 @@ describe('group commit with a flush after the COMMIT', () => {
     const before = walFlushStats.requested;
     await store.transaction((tx) => tx.insertInto('settings').values({ key: 'wal-lone', value_json: '1' }).execute());
     expect(walFlushStats.requested).toBe(before);
+    // A lone change in the background (the worker's) is flushed from the pool before its answer.
+    const flushed = walFlushStats.flushes;
+    await store.transaction((tx) => tx.insertInto('settings').values({ key: 'wal-background', value_json: '1' }).execute(), {
+      background: true,
+    });
+    expect(walFlushStats.requested).toBe(before + 1);
+    expect(walFlushStats.flushes).toBeGreaterThan(flushed);
     // Outside its shared transactions, the connection stays at FULL (2) for everything else.
     const { sqlitePragma } = await import('../../src/store/sqlite.js');
     expect(await sqlitePragma(store, 'synchronous')).toBe(2);
