@@ -81,12 +81,24 @@ export function decodeWebhookSecret(secret: string): Buffer {
   return key;
 }
 
+/** Decoded secrets by their text: a process signs with one or a few, and decoding checks each send again otherwise. */
+const keys = new Map<string, Buffer>();
+function signingKey(secret: string): Buffer {
+  let key = keys.get(secret);
+  if (key === undefined) {
+    key = decodeWebhookSecret(secret);
+    if (keys.size >= 64) keys.clear();
+    keys.set(secret, key);
+  }
+  return key;
+}
+
 /**
  * The `webhook-signature` value of Standard Webhooks: `v1,` and the base64 HMAC-SHA256 of
  * `id.timestamp.body` keyed with the decoded secret.
  */
 export function signWebhook(secret: string, id: string, timestamp: number, body: string): string {
-  const mac = createHmac('sha256', decodeWebhookSecret(secret)).update(`${id}.${timestamp}.${body}`).digest('base64');
+  const mac = createHmac('sha256', signingKey(secret)).update(`${id}.${timestamp}.${body}`).digest('base64');
   return `v1,${mac}`;
 }
 
