@@ -72,7 +72,9 @@ describe.skipIf(!DIALECTS.includes('postgres'))('the statements of a change on P
     const orders = await Promise.all(Array.from({ length: 20 }, () => create()));
     await move(orders[0]?.id as string, 'awaiting_payment');
     // Wake-ups of other processes go out after the answer, on their own: counted in their own test.
-    const ofChange = () => sent.filter((s) => !s.includes('pg_notify'));
+    // So are the reads of a configuration reload, which a late notification of the workflows
+    // published before the test can start at any moment.
+    const ofChange = () => sent.filter((s) => !s.includes('pg_notify') && !/\bfrom "?(workflows|workflow_versions|settings)"?\b/.test(s));
     // Alone: begin with the locked read, then the writes with the commit.
     sent = [];
     await move(orders[0]?.id as string, 'packing');
