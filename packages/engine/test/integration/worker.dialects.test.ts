@@ -63,13 +63,13 @@ for (const dialect of DIALECTS) {
       await cleanup();
     });
 
-    /** A sender that records every request and answers 200 after a short while. */
+    /** A sender that records every request and answers 200 after a short while (long enough that one worker cannot send everything before the other claims). */
     function recordingSender(log: string[]): WebhookSender {
       return {
         send: async (req: WebhookRequest): Promise<ActionOutcome> => {
           log.push(req.deliveryId);
-          await new Promise((r) => setTimeout(r, 2));
-          return { ok: true, status: 200, durationMs: 2 };
+          await new Promise((r) => setTimeout(r, 10));
+          return { ok: true, status: 200, durationMs: 10 };
         },
         close: async () => undefined,
       };
@@ -111,7 +111,11 @@ for (const dialect of DIALECTS) {
       const sentA: string[] = [];
       const sentB: string[] = [];
       const a = worker(store, sentA);
-      const b = worker(otherStore(), sentB);
+      // The second one connected before both start: the race is between their claims, not a
+      // claim and a connection being set up (the first worker could take everything meanwhile).
+      const second = otherStore();
+      await second.ready();
+      const b = worker(second, sentB);
       const [ca, cb] = await Promise.all([a.runOnce(), b.runOnce()]);
       expect(ca.delivered + cb.delivered).toBe(ORDERS);
       expect(new Set([...sentA, ...sentB]).size).toBe(ORDERS);

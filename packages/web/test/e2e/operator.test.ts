@@ -449,7 +449,8 @@ describe.skipIf(missing !== null)('operator UI tells the truth (issue 11)', { ti
     await page.goto(`${server.baseUrl}/?workflow=orders`);
     const perState = page.getByTestId('state-counts');
     await perState.waitFor();
-    expect(await perState.textContent()).toContain('Awaiting payment');
+    // The counts may come before the workflow's definition that names their states: wait for the names.
+    await expect.poll(async () => (await perState.textContent()) ?? '').toContain('Awaiting payment');
     expect(await perState.textContent()).not.toContain('awaiting_payment');
     await page.context().close();
   });
