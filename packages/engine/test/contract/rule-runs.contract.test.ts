@@ -73,6 +73,25 @@ async function allPages(store: Store, f: Omit<RuleRunFilter, 'cursor'>): Promise
   throw new Error('paging did not end');
 }
 
+/** Stores runs one row each in `rule_runs`, as versions before rule_run_sets did. */
+async function insertSingleRows(store: Store, runs: RuleRun[]): Promise<void> {
+  for (const r of runs) {
+    await store.db
+      .insertInto('rule_runs')
+      .values({
+        id: r.id,
+        order_id: r.orderId,
+        workflow: r.workflow,
+        rule_id: r.ruleId,
+        trigger: r.trigger,
+        at: r.at,
+        matched: r.matched ? 1 : 0,
+        run_json: JSON.stringify({ conditions: r.conditions, actions: r.actions }),
+      })
+      .execute();
+  }
+}
+
 const newestFirst = (runs: RuleRun[]): RuleRun[] => [...runs].sort((a, b) => (a.id < b.id ? 1 : -1));
 
 for (const dialect of DIALECTS) {
@@ -103,21 +122,7 @@ for (const dialect of DIALECTS) {
       const changes = changesOfRuns(260, 42);
       // Some runs as earlier versions stored them, one row each.
       const single = changes.splice(0, 20).flat();
-      for (const r of single) {
-        await store.db
-          .insertInto('rule_runs')
-          .values({
-            id: r.id,
-            order_id: r.orderId,
-            workflow: r.workflow,
-            rule_id: r.ruleId,
-            trigger: r.trigger,
-            at: r.at,
-            matched: r.matched ? 1 : 0,
-            run_json: JSON.stringify({ conditions: r.conditions, actions: r.actions }),
-          })
-          .execute();
-      }
+      await insertSingleRows(store, single);
       // Committed in an order other than their ids'.
       const rnd = random(3);
       const shuffled = [...changes].sort(() => rnd() - 0.5);
@@ -147,21 +152,7 @@ for (const dialect of DIALECTS) {
     it('counts runs by whether they matched, in sets and in single rows', async () => {
       const changes = changesOfRuns(30, 9);
       const [first, ...rest] = changes;
-      for (const r of first as RuleRun[]) {
-        await store.db
-          .insertInto('rule_runs')
-          .values({
-            id: r.id,
-            order_id: r.orderId,
-            workflow: r.workflow,
-            rule_id: r.ruleId,
-            trigger: r.trigger,
-            at: r.at,
-            matched: r.matched ? 1 : 0,
-            run_json: JSON.stringify({ conditions: r.conditions, actions: r.actions }),
-          })
-          .execute();
-      }
+      await insertSingleRows(store, first as RuleRun[]);
       await store.transaction(async (tx) => {
         for (const c of rest) await insertRuleRuns(tx, c);
       });

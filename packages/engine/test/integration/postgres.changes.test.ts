@@ -225,8 +225,8 @@ describe.skipIf(!DIALECTS.includes('postgres'))('the statements of a change on P
     return { heard: promise, off };
   };
 
-  it('sends a wake-up asked during an open transaction with its commit, delivered once it commits', async () => {
-    const { heard, off } = await nextWakeUp();
+  /** A transaction held open: `started` once it runs, `inside` resolves then; it goes on at `proceed`, through `gate`. */
+  const heldOpen = () => {
     let proceed!: () => void;
     const gate = new Promise<void>((r) => {
       proceed = r;
@@ -235,6 +235,12 @@ describe.skipIf(!DIALECTS.includes('postgres'))('the statements of a change on P
     const inside = new Promise<void>((r) => {
       started = r;
     });
+    return { gate, proceed, inside, started };
+  };
+
+  it('sends a wake-up asked during an open transaction with its commit, delivered once it commits', async () => {
+    const { heard, off } = await nextWakeUp();
+    const { gate, proceed, inside, started } = heldOpen();
     const change = store.transaction(async (tx) => {
       started();
       await gate;
@@ -259,14 +265,7 @@ describe.skipIf(!DIALECTS.includes('postgres'))('the statements of a change on P
 
   it('still sends a wake-up on its own when the open transaction rolls back', async () => {
     const { heard, off } = await nextWakeUp();
-    let proceed!: () => void;
-    const gate = new Promise<void>((r) => {
-      proceed = r;
-    });
-    let started!: () => void;
-    const inside = new Promise<void>((r) => {
-      started = r;
-    });
+    const { gate, proceed, inside, started } = heldOpen();
     const change = store.transaction(async (tx) => {
       started();
       await gate;
