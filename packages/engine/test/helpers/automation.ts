@@ -66,16 +66,17 @@ export interface Answer {
 }
 
 /**
- * A receiver on 127.0.0.1 that holds every answer until `release()`, or until `holdMs` passed
+ * A receiver on 127.0.0.1 that holds every answer until `release()`, or, given `holdMs`, until it passed
  * (below the webhook timeout, so every request it gets ends with a 200 and a test that waits on
  * it always ends).
  */
-export async function startHeldReceiver(holdMs: number) {
+export async function startHeldReceiver(holdMs?: number) {
   const held: ServerResponse[] = [];
   let requests = 0;
   let inFlight = 0;
   let maxInFlight = 0;
   let released = false;
+  let connections = 0;
   const listeners = new Set<() => void>();
   const notify = () => {
     for (const f of [...listeners]) f();
@@ -96,15 +97,20 @@ export async function startHeldReceiver(holdMs: number) {
       if (released) answer(res);
       else {
         held.push(res);
-        setTimeout(() => answer(res), holdMs).unref();
+        if (holdMs !== undefined) setTimeout(() => answer(res), holdMs).unref();
       }
       notify();
     });
+  });
+  server.on('connection', () => {
+    connections++;
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   return {
     url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
     requests: () => requests,
+    /** TCP connections opened to it so far. */
+    connections: () => connections,
     inFlight: () => inFlight,
     maxInFlight: () => maxInFlight,
     /** Resolves once `n` requests arrived. */

@@ -1,5 +1,3 @@
-import { createServer, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { WebhookSender } from '../../src/actions/webhook.js';
 import type { Store } from '../../src/store/store.js';
@@ -13,52 +11,10 @@ import {
   move,
   publishWorkflow,
   type Receiver,
+  startHeldReceiver,
   startReceiver,
 } from '../helpers/automation.js';
 import type { TestOrderflow } from '../helpers/orderflow.js';
-
-/** A receiver on 127.0.0.1 that holds every answer until `release()`, counting requests in flight. */
-async function startHeldReceiver() {
-  const held: ServerResponse[] = [];
-  let inFlight = 0;
-  let maxInFlight = 0;
-  let released = false;
-  let connections = 0;
-  const answer = (res: ServerResponse) => {
-    inFlight--;
-    res.writeHead(200, { 'content-type': 'text/plain' });
-    res.end('ok');
-  };
-  const server = createServer((req, res) => {
-    req.resume();
-    req.on('end', () => {
-      inFlight++;
-      maxInFlight = Math.max(maxInFlight, inFlight);
-      if (released) answer(res);
-      else held.push(res);
-    });
-  });
-  server.on('connection', () => {
-    connections++;
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return {
-    /** TCP connections opened to it so far. */
-    connections: () => connections,
-    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
-    inFlight: () => inFlight,
-    maxInFlight: () => maxInFlight,
-    release() {
-      released = true;
-      for (const res of held.splice(0)) answer(res);
-    },
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
-  };
-}
 
 let t: TestOrderflow;
 let fast: Receiver;
