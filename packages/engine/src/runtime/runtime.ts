@@ -26,6 +26,7 @@ import {
   findOrderByExternalRef,
   getIdempotency,
   getOrderWithCounters,
+  historyCanHoldRuns,
   insertDeliveries,
   insertOrder,
   insertRuleRuns,
@@ -475,10 +476,22 @@ export function createRuntime(opts: RuntimeOptions) {
           break;
       }
     }
-    for (const [orderId, entries] of history) await appendHistory(tx, orderId, entries, afterSeq.get(orderId));
+    // An order's runs go into its last new history row; the runs of orders without one, into sets.
+    const runsOf = new Map<string, RuleRun[]>();
+    for (const r of runs) {
+      const list = runsOf.get(r.orderId);
+      if (list) list.push(r);
+      else runsOf.set(r.orderId, [r]);
+    }
+    for (const [orderId, entries] of history) {
+      const own = runsOf.get(orderId);
+      const held = own !== undefined && historyCanHoldRuns(own);
+      await appendHistory(tx, orderId, entries, afterSeq.get(orderId), held ? own : undefined);
+      if (held) runsOf.delete(orderId);
+    }
     await insertDeliveries(tx, deliveries);
     await insertTimers(tx, timers, now);
-    await insertRuleRuns(tx, runs);
+    if (runsOf.size > 0) await insertRuleRuns(tx, [...runsOf.values()].flat());
   }
 
   /** Applies a command through decide() in one transaction. */

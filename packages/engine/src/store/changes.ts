@@ -290,13 +290,32 @@ export async function updateOrder(db: Db, o: Order, previousVersion: number, cou
 // ---------- history ----------
 
 const HISTORY_COLUMNS = ['order_id', 'seq', 'id', 'at', 'type', 'to_state', 'rule_id', 'actor_type', 'entry_json'];
+/** The same, and the rule runs the last entry carries (0009_history_rule_runs). */
+const HISTORY_RUN_COLUMNS = [
+  ...HISTORY_COLUMNS,
+  'runs_key',
+  'runs_first',
+  'runs_workflow',
+  'runs_rule_ids',
+  'runs_count',
+  'runs_matched',
+  'runs_json',
+];
 
 /**
  * Appends history entries after `afterSeq` (the order row's `history_seq`, which the caller
  * writes with the order). Without it, the last seq is looked up and the row's counter set, and
- * entries without a version get the order's current one.
+ * entries without a version get the order's current one. `runs`, the rule runs the same change
+ * made for this order (all of one workflow; see {@link historyCanHoldRuns}), are stored in the
+ * last entry's row.
  */
-export async function appendHistory(db: Db, orderId: string, entries: HistoryEntry[], afterSeq?: number): Promise<HistoryEntry[]> {
+export async function appendHistory(
+  db: Db,
+  orderId: string,
+  entries: HistoryEntry[],
+  afterSeq?: number,
+  runs: RuleRun[] = [],
+): Promise<HistoryEntry[]> {
   if (entries.length === 0) return [];
   let seq = afterSeq ?? -1;
   let version: number | undefined;
@@ -313,12 +332,27 @@ export async function appendHistory(db: Db, orderId: string, entries: HistoryEnt
   }
   // Entries written outside a decision (the worker's) carry the order's version as it stands.
   const stored = entries.map((e) => ({ ...e, ...(e.version === undefined && version !== undefined ? { version } : {}), seq: ++seq }));
-  await insertRows(
-    db,
-    'history',
-    HISTORY_COLUMNS,
-    stored.map((e) => [orderId, e.seq, e.id, e.at, e.type, e.to ?? null, e.ruleId ?? null, e.actor.type, j(e)]),
+  const rows = stored.map((e) => [orderId, e.seq, e.id, e.at, e.type, e.to ?? null, e.ruleId ?? null, e.actor.type, j(e)]);
+  if (runs.length === 0) {
+    await insertRows(db, 'history', HISTORY_COLUMNS, rows);
+    return stored;
+  }
+  const last = stored[stored.length - 1] as (typeof stored)[number];
+  const set = ruleRunSet(runs, last.at);
+  for (const row of rows) row.push(null, null, null, null, null, null, null);
+  const lastRow = rows[rows.length - 1] as unknown[];
+  lastRow.splice(
+    HISTORY_COLUMNS.length,
+    7,
+    set.last,
+    set.first,
+    (runs[0] as RuleRun).workflow,
+    set.ruleIds,
+    runs.length,
+    set.matched,
+    set.json,
   );
+  await insertRows(db, 'history', HISTORY_RUN_COLUMNS, rows);
   return stored;
 }
 
@@ -466,11 +500,45 @@ export async function cancelPendingTimer(db: Db, id: string): Promise<boolean> {
 const RULE_RUN_SET_COLUMNS = ['last_id', 'first_id', 'order_id', 'workflow', 'at', 'rule_ids', 'runs', 'matched', 'runs_json'];
 
 /**
- * Stores the rule runs of one change: one `rule_run_sets` row per order (and workflow) holding its
- * runs in order, so a change writes one row and its two index entries however many rules it
- * evaluated. What the row's columns hold is left out of each run's JSON; `setToRuleRuns` (in
- * rule-runs.ts) puts it back. The row's key (`last_id`) and `first_id` are the greatest and least
- * of its runs' ids.
+ * Whether one history row can hold `runs` (those of one change for one order): they must share
+ * one workflow, the row's `runs_workflow`.
+ */
+export function historyCanHoldRuns(runs: readonly RuleRun[]): boolean {
+  const head = runs[0];
+  return head !== undefined && runs.every((r) => r.workflow === head.workflow);
+}
+
+/**
+ * The stored form of the runs one change made for one order, in order: the greatest and least run
+ * id (`last`, the set's key, and `first`), the rule ids (`,a,b,`), how many matched, and the runs'
+ * JSON without what the columns hold (each run's `at` only where it is not `at`). `setToRuleRuns`
+ * (in rule-runs.ts) puts them back.
+ */
+function ruleRunSet(set: readonly RuleRun[], at: string): { last: string; first: string; ruleIds: string; matched: number; json: string } {
+  const head = set[0] as RuleRun;
+  let first = head.id;
+  let last = head.id;
+  let matched = 0;
+  let ruleIds = ',';
+  let json = '[';
+  for (const r of set) {
+    if (r.id < first) first = r.id;
+    if (r.id > last) last = r.id;
+    if (r.matched) matched++;
+    if (!ruleIds.includes(`,${r.ruleId},`)) ruleIds += `${r.ruleId},`;
+    if (json.length > 1) json += ',';
+    json += `{"id":${j(r.id)},"ruleId":${j(r.ruleId)},"trigger":${j(r.trigger)},`;
+    if (r.at !== at) json += `"at":${j(r.at)},`;
+    json += `"matched":${r.matched},"conditions":${j(r.conditions)},"actions":${j(r.actions)}}`;
+  }
+  return { last, first, ruleIds, matched, json: `${json}]` };
+}
+
+/**
+ * Stores the rule runs of one change that no history row holds (a change that appends history
+ * stores its order's runs there, see {@link appendHistory}): one `rule_run_sets` row per order
+ * (and workflow) holding its runs in order, so a change writes one row and its two index entries
+ * however many rules it evaluated.
  */
 export async function insertRuleRuns(db: Db, runs: RuleRun[]): Promise<void> {
   if (runs.length === 0) return;
@@ -484,22 +552,8 @@ export async function insertRuleRuns(db: Db, runs: RuleRun[]): Promise<void> {
   const rows: unknown[][] = [];
   for (const set of sets.values()) {
     const head = set[0] as RuleRun;
-    let first = head.id;
-    let last = head.id;
-    let matched = 0;
-    let ruleIds = ',';
-    let json = '[';
-    for (const r of set) {
-      if (r.id < first) first = r.id;
-      if (r.id > last) last = r.id;
-      if (r.matched) matched++;
-      if (!ruleIds.includes(`,${r.ruleId},`)) ruleIds += `${r.ruleId},`;
-      if (json.length > 1) json += ',';
-      json += `{"id":${j(r.id)},"ruleId":${j(r.ruleId)},"trigger":${j(r.trigger)},`;
-      if (r.at !== head.at) json += `"at":${j(r.at)},`;
-      json += `"matched":${r.matched},"conditions":${j(r.conditions)},"actions":${j(r.actions)}}`;
-    }
-    rows.push([last, first, head.orderId, head.workflow, head.at, ruleIds, set.length, matched, `${json}]`]);
+    const s = ruleRunSet(set, head.at);
+    rows.push([s.last, s.first, head.orderId, head.workflow, head.at, s.ruleIds, set.length, s.matched, s.json]);
   }
   await insertRows(db, 'rule_run_sets', RULE_RUN_SET_COLUMNS, rows);
 }

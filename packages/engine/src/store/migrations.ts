@@ -319,6 +319,27 @@ export const MIGRATIONS: Migration[] = [
       await db.schema.createIndex('rule_run_sets_order').on('rule_run_sets').columns(['order_id', 'last_id']).execute();
     },
   },
+  {
+    // A change that appends history for an order stores that order's rule runs in its last history
+    // row: the row is written anyway, so the runs cost one entry in a small index (which only rows
+    // with runs enter) instead of a row and two index entries. The columns are those of
+    // `rule_run_sets`, which keeps the runs of changes that append no history.
+    id: '0009_history_rule_runs',
+    async up(db) {
+      for (const [name, type] of [
+        ['runs_key', 'text'],
+        ['runs_first', 'text'],
+        ['runs_workflow', 'text'],
+        ['runs_rule_ids', 'text'],
+        ['runs_count', 'integer'],
+        ['runs_matched', 'integer'],
+        ['runs_json', 'text'],
+      ] as const) {
+        await db.schema.alterTable('history').addColumn(name, type).execute();
+      }
+      await sql`create index history_runs on history (runs_key) where runs_key is not null`.execute(db);
+    },
+  },
 ];
 
 /** Applies pending migrations in order, each in its own transaction. Safe to call on every start. */

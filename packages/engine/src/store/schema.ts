@@ -55,6 +55,14 @@ export interface DB {
     rule_id: string | null;
     actor_type: string;
     entry_json: string;
+    /** The rule runs the change that wrote this row made for its order (see `rule_run_sets`); null when none. */
+    runs_key: string | null;
+    runs_first: string | null;
+    runs_workflow: string | null;
+    runs_rule_ids: string | null;
+    runs_count: number | null;
+    runs_matched: number | null;
+    runs_json: string | null;
   };
   deliveries: {
     id: string;

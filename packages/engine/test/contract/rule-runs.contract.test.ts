@@ -1,6 +1,6 @@
-import type { RuleRun } from '@orderflow/core';
+import type { HistoryEntry, RuleRun } from '@orderflow/core';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { insertRuleRuns } from '../../src/store/changes.js';
+import { appendHistory, insertRuleRuns } from '../../src/store/changes.js';
 import { countRuleRunsByMatched, listRuleRuns, type RuleRunFilter } from '../../src/store/rule-runs.js';
 import type { Store } from '../../src/store/store.js';
 import { DIALECTS, freshStore } from '../dialects.js';
@@ -92,6 +92,26 @@ async function insertSingleRows(store: Store, runs: RuleRun[]): Promise<void> {
   }
 }
 
+/** History seq per order, for the entries the tests append. */
+const seqs = new Map<string, number>();
+
+/**
+ * Stores one change's runs (all of one order) the way a change that appends history does: in
+ * the last of `entries` new history rows of the order.
+ */
+async function storeInHistory(tx: Store['db'], runs: RuleRun[], entries = 1): Promise<void> {
+  const head = runs[0] as RuleRun;
+  const after = seqs.get(head.orderId) ?? 0;
+  seqs.set(head.orderId, after + entries);
+  const list: HistoryEntry[] = Array.from({ length: entries }, (_, k) => ({
+    id: `hst_${head.id}_${k}`,
+    at: head.at,
+    type: 'data',
+    actor: { type: 'system', id: 'test' },
+  }));
+  await appendHistory(tx, head.orderId, list, after, runs);
+}
+
 const newestFirst = (runs: RuleRun[]): RuleRun[] => [...runs].sort((a, b) => (a.id < b.id ? 1 : -1));
 
 for (const dialect of DIALECTS) {
@@ -100,6 +120,7 @@ for (const dialect of DIALECTS) {
     let cleanup: () => Promise<void>;
     beforeEach(async () => {
       ({ store, cleanup } = await freshStore(dialect));
+      seqs.clear();
     });
     afterEach(async () => {
       await cleanup();
@@ -118,6 +139,27 @@ for (const dialect of DIALECTS) {
       expect(await listRuleRuns(store.db, { orderId: runs[0]?.orderId as string, limit: 50 })).toEqual(newestFirst(runs));
     });
 
+    it("stores a change's runs for an order in the last history row it appends for that order", async () => {
+      const [change] = changesOfRuns(1, 11);
+      const runs = change as RuleRun[];
+      await store.transaction((tx) => storeInHistory(tx, runs, 3));
+      const rows = await store.db
+        .selectFrom('history')
+        .select(['seq', 'runs_key', 'runs_first', 'runs_count', 'runs_matched'])
+        .where('order_id', '=', runs[0]?.orderId as string)
+        .orderBy('seq')
+        .execute();
+      const ids = runs.map((r) => r.id).sort();
+      expect(rows.map((r) => [Number(r.seq), r.runs_key, r.runs_first, r.runs_count === null ? null : Number(r.runs_count)])).toEqual([
+        [1, null, null, null],
+        [2, null, null, null],
+        [3, ids.at(-1), ids[0], runs.length],
+      ]);
+      expect(Number(rows[2]?.runs_matched)).toBe(runs.filter((r) => r.matched).length);
+      expect(await store.db.selectFrom('rule_run_sets').select('last_id').execute()).toEqual([]);
+      expect(await listRuleRuns(store.db, { orderId: runs[0]?.orderId as string, limit: 50 })).toEqual(newestFirst(runs));
+    });
+
     it('pages through runs newest first, none twice and none missed, when the ids of changes interleave', async () => {
       const changes = changesOfRuns(260, 42);
       // Some runs as earlier versions stored them, one row each.
@@ -128,7 +170,11 @@ for (const dialect of DIALECTS) {
       const shuffled = [...changes].sort(() => rnd() - 0.5);
       for (let i = 0; i < shuffled.length; i += 40) {
         await store.transaction(async (tx) => {
-          for (const c of shuffled.slice(i, i + 40)) await insertRuleRuns(tx, c);
+          // Most changes append history and store their runs there; the others in sets.
+          for (const c of shuffled.slice(i, i + 40)) {
+            if (rnd() < 0.6) await storeInHistory(tx, c, 1 + Math.floor(rnd() * 2));
+            else await insertRuleRuns(tx, c);
+          }
         });
       }
       const all = [...single, ...changes.flat()];
@@ -149,12 +195,15 @@ for (const dialect of DIALECTS) {
       }
     });
 
-    it('counts runs by whether they matched, in sets and in single rows', async () => {
+    it('counts runs by whether they matched, in sets, in history rows and in single rows', async () => {
       const changes = changesOfRuns(30, 9);
       const [first, ...rest] = changes;
       await insertSingleRows(store, first as RuleRun[]);
       await store.transaction(async (tx) => {
-        for (const c of rest) await insertRuleRuns(tx, c);
+        for (const [k, c] of rest.entries()) {
+          if (k % 2 === 0) await insertRuleRuns(tx, c);
+          else await storeInHistory(tx, c);
+        }
       });
       const all = changes.flat();
       const matched = all.filter((r) => r.matched).length;
