@@ -339,20 +339,10 @@ export async function appendHistory(
   }
   const last = stored[stored.length - 1] as (typeof stored)[number];
   const set = ruleRunSet(runs, last.at);
-  for (const row of rows) row.push(null, null, null, null, null, null, null);
-  const lastRow = rows[rows.length - 1] as unknown[];
-  lastRow.splice(
-    HISTORY_COLUMNS.length,
-    7,
-    set.last,
-    set.first,
-    (runs[0] as RuleRun).workflow,
-    set.ruleIds,
-    runs.length,
-    set.matched,
-    set.json,
-  );
-  await insertRows(db, 'history', HISTORY_RUN_COLUMNS, rows);
+  const held = [set.last, set.first, (runs[0] as RuleRun).workflow, set.ruleIds, runs.length, set.matched, set.json];
+  const none = held.map(() => null);
+  const withRuns = rows.map((row, k) => [...row, ...(k === rows.length - 1 ? held : none)]);
+  await insertRows(db, 'history', HISTORY_RUN_COLUMNS, withRuns);
   return stored;
 }
 

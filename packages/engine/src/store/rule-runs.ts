@@ -7,9 +7,10 @@ import type { DB } from './schema.js';
  * appends for that order (`appendHistory` in changes.ts), or, when it appends none, in one
  * `rule_run_sets` row per order (`insertRuleRuns`); both hold a set of runs with the same columns.
  * Runs stored one row each in `rule_runs` (by earlier versions, and by processes of an earlier
- * version during a rolling upgrade) are read with them. Runs are listed newest first by id; the ids of one set are not a range of their own (changes committed
- * by several processes interleave), so sets are read in order of their last id and a run is
- * answered only once no set left unread can hold a later one.
+ * version during a rolling upgrade) are read with them. Runs are listed newest first by id; the
+ * ids of one set are not a range of their own (changes committed by several processes
+ * interleave), so sets are read in order of their last id and a run is answered only once no set
+ * left unread can hold a later one.
  */
 
 /** One run as a set's JSON holds it: the set's columns are left out, and `at` when it is the set's. */
