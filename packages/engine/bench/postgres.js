@@ -4,7 +4,9 @@
  * transitions per second over HTTP (autocannon, 50 connections in all) and
  * webhook deliveries per second (every transition fires one signed webhook to a
  * local receiver), with 1 and with 2 `orderflow serve` processes sharing one
- * PostgreSQL database. Each process also runs its in-process worker. The baseline
+ * PostgreSQL database. Each process also runs its in-process worker. Each measurement
+ * follows an unmeasured warm-up of 1 s on orders of its own, as the SQLite HTTP phase of run.js
+ * does. The baseline
  * (rawPostgres) is the bare 3-statement transaction of one change (update order,
  * insert history, insert outbox row) on the same schema over the same number of
  * connections, with pg directly.
@@ -47,6 +49,9 @@ const PG_URL = process.env.ORDERFLOW_BENCH_PG_URL ?? 'postgres://postgres@127.0.
 const SECONDS = Number(arg('duration', 4));
 const CONNECTIONS = Number(arg('connections', 50));
 const ORDERS = Number(arg('orders', 1500));
+/** Orders and seconds of the unmeasured warm-up run. */
+const WARM_ORDERS = 300;
+const WARM_SECONDS = 1;
 const JSON_OUT = arg('json', false) === true;
 const TOKEN = `bench-pg-${randomBytes(12).toString('hex')}`;
 /** @param {string} m */
@@ -201,6 +206,49 @@ async function waitDrained(expected, timeoutMs) {
 }
 
 /**
+ * Moves `ids` between `a` and `b` over HTTP for `seconds`, `share` connections per server, each
+ * order's next state known from the one before (so every order must start in `a`).
+ * @param {{ port: number }[]} servers
+ * @param {string[]} ids
+ * @param {number} share
+ * @param {number} seconds
+ * @returns {Promise<import('autocannon').Result[]>}
+ */
+function load(servers, ids, share, seconds) {
+  const next = new Map(ids.map((id) => [id, 'a']));
+  let cursor = 0;
+  return Promise.all(
+    servers.map(
+      (s) =>
+        /** @type {Promise<import('autocannon').Result>} */ (
+          new Promise((resolve, reject) => {
+            autocannon(
+              {
+                url: `http://127.0.0.1:${s.port}`,
+                connections: share,
+                duration: seconds,
+                requests: [
+                  {
+                    method: 'POST',
+                    headers,
+                    setupRequest: (req) => {
+                      const id = /** @type {string} */ (ids[cursor++ % ids.length]);
+                      const to = next.get(id);
+                      next.set(id, to === 'a' ? 'b' : 'a');
+                      return { ...req, path: `/api/v1/orders/${id}/transitions`, body: JSON.stringify({ to }) };
+                    },
+                  },
+                ],
+              },
+              (err, res) => (err ? reject(err) : resolve(res)),
+            );
+          })
+        ),
+    ),
+  );
+}
+
+/**
  * One measurement: `processes` serve processes on a fresh database of `dialect`.
  * @param {'sqlite' | 'postgres'} dialect
  * @param {number} processes
@@ -211,44 +259,26 @@ async function measure(dialect, processes) {
   const servers = [];
   try {
     for (let i = 0; i < processes; i++) servers.push(await startServe(db.url, db.dir));
-    const ids = await createOrders(/** @type {{ port: number }} */ (servers[0]).port, ORDERS);
-    await waitDrained(0, 0);
-    // Let the creation webhooks (none: only state_changed fires) settle, then count from zero.
-    received = 0;
-    const next = new Map(ids.map((id) => [id, 'a']));
-    let cursor = 0;
+    const port = /** @type {{ port: number }} */ (servers[0]).port;
+    const ids = await createOrders(port, ORDERS);
+    // Orders of their own for the warm-up: a request cut off when it ends leaves their state unknown.
+    const warmIds = await createOrders(port, WARM_ORDERS);
     const share = Math.max(1, Math.floor(CONNECTIONS / processes));
+    // Unmeasured first (connections opened, tokens looked up, code warmed by the JIT), as in run.js's HTTP phase.
+    log(`${dialect}, ${processes} API process(es): warming up for ${WARM_SECONDS}s`);
+    received = 0;
+    const warm = await load(servers, warmIds, share, WARM_SECONDS);
+    await waitDrained(
+      warm.reduce((n, r) => n + r['2xx'], 0),
+      60_000,
+    );
+    // Requests cut off at the warm-up's end may still have committed: let their webhooks arrive too.
+    await sleep(500);
+    // Count the measured run's webhooks from zero.
+    received = 0;
     log(`${dialect}, ${processes} API process(es): ${SECONDS}s of transitions, ${share} connections per process`);
     const t0 = performance.now();
-    const results = await Promise.all(
-      servers.map(
-        (s) =>
-          /** @type {Promise<import('autocannon').Result>} */ (
-            new Promise((resolve, reject) => {
-              autocannon(
-                {
-                  url: `http://127.0.0.1:${s.port}`,
-                  connections: share,
-                  duration: SECONDS,
-                  requests: [
-                    {
-                      method: 'POST',
-                      headers,
-                      setupRequest: (req) => {
-                        const id = /** @type {string} */ (ids[cursor++ % ids.length]);
-                        const to = next.get(id);
-                        next.set(id, to === 'a' ? 'b' : 'a');
-                        return { ...req, path: `/api/v1/orders/${id}/transitions`, body: JSON.stringify({ to }) };
-                      },
-                    },
-                  ],
-                },
-                (err, res) => (err ? reject(err) : resolve(res)),
-              );
-            })
-          ),
-      ),
-    );
+    const results = await load(servers, ids, share, SECONDS);
     const elapsed = (performance.now() - t0) / 1000;
     const ok = results.reduce((n, r) => n + r['2xx'], 0);
     const non2xx = results.reduce((n, r) => n + r.non2xx + r.errors, 0);
