@@ -20,7 +20,8 @@ const USAGE = `Usage: orderflow <command> [options]
        orderflow --version | --help
 
 Server:
-  serve                              API, web UI and worker in one process
+  serve [--no-worker]                API, web UI and worker in one process (--no-worker: API and UI
+                                     only; an orderflow worker process sends deliveries and fires timers)
   worker                             only the worker (deliveries and timers)
   migrate                            apply database migrations and exit
   demo [--count N]                   seed the demo and move a stream of orders through it
@@ -113,6 +114,7 @@ async function main(argv: string[]): Promise<number> {
       timers: { type: 'string' },
       state: { type: 'string' },
       'dry-run': { type: 'boolean' },
+      'no-worker': { type: 'boolean' },
       status: { type: 'string' },
       force: { type: 'boolean' },
       'expires-at': { type: 'string' },
@@ -144,7 +146,7 @@ async function main(argv: string[]): Promise<number> {
 
   switch (cmd) {
     case 'serve':
-      return (await commands.serve()).serve(config());
+      return (await commands.serve()).serve(config(), { worker: v['no-worker'] !== true });
     case 'worker':
       return (await commands.worker()).runWorker(config());
     case 'demo':

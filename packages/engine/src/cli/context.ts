@@ -25,6 +25,7 @@ export interface CliValues {
   status?: string | undefined;
   force?: boolean | undefined;
   'expires-at'?: string | undefined;
+  'no-worker'?: boolean | undefined;
 }
 
 /** Prints validation problems, one a line. */
