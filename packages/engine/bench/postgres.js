@@ -13,6 +13,9 @@
  *
  *   --processes=1                           skip the two-process measurement
  *
+ * A last row measures one process without a worker (`serve --no-worker`): the transitions queue
+ * their webhooks and nothing sends them, the work the raw baseline does.
+ *
  *   npm run bench -- --db postgres          readable table on stdout
  *   npm run bench -- --db postgres --json   one JSON object (the last line)
  *   ORDERFLOW_BENCH_PG_URL=postgres://...   (default postgres://postgres@127.0.0.1:5432/test)
@@ -140,10 +143,11 @@ async function seed(store) {
 /**
  * @param {string} url
  * @param {string} dir
+ * @param {boolean} worker run the in-process worker (else `serve --no-worker`)
  */
-async function startServe(url, dir) {
+async function startServe(url, dir, worker) {
   const port = await freePort();
-  const child = spawn(process.execPath, [CLI, 'serve'], {
+  const child = spawn(process.execPath, [CLI, 'serve', ...(worker ? [] : ['--no-worker'])], {
     env: {
       ...process.env,
       PORT: String(port),
@@ -249,16 +253,19 @@ function load(servers, ids, share, seconds) {
 }
 
 /**
- * One measurement: `processes` serve processes on a fresh database of `dialect`.
+ * One measurement: `processes` serve processes on a fresh database of `dialect`, each with its
+ * in-process worker, or (`worker` false) with none: then nothing sends the webhooks the
+ * transitions queue, and only the transitions are measured, as the raw baseline only queues them.
  * @param {'sqlite' | 'postgres'} dialect
  * @param {number} processes
+ * @param {boolean} [worker]
  */
-async function measure(dialect, processes) {
-  log(`${dialect}, ${processes} API process(es): preparing`);
+async function measure(dialect, processes, worker = true) {
+  log(`${dialect}, ${processes} API process(es)${worker ? '' : ' without a worker'}: preparing`);
   const db = await prepareDatabase(dialect);
   const servers = [];
   try {
-    for (let i = 0; i < processes; i++) servers.push(await startServe(db.url, db.dir));
+    for (let i = 0; i < processes; i++) servers.push(await startServe(db.url, db.dir, worker));
     const port = /** @type {{ port: number }} */ (servers[0]).port;
     const ids = await createOrders(port, ORDERS);
     // Orders of their own for the warm-up: a request cut off when it ends leaves their state unknown.
@@ -268,10 +275,12 @@ async function measure(dialect, processes) {
     log(`${dialect}, ${processes} API process(es): warming up for ${WARM_SECONDS}s`);
     received = 0;
     const warm = await load(servers, warmIds, share, WARM_SECONDS);
-    await waitDrained(
-      warm.reduce((n, r) => n + r['2xx'], 0),
-      60_000,
-    );
+    if (worker) {
+      await waitDrained(
+        warm.reduce((n, r) => n + r['2xx'], 0),
+        60_000,
+      );
+    }
     // Requests cut off at the warm-up's end may still have committed: let their webhooks arrive too.
     await sleep(500);
     // Count the measured run's webhooks from zero.
@@ -282,17 +291,18 @@ async function measure(dialect, processes) {
     const elapsed = (performance.now() - t0) / 1000;
     const ok = results.reduce((n, r) => n + r['2xx'], 0);
     const non2xx = results.reduce((n, r) => n + r.non2xx + r.errors, 0);
-    log(`${dialect}, ${processes}: ${ok} transitions; waiting for ${ok} webhooks`);
-    await waitDrained(ok, 120_000);
+    log(`${dialect}, ${processes}: ${ok} transitions${worker ? `; waiting for ${ok} webhooks` : ''}`);
+    if (worker) await waitDrained(ok, 120_000);
     const deliverySeconds = (lastReceivedAt - t0) / 1000;
     const p50 = Math.max(...results.map((r) => r.latency.p50));
     const p99 = Math.max(...results.map((r) => r.latency.p99));
     return {
       dialect,
       processes,
+      worker,
       transitionsPerSec: Math.round(ok / elapsed),
-      deliveriesPerSec: Math.round(received / deliverySeconds),
-      deliveredAll: received >= ok,
+      deliveriesPerSec: worker ? Math.round(received / deliverySeconds) : null,
+      deliveredAll: worker ? received >= ok : null,
       p50Ms: p50,
       p99Ms: p99,
       non2xx,
@@ -408,6 +418,7 @@ const rows = [];
 rows.push(await measure('sqlite', 1));
 rows.push(await measure('postgres', 1));
 if (PROCESSES >= 2) rows.push(await measure('postgres', 2));
+rows.push(await measure('postgres', 1, false));
 receiver.close();
 
 const base = /** @type {(typeof rows)[number]} */ (rows[0]);
@@ -419,7 +430,10 @@ const out = {
   rows: rows.map((r) => ({
     ...r,
     transitionsVsSqlite: Math.round((r.transitionsPerSec / base.transitionsPerSec) * 100) / 100,
-    deliveriesVsSqlite: Math.round((r.deliveriesPerSec / base.deliveriesPerSec) * 100) / 100,
+    deliveriesVsSqlite:
+      r.deliveriesPerSec === null || base.deliveriesPerSec === null
+        ? null
+        : Math.round((r.deliveriesPerSec / base.deliveriesPerSec) * 100) / 100,
     ...(r.dialect === 'postgres'
       ? { transitionsVsRawPostgres: Math.round((r.transitionsPerSec / rawPg.transactionsPerSec) * 100) / 100 }
       : {}),
@@ -429,20 +443,20 @@ if (JSON_OUT) {
   console.log(JSON.stringify(out));
 } else {
   console.log(`\nOrderflow on SQLite and PostgreSQL (${CONNECTIONS} connections, ${SECONDS}s per phase, one webhook per transition)\n`);
-  console.log('store      API procs  transitions/s  deliveries/s   p50 ms  p99 ms  ×SQLite (tr/dl)  non-2xx');
+  console.log('store      API procs  worker  transitions/s  deliveries/s   p50 ms  p99 ms  ×SQLite (tr/dl)  non-2xx');
   for (const r of out.rows) {
     console.log(
-      `${r.dialect.padEnd(10)} ${String(r.processes).padStart(9)}  ${String(r.transitionsPerSec).padStart(13)}  ${String(r.deliveriesPerSec).padStart(12)}  ${String(r.p50Ms).padStart(7)} ${String(r.p99Ms).padStart(7)}  ${`${r.transitionsVsSqlite} / ${r.deliveriesVsSqlite}`.padStart(15)}  ${String(r.non2xx).padStart(7)}`,
+      `${r.dialect.padEnd(10)} ${String(r.processes).padStart(9)}  ${(r.worker ? 'yes' : 'no').padStart(6)}  ${String(r.transitionsPerSec).padStart(13)}  ${String(r.deliveriesPerSec ?? '-').padStart(12)}  ${String(r.p50Ms).padStart(7)} ${String(r.p99Ms).padStart(7)}  ${`${r.transitionsVsSqlite} / ${r.deliveriesVsSqlite}`.padStart(15)}  ${String(r.non2xx).padStart(7)}`,
     );
   }
   console.log(
     `\nraw PostgreSQL 3-statement transaction over ${CONNECTIONS} connections: ${rawPg.transactionsPerSec} tx/s (p50 ${rawPg.p50Ms} ms, p99 ${rawPg.p99Ms} ms); Orderflow on PostgreSQL over HTTP: ${out.rows
       .filter((r) => r.dialect === 'postgres')
-      .map((r) => `${r.transitionsVsRawPostgres}× with ${r.processes} process(es)`)
+      .map((r) => `${r.transitionsVsRawPostgres}× with ${r.processes} process(es)${r.worker ? '' : ' without a worker'}`)
       .join(', ')}`,
   );
   console.log(
-    '\nEach API process also runs a worker; deliveries/s counts signed webhooks received from the first transition to the last delivery.',
+    '\nEach API process also runs a worker, except in the row without one (serve --no-worker: the webhooks stay queued, as the raw baseline only queues them); deliveries/s counts signed webhooks received from the first transition to the last delivery.',
   );
 }
 process.exit(0);
