@@ -29,6 +29,7 @@ import { createServer } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { Worker } from 'node:worker_threads';
 import autocannon from 'autocannon';
 
 const DIST = new URL('../dist/', import.meta.url);
@@ -62,16 +63,20 @@ const log = (m) => process.stderr.write(`[bench:pg] ${m}\n`);
 
 let received = 0;
 let lastReceivedAt = 0;
-const receiver = createServer((req, res) => {
-  req.resume();
-  req.on('end', () => {
-    received++;
-    lastReceivedAt = performance.now();
-    res.writeHead(204).end();
-  });
+// The receiver runs on a thread of its own (receiver.js), not on the load generator's event loop.
+const receiver = new Worker(new URL('./receiver.js', import.meta.url));
+/** @type {number} */
+const receiverPort = await new Promise((resolve, reject) => {
+  receiver.once('message', (/** @type {{ port: number }} */ m) => resolve(m.port));
+  receiver.once('error', reject);
 });
-await new Promise((r) => receiver.listen(0, '127.0.0.1', () => r(undefined)));
-const HOOK = `http://127.0.0.1:${/** @type {import('node:net').AddressInfo} */ (receiver.address()).port}/hook`;
+receiver.on('message', (/** @type {{ received?: number }} */ m) => {
+  if (!m.received) return;
+  received += m.received;
+  // Within a turn of the receiver's loop of the last arrival.
+  lastReceivedAt = performance.now();
+});
+const HOOK = `http://127.0.0.1:${receiverPort}/hook`;
 
 /** @type {import('@orderflow/core').Definition} */
 const workflow = {
@@ -419,7 +424,8 @@ rows.push(await measure('sqlite', 1));
 rows.push(await measure('postgres', 1));
 if (PROCESSES >= 2) rows.push(await measure('postgres', 2));
 rows.push(await measure('postgres', 1, false));
-receiver.close();
+receiver.postMessage('close');
+await receiver.terminate();
 
 const base = /** @type {(typeof rows)[number]} */ (rows[0]);
 const out = {
