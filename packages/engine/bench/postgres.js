@@ -29,8 +29,8 @@ import { createServer } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Worker } from 'node:worker_threads';
 import autocannon from 'autocannon';
+import { startReceiver } from './receiver.js';
 
 const DIST = new URL('../dist/', import.meta.url);
 const CLI = new URL('cli.js', DIST).pathname;
@@ -64,19 +64,12 @@ const log = (m) => process.stderr.write(`[bench:pg] ${m}\n`);
 let received = 0;
 let lastReceivedAt = 0;
 // The receiver runs on a thread of its own (receiver.js), not on the load generator's event loop.
-const receiver = new Worker(new URL('./receiver.js', import.meta.url));
-/** @type {number} */
-const receiverPort = await new Promise((resolve, reject) => {
-  receiver.once('message', (/** @type {{ port: number }} */ m) => resolve(m.port));
-  receiver.once('error', reject);
-});
-receiver.on('message', (/** @type {{ received?: number }} */ m) => {
-  if (!m.received) return;
-  received += m.received;
+const receiver = await startReceiver((n) => {
+  received += n;
   // Within a turn of the receiver's loop of the last arrival.
   lastReceivedAt = performance.now();
 });
-const HOOK = `http://127.0.0.1:${receiverPort}/hook`;
+const HOOK = receiver.url;
 
 /** @type {import('@orderflow/core').Definition} */
 const workflow = {
@@ -424,8 +417,7 @@ rows.push(await measure('sqlite', 1));
 rows.push(await measure('postgres', 1));
 if (PROCESSES >= 2) rows.push(await measure('postgres', 2));
 rows.push(await measure('postgres', 1, false));
-receiver.postMessage('close');
-await receiver.terminate();
+await receiver.close();
 
 const base = /** @type {(typeof rows)[number]} */ (rows[0]);
 const out = {

@@ -31,7 +31,7 @@ import { join } from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
-import { Worker } from 'node:worker_threads';
+import { startReceiver } from './receiver.js';
 
 const HERE = fileURLToPath(import.meta.url);
 // The server children inherit the parent's token through the environment.
@@ -681,19 +681,12 @@ async function drain(seconds, backlog, callers, warm) {
   /** @type {{ n: number, resolve: (arrived: boolean) => void } | null} */
   let waiter = null;
   // The receiver runs on a thread of its own (see receiver.js), not on the worker's event loop.
-  const receiver = new Worker(new URL('./receiver.js', import.meta.url));
-  /** @type {number} */
-  const port = await new Promise((resolve, reject) => {
-    receiver.once('message', (/** @type {{ port: number }} */ m) => resolve(m.port));
-    receiver.once('error', reject);
-  });
-  receiver.on('message', (/** @type {{ received?: number, lags?: number[] }} */ m) => {
-    if (m.received === undefined) return;
-    received += m.received;
-    for (const lag of m.lags ?? []) lags.push(lag);
+  const receiver = await startReceiver((n, measured) => {
+    received += n;
+    for (const lag of measured) lags.push(lag);
     if (waiter && received >= waiter.n) waiter.resolve(true);
   });
-  const url = `http://127.0.0.1:${port}/hook`;
+  const url = receiver.url;
   /**
    * Settles with true once `n` deliveries have arrived in all, or with false after `timeoutMs`.
    * @param {number} n
@@ -750,22 +743,27 @@ async function drain(seconds, backlog, callers, warm) {
     };
     let queued = 0;
     /**
-     * Commits changes, the worker stopped, from `callers` concurrent callers (each moving its own
-     * orders) until at least `n` more deliveries are queued; answers how many were.
+     * Commits changes from `callers` concurrent callers, each moving its own orders, while
+     * `going()` holds; counts the deliveries they queue in `queued`.
+     * @param {() => boolean} going
+     */
+    const moveWhile = (going) =>
+      Promise.all(
+        Array.from({ length: callers }, async (_, c) => {
+          for (let idx = c; going(); idx = idx + callers < ids.length ? idx + callers : c) {
+            // Not `queued += await move(idx)`: that reads `queued` before the await and loses the other callers' counts.
+            const got = await move(idx);
+            queued += got;
+          }
+        }),
+      );
+    /**
+     * Commits changes, the worker stopped, until at least `n` more deliveries are queued; answers how many were.
      * @param {number} n
      */
     const queue = async (n) => {
       const before = queued;
-      const until = queued + n;
-      /** @param {number} c */
-      const caller = async (c) => {
-        for (let idx = c; queued < until; idx = idx + callers < ids.length ? idx + callers : c) {
-          // Not `queued += await move(idx)`: that reads `queued` before the await and loses the other callers' counts.
-          const got = await move(idx);
-          queued += got;
-        }
-      };
-      await Promise.all(Array.from({ length: callers }, (_, c) => caller(c)));
+      await moveWhile(() => queued < before + n);
       return queued - before;
     };
     /** Starts the worker, waits until everything queued has arrived, stops it; answers the seconds it took. */
@@ -788,17 +786,10 @@ async function drain(seconds, backlog, callers, warm) {
     // Claims and recorded attempts share commits: the disk flushes the backlog cost.
     const backlogCommits = groupCommitStats.batches - commitsBefore;
     log(`  ${seconds} s of changes with the worker running (${callers} callers)`);
-    receiver.postMessage('lag');
+    receiver.measureLag();
     of.worker.start();
     const end = performance.now() + seconds * 1000;
-    /** @param {number} c */
-    const caller = async (c) => {
-      for (let idx = c; performance.now() < end; idx = idx + callers < ids.length ? idx + callers : c) {
-        const got = await move(idx);
-        queued += got;
-      }
-    };
-    await Promise.all(Array.from({ length: callers }, (_, c) => caller(c)));
+    await moveWhile(() => performance.now() < end);
     const allArrived = await arrived(queued, 30_000);
     await of.close();
     const sorted = Float64Array.from(lags).sort();
@@ -813,8 +804,7 @@ async function drain(seconds, backlog, callers, warm) {
       allArrived,
     };
   } finally {
-    receiver.postMessage('close');
-    await receiver.terminate();
+    await receiver.close();
     rmSync(dir, { recursive: true, force: true });
   }
 }
