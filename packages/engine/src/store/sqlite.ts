@@ -40,6 +40,13 @@ export function createSqliteStore(opts: SqliteStoreOptions): Store {
   const flusher = opts.path !== ':memory:' && level === 'FULL' ? createWalFlusher(`${opts.path}-wal`) : null;
   database.pragma('busy_timeout = 10000');
   database.pragma('foreign_keys = ON');
+  // Each change of a shared transaction runs in a savepoint, which keeps a copy of every page the
+  // change writes in a sub-journal. With temporary storage in memory SQLite keeps that journal in
+  // its plain in-memory form instead of one prepared to move to a temporary file; measured on this
+  // store's batches of 18 changes, each change's writes then take about half the CPU time. Sorts and
+  // groupings that no index serves keep their temporary b-trees in memory too; this store's are
+  // small (grouped counts, lists with a limit).
+  database.pragma('temp_store = MEMORY');
   const checkpointer = opts.path === ':memory:' ? null : startCheckpointer(database, opts.path);
   const connection = new PreparedSqliteConnection(database);
   const db = new Kysely<DB>({ dialect: new PreparedSqliteDialect(connection) });

@@ -203,4 +203,40 @@ describe('group commit with a flush after the COMMIT', () => {
     const { sqlitePragma } = await import('../../src/store/sqlite.js');
     expect(await sqlitePragma(store, 'synchronous')).toBe(2);
   });
+
+  it('on SQLite, keeps savepoints in memory: a change of a batch that wrote hundreds of pages and failed rolls back alone', async () => {
+    dir = mkdtempSync(join(tmpdir(), 'orderflow-subjournal-'));
+    const batches: number[] = [];
+    store = createSqliteStore({ path: join(dir, 'c.db'), onBatch: (size) => batches.push(size) });
+    await store.migrate();
+    const { sqlitePragma } = await import('../../src/store/sqlite.js');
+    // 2 = MEMORY: the savepoints' sub-journal is SQLite's in-memory one (see sqlite.ts).
+    expect(await sqlitePragma(store, 'temp_store')).toBe(2);
+    const big = 'x'.repeat(3000);
+    const put = (key: string) => store.transaction((tx) => tx.insertInto('settings').values({ key, value_json: '1' }).execute());
+    const results = await Promise.allSettled([
+      put('sj-a'),
+      store.transaction(async (tx) => {
+        // About 300 pages: far past the 64 KiB a sub-journal holds before SQLite would move it to a file.
+        for (let i = 0; i < 400; i++) {
+          await tx
+            .insertInto('settings')
+            .values({ key: `sj-big-${i}`, value_json: JSON.stringify(big) })
+            .execute();
+        }
+        await tx.updateTable('settings').set({ value_json: '2' }).where('key', '=', 'sj-a').execute();
+        throw new Error('refused after writing');
+      }),
+      put('sj-c'),
+    ]);
+    expect(results.map((r) => r.status)).toEqual(['fulfilled', 'rejected', 'fulfilled']);
+    // One shared transaction: the two others committed together, around the failed one's savepoint.
+    expect(batches).toContain(2);
+    const rows = await store.db.selectFrom('settings').select(['key', 'value_json']).where('key', 'like', 'sj-%').orderBy('key').execute();
+    expect(rows).toEqual([
+      { key: 'sj-a', value_json: '1' },
+      { key: 'sj-c', value_json: '1' },
+    ]);
+    expect(await sqlitePragma(store, 'integrity_check')).toBe('ok');
+  });
 });
