@@ -43,6 +43,12 @@ export interface GroupCommitOptions {
    * changes' statements (see changes.ts) then skip the query builder.
    */
   direct?: DirectRunner;
+  /**
+   * Asked before a batch opens its transaction while no other batch runs: a promise holds that
+   * batch, and every change behind it, until it settles (SQLite: the checkpoint thread copies
+   * the WAL's last frames with no writer, so that the WAL starts over). The event loop goes on.
+   */
+  pauseBeforeBatch?: () => Promise<void> | undefined;
 }
 
 interface Pending {
@@ -83,6 +89,16 @@ export function createGroupCommit(db: Kysely<DB>, opts: GroupCommitOptions) {
     // setImmediate, not a microtask: the requests read in this turn of the loop join the batch.
     setImmediate(() => {
       scheduled = false;
+      const pause = active === 0 && queue.length > 0 ? opts.pauseBeforeBatch?.() : undefined;
+      if (pause) {
+        // Counted as running: no batch starts until the pause is over.
+        active++;
+        void pause.finally(() => {
+          active--;
+          kick();
+        });
+        return;
+      }
       while (active < opts.runners && queue.length > 0) {
         const batch = queue.splice(0, maxBatch);
         active++;

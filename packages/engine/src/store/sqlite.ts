@@ -21,6 +21,8 @@ export interface SqliteStoreOptions {
   synchronous?: 'FULL' | 'NORMAL';
   /** Called with the number of changes each shared transaction committed. */
   onBatch?: (size: number) => void;
+  /** Tuning of the checkpoint thread (tests). */
+  checkpoints?: CheckpointTuning;
 }
 
 /**
@@ -47,7 +49,7 @@ export function createSqliteStore(opts: SqliteStoreOptions): Store {
   // groupings that no index serves keep their temporary b-trees in memory too; this store's are
   // small (grouped counts, lists with a limit).
   database.pragma('temp_store = MEMORY');
-  const checkpointer = opts.path === ':memory:' ? null : startCheckpointer(database, opts.path);
+  const checkpointer = opts.path === ':memory:' ? null : startCheckpointer(database, opts.path, opts.checkpoints);
   const connection = new PreparedSqliteConnection(database);
   const db = new Kysely<DB>({ dialect: new PreparedSqliteDialect(connection) });
   const dataVersion = database.prepare('pragma data_version').pluck();
@@ -62,6 +64,7 @@ export function createSqliteStore(opts: SqliteStoreOptions): Store {
       runners: 1,
       // The batch holds the one connection: its statements run on it at once.
       direct: (text, params) => connection.run(text, params),
+      ...(checkpointer ? { pauseBeforeBatch: checkpointer.pauseBeforeBatch } : {}),
       ...(flusher
         ? {
             deferredFlush: {
@@ -161,24 +164,78 @@ function createWalFlusher(walPath: string) {
 
 /** Pages the WAL may grow to before the writer checkpoints itself (the backstop when the thread falls behind). */
 const BACKSTOP_CHECKPOINT_PAGES = 10_000;
+/** WAL pages after which the checkpoint thread asks for a pause, so that the WAL starts over (see sqlite-checkpoint.ts). */
+const RESTART_WAL_PAGES = 4_096;
+/** Longest pause of the writes for a checkpoint: past it, the batches go on (the thread may be stuck). */
+const PAUSE_LIMIT_MS = 100;
+
+/** Tuning of the checkpoint thread (tests set it; the defaults are the product's). */
+export interface CheckpointTuning {
+  /** How often the thread checkpoints. @default 200 */
+  everyMs?: number;
+  /** WAL pages after a round at which the thread asks the writer for a pause. @default 4096 */
+  restartPages?: number;
+  /** WAL pages at which the writer checkpoints on its own (the backstop). @default 10000 */
+  backstopPages?: number;
+}
+
+/** Pauses the writer granted the checkpoint thread, and how many ran out of time (tests, diagnostics). */
+export const checkpointPauseStats = { paused: 0, timedOut: 0 };
 
 /**
  * SQLite's automatic checkpoint runs on the committing connection every 1000 WAL pages: it
  * copies them into the database file and flushes it, stalling the event loop for as long as
  * the disk takes (hundreds of ms on a busy disk). A worker thread with its own connection
  * checkpoints instead; the writer's own checkpoint stays as a backstop at a larger WAL size.
+ * When the thread asks, the next batch waits (at most {@link PAUSE_LIMIT_MS}) while the thread
+ * copies the last frames, so that the WAL starts over without the backstop's stall.
  * Commits are as durable as before: each still flushes the WAL at FULL.
  */
-function startCheckpointer(database: Database.Database, path: string): { close(): Promise<void> } | null {
+function startCheckpointer(
+  database: Database.Database,
+  path: string,
+  tuning: CheckpointTuning = {},
+): { pauseBeforeBatch(): Promise<void> | undefined; close(): Promise<void> } | null {
   const script = new URL('./sqlite-checkpoint.js', import.meta.url);
   // Running from sources (tests) there is no compiled script: keep SQLite's own checkpoints.
   if (!existsSync(fileURLToPath(script))) return null;
-  const thread = new Worker(script, { workerData: { path, everyMs: 200 } });
+  const thread = new Worker(script, {
+    workerData: { path, everyMs: tuning.everyMs ?? 200, restartFrames: tuning.restartPages ?? RESTART_WAL_PAGES },
+  });
   thread.unref();
   thread.on('error', () => undefined);
-  database.pragma(`wal_autocheckpoint = ${BACKSTOP_CHECKPOINT_PAGES}`);
+  database.pragma(`wal_autocheckpoint = ${tuning.backstopPages ?? BACKSTOP_CHECKPOINT_PAGES}`);
+  let asked = false;
+  let closing = false;
+  let resume: (() => void) | null = null;
+  thread.on('message', (msg) => {
+    if (msg === 'pause-writes') asked = true;
+    else if (msg === 'resume-writes') resume?.();
+  });
   return {
+    pauseBeforeBatch() {
+      if (!asked || closing) return undefined;
+      asked = false;
+      return new Promise<void>((resolve) => {
+        const timer = setTimeout(() => {
+          checkpointPauseStats.timedOut++;
+          done();
+        }, PAUSE_LIMIT_MS);
+        function done(): void {
+          clearTimeout(timer);
+          resume = null;
+          resolve();
+        }
+        resume = () => {
+          checkpointPauseStats.paused++;
+          done();
+        };
+        thread.postMessage('writes-paused');
+      });
+    },
     async close() {
+      closing = true;
+      resume?.();
       const exited = new Promise<void>((resolve) => thread.once('exit', () => resolve()));
       // Held while closing: the caller may have nothing else keeping the process alive.
       thread.ref();
