@@ -8,7 +8,7 @@ import { CompiledQuery, type DatabaseConnection, type Driver, Kysely, type Query
 import { createGroupCommit } from './group-commit.js';
 import { migrate, migrationsDone } from './migrations.js';
 import type { DB } from './schema.js';
-import type { Store } from './store.js';
+import type { Store, TransactionOptions } from './store.js';
 
 /** Options of the SQLite store. */
 export interface SqliteStoreOptions {
@@ -54,12 +54,8 @@ export function createSqliteStore(opts: SqliteStoreOptions): Store {
   const db = new Kysely<DB>({ dialect: new PreparedSqliteDialect(connection) });
   const dataVersion = database.prepare('pragma data_version').pluck();
   let seenVersion: number | null = null;
-  return {
-    dialect: 'sqlite',
-    db,
-    capabilities: { rowLocks: false, caseInsensitiveLike: 'like' },
-    // One writer: one batch at a time on the single connection, handed out in arrival order.
-    transaction: createGroupCommit(db, {
+  // One writer: one batch at a time on the single connection, handed out in arrival order.
+  const shared = createGroupCommit(db, {
       begin: 'begin immediate',
       runners: 1,
       // The batch holds the one connection: its statements run on it at once.
@@ -75,9 +71,20 @@ export function createSqliteStore(opts: SqliteStoreOptions): Store {
           }
         : {}),
       ...(opts.onBatch ? { onBatch: opts.onBatch } : {}),
-    }),
+    });
+  /** After a failed flush of the WAL no change is answered: each fails at once with that failure. */
+  function transaction<T>(fn: (tx: Kysely<DB>) => Promise<T>, options?: TransactionOptions): Promise<T> {
+    const broken = flusher?.broken();
+    return broken ? Promise.reject(broken) : shared(fn, options);
+  }
+  return {
+    dialect: 'sqlite',
+    db,
+    capabilities: { rowLocks: false, caseInsensitiveLike: 'like' },
+    transaction,
     migrate: () => migrate(db, 'sqlite'),
-    ready: () => migrationsDone(db),
+    // Not ready once a flush failed: a supervisor that restarts unready processes restarts this one.
+    ready: async () => !flusher?.broken() && (await migrationsDone(db)),
     // Changes when another connection (another process) commits; this connection's own commits leave it alone.
     // Read once per turn of the event loop: the changes that arrive together share one look.
     async configVersion() {
@@ -120,12 +127,17 @@ function createWalFlusher(walPath: string) {
   let requested = 0;
   let done = 0;
   let running: Promise<void> | null = null;
+  /**
+   * Set by the first failed flush, for good. A failed fdatasync does not say which pages reached
+   * the disk, and a later one may succeed without them (the error is reported once): what any
+   * batch committed since the last good flush may be lost, so no later change may be answered.
+   */
+  let broken: Error | null = null;
   const waiters: { ticket: number; resolve: () => void; reject: (e: unknown) => void }[] = [];
 
   async function loop(): Promise<void> {
-    while (done < requested) {
+    while (done < requested && !broken) {
       const target = requested;
-      let failure: { error: unknown } | null = null;
       try {
         // The WAL exists once the first batch has committed, and stays while this connection is open.
         handle ??= open(walPath, 'r');
@@ -133,27 +145,34 @@ function createWalFlusher(walPath: string) {
         walFlushStats.flushes++;
       } catch (error) {
         handle = null;
-        failure = { error };
+        broken = new Error(
+          `Flushing the database's WAL to disk failed (${(error as { code?: string }).code ?? String(error)}): changes committed since the last flush may not be on disk, so this process answers no more changes. Check the disk, then restart Orderflow; SQLite recovers what the disk holds.`,
+          { cause: error },
+        );
+        break;
       }
       done = target;
       // Tickets are handed out in order, so the waiters this flush covers are at the front.
       while (waiters.length > 0 && (waiters[0] as (typeof waiters)[number]).ticket <= target) {
-        const w = waiters.shift() as (typeof waiters)[number];
-        if (failure) w.reject(failure.error);
-        else w.resolve();
+        (waiters.shift() as (typeof waiters)[number]).resolve();
       }
     }
+    // Broken: every change still waiting fails (none of them is known to be on disk).
+    if (broken) for (const w of waiters.splice(0)) w.reject(broken);
     running = null;
   }
 
   return {
     flush(): Promise<void> {
+      if (broken) return Promise.reject(broken);
       const ticket = ++requested;
       walFlushStats.requested++;
       const waited = new Promise<void>((resolve, reject) => waiters.push({ ticket, resolve, reject }));
       running ??= loop();
       return waited;
     },
+    /** The failure that stopped this store's writes, if one did. */
+    broken: (): Error | null => broken,
     async close(): Promise<void> {
       await running;
       if (handle) await (await handle).close().catch(() => undefined);

@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, renameSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -202,6 +202,31 @@ describe('group commit with a flush after the COMMIT', () => {
     // Outside its shared transactions, the connection stays at FULL (2) for everything else.
     const { sqlitePragma } = await import('../../src/store/sqlite.js');
     expect(await sqlitePragma(store, 'synchronous')).toBe(2);
+  });
+
+  it('on SQLite at FULL, a failed flush of the WAL fails its batch and every later change, and the store is no longer ready', async () => {
+    dir = mkdtempSync(join(tmpdir(), 'orderflow-flush-fail-'));
+    const path = join(dir, 'd.db');
+    store = createSqliteStore({ path });
+    await store.migrate();
+    const s = store;
+    const put = (key: string) => s.transaction((tx) => tx.insertInto('settings').values({ key, value_json: '1' }).execute());
+    // A lone change commits at FULL itself: the WAL exists, and the pool has not flushed it yet.
+    await put('ff-lone');
+    expect(await s.ready()).toBe(true);
+    // The flush of the next shared commit cannot open the WAL: it fails, as a failing disk would.
+    renameSync(`${path}-wal`, `${path}-wal.away`);
+    const failed = await Promise.allSettled([put('ff-a'), put('ff-b'), put('ff-c')]);
+    renameSync(`${path}-wal.away`, `${path}-wal`);
+    expect(failed.map((r) => r.status)).toEqual(['rejected', 'rejected', 'rejected']);
+    const reason = (failed[0] as PromiseRejectedResult).reason as Error;
+    expect(reason.message).toMatch(/Flushing the database's WAL to disk failed \(ENOENT\).*restart Orderflow/);
+    // The WAL can be opened again, but what the failed flush should have covered is not known to
+    // be on disk: no later change is answered, alone or shared, and readiness says so.
+    await expect(put('ff-later')).rejects.toBe(reason);
+    const later = await Promise.allSettled([put('ff-d'), put('ff-e')]);
+    expect(later.map((r) => r.status)).toEqual(['rejected', 'rejected']);
+    expect(await s.ready()).toBe(false);
   });
 
   it('on SQLite, keeps savepoints in memory: a change of a batch that wrote hundreds of pages and failed rolls back alone', async () => {
