@@ -175,7 +175,10 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   app.get('/healthz', async () => ({ status: 'ok' }));
   app.get('/readyz', async (_req, reply) => {
     const ok = await deps.store.ready().catch(() => false);
-    if (!ok) return reply.code(503).send({ status: 'unavailable', database: 'unreachable, not migrated, or stopped after a failed write to disk (see the log)' });
+    if (!ok)
+      return reply
+        .code(503)
+        .send({ status: 'unavailable', database: 'unreachable, not migrated, or stopped after a failed write to disk (see the log)' });
     return { status: 'ready' };
   });
 

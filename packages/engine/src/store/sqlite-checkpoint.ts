@@ -5,8 +5,9 @@
  *
  * SQLite starts the WAL over only when a write transaction begins after a checkpoint has copied
  * every frame. Under steady writing that never happens by itself: the writer commits again
- * between the end of a checkpoint and the start of its next transaction. The WAL then grows until the writer's own checkpoint (the backstop) copies
- * the rest on the event loop, stalling it for tens of milliseconds. So once the WAL holds
+ * between the end of a checkpoint and the start of its next transaction. The WAL then grows until
+ * the writer's own checkpoint (the backstop) copies the rest on the event loop, stalling it for
+ * tens of milliseconds. So once the WAL holds
  * `restartFrames` frames after a round, this thread asks the writer to pause between two batches
  * (`pause-writes`); told `writes-paused`, it copies the few frames written since, answers
  * `resume-writes`, and the writer's next transaction starts the WAL over. The event loop does

@@ -56,22 +56,22 @@ export function createSqliteStore(opts: SqliteStoreOptions): Store {
   let seenVersion: number | null = null;
   // One writer: one batch at a time on the single connection, handed out in arrival order.
   const shared = createGroupCommit(db, {
-      begin: 'begin immediate',
-      runners: 1,
-      // The batch holds the one connection: its statements run on it at once.
-      direct: (text, params) => connection.run(text, params),
-      ...(checkpointer ? { pauseBeforeBatch: checkpointer.pauseBeforeBatch } : {}),
-      ...(flusher
-        ? {
-            deferredFlush: {
-              beforeBegin: ['pragma synchronous = NORMAL'],
-              afterEnd: [`pragma synchronous = ${level}`],
-              flush: flusher.flush,
-            },
-          }
-        : {}),
-      ...(opts.onBatch ? { onBatch: opts.onBatch } : {}),
-    });
+    begin: 'begin immediate',
+    runners: 1,
+    // The batch holds the one connection: its statements run on it at once.
+    direct: (text, params) => connection.run(text, params),
+    ...(checkpointer ? { pauseBeforeBatch: checkpointer.pauseBeforeBatch } : {}),
+    ...(flusher
+      ? {
+          deferredFlush: {
+            beforeBegin: ['pragma synchronous = NORMAL'],
+            afterEnd: [`pragma synchronous = ${level}`],
+            flush: flusher.flush,
+          },
+        }
+      : {}),
+    ...(opts.onBatch ? { onBatch: opts.onBatch } : {}),
+  });
   /** After a failed flush of the WAL no change is answered: each fails at once with that failure. */
   function transaction<T>(fn: (tx: Kysely<DB>) => Promise<T>, options?: TransactionOptions): Promise<T> {
     const broken = flusher?.broken();
