@@ -49,6 +49,15 @@ export interface GroupCommitOptions {
    * the WAL's last frames with no writer, so that the WAL starts over). The event loop goes on.
    */
   pauseBeforeBatch?: () => Promise<void> | undefined;
+  /**
+   * What the connection has written, for changes that share a transaction to run without a
+   * SAVEPOINT each (SQLite: a savepoint copies every page its change writes). `writes()` counts
+   * the statements that changed something; `open()` says whether the transaction is still open.
+   * A change that fails before writing needs no undo: the others go on and commit. One that fails
+   * after writing (rare: refusals come before any write) rolls the whole transaction back, and
+   * the batch runs again with a savepoint per change.
+   */
+  writeLog?: { writes(): number; open(): boolean };
 }
 
 interface Pending {
@@ -61,17 +70,21 @@ interface Pending {
 
 type Outcome = { item: Pending; ok: true; value: unknown } | { item: Pending; ok: false; error: unknown };
 
+/** A change of a batch without savepoints failed after writing: the batch runs again with them. */
+class WroteThenFailed extends Error {}
+
 const MAX_TRIES = 5;
 /** Longest stretch of a batch's work before the event loop gets a turn. */
 const YIELD_EVERY_MS = 2;
 
 /** Committed shared transactions of this process and the changes they carried (for metrics). */
-export const groupCommitStats = { batches: 0, changes: 0, largest: 0 };
+export const groupCommitStats = { batches: 0, changes: 0, largest: 0, reruns: 0 };
 
 /**
  * Group commit: changes that arrive while a transaction is being written wait and then
  * share the next one, so one disk flush acknowledges many changes. Each change runs in its
- * own SAVEPOINT, so a change that throws rolls back alone and the others still commit.
+ * own SAVEPOINT (or, with a `writeLog`, without one until a change fails after writing), so a
+ * change that throws rolls back alone and the others still commit.
  * Every change is answered only after the shared COMMIT; if the COMMIT fails, all of them
  * fail and none was acknowledged. An idle store starts a transaction on the next turn of
  * the event loop (after the I/O callbacks of that turn have queued their changes), so a
@@ -116,7 +129,7 @@ export function createGroupCommit(db: Kysely<DB>, opts: GroupCommitOptions) {
     else await sql.raw(text).execute(conn);
   };
 
-  async function runBatch(batch: Pending[]): Promise<void> {
+  async function runBatch(batch: Pending[], withSavepoints = !opts.writeLog): Promise<void> {
     const outcomes: Outcome[] = [];
     const again: Pending[] = [];
     const epoch = configEpoch();
@@ -134,6 +147,11 @@ export function createGroupCommit(db: Kysely<DB>, opts: GroupCommitOptions) {
         }
       });
     } catch (error) {
+      // Rolled back: the same changes run again, each in its savepoint this time.
+      if (error instanceof WroteThenFailed) {
+        groupCommitStats.reruns++;
+        return runBatch(batch, true);
+      }
       // Nothing of this batch committed: every change in it fails, none is acknowledged.
       for (const item of batch) item.reject(error);
       return;
@@ -169,6 +187,15 @@ export function createGroupCommit(db: Kysely<DB>, opts: GroupCommitOptions) {
           if (opts.retryable?.(error) && ++item.tries < MAX_TRIES) again.push(item);
           else outcomes.push({ item, ok: false, error });
         };
+        let since = performance.now();
+        // The changes of a batch run as one chain of promise callbacks, which never lets the
+        // event loop turn: give it a turn every few milliseconds (timers, sockets). Other
+        // queries meanwhile wait for this connection, so none sees the open transaction.
+        const breathe = async (): Promise<void> => {
+          if (performance.now() - since <= YIELD_EVERY_MS) return;
+          await new Promise<void>((resolve) => setImmediate(resolve));
+          since = performance.now();
+        };
         if (batch.length === 1) {
           // Alone in the transaction: a failure rolls the whole transaction back, no savepoint needed.
           const item = batch[0] as Pending;
@@ -194,18 +221,25 @@ export function createGroupCommit(db: Kysely<DB>, opts: GroupCommitOptions) {
             return;
           }
           outcomes.push({ item, ok: true, value });
+        } else if (!withSavepoints && !folded && opts.writeLog) {
+          const log = opts.writeLog;
+          for (const item of batch) {
+            await breathe();
+            const before = log.writes();
+            try {
+              outcomes.push({ item, ok: true, value: await item.fn(conn) });
+            } catch (error) {
+              // Wrote something first, or the database ended the transaction itself (an I/O error):
+              // only a rollback of everything undoes it.
+              if (log.writes() !== before || !log.open()) throw new WroteThenFailed();
+              failed(item, error);
+            }
+          }
         } else {
-          let since = performance.now();
           /** The last change, when its writes go with the COMMIT: answered once that went through. */
           let last: { item: Pending; value: unknown } | undefined;
           for (const [i, item] of batch.entries()) {
-            // The changes of a batch run as one chain of promise callbacks, which never lets the
-            // event loop turn: give it a turn every few milliseconds (timers, sockets). Other
-            // queries meanwhile wait for this connection, so none sees the open transaction.
-            if (performance.now() - since > YIELD_EVERY_MS) {
-              await new Promise<void>((resolve) => setImmediate(resolve));
-              since = performance.now();
-            }
+            await breathe();
             await run(conn, 'savepoint change');
             try {
               const value = await item.fn(conn);

@@ -42,8 +42,9 @@ export function createSqliteStore(opts: SqliteStoreOptions): Store {
   const flusher = opts.path !== ':memory:' && level === 'FULL' ? createWalFlusher(`${opts.path}-wal`) : null;
   database.pragma('busy_timeout = 10000');
   database.pragma('foreign_keys = ON');
-  // Each change of a shared transaction runs in a savepoint, which keeps a copy of every page the
-  // change writes in a sub-journal. With temporary storage in memory SQLite keeps that journal in
+  // A batch that runs again because one of its changes failed after writing runs each change in a
+  // savepoint (see group-commit.ts), which keeps a copy of every page the change writes in a
+  // sub-journal. With temporary storage in memory SQLite keeps that journal in
   // its plain in-memory form instead of one prepared to move to a temporary file; measured on this
   // store's batches of 18 changes, each change's writes then take about half the CPU time. Sorts and
   // groupings that no index serves keep their temporary b-trees in memory too; this store's are
@@ -60,6 +61,8 @@ export function createSqliteStore(opts: SqliteStoreOptions): Store {
     runners: 1,
     // The batch holds the one connection: its statements run on it at once.
     direct: (text, params) => connection.run(text, params),
+    // Changes of a shared transaction run without savepoints (see group-commit.ts).
+    writeLog: { writes: () => connection.writes, open: () => database.inTransaction },
     ...(checkpointer ? { pauseBeforeBatch: checkpointer.pauseBeforeBatch } : {}),
     ...(flusher
       ? {
@@ -284,16 +287,33 @@ class PreparedSqliteDialect extends SqliteDialect {
 
 const STATEMENT_CACHE = 500;
 
+/** A prepared statement, with what it is (read once: these are native getters). */
+interface Prepared {
+  stmt: Database.Statement;
+  /** Answers rows (a query, or a write with RETURNING). */
+  reader: boolean;
+  /** May write: 0 for queries and transaction control. */
+  writer: 0 | 1;
+  /** An INSERT, UPDATE, DELETE or REPLACE: it wrote only if it changed (or returned) a row. */
+  dml: boolean;
+}
+
+const DML = /^\s*(insert|update|delete|replace)\b/i;
+
 class PreparedSqliteConnection implements DatabaseConnection {
-  /** Prepared statements by text, with whether each answers rows (read once: it is a native getter). */
-  readonly #statements = new Map<string, { stmt: Database.Statement; reader: boolean }>();
+  readonly #statements = new Map<string, Prepared>();
+  /**
+   * Statements run on this connection that wrote something (or may have: any writer that is not
+   * plain DML counts). Group commit reads it around each change of a shared transaction.
+   */
+  writes = 0;
   constructor(readonly database: Database.Database) {}
 
-  prepared(text: string): { stmt: Database.Statement; reader: boolean } {
+  prepared(text: string): Prepared {
     let hit = this.#statements.get(text);
     if (hit === undefined) {
       const stmt = this.database.prepare(text);
-      hit = { stmt, reader: stmt.reader };
+      hit = { stmt, reader: stmt.reader, writer: stmt.readonly ? 0 : 1, dml: DML.test(text) };
       // Full: the oldest statement goes (the hot ones are a few dozen texts; one dropped is prepared again).
       if (this.#statements.size >= STATEMENT_CACHE) this.#statements.delete(this.#statements.keys().next().value as string);
       this.#statements.set(text, hit);
@@ -303,9 +323,14 @@ class PreparedSqliteConnection implements DatabaseConnection {
 
   /** Runs one statement now (the caller holds the connection). */
   run<R>(text: string, params: readonly unknown[]): QueryResult<R> {
-    const { stmt, reader } = this.prepared(text);
-    if (reader) return { rows: stmt.all(params) as R[] };
+    const { stmt, reader, writer, dml } = this.prepared(text);
+    if (reader) {
+      const rows = stmt.all(params) as R[];
+      if (writer && (!dml || rows.length > 0)) this.writes++;
+      return { rows };
+    }
     const { changes, lastInsertRowid } = stmt.run(params);
+    if (writer && (!dml || changes > 0)) this.writes++;
     return { numAffectedRows: BigInt(changes), insertId: BigInt(lastInsertRowid), rows: [] };
   }
 
@@ -314,7 +339,8 @@ class PreparedSqliteConnection implements DatabaseConnection {
   }
 
   async *streamQuery<R>(query: CompiledQuery): AsyncIterableIterator<QueryResult<R>> {
-    const { stmt } = this.prepared(query.sql);
+    const { stmt, writer } = this.prepared(query.sql);
+    this.writes += writer;
     for (const row of stmt.iterate(query.parameters as unknown[])) yield { rows: [row as R] };
   }
 }

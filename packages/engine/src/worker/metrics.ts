@@ -64,6 +64,15 @@ export function createMetrics(opts: MetricsOptions): Metrics {
       this.inc(groupCommitStats.changes);
     },
   });
+  new Counter({
+    name: 'orderflow_commit_reruns_total',
+    help: 'Shared write transactions rolled back and run again with a savepoint per change, because one change failed after writing (SQLite)',
+    registers,
+    collect() {
+      this.reset();
+      this.inc(groupCommitStats.reruns);
+    },
+  });
   new Gauge({
     name: 'orderflow_commit_largest_batch',
     help: 'Most changes one write transaction of this process carried',

@@ -1,6 +1,7 @@
 import { mkdtempSync, renameSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { sql } from 'kysely';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createGroupCommit, groupCommitStats } from '../../src/store/group-commit.js';
 import { createSqliteStore, walFlushStats } from '../../src/store/sqlite.js';
@@ -263,5 +264,116 @@ describe('group commit with a flush after the COMMIT', () => {
       { key: 'sj-c', value_json: '1' },
     ]);
     expect(await sqlitePragma(store, 'integrity_check')).toBe('ok');
+  });
+});
+
+/**
+ * On SQLite the changes of a shared transaction run without a savepoint each: one that fails
+ * before writing needs no undo. One that fails after writing rolls everything back, and the
+ * batch runs again with savepoints, so it still fails alone.
+ */
+describe('group commit on SQLite without savepoints', () => {
+  let dir: string;
+  let store: Store;
+  afterEach(async () => {
+    await store?.close().catch(() => undefined);
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  async function open(): Promise<number[]> {
+    dir = mkdtempSync(join(tmpdir(), 'orderflow-nosavepoint-'));
+    const batches: number[] = [];
+    store = createSqliteStore({ path: join(dir, 'n.db'), onBatch: (size) => batches.push(size) });
+    await store.migrate();
+    return batches;
+  }
+
+  /** A change that writes its key; it records, per run, whether it ran inside the savepoint `change`. */
+  function writer(key: string, runs: boolean[]) {
+    return store.transaction(async (tx) => {
+      // Rolling back to a savepoint that does not exist fails; to one that does, it undoes nothing yet.
+      runs.push(
+        await sql
+          .raw('rollback to savepoint change')
+          .execute(tx)
+          .then(
+            () => true,
+            () => false,
+          ),
+      );
+      await tx.insertInto('settings').values({ key, value_json: '1' }).execute();
+    });
+  }
+  const keys = async () =>
+    (await store.db.selectFrom('settings').select('key').where('key', 'like', 'ns-%').orderBy('key').execute()).map((r) => r.key);
+
+  it('a change that fails before writing leaves the others running once, with no savepoint, in one transaction', async () => {
+    const batches = await open();
+    const a: boolean[] = [];
+    const c: boolean[] = [];
+    const results = await Promise.allSettled([
+      writer('ns-a', a),
+      store.transaction(async (tx) => {
+        // Reads, and an update that matches no row: nothing written.
+        await tx.selectFrom('settings').selectAll().execute();
+        await tx.updateTable('settings').set({ value_json: '2' }).where('key', '=', 'ns-none').execute();
+        throw new Error('refused before writing');
+      }),
+      writer('ns-c', c),
+    ]);
+    expect(results.map((r) => r.status)).toEqual(['fulfilled', 'rejected', 'fulfilled']);
+    expect((results[1] as PromiseRejectedResult).reason.message).toBe('refused before writing');
+    expect(a).toEqual([false]);
+    expect(c).toEqual([false]);
+    expect(batches).toEqual([2]);
+    expect(await keys()).toEqual(['ns-a', 'ns-c']);
+  });
+
+  for (const how of ['an UPDATE', 'an INSERT … RETURNING'] as const) {
+    it(`a change that fails after writing (${how}) rolls back alone: the batch runs again with savepoints`, async () => {
+      const batches = await open();
+      await store.transaction((tx) => tx.insertInto('settings').values({ key: 'ns-b', value_json: '1' }).execute());
+      batches.length = 0;
+      const a: boolean[] = [];
+      const c: boolean[] = [];
+      let tries = 0;
+      const results = await Promise.allSettled([
+        writer('ns-a', a),
+        store.transaction(async (tx) => {
+          tries++;
+          if (how === 'an UPDATE') await tx.updateTable('settings').set({ value_json: '2' }).where('key', '=', 'ns-b').execute();
+          else await tx.insertInto('settings').values({ key: 'ns-b2', value_json: '1' }).returning('key').execute();
+          throw new Error('refused after writing');
+        }),
+        writer('ns-c', c),
+      ]);
+      expect(results.map((r) => r.status)).toEqual(['fulfilled', 'rejected', 'fulfilled']);
+      // The first run, without savepoints, stopped at the failure and was rolled back; the second
+      // ran each change in a savepoint.
+      expect(a).toEqual([false, true]);
+      expect(c).toEqual([true]);
+      expect(tries).toBe(2);
+      expect(batches).toEqual([2]);
+      expect(await keys()).toEqual(['ns-a', 'ns-b', 'ns-c']);
+      const b = await store.db.selectFrom('settings').select('value_json').where('key', '=', 'ns-b').executeTakeFirstOrThrow();
+      expect(b.value_json).toBe('1');
+    });
+  }
+
+  it('a change after which the transaction is no longer open fails the batch: nothing runs outside a transaction', async () => {
+    const batches = await open();
+    const results = await Promise.allSettled([
+      writer('ns-a', []),
+      store.transaction(async (tx) => {
+        // What SQLite does on some I/O errors: the transaction ends under the change.
+        await sql.raw('rollback').execute(tx);
+        throw new Error('the transaction is gone');
+      }),
+      writer('ns-c', []),
+    ]);
+    // Run again with savepoints, the failing change cannot roll back to its own: the batch fails.
+    expect(results.map((r) => r.status)).toEqual(['rejected', 'rejected', 'rejected']);
+    expect(batches).toEqual([]);
+    expect(await keys()).toEqual([]);
   });
 });
