@@ -227,8 +227,12 @@ export function createGroupCommit(db: Kysely<DB>, opts: GroupCommitOptions) {
             await breathe();
             const before = log.writes();
             try {
-              outcomes.push({ item, ok: true, value: await item.fn(conn) });
+              const value = await item.fn(conn);
+              // Ended under the change (an I/O error it caught): the next change would run outside any transaction.
+              if (!log.open()) throw new WroteThenFailed();
+              outcomes.push({ item, ok: true, value });
             } catch (error) {
+              if (error instanceof WroteThenFailed) throw error;
               // Wrote something first, or the database ended the transaction itself (an I/O error):
               // only a rollback of everything undoes it.
               if (log.writes() !== before || !log.open()) throw new WroteThenFailed();

@@ -376,4 +376,19 @@ describe('group commit on SQLite without savepoints', () => {
     expect(batches).toEqual([]);
     expect(await keys()).toEqual([]);
   });
+
+  it('a change that ends the transaction and still succeeds stops the batch before the next change runs', async () => {
+    const batches = await open();
+    const results = await Promise.allSettled([
+      writer('ns-a', []),
+      store.transaction(async (tx) => {
+        await sql.raw('rollback').execute(tx);
+      }),
+      // Run after the transaction ended, its write would commit on its own.
+      writer('ns-c', []),
+    ]);
+    expect(results.map((r) => r.status)).toEqual(['rejected', 'rejected', 'rejected']);
+    expect(batches).toEqual([]);
+    expect(await keys()).toEqual([]);
+  });
 });
