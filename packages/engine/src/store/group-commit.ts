@@ -55,9 +55,11 @@ export interface GroupCommitOptions {
    * the statements that changed something; `open()` says whether the transaction is still open.
    * A change that fails before writing needs no undo: the others go on and commit. One that fails
    * after writing (rare: refusals come before any write) rolls the whole transaction back, and
-   * the batch runs again with a savepoint per change.
+   * the batch runs again with a savepoint per change. `guard(true)` while the transaction is
+   * open: the connection then refuses any statement (but `rollback`) once the transaction has
+   * ended under a change, so that nothing of it runs outside one and commits on its own.
    */
-  writeLog?: { writes(): number; open(): boolean };
+  writeLog?: { writes(): number; open(): boolean; guard(on: boolean): void };
 }
 
 interface Pending {
@@ -179,6 +181,7 @@ export function createGroupCommit(db: Kysely<DB>, opts: GroupCommitOptions) {
 
     async function inTransaction(conn: Kysely<DB>): Promise<void> {
       await run(conn, opts.begin);
+      opts.writeLog?.guard(true);
       try {
         for (const stmt of opts.afterBegin ?? []) await run(conn, stmt);
         const folded = opts.lastWritesWithCommit;
@@ -280,6 +283,8 @@ export function createGroupCommit(db: Kysely<DB>, opts: GroupCommitOptions) {
       } catch (e) {
         await run(conn, 'rollback').catch(() => undefined);
         throw e;
+      } finally {
+        opts.writeLog?.guard(false);
       }
     }
   }

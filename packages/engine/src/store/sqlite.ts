@@ -62,7 +62,7 @@ export function createSqliteStore(opts: SqliteStoreOptions): Store {
     // The batch holds the one connection: its statements run on it at once.
     direct: (text, params) => connection.run(text, params),
     // Changes of a shared transaction run without savepoints (see group-commit.ts).
-    writeLog: { writes: () => connection.writes, open: () => database.inTransaction },
+    writeLog: { writes: () => connection.writes, open: () => database.inTransaction, guard: (on) => connection.guard(on) },
     ...(checkpointer ? { pauseBeforeBatch: checkpointer.pauseBeforeBatch } : {}),
     ...(flusher
       ? {
@@ -307,7 +307,18 @@ class PreparedSqliteConnection implements DatabaseConnection {
    * plain DML counts). Group commit reads it around each change of a shared transaction.
    */
   writes = 0;
+  /** Set while a shared transaction is open on this connection (see {@link guard}). */
+  #guarded = false;
   constructor(readonly database: Database.Database) {}
+
+  /**
+   * While set, a statement runs only inside the open transaction: SQLite ends a transaction by
+   * itself after some errors (a full disk, an I/O error), and a change that caught such an error
+   * and went on would otherwise write outside it, each statement committing on its own.
+   */
+  guard(on: boolean): void {
+    this.#guarded = on;
+  }
 
   prepared(text: string): Prepared {
     let hit = this.#statements.get(text);
@@ -322,7 +333,14 @@ class PreparedSqliteConnection implements DatabaseConnection {
   }
 
   /** Runs one statement now (the caller holds the connection). */
+  #check(text: string): void {
+    if (this.#guarded && text !== 'rollback' && !this.database.inTransaction) {
+      throw new Error('The write transaction ended under this change (SQLite rolled it back after an error); nothing more of it runs.');
+    }
+  }
+
   run<R>(text: string, params: readonly unknown[]): QueryResult<R> {
+    this.#check(text);
     const { stmt, reader, writer, dml } = this.prepared(text);
     if (reader) {
       const rows = stmt.all(params) as R[];
@@ -339,6 +357,7 @@ class PreparedSqliteConnection implements DatabaseConnection {
   }
 
   async *streamQuery<R>(query: CompiledQuery): AsyncIterableIterator<QueryResult<R>> {
+    this.#check(query.sql);
     const { stmt, writer } = this.prepared(query.sql);
     this.writes += writer;
     for (const row of stmt.iterate(query.parameters as unknown[])) yield { rows: [row as R] };

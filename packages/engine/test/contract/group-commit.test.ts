@@ -392,3 +392,44 @@ describe('group commit on SQLite without savepoints', () => {
     expect(await keys()).toEqual([]);
   });
 });
+
+/** SQLite ends a transaction by itself after some errors; a change that goes on must not write outside it. */
+describe('group commit on SQLite when the transaction ends under a change', () => {
+  let dir: string;
+  let store: Store;
+  afterEach(async () => {
+    await store?.close().catch(() => undefined);
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+  const keys = async () =>
+    (await store.db.selectFrom('settings').select('key').where('key', 'like', 'te-%').orderBy('key').execute()).map((r) => r.key);
+  /** Ends the transaction (as SQLite does after a full disk or an I/O error), then tries to write. */
+  const goesOn = (key: string) =>
+    store.transaction(async (tx) => {
+      await sql.raw('rollback').execute(tx);
+      await tx.insertInto('settings').values({ key, value_json: '1' }).execute();
+    });
+
+  it('a lone change: its write after the end is refused and it fails', async () => {
+    dir = mkdtempSync(join(tmpdir(), 'orderflow-ended-'));
+    store = createSqliteStore({ path: join(dir, 'e.db') });
+    await store.migrate();
+    await expect(goesOn('te-lone')).rejects.toThrow();
+    expect(await keys()).toEqual([]);
+    // The connection is usable again afterwards, inside and outside transactions.
+    await store.transaction((tx) => tx.insertInto('settings').values({ key: 'te-after', value_json: '1' }).execute());
+    expect(await keys()).toEqual(['te-after']);
+  });
+
+  it('a change of a batch: nothing of the batch is written', async () => {
+    dir = mkdtempSync(join(tmpdir(), 'orderflow-ended-'));
+    store = createSqliteStore({ path: join(dir, 'e.db') });
+    await store.migrate();
+    const put = (key: string) => store.transaction((tx) => tx.insertInto('settings').values({ key, value_json: '1' }).execute());
+    const results = await Promise.allSettled([put('te-a'), goesOn('te-b'), put('te-c')]);
+    expect(results.map((r) => r.status)).toEqual(['rejected', 'rejected', 'rejected']);
+    expect(await keys()).toEqual([]);
+    await put('te-after');
+    expect(await keys()).toEqual(['te-after']);
+  });
+});
