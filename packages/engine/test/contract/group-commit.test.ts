@@ -309,6 +309,7 @@ describe('group commit on SQLite without savepoints', () => {
 
   it('a change that fails before writing leaves the others running once, with no savepoint, in one transaction', async () => {
     const batches = await open();
+    const reruns = groupCommitStats.reruns;
     const a: boolean[] = [];
     const c: boolean[] = [];
     const results = await Promise.allSettled([
@@ -326,6 +327,7 @@ describe('group commit on SQLite without savepoints', () => {
     expect(a).toEqual([false]);
     expect(c).toEqual([false]);
     expect(batches).toEqual([2]);
+    expect(groupCommitStats.reruns).toBe(reruns);
     expect(await keys()).toEqual(['ns-a', 'ns-c']);
   });
 
@@ -334,6 +336,7 @@ describe('group commit on SQLite without savepoints', () => {
       const batches = await open();
       await store.transaction((tx) => tx.insertInto('settings').values({ key: 'ns-b', value_json: '1' }).execute());
       batches.length = 0;
+      const reruns = groupCommitStats.reruns;
       const a: boolean[] = [];
       const c: boolean[] = [];
       let tries = 0;
@@ -354,6 +357,8 @@ describe('group commit on SQLite without savepoints', () => {
       expect(c).toEqual([true]);
       expect(tries).toBe(2);
       expect(batches).toEqual([2]);
+      // Counted for the metric orderflow_commit_reruns_total.
+      expect(groupCommitStats.reruns).toBe(reruns + 1);
       expect(await keys()).toEqual(['ns-a', 'ns-b', 'ns-c']);
       const b = await store.db.selectFrom('settings').select('value_json').where('key', '=', 'ns-b').executeTakeFirstOrThrow();
       expect(b.value_json).toBe('1');
