@@ -206,7 +206,8 @@ export function createGroupCommit(db: Kysely<DB>, opts: GroupCommitOptions) {
           try {
             value = await item.fn(conn);
           } catch (error) {
-            await run(conn, 'rollback');
+            // Unless the database already ended the transaction (an I/O error): the change then fails with its own error.
+            if (opts.writeLog?.open() !== false) await run(conn, 'rollback');
             failed(item, error);
             return;
           }
@@ -229,18 +230,19 @@ export function createGroupCommit(db: Kysely<DB>, opts: GroupCommitOptions) {
           for (const item of batch) {
             await breathe();
             const before = log.writes();
+            let value: unknown;
             try {
-              const value = await item.fn(conn);
-              // Ended under the change (an I/O error it caught): the next change would run outside any transaction.
-              if (!log.open()) throw new WroteThenFailed();
-              outcomes.push({ item, ok: true, value });
+              value = await item.fn(conn);
             } catch (error) {
-              if (error instanceof WroteThenFailed) throw error;
               // Wrote something first, or the database ended the transaction itself (an I/O error):
               // only a rollback of everything undoes it.
               if (log.writes() !== before || !log.open()) throw new WroteThenFailed();
               failed(item, error);
+              continue;
             }
+            // A transaction ended under a change that went on is caught by the connection's guard:
+            // the next statement fails, and with it the change that runs it.
+            outcomes.push({ item, ok: true, value });
           }
         } else {
           /** The last change, when its writes go with the COMMIT: answered once that went through. */

@@ -332,13 +332,14 @@ class PreparedSqliteConnection implements DatabaseConnection {
     return hit;
   }
 
-  /** Runs one statement now (the caller holds the connection). */
+  /** Refuses a statement while guarded and the transaction has ended (see {@link guard}). */
   #check(text: string): void {
     if (this.#guarded && text !== 'rollback' && !this.database.inTransaction) {
       throw new Error('The write transaction ended under this change (SQLite rolled it back after an error); nothing more of it runs.');
     }
   }
 
+  /** Runs one statement now (the caller holds the connection). */
   run<R>(text: string, params: readonly unknown[]): QueryResult<R> {
     this.#check(text);
     const { stmt, reader, writer, dml } = this.prepared(text);

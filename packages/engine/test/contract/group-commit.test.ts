@@ -1,9 +1,10 @@
 import { mkdtempSync, renameSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { sql } from 'kysely';
+import { type Kysely, sql } from 'kysely';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createGroupCommit, groupCommitStats } from '../../src/store/group-commit.js';
+import type { DB } from '../../src/store/schema.js';
 import { createSqliteStore, walFlushStats } from '../../src/store/sqlite.js';
 import type { Store } from '../../src/store/store.js';
 import { DIALECTS, freshStore, openStoreAt } from '../dialects.js';
@@ -365,76 +366,40 @@ describe('group commit on SQLite without savepoints', () => {
     });
   }
 
-  it('a change after which the transaction is no longer open fails the batch: nothing runs outside a transaction', async () => {
-    const batches = await open();
-    const results = await Promise.allSettled([
-      writer('ns-a', []),
-      store.transaction(async (tx) => {
-        // What SQLite does on some I/O errors: the transaction ends under the change.
-        await sql.raw('rollback').execute(tx);
-        throw new Error('the transaction is gone');
-      }),
-      writer('ns-c', []),
-    ]);
-    // Run again with savepoints, the failing change cannot roll back to its own: the batch fails.
-    expect(results.map((r) => r.status)).toEqual(['rejected', 'rejected', 'rejected']);
-    expect(batches).toEqual([]);
-    expect(await keys()).toEqual([]);
-  });
-
-  it('a change that ends the transaction and still succeeds stops the batch before the next change runs', async () => {
-    const batches = await open();
-    const results = await Promise.allSettled([
-      writer('ns-a', []),
-      store.transaction(async (tx) => {
-        await sql.raw('rollback').execute(tx);
-      }),
-      // Run after the transaction ended, its write would commit on its own.
-      writer('ns-c', []),
-    ]);
-    expect(results.map((r) => r.status)).toEqual(['rejected', 'rejected', 'rejected']);
-    expect(batches).toEqual([]);
-    expect(await keys()).toEqual([]);
-  });
-});
-
-/** SQLite ends a transaction by itself after some errors; a change that goes on must not write outside it. */
-describe('group commit on SQLite when the transaction ends under a change', () => {
-  let dir: string;
-  let store: Store;
-  afterEach(async () => {
-    await store?.close().catch(() => undefined);
-    if (dir) rmSync(dir, { recursive: true, force: true });
-  });
-  const keys = async () =>
-    (await store.db.selectFrom('settings').select('key').where('key', 'like', 'te-%').orderBy('key').execute()).map((r) => r.key);
-  /** Ends the transaction (as SQLite does after a full disk or an I/O error), then tries to write. */
-  const goesOn = (key: string) =>
-    store.transaction(async (tx) => {
+  // What SQLite does after some errors (a full disk, an I/O error): the transaction ends under the
+  // change. However the change goes on, nothing of the batch may be written, least of all outside
+  // a transaction, where each statement would commit on its own.
+  const ends = {
+    'and throws': async (tx: Kysely<DB>) => {
       await sql.raw('rollback').execute(tx);
-      await tx.insertInto('settings').values({ key, value_json: '1' }).execute();
+      throw new Error('the transaction is gone');
+    },
+    'and still succeeds': async (tx: Kysely<DB>) => {
+      await sql.raw('rollback').execute(tx);
+    },
+    'and goes on writing': async (tx: Kysely<DB>) => {
+      await sql.raw('rollback').execute(tx);
+      await tx.insertInto('settings').values({ key: 'ns-b', value_json: '1' }).execute();
+    },
+  };
+  for (const [how, change] of Object.entries(ends)) {
+    it(`a change of a batch that ends the transaction ${how}: the batch fails and nothing is written`, async () => {
+      const batches = await open();
+      const results = await Promise.allSettled([writer('ns-a', []), store.transaction(change), writer('ns-c', [])]);
+      expect(results.map((r) => r.status)).toEqual(['rejected', 'rejected', 'rejected']);
+      expect(batches).toEqual([]);
+      expect(await keys()).toEqual([]);
+      // The store takes changes again afterwards.
+      await writer('ns-after', []);
+      expect(await keys()).toEqual(['ns-after']);
     });
+  }
 
-  it('a lone change: its write after the end is refused and it fails', async () => {
-    dir = mkdtempSync(join(tmpdir(), 'orderflow-ended-'));
-    store = createSqliteStore({ path: join(dir, 'e.db') });
-    await store.migrate();
-    await expect(goesOn('te-lone')).rejects.toThrow();
+  it('a lone change that ends the transaction and goes on writing: its write is refused and it fails', async () => {
+    await open();
+    await expect(store.transaction(ends['and goes on writing'])).rejects.toThrow('The write transaction ended under this change');
     expect(await keys()).toEqual([]);
-    // The connection is usable again afterwards, inside and outside transactions.
-    await store.transaction((tx) => tx.insertInto('settings').values({ key: 'te-after', value_json: '1' }).execute());
-    expect(await keys()).toEqual(['te-after']);
-  });
-
-  it('a change of a batch: nothing of the batch is written', async () => {
-    dir = mkdtempSync(join(tmpdir(), 'orderflow-ended-'));
-    store = createSqliteStore({ path: join(dir, 'e.db') });
-    await store.migrate();
-    const put = (key: string) => store.transaction((tx) => tx.insertInto('settings').values({ key, value_json: '1' }).execute());
-    const results = await Promise.allSettled([put('te-a'), goesOn('te-b'), put('te-c')]);
-    expect(results.map((r) => r.status)).toEqual(['rejected', 'rejected', 'rejected']);
-    expect(await keys()).toEqual([]);
-    await put('te-after');
-    expect(await keys()).toEqual(['te-after']);
+    await writer('ns-after', []);
+    expect(await keys()).toEqual(['ns-after']);
   });
 });
